@@ -1,0 +1,210 @@
+"""The datacenter configuration (``datacenter.yaml``): horizon, limits and model defaults.
+
+Every default below comes from a published fact in TAPAS.md or from a real data set in
+``../shared/data``; the source is named beside it. Per-server columns in ``servers.csv``
+override the server defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tapas_opt.errors import Problem
+
+QUANTILES = ("p50", "p90", "p99")
+
+
+@dataclass(frozen=True)
+class ServerDefaults:
+    """Per-server model parameters used where ``servers.csv`` gives no override."""
+
+    power_poly: tuple[float, ...] = (0.0, 1.0)
+    """g(u) = sum_k c_k u^k: fraction of the dynamic power range drawn by a GPU at load u.
+    Linear by default: on the Cornell A100/H100 servers hourly GPU power is close to linear
+    in utilisation (quadratic term below 0.06 of the range); ``tapas-opt fit`` refits it."""
+    gpu_idle_w: float = 50.0
+    """Idle power of one GPU: 8 A100 GPUs idle at about 0.4 kW (TAPAS.md section 1)."""
+    gpu_max_w: float = 400.0
+    """Maximum power of one GPU: 8 A100 GPUs have a TDP of about 3.2 kW (TAPAS.md section 1)."""
+    gpu_temp_intercept_c: float = 2.0
+    """Hottest-GPU temperature above inlet at zero power: TAPAS's test GPU, +2 C."""
+    gpu_temp_c_per_w: float = 0.053
+    """Hottest-GPU temperature rise per GPU watt: TAPAS's test GPU, 0.053 C/W."""
+
+
+@dataclass(frozen=True)
+class InletModel:
+    """Inlet temperature from outside temperature and room load (TAPAS.md section 2, model 1).
+
+    ``inlet = clip(floor + slope * (outside - knee), floor, cap)
+    + load_gain * room_load * clip((outside - knee) / (load_gain_ref - knee), 0, 1)
+    + inlet_offset_c(server)``
+    """
+
+    floor_c: float = 19.0
+    """Inlet while outside is below the knee: 18-20 C in the paper."""
+    knee_outside_c: float = 15.0
+    """Outside temperature where free cooling stops holding the floor: about 15 C."""
+    slope_c_per_c: float = 0.95
+    """Inlet rise per degree outside above the knee: 0.9-1.0 C/C."""
+    cap_c: float = 30.0
+    """Chillers cap the inlet near 29-31 C."""
+    load_gain_c: float = 2.0
+    """High room load adds up to about 2 C at 35 C outside."""
+    load_gain_ref_outside_c: float = 35.0
+    default_outside_c: float = 25.0
+    """Outside temperature assumed when ``outside.csv`` is absent (a warm design day)."""
+
+
+@dataclass(frozen=True)
+class PlacementOptions:
+    """Objective weights and solver options of the placement model (see models/formulation.md)."""
+
+    quantile: str = "p99"
+    power_weight: float = 1.0
+    """Weight of the peak normalised row power (peak kW / limit kW) in the objective."""
+    temp_weight: float = 1.0
+    """Weight of the peak normalised GPU temperature (peak C / limit C) in the objective."""
+    balance_weight: float = 0.02
+    """Soft: keep every row's IaaS/SaaS GPU mix near the room's mix."""
+    spread_weight: float = 0.02
+    """Soft: spread an endpoint's VMs over rows (penalise the largest per-row count)."""
+    thermal_pref_weight: float = 0.01
+    """Soft: IaaS VMs prefer cool servers; SaaS VMs (reconfigurable) may take warmer ones."""
+    fragmentation_weight: float = 0.01
+    """Soft: put small VMs on partly used servers so whole servers stay free for 8-GPU VMs."""
+    time_limit_s: float = 60.0
+    workers: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DatacenterConfig:
+    """Contents of ``datacenter.yaml``."""
+
+    name: str = "datacenter"
+    time_step_min: int = 60
+    horizon_h: float = 168.0
+    gpu_temp_limit_c: float = 85.0
+    start: str | None = None
+    """First slot of the horizon; default: the slot after the last telemetry timestamp."""
+    server_defaults: ServerDefaults = field(default_factory=ServerDefaults)
+    inlet: InletModel = field(default_factory=InletModel)
+    placement: PlacementOptions = field(default_factory=PlacementOptions)
+
+    @property
+    def n_slots(self) -> int:
+        return int(round(self.horizon_h * 60 / self.time_step_min))
+
+    def with_placement(self, **changes: Any) -> "DatacenterConfig":
+        """Copy with some placement options replaced (``None`` values are ignored)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        return replace(self, placement=replace(self.placement, **changes))
+
+
+_SECTIONS = {"server_defaults": ServerDefaults, "inlet": InletModel, "placement": PlacementOptions}
+
+
+def _coerce(value: Any, default: Any, key: str, file: str, problems: list[Problem]) -> Any:
+    """Coerce a YAML value to the type of its default, recording a problem if it cannot be."""
+    try:
+        if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ValueError("expected a non-empty list of numbers")
+            out = tuple(float(v) for v in value)
+            if not all(math.isfinite(v) for v in out):
+                raise ValueError("list holds a non-finite number")
+            return out
+        if isinstance(default, bool):
+            return bool(value)
+        if isinstance(default, int) and not isinstance(default, bool):
+            if float(value) != int(float(value)):
+                raise ValueError("expected a whole number")
+            return int(float(value))
+        if isinstance(default, float):
+            out = float(value)
+            if not math.isfinite(out):
+                raise ValueError("expected a finite number")
+            return out
+        if default is None or isinstance(default, str):
+            return None if value is None else str(value)
+    except (TypeError, ValueError) as exc:
+        problems.append(Problem("bad_value", file, f"'{key}' = {value!r}: {exc}",
+                                f"give a value like {default!r}"))
+        return default
+    return value
+
+
+def _build(cls: type, raw: dict, prefix: str, file: str, problems: list[Problem]) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in raw.items():
+        if key not in known:
+            problems.append(Problem("unknown_key", file, f"unknown key '{prefix}{key}'",
+                                    f"known keys: {', '.join(sorted(known))}"))
+            continue
+        if key in _SECTIONS and cls is DatacenterConfig:
+            if not isinstance(value, dict):
+                problems.append(Problem("bad_value", file, f"'{key}' must be a mapping"))
+                continue
+            kwargs[key] = _build(_SECTIONS[key], value, f"{key}.", file, problems)
+            continue
+        default = getattr(cls(), key)
+        kwargs[key] = _coerce(value, default, prefix + key, file, problems)
+    return cls(**kwargs)
+
+
+def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[Problem]:
+    """Range checks that the types alone do not catch."""
+    problems = []
+
+    def bad(key: str, msg: str, hint: str = "") -> None:
+        problems.append(Problem("bad_value", file, f"'{key}' {msg}", hint))
+
+    if cfg.time_step_min <= 0 or 1440 % cfg.time_step_min:
+        bad("time_step_min", f"= {cfg.time_step_min} must be positive and divide a day (1440)",
+            "use 5, 10, 15, 30 or 60")
+    if cfg.horizon_h <= 0:
+        bad("horizon_h", f"= {cfg.horizon_h} must be positive")
+    elif cfg.time_step_min > 0 and (cfg.horizon_h * 60) % cfg.time_step_min:
+        bad("horizon_h", "must be a whole number of time steps")
+    if not 0 < cfg.gpu_temp_limit_c < 150:
+        bad("gpu_temp_limit_c", f"= {cfg.gpu_temp_limit_c} is not a plausible GPU limit",
+            "GPUs throttle near 85 C")
+    d = cfg.server_defaults
+    if d.gpu_max_w <= d.gpu_idle_w or d.gpu_idle_w < 0:
+        bad("server_defaults.gpu_max_w", "must exceed gpu_idle_w >= 0")
+    if d.gpu_temp_c_per_w < 0:
+        bad("server_defaults.gpu_temp_c_per_w", "must be >= 0")
+    p = cfg.placement
+    if p.quantile not in QUANTILES:
+        bad("placement.quantile", f"= {p.quantile!r} is not one of {QUANTILES}")
+    for key in ("power_weight", "temp_weight", "balance_weight", "spread_weight",
+                "thermal_pref_weight", "fragmentation_weight", "time_limit_s"):
+        if getattr(p, key) < 0:
+            bad(f"placement.{key}", "must be >= 0")
+    if p.workers < 1:
+        bad("placement.workers", "must be >= 1")
+    if cfg.inlet.cap_c < cfg.inlet.floor_c:
+        bad("inlet.cap_c", "must be >= inlet.floor_c")
+    return problems
+
+
+def load_config(path: Path) -> tuple[DatacenterConfig, list[Problem]]:
+    """Read ``datacenter.yaml``; return the config (defaults where invalid) and all problems."""
+    file = path.name
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        return DatacenterConfig(), [Problem("bad_yaml", file, f"not valid YAML: {exc}")]
+    if not isinstance(raw, dict):
+        return DatacenterConfig(), [Problem("bad_yaml", file, "top level must be a mapping")]
+    problems: list[Problem] = []
+    cfg = _build(DatacenterConfig, raw, "", file, problems)
+    problems += check_config(cfg, file)
+    return cfg, problems

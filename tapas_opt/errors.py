@@ -1,0 +1,73 @@
+"""Typed errors and the documented exit codes of the command line.
+
+Every problem found in user input is a :class:`Problem` naming the file, the row (as the line
+number a spreadsheet or editor shows, header = line 1), the column, what is wrong and what to
+do. Loaders collect all problems before raising :class:`InventoryError`, so a user fixes an
+inventory in one pass instead of one error per run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+EXIT_OK = 0
+"""Success: the plan places every requested VM, or the check found no violation."""
+EXIT_INFEASIBLE = 1
+"""The request cannot be met in full (VMs left unplaced) or ``verify`` found a violation."""
+EXIT_BAD_INPUT = 2
+"""The input is malformed: every problem is listed (also click's exit code for bad usage)."""
+EXIT_INTERNAL = 3
+"""An unexpected internal error (a bug): please report it with the input that caused it."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, addressed precisely enough to fix it."""
+
+    code: str
+    file: str
+    message: str
+    hint: str = ""
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+        if self.column:
+            where += f" [{self.column}]"
+        text = f"{where}: {self.code}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+
+class TapasError(Exception):
+    """Base class of errors that tapas-opt reports to the user with an exit code."""
+
+    exit_code = EXIT_INTERNAL
+
+
+class InventoryError(TapasError):
+    """The inventory (or another input file) is malformed; carries every problem found."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the input:\n{lines}")
+
+
+class InfeasibleError(TapasError):
+    """A request cannot be met; ``binding`` names the limits (families, rows, aisles) that bind."""
+
+    exit_code = EXIT_INFEASIBLE
+
+    def __init__(self, message: str, binding: list[str] | None = None):
+        self.binding = list(binding or [])
+        super().__init__(message)

@@ -1,0 +1,156 @@
+"""Turn an inventory into load profiles for every VM over the horizon.
+
+Order of preference per VM: a profile the operator supplied (``--profiles``); the
+forecaster's own forecast from the VM's telemetry; the mean profile of VMs of the same endpoint
+(SaaS) or customer (IaaS, and SaaS without endpoint history); full load (the paper's "assume
+the peak" for a VM nothing is known about). The method each VM got is kept and reported.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.config import QUANTILES
+from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
+from tapas_opt.forecast.template import TemplateForecaster
+from tapas_opt.inventory.load import Inventory, read_table
+
+
+def inventory_horizon(inventory: Inventory) -> pd.DatetimeIndex:
+    cfg = inventory.config
+    start = horizon_start(inventory.telemetry, cfg.time_step_min, cfg.start)
+    return make_horizon(start, cfg.n_slots, cfg.time_step_min)
+
+
+def _borrow(vms: pd.DataFrame, known: dict[str, dict[str, np.ndarray]], key: str,
+            n_slots: int) -> dict[str, dict[str, np.ndarray]]:
+    """Mean profile per value of ``key`` (endpoint or customer) over the VMs that have one."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    sub = vms[vms["vm_id"].isin(known.keys()) & vms[key].notna()]
+    for value, members in sub.groupby(key, sort=True)["vm_id"]:
+        groups[value] = {q: np.mean([known[v][q] for v in members], axis=0) for q in QUANTILES}
+    return groups
+
+
+def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
+                   supplied: LoadProfiles | None = None) -> LoadProfiles:
+    """Profiles for every VM of the inventory (running and pending), with the method per VM."""
+    horizon = inventory_horizon(inventory)
+    n_slots = len(horizon)
+    forecaster = forecaster or TemplateForecaster(inventory.config.time_step_min)
+    known: dict[str, dict[str, np.ndarray]] = {}
+    method: dict[str, str] = {}
+    if len(inventory.telemetry):
+        forecaster.fit(inventory.telemetry)
+        frame = forecaster.predict(horizon)
+        methods = forecaster.methods_
+        for vm_id, block in frame.groupby(level="vm_id", sort=False):
+            known[vm_id] = {q: block[q].to_numpy(float) for q in QUANTILES}
+            method[vm_id] = str(methods.get(vm_id, forecaster.name))
+    if supplied is not None:
+        for i, vm_id in enumerate(supplied.vm_ids):
+            known[vm_id] = {q: supplied.values[q][i] for q in QUANTILES}
+            method[vm_id] = "supplied"
+    vms = inventory.vms
+    by_endpoint = _borrow(vms, known, "endpoint", n_slots)
+    by_customer = _borrow(vms, known, "customer", n_slots)
+    full = {q: np.ones(n_slots) for q in QUANTILES}
+    values = {q: np.empty((len(vms), n_slots)) for q in QUANTILES}
+    for i, vm in enumerate(vms.itertuples(index=False)):
+        if vm.vm_id in known:
+            prof = known[vm.vm_id]
+        elif vm.kind == "saas" and isinstance(vm.endpoint, str) and vm.endpoint in by_endpoint:
+            prof, method[vm.vm_id] = by_endpoint[vm.endpoint], "borrowed-endpoint"
+        elif isinstance(vm.customer, str) and vm.customer in by_customer:
+            prof, method[vm.vm_id] = by_customer[vm.customer], "borrowed-customer"
+        else:
+            prof, method[vm.vm_id] = full, "assumed-peak"
+        for q in QUANTILES:
+            values[q][i] = prof[q]
+    vm_ids = pd.Index(vms["vm_id"], name="vm_id")
+    # Quantile bands must not cross (p50 <= p90 <= p99) whatever the source.
+    values["p90"] = np.maximum(values["p90"], values["p50"])
+    values["p99"] = np.maximum(values["p99"], values["p90"])
+    return LoadProfiles(horizon, vm_ids, values, pd.Series(method).reindex(vm_ids))
+
+
+def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
+    """Read an operator's ``profiles.csv`` (format of ``tapas-opt forecast``) for this inventory.
+
+    Raises :class:`InventoryError` listing every problem: unknown VMs, slots of the horizon
+    missing, loads outside 0..1 or quantile bands that cross.
+    """
+    path = Path(path)
+    file = path.name
+    problems: list[Problem] = []
+    try:
+        frame = read_table(path)
+    except Exception as exc:  # noqa: BLE001 - reader failure is a user-facing problem
+        raise InventoryError([Problem("unreadable_file", file, f"cannot be read: {exc}")]) from exc
+    missing = [c for c in ("vm_id", "timestamp", *QUANTILES) if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing",
+                                      "columns: vm_id, timestamp, p50, p90, p99") for c in missing])
+    frame = frame.copy()
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True,
+                                        format="mixed").dt.tz_convert(None).astype("datetime64[ns]")
+    for q in QUANTILES:
+        frame[q] = pd.to_numeric(frame[q], errors="coerce")
+    line = 2 if path.suffix == ".csv" else 1
+    for idx in frame.index[frame["timestamp"].isna()][:20]:
+        problems.append(Problem("bad_timestamp", file, "cannot parse timestamp", "use ISO 8601",
+                                idx + line, "timestamp"))
+    for q in QUANTILES:
+        bad = frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)
+        for idx in frame.index[bad][:20]:
+            problems.append(Problem("out_of_range", file, f"load {frame.at[idx, q]!r} must be in 0..1",
+                                    line=idx + line, column=q))
+    crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
+    for idx in frame.index[crossed][:20]:
+        problems.append(Problem("crossed_bands", file, "bands must satisfy p50 <= p90 <= p99",
+                                line=idx + line))
+    unknown = ~frame["vm_id"].isin(set(inventory.vms["vm_id"]))
+    for idx in frame.index[unknown][:20]:
+        problems.append(Problem("unknown_vm", file, f"vm_id {frame.at[idx, 'vm_id']!r} is not in vms.csv",
+                                line=idx + line, column="vm_id"))
+    horizon = inventory_horizon(inventory)
+    if not problems:
+        covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()
+        counts = covered.reindex(pd.unique(frame["vm_id"])).fillna(0)
+        for vm_id, n in counts[counts < len(horizon)].items():
+            problems.append(Problem("profile_gap", file,
+                                    f"VM {vm_id!r} covers {int(n)} of the {len(horizon)} slots from "
+                                    f"{horizon[0]} every {inventory.config.time_step_min} min",
+                                    "give every slot of the horizon (see datacenter.yaml start/horizon_h)"))
+    if problems:
+        raise InventoryError(problems[:100])
+    return LoadProfiles.from_frame(frame[frame["timestamp"].isin(horizon)], horizon)
+
+
+def outside_forecast(inventory: Inventory, horizon: pd.DatetimeIndex) -> np.ndarray:
+    """Outside temperature per horizon slot.
+
+    Values in ``outside.csv`` that fall in the horizon are used as the weather forecast; other
+    slots take the hottest value seen at that hour of day over the last 14 days of the file; with
+    no file, ``inlet.default_outside_c`` from datacenter.yaml.
+    """
+    default = inventory.config.inlet.default_outside_c
+    out = inventory.outside
+    if out is None or len(out) == 0:
+        return np.full(len(horizon), default)
+    step = f"{inventory.config.time_step_min}min"
+    series = out.dropna().groupby(out["timestamp"].dt.floor(step))["temp_c"].mean()
+    result = series.reindex(horizon).to_numpy(float)
+    past = series[series.index < horizon[0]]
+    past = past[past.index >= horizon[0] - pd.Timedelta(days=14)]
+    if len(past):
+        hourly_max = past.groupby(past.index.hour).max()
+        fill = hourly_max.reindex(horizon.hour).to_numpy(float)
+        fill = np.where(np.isnan(fill), past.max(), fill)
+    else:
+        fill = np.full(len(horizon), default)
+    return np.where(np.isnan(result), fill, result)

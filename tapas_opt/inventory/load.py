@@ -1,0 +1,247 @@
+"""Load an inventory directory into validated frames, collecting every problem at once.
+
+The format is documented in ``docs/inventory-format.md``. Each table may be CSV or Parquet
+(``rows.csv`` or ``rows.parquet``). Extra columns are kept. Line numbers in problems are the
+line a text editor shows for CSV (header = line 1) and the 1-based row number for Parquet.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.config import DatacenterConfig, load_config
+from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.inventory.schema import validate_frame
+
+TABLES = ("aisles", "rows", "servers", "vms", "telemetry", "outside")
+OPTIONAL_TABLES = {"outside"}
+MAX_PROBLEMS_PER_CODE = 20
+
+
+@dataclass
+class Inventory:
+    """A validated inventory: the datacenter config and one frame per table."""
+
+    root: Path
+    config: DatacenterConfig
+    aisles: pd.DataFrame
+    rows: pd.DataFrame
+    servers: pd.DataFrame
+    vms: pd.DataFrame
+    telemetry: pd.DataFrame
+    outside: pd.DataFrame | None = None
+    warnings: list[Problem] = field(default_factory=list)
+
+    @property
+    def pending_vms(self) -> pd.DataFrame:
+        """VMs with an empty ``server_id``: the requests to place."""
+        return self.vms[self.vms["server_id"].isna()]
+
+    @property
+    def running_vms(self) -> pd.DataFrame:
+        return self.vms[self.vms["server_id"].notna()]
+
+
+def _find_table(root: Path, name: str) -> Path | None:
+    for suffix in (".csv", ".parquet"):
+        path = root / f"{name}{suffix}"
+        if path.exists():
+            return path
+    return None
+
+
+def _line_mapper(path: Path):
+    offset = 2 if path.suffix == ".csv" else 1
+    return lambda index: None if index is None else int(index) + offset
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV (every cell as text, empty cells as missing) or a Parquet file."""
+    if path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+        return df.reset_index(drop=True)
+    df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    df.columns = [c.strip() for c in df.columns]
+    return df
+
+
+def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> pd.DataFrame:
+    """Parse ``timestamp`` (ISO 8601; time zones are converted to UTC and dropped)."""
+    if "timestamp" not in df.columns:
+        problems.append(Problem("missing_column", file, "required column 'timestamp' is missing",
+                                "add an ISO 8601 timestamp column"))
+        return df
+    raw = df["timestamp"]
+    parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna()
+    for idx in df.index[bad][:MAX_PROBLEMS_PER_CODE + 1]:
+        problems.append(Problem("bad_timestamp", file, f"cannot parse timestamp {raw[idx]!r}",
+                                "use ISO 8601, e.g. 2026-05-04 13:00:00", line_of(idx), "timestamp"))
+    df = df.copy()
+    df["timestamp"] = parsed.dt.tz_convert(None).astype("datetime64[ns]")
+    return df
+
+
+def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
+                 warnings: list[Problem]) -> None:
+    """Per VM, telemetry must be in time order; duplicates are averaged and reported."""
+    ok = tel["timestamp"].notna()
+    t = tel.loc[ok, ["vm_id", "timestamp"]]
+    prev = t.groupby("vm_id", sort=False)["timestamp"].shift()
+    back = t.index[(t["timestamp"] < prev).to_numpy()]
+    for idx in back[:MAX_PROBLEMS_PER_CODE + 1]:
+        problems.append(Problem("unsorted_timestamps", file,
+                                f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} "
+                                "is earlier than the one before it",
+                                "sort the file by timestamp", line_of(idx), "timestamp"))
+    dup = int((t["timestamp"] == prev).sum())
+    if dup:
+        warnings.append(Problem("duplicate_timestamps", file,
+                                f"{dup} duplicate (vm_id, timestamp) rows: their loads are averaged"))
+
+
+def _ids(df: pd.DataFrame, col: str) -> set:
+    return set(df[col].dropna()) if col in df.columns else set()
+
+
+def _check_references(t: dict[str, pd.DataFrame], files: dict[str, str], lines: dict,
+                      problems: list[Problem]) -> None:
+    """Every id that a table refers to must exist in the table it points into."""
+    refs = [("rows", "aisle_id", "aisles", "aisle_id"),
+            ("servers", "row_id", "rows", "row_id"),
+            ("vms", "server_id", "servers", "server_id"),
+            ("telemetry", "vm_id", "vms", "vm_id")]
+    for table, col, target, target_col in refs:
+        df = t.get(table)
+        if df is None or col not in df.columns or t.get(target) is None:
+            continue
+        known = _ids(t[target], target_col)
+        values = df[col]
+        unknown = values.notna() & ~values.isin(known)
+        for idx in df.index[unknown.to_numpy()][:MAX_PROBLEMS_PER_CODE + 1]:
+            problems.append(Problem(f"unknown_{col.removesuffix('_id')}", files[table],
+                                    f"{col} {values[idx]!r} is not in {files[target]}",
+                                    f"add it to {files[target]} or fix the id",
+                                    lines[table](idx), col))
+
+
+def _check_servers(servers: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> None:
+    needed = {"idle_power_kw", "max_power_kw", "idle_airflow_cfm", "max_airflow_cfm"}
+    if not needed <= set(servers.columns):
+        return
+    for idx in servers.index[(servers["max_power_kw"] < servers["idle_power_kw"]).to_numpy()]:
+        problems.append(Problem("bad_power_range", file, "max_power_kw is below idle_power_kw",
+                                "max_power_kw must be >= idle_power_kw", line_of(idx), "max_power_kw"))
+    for idx in servers.index[(servers["max_airflow_cfm"] < servers["idle_airflow_cfm"]).to_numpy()]:
+        problems.append(Problem("bad_airflow_range", file, "max_airflow_cfm is below idle_airflow_cfm",
+                                "max_airflow_cfm must be >= idle_airflow_cfm", line_of(idx),
+                                "max_airflow_cfm"))
+
+
+def _check_vms(vms: pd.DataFrame, servers: pd.DataFrame, file: str, line_of,
+               problems: list[Problem]) -> None:
+    """A VM must fit on some server; running VMs must fit on their server; SaaS needs an endpoint."""
+    if not {"gpus", "server_id"} <= set(vms.columns) or "gpus" not in servers.columns:
+        return
+    largest = int(servers["gpus"].max()) if len(servers) else 0
+    for idx in vms.index[(vms["gpus"] > largest).to_numpy()]:
+        problems.append(Problem("vm_too_large", file,
+                                f"VM {vms.at[idx, 'vm_id']!r} needs {vms.at[idx, 'gpus']} GPUs but the "
+                                f"largest server has {largest}",
+                                "split the VM or add larger servers", line_of(idx), "gpus"))
+    if "kind" in vms.columns and "endpoint" in vms.columns:
+        no_ep = (vms["kind"] == "saas") & vms["endpoint"].isna()
+        for idx in vms.index[no_ep.to_numpy()]:
+            problems.append(Problem("missing_endpoint", file,
+                                    f"SaaS VM {vms.at[idx, 'vm_id']!r} has no endpoint",
+                                    "name the endpoint that routes load to it", line_of(idx), "endpoint"))
+    running = vms[vms["server_id"].notna()]
+    used = running.groupby("server_id")["gpus"].sum()
+    cap = servers.set_index("server_id")["gpus"]
+    over = used[used > cap.reindex(used.index).fillna(np.inf)]
+    for server_id, n in over.items():
+        idx = running.index[running["server_id"] == server_id][-1]
+        problems.append(Problem("server_overcommitted", file,
+                                f"running VMs on server {server_id!r} use {n} GPUs but it has "
+                                f"{int(cap[server_id])}", "fix the server_id of one of these VMs",
+                                line_of(idx), "server_id"))
+
+
+def _cap_problems(problems: list[Problem]) -> list[Problem]:
+    """Keep at most MAX_PROBLEMS_PER_CODE per (file, code), then one line saying how many more."""
+    counts: Counter = Counter()
+    kept: list[Problem] = []
+    for p in problems:
+        key = (p.file, p.code)
+        counts[key] += 1
+        if counts[key] <= MAX_PROBLEMS_PER_CODE:
+            kept.append(p)
+    for (file, code), n in counts.items():
+        if n > MAX_PROBLEMS_PER_CODE:
+            kept.append(Problem(code, file, f"... and {n - MAX_PROBLEMS_PER_CODE} more like the above"))
+    return kept
+
+
+def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
+    """Load and validate; return the inventory (None if unusable) and every problem found."""
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        return None, [Problem("no_inventory", str(root), "is not a directory",
+                              "pass the inventory directory (see docs/inventory-format.md)")]
+    cfg_path = root / "datacenter.yaml"
+    if cfg_path.exists():
+        config, cfg_problems = load_config(cfg_path)
+        problems += cfg_problems
+    else:
+        config = DatacenterConfig()
+        problems.append(Problem("missing_file", "datacenter.yaml", "file is missing",
+                                "create it (see docs/inventory-format.md)"))
+    tables: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
+    lines: dict = {}
+    for name in TABLES:
+        path = _find_table(root, name)
+        if path is None:
+            if name not in OPTIONAL_TABLES:
+                problems.append(Problem("missing_file", f"{name}.csv", "file is missing",
+                                        f"add {name}.csv or {name}.parquet"))
+            continue
+        files[name], lines[name] = path.name, _line_mapper(path)
+        try:
+            df = read_table(path)
+        except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
+            problems.append(Problem("unreadable_file", path.name, f"cannot be read: {exc}"))
+            continue
+        if name in ("telemetry", "outside"):
+            df = _parse_timestamps(df, path.name, lines[name], problems)
+        df, table_problems = validate_frame(df, name, path.name, lines[name])
+        problems += table_problems
+        tables[name] = df
+    _check_references(tables, files, lines, problems)
+    if "servers" in tables:
+        _check_servers(tables["servers"], files["servers"], lines["servers"], problems)
+        if "vms" in tables:
+            _check_vms(tables["vms"], tables["servers"], files["vms"], lines["vms"], problems)
+    warnings: list[Problem] = []
+    if "telemetry" in tables and {"timestamp", "vm_id"} <= set(tables["telemetry"].columns):
+        _check_order(tables["telemetry"], files["telemetry"], lines["telemetry"], problems, warnings)
+    problems = _cap_problems(problems)
+    if any(name not in tables for name in TABLES if name not in OPTIONAL_TABLES) or problems:
+        return None, problems
+    inventory = Inventory(root=root, config=config, outside=tables.get("outside"),
+                          warnings=warnings, **{k: tables[k] for k in TABLES if k != "outside"})
+    return inventory, []
+
+
+def load_inventory(root: Path | str) -> Inventory:
+    """Load and validate an inventory; raise :class:`InventoryError` listing every problem."""
+    inventory, problems = check_inventory(root)
+    if problems or inventory is None:
+        raise InventoryError(problems)
+    return inventory

@@ -1,0 +1,158 @@
+"""Column schemas of the inventory files, as pandera models.
+
+Validation runs with ``lazy=True`` so that every problem of a file is collected at once; the
+failures are translated into :class:`~tapas_opt.errors.Problem` records with the file, line
+and column (see :func:`problems_from_schema_errors`). Cross-file rules (a row naming an unknown
+aisle, a VM asking for more GPUs than any server has) live in :mod:`tapas_opt.inventory.load`.
+Extra columns are allowed and kept (``strict=False``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from tapas_opt.errors import Problem
+
+
+class _Model(pa.DataFrameModel):
+    class Config:
+        coerce = True
+        strict = False
+
+
+class AislesSchema(_Model):
+    aisle_id: Series[str] = pa.Field(unique=True)
+    airflow_limit_cfm: Series[float] = pa.Field(gt=0, le=1e9)
+
+
+class RowsSchema(_Model):
+    row_id: Series[str] = pa.Field(unique=True)
+    aisle_id: Series[str]
+    power_limit_kw: Series[float] = pa.Field(gt=0, le=1e9)
+
+
+class ServersSchema(_Model):
+    server_id: Series[str] = pa.Field(unique=True)
+    row_id: Series[str]
+    rack: Series[str]
+    gpus: Series[int] = pa.Field(gt=0, le=64)
+    idle_power_kw: Series[float] = pa.Field(ge=0, le=1000)
+    max_power_kw: Series[float] = pa.Field(gt=0, le=1000)
+    idle_airflow_cfm: Series[float] = pa.Field(ge=0, le=1e6)
+    max_airflow_cfm: Series[float] = pa.Field(gt=0, le=1e6)
+    inlet_offset_c: Series[float] = pa.Field(ge=-30, le=30)
+    # Optional per-server thermal and GPU power coefficients (override datacenter.yaml).
+    gpu_idle_w: Series[float] | None = pa.Field(ge=0, le=5000, nullable=True)
+    gpu_max_w: Series[float] | None = pa.Field(gt=0, le=5000, nullable=True)
+    gpu_temp_intercept_c: Series[float] | None = pa.Field(ge=-50, le=100, nullable=True)
+    gpu_temp_c_per_w: Series[float] | None = pa.Field(ge=0, le=5, nullable=True)
+
+
+class VmsSchema(_Model):
+    vm_id: Series[str] = pa.Field(unique=True)
+    kind: Series[str] = pa.Field(isin=["iaas", "saas"])
+    customer: Series[str] = pa.Field(nullable=True)
+    endpoint: Series[str] = pa.Field(nullable=True)
+    gpus: Series[int] = pa.Field(gt=0, le=64)
+    server_id: Series[str] = pa.Field(nullable=True)
+
+
+class TelemetrySchema(_Model):
+    vm_id: Series[str]
+    load: Series[float] = pa.Field(ge=0, le=1)
+
+
+class OutsideSchema(_Model):
+    temp_c: Series[float] = pa.Field(ge=-80, le=70)
+
+
+SCHEMAS: dict[str, type[_Model]] = {
+    "aisles": AislesSchema,
+    "rows": RowsSchema,
+    "servers": ServersSchema,
+    "vms": VmsSchema,
+    "telemetry": TelemetrySchema,
+    "outside": OutsideSchema,
+}
+
+_CHECK_TEXT = [
+    (r"greater_than_or_equal_to\((.+)\)", "must be >= {0}"),
+    (r"greater_than\((.+)\)", "must be > {0}"),
+    (r"less_than_or_equal_to\((.+)\)", "must be <= {0}"),
+    (r"less_than\((.+)\)", "must be < {0}"),
+    (r"in_range\((.+), (.+)\)", "must be between {0} and {1}"),
+    (r"isin\((.+)\)", "must be one of {0}"),
+    (r"field_uniqueness|unique", "duplicate id: ids must be unique"),
+    (r"not_nullable", "is empty or NaN: a value is required"),
+    (r"coerce_dtype\('(.+)'\)|dtype\('(.+)'\)", "cannot be read as {0}"),
+]
+
+_CODES = {
+    "field_uniqueness": "duplicate_id",
+    "not_nullable": "missing_value",
+    "coerce_dtype": "bad_type",
+    "dtype": "bad_type",
+    "column_in_dataframe": "missing_column",
+}
+
+
+def _describe(check: str) -> tuple[str, str]:
+    """Map a pandera check name to a stable problem code and a sentence."""
+    name = check.split("(")[0]
+    code = _CODES.get(name, "out_of_range")
+    for pattern, text in _CHECK_TEXT:
+        m = re.fullmatch(pattern, check)
+        if m:
+            args = [g for g in m.groups() if g is not None]
+            if "coerce_dtype" in check or check.startswith("dtype"):
+                kind = {"float64": "a number", "int64": "a whole number"}.get(args[0], args[0])
+                return code, text.format(kind)
+            return code, text.format(*args)
+    return code, f"fails check {check}"
+
+
+def problems_from_schema_errors(
+    failures: pd.DataFrame, file: str, line_of: "callable"
+) -> list[Problem]:
+    """Translate pandera's ``failure_cases`` table into Problems.
+
+    A value that cannot be read as a number also fails the range checks of its column with a
+    TypeError; those echoes are dropped so that each bad cell is reported once.
+    """
+    problems: list[Problem] = []
+    bad_type_cells: set[tuple[str, object]] = set()
+    for rec in failures.to_dict("records"):
+        check = str(rec["check"])
+        column = rec.get("column")
+        index = rec.get("index")
+        if check == "column_in_dataframe":
+            problems.append(Problem("missing_column", file,
+                                    f"required column '{rec['failure_case']}' is missing",
+                                    "add the column (see docs/inventory-format.md)"))
+            continue
+        if index is None or (isinstance(index, float) and pd.isna(index)):
+            continue  # a column-wide echo of cell failures already reported
+        code, text = _describe(check)
+        if code == "bad_type":
+            if (column, index) in bad_type_cells:
+                continue
+            bad_type_cells.add((column, index))
+        elif (column, index) in bad_type_cells:
+            continue
+        value = rec["failure_case"]
+        problems.append(Problem(code, file, f"value {value!r} {text}",
+                                "fix or remove this row", line_of(index), column))
+    return problems
+
+
+def validate_frame(df: pd.DataFrame, name: str, file: str, line_of) -> tuple[pd.DataFrame, list[Problem]]:
+    """Validate and coerce one inventory frame; return it (rows intact) and its problems."""
+    schema = SCHEMAS[name]
+    try:
+        return schema.validate(df, lazy=True), []
+    except pa.errors.SchemaErrors as exc:
+        return df, problems_from_schema_errors(exc.failure_cases, file, line_of)

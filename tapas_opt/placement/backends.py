@@ -1,0 +1,208 @@
+"""Thin solver back-ends so that each constraint family is written once.
+
+The constraint families in :mod:`tapas_opt.placement.rowlevel` and
+:mod:`tapas_opt.placement.serverlevel` only call ``var``, ``add_linear`` (``lb <= sum coef *
+var <= ub``) and ``minimize``; the same code then builds a CP-SAT model (the default), a PuLP/CBC MILP (the
+cross-check) or a GLOP LP (the relaxation that gives the lower bound). Constraint coefficients
+are integers (ppm of a limit, centi-degrees), so the CP-SAT and MILP models are identical;
+objective coefficients may be fractional.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+import pulp
+from ortools.linear_solver import pywraplp
+from ortools.sat.python import cp_model
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one solve: status word, objective, best bound, wall time."""
+
+    status: str  # "optimal" | "feasible" | "infeasible" | "unknown"
+    objective: float | None
+    bound: float | None
+    wall_time_s: float
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+
+class Backend:
+    """Interface shared by the back-ends."""
+
+    name = "base"
+    integral = True
+
+    def var(self, lb: float, ub: float, name: str, integer: bool = True) -> Any:
+        raise NotImplementedError
+
+    def add_linear(self, variables: Sequence[Any], coefs: Sequence[int], lb: float, ub: float,
+                   name: str) -> None:
+        """Add ``lb <= sum(coefs * variables) <= ub`` (use +-inf for a one-sided row)."""
+        raise NotImplementedError
+
+    def minimize(self, variables: Sequence[Any], coefs: Sequence[float]) -> None:
+        """Minimise ``sum(coefs * variables)`` (coefficients may be fractional)."""
+        raise NotImplementedError
+
+    def hint(self, pairs: Iterable[tuple[Any, float]]) -> None:
+        """Warm start (ignored by back-ends that cannot use one)."""
+
+    def solve(self, time_limit_s: float, workers: int, seed: int) -> SolveResult:
+        raise NotImplementedError
+
+    def value(self, variable: Any) -> float:
+        raise NotImplementedError
+
+
+class CpSatBackend(Backend):
+    """OR-Tools CP-SAT: integer variables, integer constraint coefficients."""
+
+    name = "cp-sat"
+
+    def __init__(self) -> None:
+        self.model = cp_model.CpModel()
+        self.solver = cp_model.CpSolver()
+
+    def var(self, lb, ub, name, integer=True):
+        if not integer:
+            raise ValueError("CP-SAT models take integer variables only")
+        return self.model.new_int_var(int(lb), int(ub), name)
+
+    def add_linear(self, variables, coefs, lb, ub, name):
+        expr = cp_model.LinearExpr.weighted_sum(list(variables), [int(c) for c in coefs])
+        lo = cp_model.INT_MIN if lb == -INF else int(lb)
+        hi = cp_model.INT_MAX if ub == INF else int(ub)
+        self.model.add_linear_constraint(expr, lo, hi).with_name(name)
+
+    def minimize(self, variables, coefs):
+        # CP-SAT scales a fractional objective to integers itself.
+        self.model.minimize(cp_model.LinearExpr.weighted_sum(list(variables), [float(c) for c in coefs]))
+
+    def hint(self, pairs):
+        self.model.clear_hints()
+        for var, val in pairs:
+            self.model.add_hint(var, int(round(val)))
+
+    def solve(self, time_limit_s, workers, seed):
+        p = self.solver.parameters
+        # Same input and seed, same plan: interleaved search is deterministic with several
+        # workers, and the budget is deterministic time (the solver's own work units), not
+        # wall-clock time. Wall-clock is only a safety net at twice the budget.
+        p.max_deterministic_time = float(time_limit_s)
+        p.max_time_in_seconds = 2.0 * float(time_limit_s) + 5.0
+        p.num_workers = int(workers)
+        p.random_seed = int(seed)
+        p.interleave_search = True
+        status = self.solver.solve(self.model)
+        word = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
+                cp_model.INFEASIBLE: "infeasible"}.get(status, "unknown")
+        has = word in ("optimal", "feasible")
+        return SolveResult(word, self.solver.objective_value if has else None,
+                           self.solver.best_objective_bound if has else None,
+                           self.solver.wall_time)
+
+    def value(self, variable):
+        return self.solver.value(variable)
+
+
+class GlopBackend(Backend):
+    """OR-Tools GLOP: the LP relaxation (continuous variables)."""
+
+    name = "glop"
+    integral = False
+
+    def __init__(self, solver_id: str = "GLOP") -> None:
+        self.solver = pywraplp.Solver.CreateSolver(solver_id)
+        self.name = solver_id.lower()
+
+    def var(self, lb, ub, name, integer=True):
+        return self.solver.NumVar(float(lb), float(ub), name)
+
+    def add_linear(self, variables, coefs, lb, ub, name):
+        ct = self.solver.Constraint(float(lb), float(ub), name)
+        for v, c in zip(variables, coefs):
+            ct.SetCoefficient(v, float(c))
+
+    def minimize(self, variables, coefs):
+        obj = self.solver.Objective()
+        obj.Clear()
+        for v, c in zip(variables, coefs):
+            obj.SetCoefficient(v, float(c))
+        obj.SetMinimization()
+
+    def solve(self, time_limit_s, workers, seed):
+        self.solver.SetTimeLimit(int(time_limit_s * 1000))
+        status = self.solver.Solve()
+        word = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "feasible",
+                pywraplp.Solver.INFEASIBLE: "infeasible"}.get(status, "unknown")
+        obj = self.solver.Objective().Value() if word in ("optimal", "feasible") else None
+        return SolveResult(word, obj, obj if word == "optimal" else None,
+                           self.solver.wall_time() / 1000.0)
+
+    def value(self, variable):
+        return variable.solution_value()
+
+
+class PulpBackend(Backend):
+    """PuLP with CBC: the same MILP as CP-SAT (or its relaxation with ``relax=True``)."""
+
+    name = "pulp-cbc"
+
+    def __init__(self, relax: bool = False) -> None:
+        self.problem = pulp.LpProblem("tapas_opt", pulp.LpMinimize)
+        self.relax = relax
+        self.integral = not relax
+
+    def var(self, lb, ub, name, integer=True):
+        cat = pulp.LpInteger if integer and not self.relax else pulp.LpContinuous
+        return pulp.LpVariable(name, lowBound=lb, upBound=ub, cat=cat)
+
+    def add_linear(self, variables, coefs, lb, ub, name):
+        expr = pulp.LpAffineExpression(list(zip(variables, [float(c) for c in coefs])))
+        if lb == ub:
+            self.problem += (expr == lb, name)
+            return
+        if lb != -INF:
+            self.problem += (expr >= lb, f"{name}_lo" if ub != INF else name)
+        if ub != INF:
+            self.problem += (expr <= ub, name)
+
+    def minimize(self, variables, coefs):
+        self.problem.setObjective(pulp.LpAffineExpression(list(zip(variables, [float(c) for c in coefs]))))
+
+    def solve(self, time_limit_s, workers, seed):
+        import time
+
+        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, int(time_limit_s)),
+                                   threads=int(workers), options=[f"randomSeed {int(seed) + 1}"])
+        t0 = time.perf_counter()
+        code = self.problem.solve(solver)
+        wall = time.perf_counter() - t0
+        status = pulp.LpStatus.get(code, "Undefined")
+        has = self.problem.sol_status in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible)
+        word = ("optimal" if self.problem.sol_status == pulp.LpSolutionOptimal else
+                "feasible" if has else "infeasible" if status == "Infeasible" else "unknown")
+        obj = pulp.value(self.problem.objective) if has else None
+        return SolveResult(word, obj, obj if word == "optimal" else None, wall)
+
+    def value(self, variable):
+        return variable.value() or 0.0
+
+
+def make_backend(name: str) -> Backend:
+    """Back-end by name: ``cp-sat`` (default), ``pulp`` (CBC MILP), ``lp`` (GLOP relaxation)."""
+    if name in ("cp-sat", "cpsat"):
+        return CpSatBackend()
+    if name in ("pulp", "pulp-cbc", "cbc"):
+        return PulpBackend()
+    if name in ("lp", "glop"):
+        return GlopBackend()
+    raise ValueError(f"unknown solver back-end {name!r}: use cp-sat, pulp or lp")

@@ -1,0 +1,390 @@
+"""Solve a placement instance with the chosen policy; always return a plan with its gap.
+
+The ``optimal`` policy (the default):
+
+1. **Warm start**: the greedy heuristic's plan. It is also the floor: the optimiser never
+   returns a plan that scores worse under :func:`evaluate_assignment`.
+2. **Bounds**: the LP relaxation of the row-level model at the hard temperature limit gives the
+   lower bound on the peak normalised row power that no plan can beat; the smallest eligibility
+   threshold at which the LP can still place every VM bounds the peak GPU temperature.
+3. **Temperature threshold** (an epsilon-constraint sweep): for thresholds ``theta`` between
+   that bound and the limit, the LP's peak power ``z(theta)``; keep the ``theta`` minimising
+   ``w_p * z(theta) + w_t * theta / limit``.
+4. **Rows first** (stage 1, CP-SAT): integer counts of each VM group per pool at ``theta``,
+   with row/time constraint generation until every slot of the horizon holds.
+5. **Then servers** (stage 2, CP-SAT per pool): which server each VM takes.
+6. **Repair**: anything stage 2 could not seat goes through the greedy; then the solver-free
+   evaluation picks the better of this plan and the warm start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tapas_opt.placement import heuristics
+from tapas_opt.placement.backends import GlopBackend, SolveResult, make_backend
+from tapas_opt.placement.evaluate import Evaluation, evaluate_assignment, server_warmth
+from tapas_opt.placement.instance import PlacementInstance
+from tapas_opt.placement.rowlevel import (PPM, add_aisle_airflow_limit, add_row_power_limit,
+                                          build_row_data, build_row_model, counts_from_model,
+                                          find_violated_slots, initial_slots)
+from tapas_opt.placement.serverlevel import PoolProblem, build_pool_model, pool_counts
+from tapas_opt.placement.state import RoomState
+
+POLICIES = ("optimal", "greedy", "tapas-rules", "first-fit", "random")
+MAX_CUT_ROUNDS = 30
+
+
+@dataclass
+class PlacementSolution:
+    """A plan and everything known about its quality."""
+
+    policy: str
+    status: str  # optimal | feasible | partial (some VMs unplaced) | violates (baselines only)
+    assign: np.ndarray
+    evaluation: Evaluation
+    unplaced: list[heuristics.Unplaced]
+    solve_time_s: float
+    objective: float
+    bound: float | None = None
+    power_bound: float | None = None
+    temp_bound_c: float | None = None
+    theta_c: float | None = None
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def gap(self) -> float | None:
+        if self.bound is None or self.objective <= 0:
+            return None
+        return max(0.0, (self.objective - self.bound) / self.objective)
+
+    @property
+    def power_gap(self) -> float | None:
+        if self.power_bound is None:
+            return None
+        peak = self.evaluation.peak_row_power_norm
+        return max(0.0, (peak - self.power_bound) / peak) if peak > 0 else 0.0
+
+
+def _status(evaluation: Evaluation, optimal: bool = False) -> str:
+    hard = [v for v in evaluation.violations if not v.code.endswith("_preexisting")]
+    if hard:
+        return "violates"
+    if evaluation.n_unplaced:
+        return "partial"
+    return "optimal" if optimal else "feasible"
+
+
+def _unplaced_reasons(instance: PlacementInstance, assign: np.ndarray) -> list[heuristics.Unplaced]:
+    state = RoomState.from_assignment(instance, assign)
+    return [heuristics.explain_unplaced(state, int(v)) for v in np.flatnonzero(assign < 0)]
+
+
+def _better(a: Evaluation, b: Evaluation) -> bool:
+    """Is plan a better than plan b? Fewer violations, then fewer unplaced, then objective."""
+    key_a = (len(a.violations), a.n_unplaced, round(a.objective, 12))
+    key_b = (len(b.violations), b.n_unplaced, round(b.objective, 12))
+    return key_a < key_b
+
+
+# ---- LP relaxation ---------------------------------------------------------------------------
+
+@dataclass
+class LpResult:
+    theta_c: float
+    z: float  # peak normalised row power
+    unplaced: float
+    objective: float
+    row_slots: dict
+    aisle_slots: dict
+    y: np.ndarray
+
+
+def solve_row_lp(instance: PlacementInstance, theta_c: float, slots: tuple | None = None) -> LpResult:
+    """LP relaxation of stage 1 at threshold ``theta``, with constraint generation over slots."""
+    data = build_row_data(instance, theta_c)
+    row_slots, aisle_slots = slots if slots is not None else initial_slots(data)
+    row_slots = {k: list(v) for k, v in row_slots.items()}
+    aisle_slots = {k: list(v) for k, v in aisle_slots.items()}
+    backend = GlopBackend()
+    m = build_row_model(data, backend, row_slots, aisle_slots)
+    for _ in range(MAX_CUT_ROUNDS):
+        res = backend.solve(60, 1, 0)
+        if not res.has_solution:
+            raise RuntimeError(f"row-level LP returned {res.status}")
+        y = counts_from_model(m)
+        z = backend.value(m.z)
+        new_rows, new_aisles = find_violated_slots(data, y, z, row_slots, aisle_slots)
+        if not new_rows and not new_aisles:
+            break
+        add_row_power_limit(m, new_rows)
+        add_aisle_airflow_limit(m, new_aisles)
+    unplaced = float(sum(backend.value(v) for v in m.unplaced.values()))
+    return LpResult(theta_c, z / PPM, unplaced, res.objective, row_slots, aisle_slots, y)
+
+
+def _lp_feasible(lp: LpResult) -> bool:
+    return lp.unplaced < 1e-6
+
+
+def choose_theta(instance: PlacementInstance, lp_at_limit: LpResult, stats: dict) -> tuple[float, float]:
+    """Sweep the eligibility threshold; return (chosen theta, lower bound on peak temperature)."""
+    inst, opts = instance, instance.options
+    limit = inst.temp_limit_c
+    temps = inst.group_peak_temp_c
+    existing = inst.existing_peak_temp_c
+    # Every group must sit somewhere: its coolest server bounds the peak from below.
+    lo = float(max(existing, temps.min(axis=1).max())) if temps.size else existing
+    if not _lp_feasible(lp_at_limit) or opts.temp_weight == 0 or lo >= limit:
+        return limit, min(lo, limit)
+    slots = (lp_at_limit.row_slots, lp_at_limit.aisle_slots)
+    cache: dict[float, LpResult] = {limit: lp_at_limit}
+
+    def lp(theta: float) -> LpResult:
+        theta = round(theta, 2)
+        if theta not in cache:
+            cache[theta] = solve_row_lp(inst, theta, slots)
+        return cache[theta]
+
+    # Smallest feasible threshold, by bisection to 0.1 C.
+    a, b = lo, limit
+    if _lp_feasible(lp(a)):
+        b = a
+        if lp(a).z <= lp_at_limit.z + 1e-9:
+            # z(theta) never increases with theta; if the coolest feasible threshold already
+            # reaches the power of the loosest, there is nothing to trade.
+            stats["lp_solves"] = len(cache)
+            return float(a), float(a)
+    while b - a > 0.1:
+        mid = (a + b) / 2
+        if _lp_feasible(lp(mid)):
+            b = mid
+        else:
+            a = mid
+    theta_min = b
+
+    def score(theta: float) -> float:
+        res = lp(theta)
+        if not _lp_feasible(res):
+            return np.inf
+        return opts.power_weight * res.z + opts.temp_weight * max(theta, existing) / limit
+
+    grid = np.unique(np.round(np.linspace(max(theta_min, existing), limit, 6), 2))
+    scores = [score(t) for t in grid]
+    best = int(np.argmin(scores))
+    lo_t = grid[max(best - 1, 0)]
+    hi_t = grid[min(best + 1, len(grid) - 1)]
+    fine = np.unique(np.round(np.linspace(lo_t, hi_t, 5), 2))
+    candidates = list(grid) + list(fine)
+    all_scores = [score(t) for t in candidates]
+    theta = float(candidates[int(np.argmin(all_scores))])
+    stats["theta_sweep"] = {f"{t:.2f}": round(float(s), 6) for t, s in sorted(zip(candidates, all_scores))}
+    stats["lp_solves"] = len(cache)
+    return theta, float(theta_min)
+
+
+# ---- integer stages -----------------------------------------------------------------------
+
+def _hint_counts(data, assign: np.ndarray) -> np.ndarray:
+    inst = data.inst
+    y = np.zeros((data.n_groups, len(data.pools)))
+    pos = {int(p): j for j, p in enumerate(data.pools)}
+    for v in np.flatnonzero(assign >= 0):
+        j = pos.get(int(inst.pool_of_server[assign[v]]))
+        if j is not None:
+            y[inst.vm_group[v], j] += 1
+    return y
+
+
+def solve_row_integer(instance: PlacementInstance, theta_c: float, lp: LpResult, warm: np.ndarray,
+                      backend_name: str, time_limit_s: float, workers: int, seed: int,
+                      stats: dict) -> np.ndarray:
+    """Stage 1 with integer counts; constraint generation until every slot holds."""
+    data = build_row_data(instance, theta_c)
+    row_slots = {k: list(v) for k, v in lp.row_slots.items()}
+    aisle_slots = {k: list(v) for k, v in lp.aisle_slots.items()}
+    hint = _hint_counts(data, warm)
+    deadline = time.perf_counter() + time_limit_s
+    results: list[SolveResult] = []
+    y = hint
+    backend = make_backend(backend_name)
+    m = build_row_model(data, backend, row_slots, aisle_slots)
+    for _ in range(MAX_CUT_ROUNDS):
+        backend.hint((var, hint[g, j]) for (g, j), var in m.y.items())
+        budget = max(1.0, deadline - time.perf_counter())
+        res = backend.solve(budget, workers, seed)
+        results.append(res)
+        if not res.has_solution:
+            break
+        y = counts_from_model(m)
+        z = backend.value(m.z)
+        hint = y
+        new_rows, new_aisles = find_violated_slots(data, y, z, row_slots, aisle_slots)
+        if not new_rows and not new_aisles:
+            break
+        add_row_power_limit(m, new_rows)
+        add_aisle_airflow_limit(m, new_aisles)
+    stats["stage1"] = {"rounds": len(results), "status": results[-1].status if results else "none",
+                       "objective": results[-1].objective if results else None,
+                       "bound": results[-1].bound if results else None,
+                       "wall_s": round(sum(r.wall_time_s for r in results), 3),
+                       "row_slots": int(sum(len(v) for v in row_slots.values())),
+                       "aisle_slots": int(sum(len(v) for v in aisle_slots.values()))}
+    return _expand_counts(data, y)
+
+
+def _expand_counts(data, y: np.ndarray) -> dict[int, dict[int, int]]:
+    """{pool: {group: count}} from the count matrix."""
+    out: dict[int, dict[int, int]] = {}
+    for g, j in zip(*np.nonzero(np.round(y) > 0)):
+        out.setdefault(int(data.pools[j]), {})[int(g)] = int(round(y[g, j]))
+    return out
+
+
+def solve_servers(instance: PlacementInstance, pool_counts_: dict[int, dict[int, int]], theta_c: float,
+                  backend_name: str, time_limit_s: float, workers: int, seed: int,
+                  stats: dict) -> np.ndarray:
+    """Stage 2: for every pool, which servers take its VMs."""
+    inst = instance
+    warmth = server_warmth(inst)
+    assign = np.full(inst.n_vms, -1, dtype=int)
+    next_member = {g: 0 for g in range(inst.n_groups)}
+    statuses = []
+    per_pool = max(0.5, time_limit_s / max(1, len(pool_counts_)))
+    problems = []
+    for pool in sorted(pool_counts_):
+        counts = pool_counts_[pool]
+        groups = np.array(sorted(counts), dtype=int)
+        servers = np.flatnonzero((inst.pool_of_server == pool) & (inst.free_gpus > 0))
+        problems.append(PoolProblem(inst, pool, groups, np.array([counts[g] for g in groups]), servers,
+                                    theta_c, warmth))
+    floor = _room_peak_floor(inst, problems, theta_c)
+    for prob in problems:
+        prob.peak_floor_c = floor
+        backend = make_backend(backend_name)
+        m = build_pool_model(prob, backend)
+        backend.hint(_pool_hint(m))
+        res = backend.solve(per_pool, workers, seed)
+        statuses.append(res.status)
+        if not res.has_solution:
+            continue
+        for (g, s), c in sorted(pool_counts(m).items()):
+            members = inst.group_members[g]
+            for _ in range(c):
+                assign[members[next_member[g]]] = s
+                next_member[g] += 1
+    stats["stage2"] = {"pools": len(statuses),
+                       "optimal": sum(s == "optimal" for s in statuses),
+                       "unsolved": sum(s not in ("optimal", "feasible") for s in statuses)}
+    return assign
+
+
+def _room_peak_floor(inst: PlacementInstance, problems: list[PoolProblem], theta_c: float) -> float:
+    """A lower bound on the room's peak temperature after stage 2: running VMs' peak, and for
+    every group the coolest eligible server of its pool."""
+    floor = inst.existing_peak_temp_c
+    for prob in problems:
+        temps = inst.group_peak_temp_c[np.ix_(prob.groups, prob.servers)]
+        temps = np.where(temps <= theta_c + 1e-9, temps, np.inf)
+        if temps.size:
+            floor = max(floor, float(np.nanmax(temps.min(axis=1))))
+    return floor
+
+
+def _pool_hint(m) -> list:
+    """Greedy start for a pool: hottest groups first, each VM to the coolest server with room."""
+    prob, inst = m.prob, m.prob.inst
+    free = inst.free_gpus[prob.servers].astype(int).copy()
+    temps = inst.group_peak_temp_c[np.ix_(prob.groups, prob.servers)]
+    sizes = inst.vm_gpus[inst.group_rep[prob.groups]]
+    counts = {key: 0 for key in m.x}
+    for i in np.argsort(-temps.min(axis=1), kind="stable"):
+        for _ in range(int(prob.counts[i])):
+            ks = [k for k in np.argsort(temps[i], kind="stable") if (i, k) in m.x and free[k] >= sizes[i]]
+            if not ks:
+                break
+            counts[i, ks[0]] += 1
+            free[ks[0]] -= sizes[i]
+    return [(var, counts[key]) for key, var in m.x.items()]
+
+
+def repair(instance: PlacementInstance, assign: np.ndarray) -> np.ndarray:
+    """Seat what the stages left over with the greedy, against the room as it now stands."""
+    if (assign >= 0).all():
+        return assign
+    state = RoomState.from_assignment(instance, assign)
+    return heuristics.greedy(instance, state=state)
+
+
+# ---- policies ------------------------------------------------------------------------------
+
+def _baseline(instance: PlacementInstance, policy: str, seed: int) -> np.ndarray:
+    if policy == "first-fit":
+        return heuristics.first_fit(instance)
+    if policy == "random":
+        return heuristics.random_fit(instance, seed)
+    if policy == "tapas-rules":
+        return heuristics.tapas_rules(instance)
+    if policy == "greedy":
+        return heuristics.greedy(instance)
+    raise ValueError(f"unknown policy {policy!r}: choose one of {', '.join(POLICIES)}")
+
+
+def solve_placement(instance: PlacementInstance, policy: str = "optimal", backend: str = "cp-sat",
+                    time_limit_s: float | None = None, workers: int | None = None,
+                    seed: int | None = None) -> PlacementSolution:
+    """Place the instance's pending VMs with ``policy``; see the module docstring."""
+    opts = instance.options
+    time_limit_s = opts.time_limit_s if time_limit_s is None else time_limit_s
+    workers = opts.workers if workers is None else workers
+    seed = opts.seed if seed is None else seed
+    t0 = time.perf_counter()
+    if policy != "optimal":
+        assign = _baseline(instance, policy, seed)
+        ev = evaluate_assignment(instance, assign)
+        return PlacementSolution(policy, _status(ev), assign, ev, _unplaced_reasons(instance, assign),
+                                 time.perf_counter() - t0, ev.objective)
+    return _solve_optimal(instance, backend, time_limit_s, workers, seed, t0)
+
+
+def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: float, workers: int,
+                   seed: int, t0: float) -> PlacementSolution:
+    inst, opts = instance, instance.options
+    stats: dict = {"groups": inst.n_groups, "pools": inst.n_pools, "backend": backend}
+    warm = heuristics.greedy(inst)
+    warm_ev = evaluate_assignment(inst, warm)
+    stats["greedy_objective"] = round(warm_ev.objective, 6)
+    if inst.n_vms == 0:
+        return PlacementSolution("optimal", _status(warm_ev, True), warm, warm_ev, [],
+                                 time.perf_counter() - t0, warm_ev.objective, warm_ev.objective,
+                                 warm_ev.peak_row_power_norm, warm_ev.peak_temp_c, inst.temp_limit_c, stats)
+    lp_limit = solve_row_lp(inst, inst.temp_limit_c)
+    theta, temp_lb = choose_theta(inst, lp_limit, stats)
+    lp_theta = solve_row_lp(inst, theta, (lp_limit.row_slots, lp_limit.aisle_slots)) \
+        if theta != inst.temp_limit_c else lp_limit
+    stats["lp_time_s"] = round(time.perf_counter() - t0, 3)
+    remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
+    counts = solve_row_integer(inst, theta, lp_theta, warm, backend, 0.7 * remaining, workers, seed, stats)
+    remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
+    assign = solve_servers(inst, counts, theta, backend, min(remaining, 0.3 * time_limit_s), workers, seed, stats)
+    assign = repair(inst, assign)
+    ev = evaluate_assignment(inst, assign)
+    stats["optimised_objective"] = round(ev.objective, 6)
+    if _better(warm_ev, ev):
+        assign, ev = warm, warm_ev
+        stats["returned"] = "greedy (better than the optimised plan)"
+    else:
+        stats["returned"] = "optimised"
+    existing = inst.existing_peak_temp_c
+    temp_bound = max(temp_lb, existing) if np.isfinite(existing) else temp_lb
+    bound = None
+    if _lp_feasible(lp_limit):
+        bound = opts.power_weight * lp_limit.z + opts.temp_weight * temp_bound / inst.temp_limit_c
+    sol = PlacementSolution("optimal", "feasible", assign, ev, _unplaced_reasons(inst, assign),
+                            time.perf_counter() - t0, ev.objective, bound, lp_limit.z, temp_bound, theta, stats)
+    gap = sol.gap
+    sol.status = _status(ev, optimal=gap is not None and gap < 1e-6)
+    return sol
