@@ -43,21 +43,21 @@ def vm_order_largest_first(instance: PlacementInstance) -> np.ndarray:
     return np.lexsort((np.arange(instance.n_vms), -np.round(peak, 9)))
 
 
-def score_candidates(state: RoomState, v: int, cand, warmth: np.ndarray) -> np.ndarray:
-    """Objective-shaped score of putting VM v on each candidate server (lower is better)."""
+def score_candidates(state: RoomState, kind: str, gpus: int, cand, warmth: np.ndarray) -> np.ndarray:
+    """Objective-shaped score of putting a VM (kind, size) on each candidate (lower is better)."""
     inst, opts = state.inst, state.inst.options
     temp_term = np.maximum(state.peak_temp_c, cand.peak_temp_c) / inst.temp_limit_c
     # A small pull towards cooler servers breaks ties below the current peak.
     temp_term = temp_term + 0.01 * cand.peak_temp_c / inst.temp_limit_c
     w = warmth[cand.servers]
-    pref = w if inst.vm_kind[v] == "iaas" else 1.0 - w
+    pref = w if kind == "iaas" else 1.0 - w
     full = state.free[cand.servers] == inst.params.gpus[cand.servers]
-    small = inst.vm_gpus[v] < inst.params.gpus[cand.servers]
+    small = gpus < inst.params.gpus[cand.servers]
     total_free = max(1, inst.free_gpus.sum())
-    strand = np.where(full & small, inst.params.gpus[cand.servers] - inst.vm_gpus[v],
-                      np.where(full, 0, -inst.vm_gpus[v])) / total_free
+    strand = np.where(full & small, inst.params.gpus[cand.servers] - gpus,
+                      np.where(full, 0, -gpus)) / total_free
     return (opts.power_weight * cand.row_peak_norm + opts.temp_weight * temp_term
-            + opts.thermal_pref_weight * pref + opts.fragmentation_weight * strand * 100)
+            + opts.thermal_pref_weight * pref + opts.fragmentation_weight * strand)
 
 
 def choose_server(state: RoomState, v: int, warmth: np.ndarray, temp_cap_c: float | None = None) -> int:
@@ -65,7 +65,7 @@ def choose_server(state: RoomState, v: int, warmth: np.ndarray, temp_cap_c: floa
     cand = state.candidates(v, temp_cap_c)
     if len(cand.servers) == 0:
         return -1
-    score = score_candidates(state, v, cand, warmth)
+    score = score_candidates(state, str(state.inst.vm_kind[v]), int(state.inst.vm_gpus[v]), cand, warmth)
     return int(cand.servers[np.argmin(score)])  # argmin takes the lowest index on ties
 
 

@@ -49,26 +49,39 @@ class RoomState:
 
     def pool_effect(self, v: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per pool: peak row power and aisle airflow (as fractions of limit) with VM v added,
-        and the first slot at which each would break its limit (-1 if none)."""
+        and the slot at which each peaks."""
         inst = self.inst
-        row_new = self.row_kw[self.pool_row] + inst.vm_power_kw_by_hw[v, self.pool_hw]
+        return self.pool_effect_of(inst.vm_power_kw_by_hw[v], inst.vm_airflow_cfm_by_hw[v])
+
+    def pool_effect_of(self, power_by_hw: np.ndarray, airflow_by_hw: np.ndarray):
+        """:meth:`pool_effect` for any VM given its added power and airflow per hardware class."""
+        inst = self.inst
+        row_new = self.row_kw[self.pool_row] + power_by_hw[self.pool_hw]
         row_norm = row_new / inst.row_limit_kw[self.pool_row, None]
-        aisle_new = self.aisle_cfm[self.pool_aisle] + inst.vm_airflow_cfm_by_hw[v, self.pool_hw]
+        aisle_new = self.aisle_cfm[self.pool_aisle] + airflow_by_hw[self.pool_hw]
         aisle_norm = aisle_new / inst.aisle_limit_cfm[self.pool_aisle, None]
         return row_norm.max(axis=1), aisle_norm.max(axis=1), row_norm.argmax(axis=1), aisle_norm.argmax(axis=1)
 
     def candidates(self, v: int, temp_cap_c: float | None = None, check_limits: bool = True) -> Candidates:
-        """Servers with room for VM v whose row, aisle and GPU limits hold at every slot."""
+        """Servers with room for pending VM v whose row, aisle and GPU limits hold at every slot."""
+        inst = self.inst
+        return self.candidates_of(inst.vm_power_kw_by_hw[v], inst.vm_airflow_cfm_by_hw[v], int(inst.vm_gpus[v]),
+                                  lambda servers: self.vm_peak_temp(v, servers), temp_cap_c, check_limits)
+
+    def candidates_of(self, power_by_hw, airflow_by_hw, gpus: int, peak_temp_fn,
+                      temp_cap_c: float | None = None, check_limits: bool = True) -> Candidates:
+        """:meth:`candidates` for any VM: its power and airflow per hardware class, its size, and
+        a function giving its peak GPU temperature on an array of servers."""
         inst = self.inst
         cap = inst.temp_limit_c if temp_cap_c is None else temp_cap_c
-        servers = np.flatnonzero(self.free >= inst.vm_gpus[v])
-        row_peak, aisle_peak, _, _ = self.pool_effect(v)
+        servers = np.flatnonzero(self.free >= gpus)
+        row_peak, aisle_peak, _, _ = self.pool_effect_of(power_by_hw, airflow_by_hw)
         pools = self.pool_of_server[servers]
         rp, ap = row_peak[pools], aisle_peak[pools]
         if check_limits:
             ok = (rp <= 1.0 + 1e-9) & (ap <= 1.0 + 1e-9)
             servers, rp, ap = servers[ok], rp[ok], ap[ok]
-        temps = self.vm_peak_temp(v, servers)
+        temps = peak_temp_fn(servers)
         if check_limits:
             ok = temps <= cap + 1e-9
             servers, rp, ap, temps = servers[ok], rp[ok], ap[ok], temps[ok]

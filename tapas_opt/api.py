@@ -1,0 +1,134 @@
+"""The Python API: what the CLI and the notebooks call.
+
+>>> from tapas_opt.api import place
+>>> result = place("data/example", out_dir="plan")          # doctest: +SKIP
+>>> result.summary["peak_row_power_fraction"]               # doctest: +SKIP
+
+For an online allocator that places one VM at a time, :class:`Planner` keeps the room state in
+memory and answers each request in milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.config import DatacenterConfig
+from tapas_opt.forecast.base import LoadProfiles
+from tapas_opt.forecast.profiles import build_profiles, outside_forecast, read_profiles
+from tapas_opt.inventory.load import Inventory, load_inventory
+from tapas_opt.placement import heuristics
+from tapas_opt.placement.evaluate import server_warmth
+from tapas_opt.placement.explain import explain_plan
+from tapas_opt.placement.instance import PlacementInstance, build_instance
+from tapas_opt.placement.output import build_summary, read_plan, write_plan
+from tapas_opt.placement.solve import PlacementSolution, solve_placement
+from tapas_opt.placement.state import RoomState
+from tapas_opt.placement.verify import VerifyReport, verify_plan
+
+
+@dataclass
+class Prepared:
+    """An inventory with its profiles and placement instance, ready to solve."""
+
+    inventory: Inventory
+    config: DatacenterConfig
+    profiles: LoadProfiles
+    instance: PlacementInstance
+
+
+def prepare(inventory: str | Path | Inventory, profiles_path: str | Path | None = None,
+            **placement_options) -> Prepared:
+    """Load (if needed), forecast and build the placement instance.
+
+    ``placement_options`` override ``datacenter.yaml``'s ``placement`` section (None = keep).
+    """
+    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    config = inv.config.with_placement(**placement_options)
+    supplied = read_profiles(profiles_path, inv) if profiles_path else None
+    profiles = build_profiles(inv, supplied=supplied)
+    outside = outside_forecast(inv, profiles.horizon)
+    instance = build_instance(inv, profiles, outside, config)
+    return Prepared(inv, config, profiles, instance)
+
+
+@dataclass
+class PlaceResult:
+    prepared: Prepared
+    solution: PlacementSolution
+    summary: dict
+    explanations: list[dict] | None = None
+    out_dir: Path | None = None
+
+
+def place(inventory: str | Path | Inventory, out_dir: str | Path | None = None, policy: str = "optimal",
+          backend: str = "cp-sat", profiles_path: str | Path | None = None, explain: bool = True,
+          **placement_options) -> PlaceResult:
+    """Plan the pending VMs of an inventory; write the plan directory if ``out_dir`` is given."""
+    prep = prepare(inventory, profiles_path, **placement_options)
+    sol = solve_placement(prep.instance, policy, backend)
+    warnings = [str(w) for w in prep.inventory.warnings] + list(prep.instance.warnings)
+    name = prep.config.name
+    summary = build_summary(prep.instance, sol, prep.profiles, name, warnings)
+    explanations = explain_plan(prep.instance, sol.evaluation) if explain else None
+    if out_dir is not None:
+        write_plan(out_dir, prep.instance, sol, prep.profiles, summary, explanations)
+    return PlaceResult(prep, sol, summary, explanations, Path(out_dir) if out_dir else None)
+
+
+def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyReport:
+    """Re-check a plan directory against an inventory (physics only, no solver)."""
+    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    plan_dir = Path(plan_dir)
+    plan = read_plan(plan_dir)
+    saved = plan_dir / "profiles.parquet"
+    prep = prepare(inv, saved if saved.exists() else None)
+    return verify_plan(prep.instance, plan)
+
+
+@dataclass
+class Planner:
+    """Online placement of one VM at a time against a room kept in memory.
+
+    Build it once from an inventory (forecasting and physics precomputed), then call
+    :meth:`place` per request; accepted VMs update the room state.
+    """
+
+    instance: PlacementInstance
+    state: RoomState = field(init=False)
+    warmth: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.state = RoomState(self.instance)
+        self.warmth = server_warmth(self.instance)
+
+    @classmethod
+    def from_inventory(cls, inventory, **placement_options) -> "Planner":
+        return cls(prepare(inventory, **placement_options).instance)
+
+    def place(self, load: np.ndarray, gpus: int = 8, kind: str = "iaas", commit: bool = True) -> str | None:
+        """Best feasible server for a VM with this load profile (one value per slot of the
+        horizon, at the placement quantile), or None if no server can take it."""
+        inst = self.instance
+        load = np.clip(np.asarray(load, float).reshape(1, -1), 0, 1)
+        if load.shape[1] != inst.n_slots:
+            raise ValueError(f"load has {load.shape[1]} slots; the horizon has {inst.n_slots}")
+        reps = inst.hw_representative
+        power = inst.params.vm_power_kw(load, gpus, reps[:, None])
+        air = inst.params.vm_airflow_cfm(load, gpus, reps[:, None])
+        cand = self.state.candidates_of(power, air, gpus, lambda s: inst.peak_temp_c(load, s)[0])
+        if len(cand.servers) == 0:
+            return None
+        score = heuristics.score_candidates(self.state, kind, gpus, cand, self.warmth)
+        k = int(np.argmin(score))
+        s = int(cand.servers[k])
+        if commit:
+            pool = inst.pool_of_server[s]
+            self.state.row_kw[inst.pool_row[pool]] += power[inst.pool_hw[pool]]
+            self.state.aisle_cfm[inst.pool_aisle[pool]] += air[inst.pool_hw[pool]]
+            self.state.free[s] -= gpus
+            self.state.peak_temp_c = max(self.state.peak_temp_c, float(cand.peak_temp_c[k]))
+        return str(inst.server_ids[s])

@@ -1,0 +1,51 @@
+"""The ``tapas-opt`` command line. Commands are thin: they parse, call :mod:`tapas_opt.api`,
+render, and map errors to the documented exit codes (see :mod:`tapas_opt.errors`)."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+
+import click
+
+from tapas_opt import __version__
+from tapas_opt.errors import EXIT_INTERNAL, InventoryError, TapasError
+
+
+def handle_errors(func):
+    """Turn tapas-opt errors into messages and exit codes; anything else is a bug (exit 3)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from tapas_opt.cli.render import print_problems
+
+        try:
+            return func(*args, **kwargs)
+        except InventoryError as exc:
+            print_problems(exc.problems, f"{len(exc.problems)} problem(s) in the input:")
+            sys.exit(exc.exit_code)
+        except TapasError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception:  # noqa: BLE001 - last-resort report of a bug
+            click.echo("internal error (please report it with the input that caused it):", err=True)
+            click.echo(traceback.format_exc(), err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tapas-opt")
+def main() -> None:
+    """Thermal- and power-aware planning for GPU datacenters running LLM inference.
+
+    Exit codes: 0 success; 1 infeasible request (VMs left unplaced) or a plan violates a
+    limit; 2 malformed input (every problem is listed) or bad usage; 3 internal error.
+    """
+
+
+from tapas_opt.cli import generate_cmd, place_cmd, validate_cmd, verify_cmd  # noqa: E402,F401

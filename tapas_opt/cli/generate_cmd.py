@@ -1,0 +1,31 @@
+"""``tapas-opt generate``: a seeded room inventory from published facts."""
+
+from __future__ import annotations
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+
+
+@main.command()
+@click.option("--servers", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option("--occupancy", type=click.FloatRange(0, 0.85), default=0.5, show_default=True,
+              help="Share of GPUs already used by running VMs.")
+@click.option("--pending", type=click.IntRange(min=0), default=400, show_default=True, help="VMs to place.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, help="Time step (minutes).")
+@click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="EnergyPlus .epw weather file for outside temperature (default: a warm diurnal cycle).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="File format of telemetry and outside temperature.")
+@o.out_option
+@handle_errors
+def generate(servers, occupancy, pending, seed, step_min, weather, fmt, out_dir):
+    """Write a generated inventory (DGX A100 rooms; see tapas_opt/generate.py for the sources)."""
+    from tapas_opt.generate import RoomSpec, write_room
+
+    spec = RoomSpec(servers=servers, occupancy=occupancy, pending_vms=pending, seed=seed,
+                    time_step_min=step_min, weather_epw=weather)
+    write_room(spec, out_dir, fmt)
+    click.echo(f"wrote {out_dir}")

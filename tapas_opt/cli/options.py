@@ -1,0 +1,28 @@
+"""Options shared by several commands, each defined once (the pip-tools pattern)."""
+
+from __future__ import annotations
+
+import click
+
+from tapas_opt.config import QUANTILES
+from tapas_opt.placement.solve import POLICIES
+
+inventory_arg = click.argument("inventory_dir", type=click.Path(file_okay=False, path_type=str))
+out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
+                          help="Directory to write (replaced atomically; never left half-written).")
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+policy_option = click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
+                             help="Placement policy (baselines share the same code path).")
+time_limit_option = click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=None,
+                                 help="Solver budget in seconds [default: datacenter.yaml, else 60].")
+workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
+                              help="Solver threads [default: datacenter.yaml, else 2].")
+seed_option = click.option("--seed", type=int, default=None, help="Random seed [default: datacenter.yaml, else 0].")
+quantile_option = click.option("--quantile", type=click.Choice(QUANTILES), default=None,
+                               help="Load band to plan for [default: datacenter.yaml, else p99].")
+profiles_option = click.option("--profiles", "profiles_path", type=click.Path(dir_okay=False, exists=True),
+                               default=None, help="Use these load profiles (vm_id, timestamp, p50, p90, p99) "
+                                                  "instead of forecasting.")
+backend_option = click.option("--solver", "backend", type=click.Choice(["cp-sat", "pulp"]), default="cp-sat",
+                              show_default=True, help="cp-sat, or pulp (CBC) as a cross-check.")

@@ -1,0 +1,65 @@
+"""``tapas-opt place``: plan the pending VMs of an inventory."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import err_console, place_table, print_json, print_table
+from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
+
+
+@main.command()
+@o.inventory_arg
+@o.out_option
+@o.policy_option
+@o.time_limit_option
+@o.workers_option
+@o.seed_option
+@o.quantile_option
+@o.profiles_option
+@o.backend_option
+@click.option("--power-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of peak normalised row power in the objective [default 1].")
+@click.option("--temp-weight", type=click.FloatRange(min=0), default=None,
+              help="Weight of peak normalised GPU temperature in the objective [default 1].")
+@click.option("--explain/--no-explain", default=True, show_default=True,
+              help="Write explanations.json (why each VM got its server).")
+@o.quiet_option
+@o.json_option
+@handle_errors
+def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile, profiles_path, backend,
+          power_weight, temp_weight, explain, quiet, as_json):
+    """Place the pending VMs (empty server_id in vms.csv) of INVENTORY_DIR and write a plan.
+
+    The plan keeps every row under its power limit, every cold aisle under its AHU airflow and
+    every GPU under its temperature limit at every slot of the horizon, with peaks as low as
+    possible. Nothing is applied to the room: the plan is written to --out.
+    """
+    from tapas_opt.api import place as run_place
+
+    status = err_console.status("forecasting and solving...") if not quiet and not as_json else None
+    if status:
+        status.start()
+    try:
+        result = run_place(inventory_dir, out_dir, policy=policy, backend=backend, profiles_path=profiles_path,
+                           explain=explain, time_limit_s=time_limit_s, workers=workers, seed=seed,
+                           quantile=quantile, power_weight=power_weight, temp_weight=temp_weight)
+    finally:
+        if status:
+            status.stop()
+    summary = result.summary
+    if as_json:
+        print_json(summary)
+    elif not quiet:
+        print_table(place_table(summary))
+        for u in summary["unplaced"]:
+            click.echo(f"unplaced {u['vm_id']}: {u['code']}: {u['message']}", err=True)
+        for v in summary["violations"]:
+            click.echo(f"violation: {v['message']}", err=True)
+        click.echo(f"plan written to {out_dir}")
+    unplaced = summary["vms"]["unplaced"] > 0 or summary["violations"]
+    sys.exit(EXIT_INFEASIBLE if unplaced else EXIT_OK)

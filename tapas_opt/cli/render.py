@@ -1,0 +1,52 @@
+"""Terminal rendering: short tables for people, JSON for scripts, problems on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from tapas_opt.errors import Problem
+
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_json(data) -> None:
+    from tapas_opt.io import _json_default
+
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def print_problems(problems: list[Problem], title: str) -> None:
+    err_console.print(f"[bold red]{title}[/]")
+    for p in problems:
+        err_console.print(f"  - {p}", markup=False)
+
+
+def place_table(summary: dict) -> Table:
+    table = Table(title=f"tapas-opt place: {summary['inventory']} ({summary['policy']})", show_header=False,
+                  title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    gap = summary.get("gap")
+    vms = summary["vms"]
+    table.add_row("status", summary["status"])
+    table.add_row("VMs", f"{vms['placed']} placed, {vms['unplaced']} unplaced, {vms['running']} running")
+    bound = summary.get("peak_row_power_bound")
+    table.add_row("peak row power", f"{summary['peak_row_power_fraction']:.1%} of limit"
+                  + (f" (LP bound {bound:.1%})" if bound is not None else ""))
+    table.add_row("max GPU temperature", f"{summary['max_gpu_temp_c']:.1f} C (limit {summary['gpu_temp_limit_c']:.0f} C)")
+    aisles = summary["aisles"]
+    if aisles:
+        top = max(aisles, key=lambda a: a["peak_fraction"])
+        table.add_row("peak aisle airflow", f"{top['peak_fraction']:.1%} of limit ({top['aisle_id']})")
+    table.add_row("objective", f"{summary['objective']:.4f}" + (f" (gap {gap:.2%})" if gap is not None else ""))
+    table.add_row("solve time", f"{summary['solve_time_s']:.1f} s")
+    return table
+
+
+def print_table(table: Table) -> None:
+    Console(file=sys.stdout, highlight=False).print(table)

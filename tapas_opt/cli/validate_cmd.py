@@ -1,0 +1,40 @@
+"""``tapas-opt validate``: check an inventory and list every problem with a code."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import print_json, print_problems
+from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_OK
+
+
+@main.command()
+@o.inventory_arg
+@o.quiet_option
+@o.json_option
+@handle_errors
+def validate(inventory_dir, quiet, as_json):
+    """Check INVENTORY_DIR against the format (docs/inventory-format.md).
+
+    Lists every problem at once (file, line, column, code, what to do); exit code 2 if any.
+    """
+    from tapas_opt.inventory.load import check_inventory
+
+    inventory, problems = check_inventory(inventory_dir)
+    if as_json:
+        print_json({"ok": not problems, "problems": [p.to_dict() for p in problems],
+                    "warnings": [w.to_dict() for w in (inventory.warnings if inventory else [])]})
+    elif problems:
+        print_problems(problems, f"{len(problems)} problem(s) in {inventory_dir}:")
+    elif not quiet:
+        inv = inventory
+        click.echo(f"{inventory_dir}: ok ({len(inv.aisles)} aisles, {len(inv.rows)} rows, {len(inv.servers)} servers, "
+                   f"{len(inv.running_vms)} running VMs, {len(inv.pending_vms)} pending, "
+                   f"{len(inv.telemetry)} telemetry rows)")
+        for w in inv.warnings:
+            click.echo(f"warning: {w}", err=True)
+    sys.exit(EXIT_BAD_INPUT if problems else EXIT_OK)

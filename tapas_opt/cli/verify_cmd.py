@@ -1,0 +1,46 @@
+"""``tapas-opt verify``: re-check a plan with physics alone."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import print_json
+from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
+
+
+@main.command()
+@o.inventory_arg
+@click.argument("plan_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--strict", is_flag=True, help="Also fail on limits that running VMs break on their own.")
+@o.quiet_option
+@o.json_option
+@handle_errors
+def verify(inventory_dir, plan_dir, strict, quiet, as_json):
+    """Re-check PLAN_DIR against INVENTORY_DIR without the solver.
+
+    Recomputes row power, aisle airflow and GPU temperatures at every slot from the physics
+    module; exit code 1 if the plan breaks any limit, moves a running VM or overfills a server.
+    """
+    from tapas_opt.api import verify as run_verify
+
+    report = run_verify(inventory_dir, plan_dir)
+    failed = report.violations + (report.preexisting if strict else [])
+    ev = report.evaluation
+    if as_json:
+        print_json({"ok": not failed, "violations": [v.to_dict() for v in report.violations],
+                    "preexisting_violations": [v.to_dict() for v in report.preexisting],
+                    "unplaced": report.unplaced, "peak_row_power_fraction": ev.peak_row_power_norm,
+                    "max_gpu_temp_c": ev.peak_temp_c})
+    elif not quiet:
+        for v in report.violations:
+            click.echo(f"VIOLATION {v.code}: {v.message}", err=True)
+        for v in report.preexisting:
+            click.echo(f"{'VIOLATION' if strict else 'warning'} {v.code} (running VMs alone): {v.message}", err=True)
+        verdict = "FAILED" if failed else "ok"
+        click.echo(f"verify {verdict}: {len(report.violations)} violation(s), {len(report.unplaced)} unplaced VM(s); "
+                   f"peak row power {ev.peak_row_power_norm:.1%} of limit, max GPU {ev.peak_temp_c:.1f} C")
+    sys.exit(EXIT_INFEASIBLE if failed else EXIT_OK)

@@ -1,0 +1,163 @@
+"""The plan directory: ``plan.csv``, ``summary.json``, ``explanations.json``, ``profiles.parquet``.
+
+The format is documented in ``docs/plan-format.md``. A plan directory is written atomically
+(:func:`tapas_opt.io.atomic_directory`): it appears whole or not at all. ``place`` only writes a
+plan; nothing is applied to the room.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt import __version__
+from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.forecast.base import LoadProfiles
+from tapas_opt.io import atomic_directory, write_json
+from tapas_opt.placement.evaluate import Evaluation
+from tapas_opt.placement.instance import PlacementInstance
+from tapas_opt.placement.solve import PlacementSolution
+
+PLAN_COLUMNS = ["vm_id", "kind", "gpus", "status", "server_id", "row_id", "aisle_id", "rack",
+                "peak_server_power_kw", "peak_gpu_temp_c", "peak_gpu_temp_at"]
+
+
+def _round(x, nd=4):
+    return None if x is None or (isinstance(x, float) and not np.isfinite(x)) else round(float(x), nd)
+
+
+def plan_frame(inst: PlacementInstance, ev: Evaluation) -> pd.DataFrame:
+    """One row per VM on a server after the plan: running VMs (kept) and placed ones."""
+    peak_server_kw = ev.server_kw.max(axis=1)
+    run = inst.running
+    placed = np.flatnonzero(ev.assign >= 0)
+    servers = np.concatenate([run["server"].to_numpy(int), ev.assign[placed]])
+    temps = np.concatenate([ev.running_peak_temp_c, ev.vm_peak_temp_c[placed]])
+    run_slots = []
+    if len(run):
+        p = inst.params
+        srv = run["server"].to_numpy(int)
+        t = p.gpu_temp_c(inst.running_load, inst.inlet_c(srv), srv[:, None])
+        run_slots = list(t.argmax(axis=1))
+    slots = np.array(run_slots + list(ev.vm_peak_slot[placed]), dtype=int)
+    frame = pd.DataFrame({
+        "vm_id": np.concatenate([run["vm_id"].to_numpy(str), inst.vm_ids[placed]]),
+        "kind": np.concatenate([run["kind"].to_numpy(str), inst.vm_kind[placed]]),
+        "gpus": np.concatenate([run["gpus"].to_numpy(int), inst.vm_gpus[placed]]),
+        "status": ["running"] * len(run) + ["placed"] * len(placed),
+        "server_id": inst.server_ids[servers],
+        "row_id": inst.row_ids[inst.server_row[servers]],
+        "aisle_id": inst.aisle_ids[inst.row_aisle[inst.server_row[servers]]],
+        "rack": inst.server_rack[servers],
+        "peak_server_power_kw": np.round(peak_server_kw[servers], 3),
+        "peak_gpu_temp_c": np.round(temps, 2),
+        "peak_gpu_temp_at": [str(inst.horizon[t]) if t >= 0 else "" for t in slots],
+    })
+    return frame[PLAN_COLUMNS]
+
+
+def _per_row(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
+    out = []
+    for r in range(inst.n_rows):
+        t = int(np.argmax(ev.row_kw[r]))
+        out.append({"row_id": str(inst.row_ids[r]), "aisle_id": str(inst.aisle_ids[inst.row_aisle[r]]),
+                    "limit_kw": _round(inst.row_limit_kw[r], 2), "peak_kw": _round(ev.row_kw[r, t], 2),
+                    "peak_fraction": _round(ev.row_kw[r, t] / inst.row_limit_kw[r]),
+                    "peak_at": str(inst.horizon[t])})
+    return out
+
+
+def _per_aisle(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
+    out = []
+    for a in range(len(inst.aisle_ids)):
+        t = int(np.argmax(ev.aisle_cfm[a]))
+        out.append({"aisle_id": str(inst.aisle_ids[a]), "limit_cfm": _round(inst.aisle_limit_cfm[a], 1),
+                    "peak_cfm": _round(ev.aisle_cfm[a, t], 1),
+                    "peak_fraction": _round(ev.aisle_cfm[a, t] / inst.aisle_limit_cfm[a]),
+                    "peak_at": str(inst.horizon[t])})
+    return out
+
+
+def _hottest(inst: PlacementInstance, ev: Evaluation) -> dict:
+    placed = np.flatnonzero(ev.assign >= 0)
+    best = {"peak_c": None}
+    if len(placed):
+        v = placed[int(np.argmax(ev.vm_peak_temp_c[placed]))]
+        best = {"peak_c": _round(ev.vm_peak_temp_c[v], 2), "vm_id": str(inst.vm_ids[v]),
+                "server_id": str(inst.server_ids[ev.assign[v]]), "at": str(inst.horizon[ev.vm_peak_slot[v]])}
+    return best
+
+
+def build_summary(inst: PlacementInstance, sol: PlacementSolution, profiles: LoadProfiles,
+                  inventory_name: str, warnings: list[str]) -> dict:
+    ev = sol.evaluation
+    opts = inst.options
+    pending_methods = pd.Series(inst.vm_method).value_counts().to_dict() if inst.n_vms else {}
+    hard = [v.to_dict() for v in ev.violations if not v.code.endswith("_preexisting")]
+    pre = [v.to_dict() for v in ev.violations if v.code.endswith("_preexisting")]
+    return {
+        "tapas_opt_version": __version__,
+        "inventory": inventory_name,
+        "status": sol.status,
+        "policy": sol.policy,
+        "objective": _round(sol.objective, 6),
+        "bound": _round(sol.bound, 6),
+        "gap": _round(sol.gap, 6),
+        "solve_time_s": _round(sol.solve_time_s, 3),
+        "horizon": {"start": str(inst.horizon[0]), "end": str(inst.horizon[-1]), "slots": inst.n_slots,
+                    "step_min": int((inst.horizon[1] - inst.horizon[0]).total_seconds() // 60)
+                    if inst.n_slots > 1 else None},
+        "quantile": inst.quantile,
+        "vms": {"pending": int(inst.n_vms), "placed": int((ev.assign >= 0).sum()),
+                "unplaced": int(ev.n_unplaced), "running": int(len(inst.running))},
+        "peak_row_power_fraction": _round(ev.peak_row_power_norm),
+        "peak_row_power_bound": _round(sol.power_bound),
+        "peak_row_power_gap": _round(sol.power_gap),
+        "max_gpu_temp_c": _round(ev.peak_temp_c, 2),
+        "max_gpu_temp_bound_c": _round(sol.temp_bound_c, 2),
+        "gpu_temp_limit_c": inst.temp_limit_c,
+        "hottest_placed_vm": _hottest(inst, ev),
+        "rows": _per_row(inst, ev),
+        "aisles": _per_aisle(inst, ev),
+        "soft_terms": ev.soft.to_dict(),
+        "weights": {k: getattr(opts, k) for k in ("power_weight", "temp_weight", "balance_weight",
+                                                    "spread_weight", "thermal_pref_weight",
+                                                    "fragmentation_weight")},
+        "solver": {"time_limit_s": opts.time_limit_s, "workers": opts.workers, "seed": opts.seed,
+                   "theta_c": _round(sol.theta_c, 2), **sol.stats},
+        "profile_methods": {str(k): int(v) for k, v in pending_methods.items()},
+        "violations": hard,
+        "preexisting_violations": pre,
+        "unplaced": [u.to_dict() for u in sol.unplaced],
+        "warnings": warnings,
+    }
+
+
+def write_plan(out_dir: Path | str, inst: PlacementInstance, sol: PlacementSolution, profiles: LoadProfiles,
+               summary: dict, explanations: list[dict] | None) -> Path:
+    """Write the plan directory atomically."""
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as tmp:
+        plan_frame(inst, sol.evaluation).to_csv(tmp / "plan.csv", index=False)
+        write_json(tmp / "summary.json", summary)
+        if explanations is not None:
+            write_json(tmp / "explanations.json", explanations)
+        profiles.to_frame().to_parquet(tmp / "profiles.parquet", index=False)
+    return out_dir
+
+
+def read_plan(plan_dir: Path | str) -> pd.DataFrame:
+    """Read ``plan.csv`` of a plan directory; problems raise :class:`InventoryError`."""
+    plan_dir = Path(plan_dir)
+    path = plan_dir / "plan.csv"
+    if not path.exists():
+        raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing",
+                                      "pass a directory written by 'tapas-opt place'")])
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", "plan.csv", f"required column '{c}' is missing")
+                              for c in missing])
+    return frame

@@ -1,0 +1,84 @@
+"""Re-check any plan against an inventory with physics alone (``tapas-opt verify``).
+
+The plan may come from tapas-opt or from anywhere else: only ``vm_id`` and ``server_id`` are
+read from ``plan.csv``. The load profiles are the plan's own (``profiles.parquet`` beside it)
+when present, else forecast afresh from the inventory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.placement.evaluate import Evaluation, Violation, evaluate_assignment
+from tapas_opt.placement.instance import PlacementInstance
+
+
+@dataclass
+class VerifyReport:
+    evaluation: Evaluation
+    violations: list[Violation] = field(default_factory=list)
+    preexisting: list[Violation] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str = "plan.csv"
+                         ) -> tuple[np.ndarray, list[Violation]]:
+    """Server index per pending VM from a plan frame; structural problems raise, moves of
+    running VMs are violations."""
+    problems: list[Problem] = []
+    violations: list[Violation] = []
+    dup = plan["vm_id"].duplicated(keep="first")
+    for idx in plan.index[dup]:
+        problems.append(Problem("duplicate_id", file, f"VM {plan.at[idx, 'vm_id']!r} appears twice",
+                                "each VM goes on one server", idx + 2, "vm_id"))
+    server_pos = pd.Series(np.arange(inst.n_servers), index=inst.server_ids)
+    running = inst.running.set_index("vm_id")["server_id"]
+    pending_pos = pd.Series(np.arange(inst.n_vms), index=inst.vm_ids)
+    assign = np.full(inst.n_vms, -1, dtype=int)
+    for idx, row in plan.iterrows():
+        vm, server = row["vm_id"], row["server_id"]
+        if pd.isna(server):
+            continue
+        if server not in server_pos.index:
+            problems.append(Problem("unknown_server", file, f"server_id {server!r} is not in servers.csv",
+                                    line=idx + 2, column="server_id"))
+            continue
+        if vm in running.index:
+            if running[vm] != server:
+                violations.append(Violation("running_moved", str(vm), None, 0, 0,
+                                            f"running VM {vm} is on {running[vm]} but the plan puts it on "
+                                            f"{server}: running VMs stay where they are"))
+            continue
+        if vm not in pending_pos.index:
+            problems.append(Problem("unknown_vm", file, f"vm_id {vm!r} is not in vms.csv",
+                                    line=idx + 2, column="vm_id"))
+            continue
+        if not dup[idx]:
+            assign[pending_pos[vm]] = server_pos[server]
+    too_big = [v for v in np.flatnonzero(assign >= 0)
+               if inst.vm_gpus[v] > inst.params.gpus[assign[v]]]
+    for v in too_big:
+        violations.append(Violation("gpu_capacity", str(inst.vm_ids[v]), None, inst.vm_gpus[v],
+                                    inst.params.gpus[assign[v]],
+                                    f"VM {inst.vm_ids[v]} needs {inst.vm_gpus[v]} GPUs; server "
+                                    f"{inst.server_ids[assign[v]]} has {inst.params.gpus[assign[v]]}"))
+    if problems:
+        raise InventoryError(problems)
+    return assign, violations
+
+
+def verify_plan(inst: PlacementInstance, plan: pd.DataFrame) -> VerifyReport:
+    assign, structural = assignment_from_plan(inst, plan)
+    ev = evaluate_assignment(inst, assign)
+    hard = structural + [v for v in ev.violations if not v.code.endswith("_preexisting")]
+    pre = [v for v in ev.violations if v.code.endswith("_preexisting")]
+    unplaced = [str(inst.vm_ids[v]) for v in np.flatnonzero(assign < 0)]
+    return VerifyReport(ev, hard, pre, unplaced)
