@@ -24,7 +24,7 @@ def shared_data() -> Path:
 
 def hourly_history(vm_ids, loads, weeks: int = 4, end: str = "2026-06-01 00:00") -> pd.DataFrame:
     """Telemetry with a constant or per-hour-of-week load for each VM, hourly, ending at ``end``."""
-    ts = pd.date_range(end=pd.Timestamp(end) - pd.Timedelta(hours=1), periods=weeks * 168, freq="60min")
+    ts = pd.date_range(end=pd.Timestamp(end) - pd.Timedelta(hours=1), periods=int(weeks * 168), freq="60min")
     parts = []
     for vm, load in zip(vm_ids, loads):
         if callable(load):

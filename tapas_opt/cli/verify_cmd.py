@@ -26,6 +26,7 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
     module; exit code 1 if the plan breaks any limit, moves a running VM or overfills a server.
     """
     from tapas_opt.api import verify as run_verify
+    from tapas_opt.placement.output import aisle_peaks, row_peaks
 
     report = run_verify(inventory_dir, plan_dir)
     failed = report.violations + (report.preexisting if strict else [])
@@ -34,7 +35,8 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
         print_json({"ok": not failed, "violations": [v.to_dict() for v in report.violations],
                     "preexisting_violations": [v.to_dict() for v in report.preexisting],
                     "unplaced": report.unplaced, "peak_row_power_fraction": ev.peak_row_power_norm,
-                    "max_gpu_temp_c": ev.peak_temp_c})
+                    "max_gpu_temp_c": ev.peak_temp_c, "rows": row_peaks(report.instance, ev),
+                    "aisles": aisle_peaks(report.instance, ev)})
     elif not quiet:
         for v in report.violations:
             click.echo(f"VIOLATION {v.code}: {v.message}", err=True)

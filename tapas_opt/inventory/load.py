@@ -203,6 +203,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         problems.append(Problem("missing_file", "datacenter.yaml", "file is missing",
                                 "create it (see docs/inventory-format.md)"))
     tables: dict[str, pd.DataFrame] = {}
+    valid: set[str] = set()
     files: dict[str, str] = {}
     lines: dict = {}
     for name in TABLES:
@@ -223,10 +224,13 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         df, table_problems = validate_frame(df, name, path.name, lines[name])
         problems += table_problems
         tables[name] = df
+        if not table_problems:
+            valid.add(name)
     _check_references(tables, files, lines, problems)
-    if "servers" in tables:
+    # Rules across columns and files need typed, unique data: they run on tables that passed.
+    if "servers" in valid:
         _check_servers(tables["servers"], files["servers"], lines["servers"], problems)
-        if "vms" in tables:
+        if "vms" in valid:
             _check_vms(tables["vms"], tables["servers"], files["vms"], lines["vms"], problems)
     warnings: list[Problem] = []
     if "telemetry" in tables and {"timestamp", "vm_id"} <= set(tables["telemetry"].columns):

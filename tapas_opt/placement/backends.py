@@ -10,6 +10,7 @@ objective coefficients may be fractional.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -163,7 +164,7 @@ class PulpBackend(Backend):
 
     def var(self, lb, ub, name, integer=True):
         cat = pulp.LpInteger if integer and not self.relax else pulp.LpContinuous
-        return pulp.LpVariable(name, lowBound=lb, upBound=ub, cat=cat)
+        return self.problem.add_variable(name, lowBound=lb, upBound=ub, cat=cat)
 
     def add_linear(self, variables, coefs, lb, ub, name):
         expr = pulp.LpAffineExpression(list(zip(variables, [float(c) for c in coefs])))
@@ -181,8 +182,12 @@ class PulpBackend(Backend):
     def solve(self, time_limit_s, workers, seed):
         import time
 
-        solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, int(time_limit_s)),
-                                   threads=int(workers), options=[f"randomSeed {int(seed) + 1}"])
+        with warnings.catch_warnings():
+            # PuLP 3.3 flags its bundled CBC as deprecated for 4.0; it is the CBC that needs no
+            # separate install, so tapas-opt uses it (COIN_CMD needs a cbc binary on PATH).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            solver = pulp.PULP_CBC_CMD(msg=False, timeLimit=max(1, int(time_limit_s)),
+                                       threads=int(workers), options=[f"randomSeed {int(seed) + 1}"])
         t0 = time.perf_counter()
         code = self.problem.solve(solver)
         wall = time.perf_counter() - t0

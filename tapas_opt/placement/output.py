@@ -58,7 +58,7 @@ def plan_frame(inst: PlacementInstance, ev: Evaluation) -> pd.DataFrame:
     return frame[PLAN_COLUMNS]
 
 
-def _per_row(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
+def row_peaks(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
     out = []
     for r in range(inst.n_rows):
         t = int(np.argmax(ev.row_kw[r]))
@@ -69,7 +69,7 @@ def _per_row(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
     return out
 
 
-def _per_aisle(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
+def aisle_peaks(inst: PlacementInstance, ev: Evaluation) -> list[dict]:
     out = []
     for a in range(len(inst.aisle_ids)):
         t = int(np.argmax(ev.aisle_cfm[a]))
@@ -119,8 +119,8 @@ def build_summary(inst: PlacementInstance, sol: PlacementSolution, profiles: Loa
         "max_gpu_temp_bound_c": _round(sol.temp_bound_c, 2),
         "gpu_temp_limit_c": inst.temp_limit_c,
         "hottest_placed_vm": _hottest(inst, ev),
-        "rows": _per_row(inst, ev),
-        "aisles": _per_aisle(inst, ev),
+        "rows": row_peaks(inst, ev),
+        "aisles": aisle_peaks(inst, ev),
         "soft_terms": ev.soft.to_dict(),
         "weights": {k: getattr(opts, k) for k in ("power_weight", "temp_weight", "balance_weight",
                                                     "spread_weight", "thermal_pref_weight",

@@ -19,6 +19,7 @@ from tapas_opt.placement.instance import PlacementInstance
 
 @dataclass
 class VerifyReport:
+    instance: PlacementInstance
     evaluation: Evaluation
     violations: list[Violation] = field(default_factory=list)
     preexisting: list[Violation] = field(default_factory=list)
@@ -81,4 +82,4 @@ def verify_plan(inst: PlacementInstance, plan: pd.DataFrame) -> VerifyReport:
     hard = structural + [v for v in ev.violations if not v.code.endswith("_preexisting")]
     pre = [v for v in ev.violations if v.code.endswith("_preexisting")]
     unplaced = [str(inst.vm_ids[v]) for v in np.flatnonzero(assign < 0)]
-    return VerifyReport(ev, hard, pre, unplaced)
+    return VerifyReport(inst, ev, hard, pre, unplaced)

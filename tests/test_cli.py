@@ -1,0 +1,185 @@
+"""The command line through click's CliRunner: exit codes, messages, files, atomic output."""
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLE
+from tapas_opt.cli import main
+
+
+@pytest.fixture(scope="module")
+def example_plan(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plans") / "plan"
+    res = CliRunner().invoke(main, ["place", str(EXAMPLE), "--out", str(out), "--time-limit", "5"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_place_writes_a_complete_plan(example_plan):
+    names = {p.name for p in example_plan.iterdir()}
+    assert {"plan.csv", "summary.json", "explanations.json", "profiles.parquet"} <= names
+    summary = json.loads((example_plan / "summary.json").read_text())
+    plan = pd.read_csv(example_plan / "plan.csv")
+    assert summary["vms"]["unplaced"] == 0 and summary["status"] in ("optimal", "feasible")
+    assert (plan["status"] == "placed").sum() == summary["vms"]["placed"]
+    assert {"vm_id", "server_id", "row_id", "aisle_id", "peak_server_power_kw", "peak_gpu_temp_c"} <= set(plan.columns)
+    for key in ("objective", "bound", "gap", "solve_time_s", "rows", "aisles", "max_gpu_temp_c", "unplaced"):
+        assert key in summary
+    explanations = json.loads((example_plan / "explanations.json").read_text())
+    assert len(explanations) == summary["vms"]["placed"]
+    assert {"binding", "limits", "runner_ups", "reason"} <= set(explanations[0])
+
+
+def test_verify_accepts_the_plan_the_engine_wrote(example_plan):
+    res = run("verify", EXAMPLE, example_plan)
+    assert res.exit_code == 0, res.output
+    assert "verify ok" in res.output
+
+
+def _broken(example_plan, tmp_path, edit):
+    broken = tmp_path / "broken"
+    shutil.copytree(example_plan, broken)
+    plan = pd.read_csv(broken / "plan.csv", dtype=str)
+    plan = edit(plan)
+    plan.to_csv(broken / "plan.csv", index=False)
+    return broken
+
+
+def test_verify_rejects_a_vm_on_a_full_server(example_plan, tmp_path):
+    """Put a placed 8-GPU VM on a server already used by a running VM."""
+    def edit(plan):
+        placed = plan.index[(plan["status"] == "placed") & (plan["gpus"] == "8")][0]
+        plan.loc[placed, "server_id"] = plan.loc[plan["status"] == "running", "server_id"].iloc[0]
+        return plan
+    res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit))
+    assert res.exit_code == 1 and "gpu_capacity" in res.output
+
+
+def test_verify_rejects_a_moved_running_vm(example_plan, tmp_path):
+    def edit(plan):
+        free = set(pd.read_csv(EXAMPLE / "servers.csv")["server_id"]) - set(plan["server_id"])
+        plan.loc[plan.index[plan["status"] == "running"][0], "server_id"] = sorted(free)[0]
+        return plan
+    res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit))
+    assert res.exit_code == 1 and "running_moved" in res.output
+
+
+def test_verify_rejects_a_row_over_its_power_limit(example_plan, tmp_path):
+    """Move every new VM into the emptiest row. The example's rows have headroom, so the copy
+    of the inventory gets that row's limit set between its peak under the engine's plan (which
+    must still verify) and its peak under the broken plan (which must not)."""
+    servers = pd.read_csv(EXAMPLE / "servers.csv")
+
+    def edit(plan):
+        used = set(plan["server_id"])
+        free_by_row = servers[~servers["server_id"].isin(used)].groupby("row_id")["server_id"].apply(list)
+        free = max(free_by_row, key=len)
+        for idx, sid in zip(plan.index[plan["status"] == "placed"], free):
+            plan.loc[idx, "server_id"] = sid
+        return plan
+
+    broken = _broken(example_plan, tmp_path, edit)
+    moved = pd.read_csv(broken / "plan.csv").query("status == 'placed'")["server_id"]
+    row = servers.set_index("server_id").loc[moved, "row_id"].mode()[0]
+    good_peak = next(r["peak_kw"] for r in json.loads(run("place", EXAMPLE, "--out", tmp_path / "p", "--json",
+                                                          "--time-limit", "2").output)["rows"] if r["row_id"] == row)
+    inventory = tmp_path / "inventory"
+    shutil.copytree(EXAMPLE, inventory)
+    bad_report = json.loads(run("verify", inventory, broken, "--json").output)
+    bad_peak = next(r["peak_fraction"] for r in bad_report["rows"] if r["row_id"] == row)
+    rows = pd.read_csv(inventory / "rows.csv")
+    limit = rows.loc[rows["row_id"] == row, "power_limit_kw"].iloc[0]
+    assert bad_peak * limit > good_peak  # piling raised the row's peak
+    rows.loc[rows["row_id"] == row, "power_limit_kw"] = (good_peak + bad_peak * limit) / 2
+    rows.to_csv(inventory / "rows.csv", index=False)
+    res = run("verify", inventory, broken, "--json")
+    report = json.loads(res.output)
+    assert res.exit_code == 1 and any(v["code"] == "row_power" and v["subject"] == row for v in report["violations"])
+
+
+def test_verify_rejects_unknown_ids_as_bad_input(example_plan, tmp_path):
+    def edit(plan):
+        plan.loc[plan.index[0], "server_id"] = "NO-SUCH-SERVER"
+        return plan
+    res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit))
+    assert res.exit_code == 2 and "unknown_server" in res.output
+
+
+def test_validate_lists_every_problem_and_exits_2(tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(EXAMPLE, bad)
+    rows = pd.read_csv(bad / "rows.csv")
+    rows.loc[0, "power_limit_kw"] = -1
+    rows.loc[1, "aisle_id"] = "NOPE"
+    rows.to_csv(bad / "rows.csv", index=False)
+    res = run("validate", bad)
+    assert res.exit_code == 2
+    assert "rows.csv:2 [power_limit_kw]" in res.output and "rows.csv:3 [aisle_id]" in res.output
+
+
+def test_validate_ok_on_the_example():
+    res = run("validate", EXAMPLE)
+    assert res.exit_code == 0 and "ok" in res.output
+
+
+def test_place_on_bad_input_exits_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(EXAMPLE, bad)
+    (bad / "servers.csv").write_text("server_id\nx\n")
+    out = tmp_path / "plan"
+    res = run("place", bad, "--out", out)
+    assert res.exit_code == 2 and not out.exists()
+
+
+def test_place_failure_keeps_the_previous_plan(tmp_path, monkeypatch, example_plan):
+    """An interrupted write leaves the old plan whole and no temporary directory behind."""
+    out = tmp_path / "plan"
+    shutil.copytree(example_plan, out)
+    before = (out / "plan.csv").read_text()
+    import tapas_opt.placement.output as output
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(output, "write_json", boom)
+    res = run("place", EXAMPLE, "--out", out, "--time-limit", "2")
+    assert res.exit_code != 0
+    assert (out / "plan.csv").read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["plan"]
+
+
+def test_infeasible_request_exits_1_with_reasons(tmp_path):
+    crowded = tmp_path / "crowded"
+    shutil.copytree(EXAMPLE, crowded)
+    vms = pd.read_csv(crowded / "vms.csv")
+    extra = pd.DataFrame({"vm_id": [f"big{i}" for i in range(200)], "kind": "iaas", "customer": "cx",
+                          "endpoint": None, "gpus": 8, "server_id": None})
+    pd.concat([vms, extra]).to_csv(crowded / "vms.csv", index=False)
+    res = run("place", crowded, "--out", tmp_path / "plan", "--policy", "greedy", "--json")
+    assert res.exit_code == 1
+    summary = json.loads(res.output)
+    assert summary["vms"]["unplaced"] > 0
+    assert {u["code"] for u in summary["unplaced"]} <= {"no_gpu_capacity", "row_power", "aisle_airflow",
+                                                        "gpu_temperature", "combined_limits"}
+
+
+def test_json_and_quiet_modes(tmp_path):
+    res = run("place", EXAMPLE, "--out", tmp_path / "p", "--policy", "first-fit", "--json")
+    assert json.loads(res.output)["policy"] == "first-fit"
+    res = run("place", EXAMPLE, "--out", tmp_path / "q", "--policy", "first-fit", "--quiet")
+    assert res.output == ""
+
+
+def test_generate_is_deterministic(tmp_path):
+    for name in ("a", "b"):
+        assert run("generate", "--servers", 40, "--pending", 5, "--seed", 3, "--out", tmp_path / name).exit_code == 0
+    for f in ("servers.csv", "vms.csv", "telemetry.csv", "rows.csv"):
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()

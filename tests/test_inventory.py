@@ -1,0 +1,129 @@
+"""Inventory loading: bad input gets every problem at once, with file, line and column."""
+
+import pandas as pd
+import pytest
+
+from conftest import EXAMPLE, hourly_history, server, vm, write_inventory
+from tapas_opt.errors import InventoryError
+from tapas_opt.inventory.load import check_inventory, load_inventory
+
+
+def _room(tmp_path, **over):
+    base = dict(
+        aisles=[{"aisle_id": "X", "airflow_limit_cfm": 10000}],
+        rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 20.0}],
+        servers=[server("A1", "A"), server("A2", "A")],
+        vms=[vm("v1", server_id="A1"), vm("v2")],
+        telemetry=hourly_history(["v1"], [0.5], weeks=1),
+    )
+    base.update(over)
+    return write_inventory(tmp_path / "inv", **base)
+
+
+def _codes(problems):
+    return sorted({p.code for p in problems})
+
+
+def test_the_example_is_valid():
+    """The bundled example loads without problems."""
+    inv, problems = check_inventory(EXAMPLE)
+    assert problems == [] and inv is not None and len(inv.pending_vms) > 0
+
+
+def test_a_valid_tiny_room_loads_and_keeps_extra_columns(tmp_path):
+    """Extra columns are allowed and kept."""
+    root = _room(tmp_path, servers=[server("A1", "A", asset_tag="x1"), server("A2", "A", asset_tag="x2")])
+    inv = load_inventory(root)
+    assert list(inv.servers["asset_tag"]) == ["x1", "x2"]
+    assert list(inv.pending_vms["vm_id"]) == ["v2"]
+
+
+def test_missing_files_and_columns_are_all_reported(tmp_path):
+    """A missing table and a missing column are reported together."""
+    root = _room(tmp_path)
+    (root / "aisles.csv").unlink()
+    pd.read_csv(root / "rows.csv").drop(columns="power_limit_kw").to_csv(root / "rows.csv", index=False)
+    _, problems = check_inventory(root)
+    assert {"missing_file", "missing_column"} <= set(_codes(problems))
+    assert any(p.file == "aisles.csv" for p in problems)
+    assert any(p.file == "rows.csv" and "power_limit_kw" in p.message for p in problems)
+
+
+def test_bad_values_name_file_line_and_column(tmp_path):
+    """A negative limit, a NaN and text in a number column: each with its CSV line."""
+    root = _room(tmp_path, rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": -5}],
+                 aisles=[{"aisle_id": "X", "airflow_limit_cfm": "lots"}])
+    _, problems = check_inventory(root)
+    neg = [p for p in problems if p.file == "rows.csv" and p.column == "power_limit_kw"]
+    txt = [p for p in problems if p.file == "aisles.csv" and p.column == "airflow_limit_cfm"]
+    assert neg and neg[0].line == 2 and neg[0].code == "out_of_range"
+    assert txt and txt[0].line == 2 and txt[0].code == "bad_type"
+
+
+def test_unknown_ids_and_duplicates(tmp_path):
+    """A row pointing at an unknown aisle, a VM on an unknown server, a duplicate server id."""
+    root = _room(tmp_path,
+                 rows=[{"row_id": "A", "aisle_id": "NOPE", "power_limit_kw": 20}],
+                 servers=[server("A1", "A"), server("A1", "A")],
+                 vms=[vm("v1", server_id="A1"), vm("v2", server_id="ZZ")])
+    _, problems = check_inventory(root)
+    codes = _codes(problems)
+    assert {"unknown_aisle", "unknown_server", "duplicate_id"} <= set(codes)
+    unknown = next(p for p in problems if p.code == "unknown_server")
+    assert (unknown.file, unknown.line, unknown.column) == ("vms.csv", 3, "server_id")
+
+
+def test_load_outside_0_1_and_unparsable_timestamps(tmp_path):
+    """Telemetry load 1.5 and a timestamp that is not a time are both reported."""
+    tel = hourly_history(["v1"], [0.5], weeks=1).reset_index(drop=True)
+    tel["timestamp"] = tel["timestamp"].astype(str)
+    tel.loc[3, "load"] = 1.5
+    tel.loc[5, "timestamp"] = "yesterday-ish"
+    root = _room(tmp_path, telemetry=tel)
+    _, problems = check_inventory(root)
+    assert any(p.code == "out_of_range" and p.column == "load" and p.line == 5 for p in problems)
+    assert any(p.code == "bad_timestamp" and p.line == 7 for p in problems)
+
+
+def test_unsorted_telemetry_is_a_problem_and_duplicates_a_warning(tmp_path):
+    tel = hourly_history(["v1"], [0.5], weeks=1).reset_index(drop=True)
+    tel = pd.concat([tel.iloc[[1, 0]], tel.iloc[2:], tel.iloc[[5]]], ignore_index=True)
+    root = _room(tmp_path, telemetry=tel)
+    _, problems = check_inventory(root)
+    assert "unsorted_timestamps" in _codes(problems)
+
+
+def test_vm_larger_than_every_server_and_overcommitted_server(tmp_path):
+    root = _room(tmp_path, vms=[vm("v1", server_id="A1"), vm("v2", gpus=16), vm("v3", server_id="A1")])
+    _, problems = check_inventory(root)
+    assert {"vm_too_large", "server_overcommitted"} <= set(_codes(problems))
+
+
+def test_saas_vm_needs_an_endpoint(tmp_path):
+    root = _room(tmp_path, vms=[vm("v1", server_id="A1"), vm("v2", kind="saas")])
+    _, problems = check_inventory(root)
+    assert "missing_endpoint" in _codes(problems)
+
+
+def test_bad_yaml_keys_and_values(tmp_path):
+    root = _room(tmp_path)
+    (root / "datacenter.yaml").write_text("time_step_min: 7\nhorizon_h: -1\nfoo: 1\n")
+    _, problems = check_inventory(root)
+    assert {"bad_value", "unknown_key"} <= set(_codes(problems))
+
+
+def test_load_inventory_raises_with_every_problem(tmp_path):
+    root = _room(tmp_path, rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": -5}],
+                 vms=[vm("v1", server_id="A1"), vm("v2", kind="nope")])
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(root)
+    assert len(exc.value.problems) >= 2
+
+
+def test_parquet_is_accepted_where_csv_is(tmp_path):
+    root = _room(tmp_path)
+    tel = pd.read_csv(root / "telemetry.csv", parse_dates=["timestamp"])
+    tel.to_parquet(root / "telemetry.parquet", index=False)
+    (root / "telemetry.csv").unlink()
+    inv = load_inventory(root)
+    assert len(inv.telemetry) == len(tel)

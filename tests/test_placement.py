@@ -1,0 +1,154 @@
+"""Placement: known optima, one test per constraint family, solver cross-checks, baselines.
+
+Every solution is re-checked by the solver-free evaluator (``evaluate_assignment``)."""
+
+import numpy as np
+import pytest
+
+from conftest import EXAMPLE, hourly_history, server, vm, write_inventory
+from tapas_opt.api import Planner, prepare
+from tapas_opt.placement.evaluate import evaluate_assignment
+from tapas_opt.placement.solve import POLICIES, solve_placement
+
+
+def _solve(root, policy="optimal", backend="cp-sat", **opts):
+    inst = prepare(root, time_limit_s=opts.pop("time_limit_s", 10), **opts).instance
+    sol = solve_placement(inst, policy, backend)
+    # The evaluator does not trust the solver: recompute and compare.
+    again = evaluate_assignment(inst, sol.assign)
+    assert again.objective == pytest.approx(sol.objective)
+    return inst, sol
+
+
+def _server_of(inst, sol, vm_id):
+    v = list(inst.vm_ids).index(vm_id)
+    return None if sol.assign[v] < 0 else inst.server_ids[sol.assign[v]]
+
+
+def _room(tmp_path, servers, vms, rows, aisles=None, telemetry=None, config=None):
+    return write_inventory(tmp_path / "room", servers=servers, vms=vms, rows=rows,
+                           aisles=aisles or [{"aisle_id": "X", "airflow_limit_cfm": 1e6}],
+                           telemetry=telemetry if telemetry is not None else hourly_history(["run1"], [1.0]),
+                           config=config)
+
+
+def test_known_optimum_two_rows(two_row_room):
+    """Peak row power 0.75 of the limit; the two new VMs are not both in row A."""
+    inst, sol = _solve(two_row_room)
+    assert sol.evaluation.peak_row_power_norm == pytest.approx(0.75)
+    rows = {inst.row_ids[inst.server_row[s]] for s in sol.assign}
+    assert rows != {"A"}
+    assert sol.status in ("optimal", "feasible") and not sol.evaluation.violations
+
+
+def test_lp_bound_never_exceeds_the_plan(two_row_room):
+    """The LP relaxation is a lower bound on the peak row power of the plan."""
+    _, sol = _solve(two_row_room)
+    assert sol.power_bound <= sol.evaluation.peak_row_power_norm + 1e-9
+    assert sol.bound <= sol.objective + 1e-9
+    assert 0 <= sol.gap < 1
+
+
+def test_cp_sat_and_pulp_agree(two_row_room):
+    """The same model through PuLP/CBC reaches the same peak row power and temperature."""
+    _, a = _solve(two_row_room, backend="cp-sat")
+    _, b = _solve(two_row_room, backend="pulp")
+    assert a.evaluation.peak_row_power_norm == pytest.approx(b.evaluation.peak_row_power_norm)
+    assert a.evaluation.peak_temp_c == pytest.approx(b.evaluation.peak_temp_c)
+
+
+def test_row_power_limit_binds(tmp_path):
+    """Row A cannot take another full-load VM (6.5 + 6.5 + 2 > 14 kW): it must go to row B."""
+    servers = [server("A1", "A"), server("A2", "A"), server("A3", "A"), server("B1", "B")]
+    rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 14.0},
+            {"row_id": "B", "aisle_id": "X", "power_limit_kw": 7.0}]
+    root = _room(tmp_path, servers, [vm("run1", server_id="A1"), vm("new1")], rows)
+    inst, sol = _solve(root, power_weight=1, temp_weight=0)
+    assert _server_of(inst, sol, "new1") == "B1"
+
+
+def test_aisle_airflow_limit_binds(tmp_path):
+    """Aisle X is one full-load server short of air; the VM must go to aisle Y's row."""
+    servers = [server("A1", "A"), server("A2", "A"), server("B1", "B")]
+    rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 100},
+            {"row_id": "B", "aisle_id": "Y", "power_limit_kw": 100}]
+    aisles = [{"aisle_id": "X", "airflow_limit_cfm": 840 + 500 + 100},
+              {"aisle_id": "Y", "airflow_limit_cfm": 2000}]
+    root = _room(tmp_path, servers, [vm("run1", server_id="A1"), vm("new1")], rows, aisles)
+    inst, sol = _solve(root, power_weight=1, temp_weight=0)
+    assert _server_of(inst, sol, "new1") == "B1"
+
+
+def test_gpu_temperature_limit_binds(tmp_path):
+    """The hot server (hottest GPU 50 C above inlet at idle) would pass 85 C; A1 would not."""
+    servers = [server("A1", "A"), server("A2", "A", gpu_temp_intercept_c=50.0), server("A3", "A")]
+    rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 100}]
+    root = _room(tmp_path, servers, [vm("run1", server_id="A3"), vm("new1"), vm("new2", gpus=8)], rows)
+    inst, sol = _solve(root)
+    assert "A2" not in {_server_of(inst, sol, v) for v in ("new1", "new2")}
+    assert sol.evaluation.n_unplaced == 1  # only A1 is cool enough; A2 is too hot
+    assert sol.unplaced[0].code == "gpu_temperature"
+
+
+def test_gpu_capacity_packs_small_vms(tmp_path):
+    """Two 4-GPU VMs share one server rather than strand half of each of two servers."""
+    servers = [server("A1", "A"), server("A2", "A"), server("A3", "A")]
+    rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 100}]
+    vms = [vm("run1", server_id="A1"), vm("s1", gpus=4), vm("s2", gpus=4)]
+    inst, sol = _solve(root := _room(tmp_path, servers, vms, rows))
+    assert _server_of(inst, sol, "s1") == _server_of(inst, sol, "s2")
+
+
+def test_no_capacity_leaves_vms_unplaced_with_a_reason(tmp_path):
+    servers = [server("A1", "A"), server("A2", "A")]
+    rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 100}]
+    vms = [vm("run1", server_id="A1"), vm("n1"), vm("n2")]
+    inst, sol = _solve(_room(tmp_path, servers, vms, rows))
+    assert sol.evaluation.n_unplaced == 1 and sol.status == "partial"
+    assert sol.unplaced[0].code == "no_gpu_capacity"
+
+
+def test_power_infeasible_names_the_row(tmp_path):
+    servers = [server("A1", "A"), server("A2", "A")]
+    rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 10.0}]
+    inst, sol = _solve(_room(tmp_path, servers, [vm("run1", server_id="A1"), vm("n1")], rows))
+    assert sol.unplaced[0].code == "row_power" and "row A" in sol.unplaced[0].message
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_every_policy_places_the_example_and_is_scored_alike(policy):
+    inst = prepare(EXAMPLE, time_limit_s=5).instance
+    sol = solve_placement(inst, policy)
+    assert sol.assign.shape == (inst.n_vms,)
+    assert sol.objective == pytest.approx(evaluate_assignment(inst, sol.assign).objective)
+
+
+def test_optimal_is_never_worse_than_the_greedy_and_beats_first_fit():
+    inst = prepare(EXAMPLE, time_limit_s=5).instance
+    opt = solve_placement(inst, "optimal")
+    greedy = solve_placement(inst, "greedy")
+    ff = solve_placement(inst, "first-fit")
+    assert opt.objective <= greedy.objective + 1e-9
+    assert opt.evaluation.peak_row_power_norm < ff.evaluation.peak_row_power_norm
+    assert not opt.evaluation.violations
+
+
+def test_same_input_and_seed_same_plan():
+    a = solve_placement(prepare(EXAMPLE, time_limit_s=5, seed=3).instance)
+    b = solve_placement(prepare(EXAMPLE, time_limit_s=5, seed=3).instance)
+    np.testing.assert_array_equal(a.assign, b.assign)
+
+
+def test_planner_places_one_vm_within_limits():
+    """The online API picks a feasible server and updates the room state."""
+    planner = Planner.from_inventory(EXAMPLE)
+    inst = planner.instance
+    before = planner.state.free.sum()
+    sid = planner.place(np.full(inst.n_slots, 0.9), gpus=8, kind="iaas")
+    assert sid is not None and planner.state.free.sum() == before - 8
+    assert (planner.state.row_kw <= inst.row_limit_kw[:, None] + 1e-9).all()
+
+
+def test_planner_refuses_when_nothing_fits():
+    planner = Planner.from_inventory(EXAMPLE)
+    assert planner.place(np.ones(planner.instance.n_slots), gpus=16) is None

@@ -1,0 +1,118 @@
+"""Load profiles for placement: the paper's templates, short histories, borrowing, supplied."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt.errors import InventoryError
+from tapas_opt.forecast.base import LoadProfiles
+from tapas_opt.forecast.profiles import build_profiles, read_profiles
+from tapas_opt.forecast.template import TemplateForecaster, nanquantile_axis1
+from tapas_opt.inventory.load import load_inventory
+
+
+def _weekday_peaks(ts):
+    """0.8 on weekdays 9-17 h, 0.2 otherwise."""
+    busy = (ts.day_of_week < 5) & (ts.hour >= 9) & (ts.hour < 17)
+    return np.where(busy, 0.8, 0.2)
+
+
+def test_template_reproduces_a_weekly_pattern():
+    """A strictly weekly series is forecast exactly, every quantile, weekday peaks kept."""
+    hist = hourly_history(["a"], [_weekday_peaks])
+    horizon = pd.date_range("2026-06-01", periods=168, freq="60min")
+    pred = TemplateForecaster(60).fit(hist).predict(horizon)
+    np.testing.assert_allclose(pred["p99"].to_numpy(), _weekday_peaks(horizon))
+    np.testing.assert_allclose(pred["p50"].to_numpy(), _weekday_peaks(horizon))
+
+
+def test_template_quantiles_over_four_weeks():
+    """With weekly values 0.1, 0.2, 0.3, 0.4 in one slot, p50 is 0.25 (linear interpolation)."""
+    ts = pd.date_range(end="2026-05-31 23:00", periods=4 * 168, freq="60min")
+    week = (np.arange(len(ts)) // 168) + 1
+    hist = pd.DataFrame({"timestamp": ts, "vm_id": "a", "load": week / 10})
+    pred = TemplateForecaster(60).fit(hist).predict(pd.date_range("2026-06-01", periods=3, freq="60min"))
+    assert pred["p50"].iloc[0] == pytest.approx(0.25)
+    assert pred["p90"].iloc[0] == pytest.approx(np.quantile([0.1, 0.2, 0.3, 0.4], 0.9))
+
+
+def test_short_history_assumes_the_peak_seen():
+    """Less than a week of history: the paper assumes the peak (flat max)."""
+    hist = hourly_history(["a"], [lambda ts: np.linspace(0.1, 0.7, len(ts))], weeks=0.5)
+    f = TemplateForecaster(60).fit(hist)
+    pred = f.predict(pd.date_range("2026-06-01", periods=24, freq="60min"))
+    np.testing.assert_allclose(pred["p99"], 0.7)
+    assert f.methods_["a"] == "short-history-peak"
+
+
+def test_vectorised_quantile_matches_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.random((20, 5, 9))
+    x[rng.random(x.shape) < 0.4] = np.nan
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        expected = np.nanquantile(x, 0.9, axis=1)
+    np.testing.assert_allclose(nanquantile_axis1(np.sort(x, axis=1), 0.9), expected, equal_nan=True)
+
+
+@pytest.fixture
+def borrowing_room(tmp_path):
+    servers = [server("A1", "A"), server("A2", "A")]
+    vms = [vm("run1", customer="c1", server_id="A1"), vm("ep_run", kind="saas", customer="svc", endpoint="e1",
+                                                        gpus=4, server_id="A2"),
+           vm("new_c1", customer="c1"), vm("new_e1", kind="saas", customer="svc", endpoint="e1", gpus=4),
+           vm("new_unknown", customer="stranger")]
+    tel = hourly_history(["run1", "ep_run"], [0.6, 0.3])
+    return write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 50}],
+                           servers=servers, vms=vms, telemetry=tel)
+
+
+def test_new_vms_borrow_their_customers_or_endpoints_profile(borrowing_room):
+    """IaaS borrows the customer's, SaaS the endpoint's; a stranger is assumed at peak."""
+    prof = build_profiles(load_inventory(borrowing_room))
+    method = prof.method
+    assert method["new_c1"] == "borrowed-customer" and method["new_e1"] == "borrowed-endpoint"
+    assert method["new_unknown"] == "assumed-peak"
+    p99 = dict(zip(prof.vm_ids, prof.at("p99")[:, 0]))
+    assert p99["new_c1"] == pytest.approx(0.6) and p99["new_e1"] == pytest.approx(0.3)
+    assert p99["new_unknown"] == 1.0
+
+
+def test_supplied_profiles_round_trip_and_win(borrowing_room, tmp_path):
+    """An operator's profiles.csv replaces the forecast for the VMs it names."""
+    inv = load_inventory(borrowing_room)
+    prof = build_profiles(inv)
+    frame = prof.to_frame()
+    frame = frame[frame["vm_id"] == "new_unknown"].assign(p50=0.1, p90=0.2, p99=0.3)
+    path = tmp_path / "profiles.csv"
+    frame.to_csv(path, index=False)
+    supplied = read_profiles(path, inv)
+    again = build_profiles(inv, supplied=supplied)
+    assert again.method["new_unknown"] == "supplied"
+    np.testing.assert_allclose(again.for_vms(["new_unknown"], "p99"), 0.3)
+
+
+def test_supplied_profiles_with_gaps_and_bad_values_are_rejected(borrowing_room, tmp_path):
+    inv = load_inventory(borrowing_room)
+    frame = build_profiles(inv).to_frame()
+    frame = frame[frame["vm_id"] == "new_unknown"].iloc[:-2].copy()
+    frame.loc[frame.index[0], "p99"] = 1.7
+    path = tmp_path / "profiles.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    assert {p.code for p in exc.value.problems} >= {"out_of_range"}
+    frame.loc[frame.index[0], ["p50", "p90", "p99"]] = 0.9
+    frame.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    assert {p.code for p in exc.value.problems} == {"profile_gap"}
+
+
+def test_profiles_frame_round_trip():
+    horizon = pd.date_range("2026-06-01", periods=4, freq="60min")
+    vals = {q: np.arange(8, dtype=float).reshape(2, 4) / 10 for q in ("p50", "p90", "p99")}
+    prof = LoadProfiles(horizon, pd.Index(["a", "b"], name="vm_id"), vals, pd.Series(["x", "y"], index=["a", "b"]))
+    back = LoadProfiles.from_frame(prof.to_frame(), horizon)
+    np.testing.assert_allclose(back.at("p90"), vals["p90"])
