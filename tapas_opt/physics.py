@@ -157,3 +157,49 @@ class ServerParams:
         """Hottest-GPU temperature of a VM at ``load`` on ``server`` with the given inlet."""
         p = gpu_power_w(load, self.gpu_idle_w[server], self.gpu_max_w[server], self.poly)
         return gpu_temp_c(inlet_c, p, self.temp_intercept_c[server], self.temp_c_per_w[server])
+
+
+# ---- inverses and power-cap performance (appended for SaaS reconfiguration, issue 4) ----------
+
+def gpu_power_limit_w(temp_limit_c, inlet_c, intercept_c, c_per_w) -> np.ndarray:
+    """Largest GPU power (W) that keeps the hottest GPU at or below ``temp_limit_c``.
+
+    The inverse of :func:`gpu_temp_c` in the GPU power: ``(limit - inlet - intercept) / c_per_w``.
+    May be negative when the GPU would break the limit even at zero power; infinite when the
+    temperature does not depend on power (``c_per_w == 0``) and the limit holds.
+    """
+    room = np.asarray(temp_limit_c, dtype=float) - np.asarray(inlet_c) - np.asarray(intercept_c)
+    slope = np.asarray(c_per_w, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(slope > 0, room / np.where(slope > 0, slope, 1.0), np.where(room >= 0, np.inf, -np.inf))
+    return out
+
+
+def load_for_gpu_power(power_w, gpu_idle_w, gpu_max_w, poly) -> np.ndarray:
+    """GPU load ``u`` (0..1) at which :func:`gpu_power_w` reaches ``power_w``: its inverse.
+
+    g(u) is increasing on [0, 1] for every fitted polynomial tapas-opt accepts, so the inverse is
+    found by bisection (exact in closed form for the default linear g). Powers below idle give 0,
+    above the maximum give 1.
+    """
+    frac = (np.asarray(power_w, dtype=float) - np.asarray(gpu_idle_w)) / (np.asarray(gpu_max_w) - np.asarray(gpu_idle_w))
+    frac = np.clip(np.nan_to_num(frac, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    if tuple(poly) == (0.0, 1.0):
+        return frac
+    lo, hi = np.zeros_like(frac), np.ones_like(frac)
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        below = power_fraction(mid, poly) < frac
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def throughput_fraction_at_power(dyn_power_ratio, exponent) -> np.ndarray:
+    """Throughput of a GPU whose dynamic power (above idle) is capped to ``dyn_power_ratio`` of
+    what it would draw uncapped: ``ratio ** exponent``.
+
+    MLPerf v4.1 H200 MaxQ vs MaxP (../shared/data/mlperf_inf_v4.1_h200_maxq_power): a 500 W instead
+    of 700 W limit cuts dynamic power to 0.68 and llama2-70b throughput to 0.81, exponent 0.56;
+    models/catalogue/knob_effects.csv holds the fitted exponents. Ratios are clipped to [0, 1].
+    """
+    return np.clip(np.asarray(dyn_power_ratio, dtype=float), 0.0, 1.0) ** np.asarray(exponent, dtype=float)
