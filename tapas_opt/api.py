@@ -131,4 +131,5 @@ class Planner:
             self.state.aisle_cfm[inst.pool_aisle[pool]] += air[inst.pool_hw[pool]]
             self.state.free[s] -= gpus
             self.state.peak_temp_c = max(self.state.peak_temp_c, float(cand.peak_temp_c[k]))
+            self.state.placed_peak_temp_c = max(self.state.placed_peak_temp_c, float(cand.peak_temp_c[k]))
         return str(inst.server_ids[s])

@@ -69,7 +69,11 @@ class PlacementOptions:
     power_weight: float = 1.0
     """Weight of the peak normalised row power (peak kW / limit kW) in the objective."""
     temp_weight: float = 1.0
-    """Weight of the peak normalised GPU temperature (peak C / limit C) in the objective."""
+    """Weight of the room's peak normalised GPU temperature (peak C / limit C) in the objective."""
+    placed_temp_weight: float = 0.5
+    """Weight of the peak normalised GPU temperature among the VMs this plan places. The room's
+    peak is often set by running VMs, which placement cannot move; this term keeps the new VMs
+    as cool as the power budget allows below it (headroom for heat waves and failures)."""
     balance_weight: float = 0.02
     """Soft: keep every row's IaaS/SaaS GPU mix near the room's mix."""
     spread_weight: float = 0.02
@@ -184,7 +188,7 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
     p = cfg.placement
     if p.quantile not in QUANTILES:
         bad("placement.quantile", f"= {p.quantile!r} is not one of {QUANTILES}")
-    for key in ("power_weight", "temp_weight", "balance_weight", "spread_weight",
+    for key in ("power_weight", "temp_weight", "placed_temp_weight", "balance_weight", "spread_weight",
                 "thermal_pref_weight", "fragmentation_weight", "time_limit_s"):
         if getattr(p, key) < 0:
             bad(f"placement.{key}", "must be >= 0")

@@ -131,6 +131,14 @@ class GlopBackend(Backend):
         ct = self.solver.Constraint(float(lb), float(ub), name)
         for v, c in zip(variables, coefs):
             ct.SetCoefficient(v, float(c))
+        return ct
+
+    def set_upper_bound(self, variable, ub: float) -> None:
+        """Change a bound in place: the next solve warm-starts from the last basis."""
+        variable.SetUb(float(ub))
+
+    def disable(self, constraint) -> None:
+        constraint.SetBounds(-INF, INF)
 
     def minimize(self, variables, coefs):
         obj = self.solver.Objective()

@@ -87,6 +87,12 @@ class Evaluation:
         return float(temps.max()) if temps.size else float("nan")
 
     @property
+    def peak_placed_temp_c(self) -> float:
+        """Peak GPU temperature among the VMs this plan places (NaN if none)."""
+        temps = self.vm_peak_temp_c[self.assign >= 0]
+        return float(temps.max()) if temps.size else float("nan")
+
+    @property
     def n_unplaced(self) -> int:
         return int((self.assign < 0).sum())
 
@@ -198,8 +204,9 @@ def evaluate_assignment(instance: PlacementInstance, assign: np.ndarray,
     peak_norm = float((row_kw / inst.row_limit_kw[:, None]).max()) if row_kw.size else 0.0
     temps = np.concatenate([vm_peak[placed], run_peak])
     peak_t = float(temps.max()) if temps.size else 0.0
+    placed_t = float(vm_peak[placed].max()) if len(placed) else 0.0
     objective = (opts.power_weight * peak_norm + opts.temp_weight * peak_t / inst.temp_limit_c
-                 + soft.weighted(opts))
+                 + opts.placed_temp_weight * placed_t / inst.temp_limit_c + soft.weighted(opts))
     return Evaluation(assign, inst.row_limit_kw, row_kw, aisle_cfm, server_kw, vm_peak, vm_slot,
                       run_peak, soft, objective, violations)
 

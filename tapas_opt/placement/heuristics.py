@@ -43,12 +43,23 @@ def vm_order_largest_first(instance: PlacementInstance) -> np.ndarray:
     return np.lexsort((np.arange(instance.n_vms), -np.round(peak, 9)))
 
 
+def vm_order_hardest_first(instance: PlacementInstance, temp_cap_c: float) -> np.ndarray:
+    """Pending VMs with the fewest servers cool enough for them first, then largest first: the
+    greedy then seats the thermally hardest VMs while the cool servers are still free."""
+    if instance.n_vms == 0:
+        return np.zeros(0, int)
+    eligible = (instance.group_peak_temp_c <= temp_cap_c + 1e-9).sum(axis=1)[instance.vm_group]
+    peak = instance.vm_power_kw_by_hw[:, 0, :].max(axis=1)
+    return np.lexsort((np.arange(instance.n_vms), -np.round(peak, 9), eligible))
+
+
 def score_candidates(state: RoomState, kind: str, gpus: int, cand, warmth: np.ndarray) -> np.ndarray:
     """Objective-shaped score of putting a VM (kind, size) on each candidate (lower is better)."""
     inst, opts = state.inst, state.inst.options
-    temp_term = np.maximum(state.peak_temp_c, cand.peak_temp_c) / inst.temp_limit_c
-    # A small pull towards cooler servers breaks ties below the current peak.
-    temp_term = temp_term + 0.01 * cand.peak_temp_c / inst.temp_limit_c
+    room = np.maximum(state.peak_temp_c, cand.peak_temp_c) / inst.temp_limit_c
+    placed = np.maximum(state.placed_peak_temp_c, cand.peak_temp_c) / inst.temp_limit_c
+    # A small pull towards cooler servers breaks ties below the current peaks.
+    tie = 0.01 * cand.peak_temp_c / inst.temp_limit_c
     w = warmth[cand.servers]
     pref = w if kind == "iaas" else 1.0 - w
     full = state.free[cand.servers] == inst.params.gpus[cand.servers]
@@ -56,7 +67,8 @@ def score_candidates(state: RoomState, kind: str, gpus: int, cand, warmth: np.nd
     total_free = max(1, inst.free_gpus.sum())
     strand = np.where(full & small, inst.params.gpus[cand.servers] - gpus,
                       np.where(full, 0, -gpus)) / total_free
-    return (opts.power_weight * cand.row_peak_norm + opts.temp_weight * temp_term
+    return (opts.power_weight * cand.row_peak_norm + opts.temp_weight * room + opts.placed_temp_weight * placed
+            + (opts.temp_weight + opts.placed_temp_weight) * tie
             + opts.thermal_pref_weight * pref + opts.fragmentation_weight * strand)
 
 

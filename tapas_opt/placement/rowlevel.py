@@ -91,8 +91,11 @@ class RowLevelModel:
     unplaced: dict[int, object] = field(default_factory=dict)
     z: object = None  # peak row power, ppm of limit
     penalties: dict[str, tuple[list, list]] = field(default_factory=dict)
+    balance_rows: list[tuple[object, int, list, list]] = field(default_factory=list)  # dev, const, vars, coefs
+    spread_rows: list[tuple[object, list[tuple[list, int]]]] = field(default_factory=list)  # top, [(vars, const)]
 
     by_pool: dict[int, list[tuple[int, int, object]]] = field(default_factory=dict)
+    thermal: list = field(default_factory=list)  # handles of the thermal capacity constraints
 
     def pool_terms(self, pool_positions) -> list[tuple[int, int, object]]:
         """(group, pool position, variable) of the count variables in the given pools."""
@@ -161,6 +164,20 @@ def add_pool_capacity(m: RowLevelModel) -> None:
                          int(free.sum()), f"capacity_p{int(p)}_gpus")
 
 
+def set_theta(m: RowLevelModel, data: RowLevelData) -> None:
+    """Move an LP model built at a looser threshold to ``data.theta_c``: tighten the count
+    bounds to the servers still cool enough and replace the thermal capacity constraints.
+    (LP back-ends only: the next solve warm-starts from the previous basis.)"""
+    b = m.backend
+    for (g, j), var in m.y.items():
+        b.set_upper_bound(var, min(int(data.n[g]), int(data.slots_eligible[g, j])))
+    for ct in m.thermal:
+        b.disable(ct)
+    m.thermal = []
+    m.data = data
+    add_thermal_capacity(m)
+
+
 def add_thermal_capacity(m: RowLevelModel) -> None:
     """Hall-type conditions on cool servers: the hottest groups share the few servers cool
     enough for them. Groups sorted by how many servers of the pool they may use; for each
@@ -170,6 +187,7 @@ def add_thermal_capacity(m: RowLevelModel) -> None:
     if d.n_groups == 0:
         return
     temps = inst.group_peak_temp_c
+    divisible = _divisible(d.gpus, inst.params.gpus)
     for j, p in enumerate(d.pools):
         servers = np.flatnonzero((inst.pool_of_server == p) & (inst.free_gpus > 0))
         groups = [g for g, jj in m.y if jj == j]
@@ -180,15 +198,20 @@ def add_thermal_capacity(m: RowLevelModel) -> None:
         union = np.zeros(len(servers), bool)
         total = int(inst.free_gpus[servers].sum())
         prefix: list[int] = []
+        demand = 0
+        k = 1
         for pos, i in enumerate(order):
             union |= elig[i]
             prefix.append(groups[i])
-            cap = int(inst.free_gpus[servers[union]].sum())
+            # With sizes that divide each other, VMs of size >= k only use whole k-GPU blocks.
+            k = int(min(d.gpus[g] for g in prefix)) if divisible else 1
+            cap = int((k * (inst.free_gpus[servers[union]] // k)).sum())
+            demand += int(d.gpus[groups[i]]) * int(min(d.n[groups[i]], d.slots_eligible[groups[i], j]))
             nxt_same = pos + 1 < len(order) and not (elig[order[pos + 1]] & ~union).any()
-            if cap >= total or nxt_same:
-                continue  # dominated by pool capacity, or by the next (larger) prefix
-            b.add_linear([m.y[g, j] for g in prefix], [int(d.gpus[g]) for g in prefix], -INF, cap,
-                         f"thermal_capacity_p{int(p)}_h{pos}")
+            if cap >= total or nxt_same or demand <= cap:
+                continue  # dominated by pool capacity or the next prefix, or cannot bind
+            m.thermal.append(b.add_linear([m.y[g, j] for g in prefix], [int(d.gpus[g]) for g in prefix], -INF,
+                                          cap, f"thermal_capacity_p{int(p)}_h{pos}"))
 
 
 def add_peak_variable(m: RowLevelModel) -> None:
@@ -254,6 +277,7 @@ def soft_balance(m: RowLevelModel) -> tuple[list, list]:
         vars_ = [v for _, _, v in terms]
         b.add_linear(vars_ + [dev], vcoef + [-1], -INF, -int(const), f"balance_pos_r{r}")
         b.add_linear(vars_ + [dev], [-c for c in vcoef] + [-1], -INF, int(const), f"balance_neg_r{r}")
+        m.balance_rows.append((dev, int(const), vars_, vcoef))
         devs.append(dev)
         coefs.append(1.0 / (1000 * total))
     return devs, coefs
@@ -274,6 +298,7 @@ def soft_spread(m: RowLevelModel) -> tuple[list, list]:
     for k, ep in enumerate(endpoints):
         size = int((run_ep == ep).sum() + sum(d.n[g] for g in range(d.n_groups) if d.endpoint[g] == ep))
         top = b.var(0, size, f"spread_top_e{k}")
+        rows_of_top: list[tuple[list, int]] = []
         for r in range(inst.n_rows):
             terms = [(g, j, v) for g, j, v in m.pool_terms(np.flatnonzero(pool_rows == r)) if d.endpoint[g] == ep]
             const = int(((run_rows == r) & (run_ep == ep)).sum())
@@ -281,6 +306,8 @@ def soft_spread(m: RowLevelModel) -> tuple[list, list]:
                 continue
             b.add_linear([v for _, _, v in terms] + [top], [1] * len(terms) + [-1], -INF, -const,
                          f"spread_e{k}_r{r}")
+            rows_of_top.append(([v for _, _, v in terms], const))
+        m.spread_rows.append((top, rows_of_top))
         tops.append(top)
         coefs.append(1.0 / (size * len(endpoints)))
     return tops, coefs
@@ -313,6 +340,29 @@ def build_row_model(data: RowLevelData, backend: Backend, row_slots: dict[int, l
     m.penalties["spread"] = soft_spread(m)
     set_objective(m)
     return m
+
+
+def complete_hint(m: RowLevelModel, y: np.ndarray) -> list[tuple[object, float]]:
+    """A full warm start from counts ``y``: every auxiliary variable (unplaced, peak, balance
+    deviations, spread tops) set to the value the counts imply, so the solver starts from a
+    complete feasible point instead of repairing a partial one."""
+    d = m.data
+    value = {}
+    for (g, j), var in m.y.items():
+        value[id(var)] = int(round(y[g, j]))
+    pairs = [(var, value[id(var)]) for var in m.y.values()]
+    for g, var in m.unplaced.items():
+        placed = sum(value[id(v)] for (gg, _), v in m.y.items() if gg == g)
+        pairs.append((var, max(0, int(d.n[g]) - placed)))
+    row, _ = pool_series(d, np.round(y))
+    open_rows = np.setdiff1d(np.arange(d.inst.n_rows), d.closed_rows)
+    z = int(np.ceil(row[open_rows].max())) if len(open_rows) else 0
+    pairs.append((m.z, z))
+    for dev, const, vars_, coefs in m.balance_rows:
+        pairs.append((dev, abs(const + sum(c * value[id(v)] for v, c in zip(vars_, coefs)))))
+    for top, rows in m.spread_rows:
+        pairs.append((top, max([const + sum(value[id(v)] for v in vars_) for vars_, const in rows] + [0])))
+    return pairs
 
 
 def counts_from_model(m: RowLevelModel) -> np.ndarray:

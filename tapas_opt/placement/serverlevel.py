@@ -30,7 +30,7 @@ class PoolProblem:
     theta_c: float
     warmth: np.ndarray  # [S] 0 = coolest server of the room
     peak_floor_c: float = -np.inf
-    """The room's peak cannot go below this (running VMs, other pools): lowering this pool's
+    """The placed VMs' peak cannot go below this (set by other pools): lowering this pool's
     peak further is worth nothing, so the soft terms decide there."""
 
     @property
@@ -119,7 +119,11 @@ def set_pool_objective(m: PoolModel) -> None:
     n_vms = max(1, inst.n_vms)
     total_free = max(1, int(inst.free_gpus.sum()))
     vars_ = [m.peak]
-    coefs = [opts.temp_weight / (100.0 * inst.temp_limit_c)]
+    # The pool's peak can set the placed VMs' peak, and the room's peak where it passes the
+    # running VMs'; below the floor neither moves, so the soft terms decide there.
+    above_room = np.isfinite(inst.existing_peak_temp_c) and p.theta_c > inst.existing_peak_temp_c
+    w_temp = opts.placed_temp_weight + (opts.temp_weight if above_room or not np.isfinite(inst.existing_peak_temp_c) else 0.0)
+    coefs = [w_temp / (100.0 * inst.temp_limit_c)]
     kinds = inst.vm_kind[inst.group_rep[p.groups]]
     for (i, k), x in m.x.items():
         w = p.warmth[p.servers[k]]

@@ -29,8 +29,8 @@ from tapas_opt.placement.backends import GlopBackend, SolveResult, make_backend
 from tapas_opt.placement.evaluate import Evaluation, evaluate_assignment, server_warmth
 from tapas_opt.placement.instance import PlacementInstance
 from tapas_opt.placement.rowlevel import (PPM, add_aisle_airflow_limit, add_row_power_limit,
-                                          build_row_data, build_row_model, counts_from_model,
-                                          find_violated_slots, initial_slots)
+                                          build_row_data, build_row_model, complete_hint, counts_from_model,
+                                          find_violated_slots, initial_slots, set_theta)
 from tapas_opt.placement.serverlevel import PoolProblem, build_pool_model, pool_counts
 from tapas_opt.placement.state import RoomState
 
@@ -103,87 +103,121 @@ class LpResult:
     y: np.ndarray
 
 
-def solve_row_lp(instance: PlacementInstance, theta_c: float, slots: tuple | None = None) -> LpResult:
+class RowLp:
+    """The LP relaxation of stage 1, kept across thresholds: moving to a new ``theta`` changes
+    bounds and the thermal capacity rows, and GLOP re-solves from its last basis; the row/time
+    constraints found by constraint generation stay (they hold at every threshold)."""
+
+    def __init__(self, instance: PlacementInstance, theta_c: float):
+        self.inst = instance
+        data = build_row_data(instance, theta_c)
+        self.row_slots, self.aisle_slots = initial_slots(data)
+        self.backend = GlopBackend()
+        self.model = build_row_model(data, self.backend, self.row_slots, self.aisle_slots)
+        self.solves = 0
+
+    def solve(self, theta_c: float) -> LpResult:
+        m, backend = self.model, self.backend
+        if theta_c != m.data.theta_c:
+            set_theta(m, build_row_data(self.inst, theta_c))
+        data = m.data
+        for _ in range(MAX_CUT_ROUNDS):
+            res = backend.solve(60, 1, 0)
+            self.solves += 1
+            if not res.has_solution:
+                raise RuntimeError(f"row-level LP returned {res.status}")
+            y = counts_from_model(m)
+            z = backend.value(m.z)
+            new_rows, new_aisles = find_violated_slots(data, y, z, self.row_slots, self.aisle_slots)
+            if not new_rows and not new_aisles:
+                break
+            add_row_power_limit(m, new_rows)
+            add_aisle_airflow_limit(m, new_aisles)
+        unplaced = float(sum(backend.value(v) for v in m.unplaced.values()))
+        return LpResult(theta_c, z / PPM, unplaced, res.objective,
+                        {k: list(v) for k, v in self.row_slots.items()},
+                        {k: list(v) for k, v in self.aisle_slots.items()}, y)
+
+
+def solve_row_lp(instance: PlacementInstance, theta_c: float) -> LpResult:
     """LP relaxation of stage 1 at threshold ``theta``, with constraint generation over slots."""
-    data = build_row_data(instance, theta_c)
-    row_slots, aisle_slots = slots if slots is not None else initial_slots(data)
-    row_slots = {k: list(v) for k, v in row_slots.items()}
-    aisle_slots = {k: list(v) for k, v in aisle_slots.items()}
-    backend = GlopBackend()
-    m = build_row_model(data, backend, row_slots, aisle_slots)
-    for _ in range(MAX_CUT_ROUNDS):
-        res = backend.solve(60, 1, 0)
-        if not res.has_solution:
-            raise RuntimeError(f"row-level LP returned {res.status}")
-        y = counts_from_model(m)
-        z = backend.value(m.z)
-        new_rows, new_aisles = find_violated_slots(data, y, z, row_slots, aisle_slots)
-        if not new_rows and not new_aisles:
-            break
-        add_row_power_limit(m, new_rows)
-        add_aisle_airflow_limit(m, new_aisles)
-    unplaced = float(sum(backend.value(v) for v in m.unplaced.values()))
-    return LpResult(theta_c, z / PPM, unplaced, res.objective, row_slots, aisle_slots, y)
+    return RowLp(instance, theta_c).solve(theta_c)
 
 
 def _lp_feasible(lp: LpResult) -> bool:
     return lp.unplaced < 1e-6
 
 
-def choose_theta(instance: PlacementInstance, lp_at_limit: LpResult, stats: dict) -> tuple[float, float]:
-    """Sweep the eligibility threshold; return (chosen theta, lower bound on peak temperature)."""
+def choose_theta(instance: PlacementInstance, lp: RowLp, lp_at_limit: LpResult, stats: dict
+                 ) -> tuple[float, float]:
+    """Sweep the eligibility threshold; return (chosen theta, lower bound on the placed VMs'
+    peak temperature).
+
+    ``J(theta) = w_p z(theta) + w_t max(theta, running peak) / limit + w_placed theta / limit``
+    where ``z(theta)`` is the LP's peak row power when every new VM must stay at or below
+    ``theta``; ``z`` never increases with ``theta`` while the temperature terms grow, and the
+    sweep keeps the best trade-off (an epsilon-constraint method). The bound is the largest
+    threshold at which the LP cannot seat every VM: no plan's placed peak is below it.
+    """
     inst, opts = instance, instance.options
     limit = inst.temp_limit_c
     temps = inst.group_peak_temp_c
     existing = inst.existing_peak_temp_c
-    # Every group must sit somewhere: its coolest server bounds the peak from below.
-    lo = float(max(existing, temps.min(axis=1).max())) if temps.size else existing
-    if not _lp_feasible(lp_at_limit) or opts.temp_weight == 0 or lo >= limit:
+    # Every group must sit somewhere: its coolest server bounds the placed VMs' peak from below.
+    lo = float(temps.min(axis=1).max()) if temps.size else limit
+    if not _lp_feasible(lp_at_limit) or opts.temp_weight + opts.placed_temp_weight == 0 or lo >= limit:
         return limit, min(lo, limit)
-    slots = (lp_at_limit.row_slots, lp_at_limit.aisle_slots)
     cache: dict[float, LpResult] = {limit: lp_at_limit}
 
-    def lp(theta: float) -> LpResult:
-        theta = round(theta, 2)
+    def solve(theta: float) -> LpResult:
+        theta = round(float(theta), 2)
         if theta not in cache:
-            cache[theta] = solve_row_lp(inst, theta, slots)
+            cache[theta] = lp.solve(theta)
         return cache[theta]
 
-    # Smallest feasible threshold, by bisection to 0.1 C.
+    def score(theta: float) -> float:
+        res = solve(theta)
+        if not _lp_feasible(res):
+            return np.inf
+        return (opts.power_weight * res.z + opts.temp_weight * max(theta, existing) / limit
+                + opts.placed_temp_weight * theta / limit)
+
+    # Smallest feasible threshold, by bisection to 1 C; `a` stays infeasible (the bound).
     a, b = lo, limit
-    if _lp_feasible(lp(a)):
-        b = a
-        if lp(a).z <= lp_at_limit.z + 1e-9:
-            # z(theta) never increases with theta; if the coolest feasible threshold already
-            # reaches the power of the loosest, there is nothing to trade.
-            stats["lp_solves"] = len(cache)
-            return float(a), float(a)
-    while b - a > 0.1:
-        mid = (a + b) / 2
-        if _lp_feasible(lp(mid)):
+    if _lp_feasible(solve(a)):
+        a = b = lo
+    while b - a > 1.0:
+        mid = round((a + b) / 2, 2)
+        if _lp_feasible(solve(mid)):
             b = mid
         else:
             a = mid
-    theta_min = b
-
-    def score(theta: float) -> float:
-        res = lp(theta)
-        if not _lp_feasible(res):
-            return np.inf
-        return opts.power_weight * res.z + opts.temp_weight * max(theta, existing) / limit
-
-    grid = np.unique(np.round(np.linspace(max(theta_min, existing), limit, 6), 2))
+    grid = np.unique(np.round(np.linspace(b, limit, 4), 2))
     scores = [score(t) for t in grid]
     best = int(np.argmin(scores))
-    lo_t = grid[max(best - 1, 0)]
-    hi_t = grid[min(best + 1, len(grid) - 1)]
-    fine = np.unique(np.round(np.linspace(lo_t, hi_t, 5), 2))
-    candidates = list(grid) + list(fine)
+    fine = np.round(np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)], 4), 2)
+    candidates = sorted(set(grid) | set(fine))
     all_scores = [score(t) for t in candidates]
     theta = float(candidates[int(np.argmin(all_scores))])
-    stats["theta_sweep"] = {f"{t:.2f}": round(float(s), 6) for t, s in sorted(zip(candidates, all_scores))}
-    stats["lp_solves"] = len(cache)
-    return theta, float(theta_min)
+    stats["theta_sweep"] = {f"{t:.2f}": round(float(s), 6) for t, s in zip(candidates, all_scores)}
+    stats["lp_thresholds"] = len(cache)
+    return theta, float(a)
+
+
+def integral_witness(inst: PlacementInstance, theta: float, target_unplaced: int, stats: dict
+                     ) -> tuple[float, np.ndarray, Evaluation]:
+    """Raise ``theta`` until the greedy (thermally hardest VMs first, every VM at or below
+    ``theta``) seats as many VMs as the unconstrained greedy: the LP can choose a threshold that
+    only fractional plans meet, and stage 1 needs an integral plan to start from."""
+    limit = inst.temp_limit_c
+    step = max(0.5, (limit - theta) / 8)
+    while True:
+        assign = heuristics.greedy(inst, heuristics.vm_order_hardest_first(inst, theta), temp_cap_c=theta)
+        ev = evaluate_assignment(inst, assign)
+        if ev.n_unplaced <= target_unplaced or theta >= limit:
+            stats["theta_witness"] = {"theta_c": round(theta, 2), "greedy_objective": round(ev.objective, 6)}
+            return theta, assign, ev
+        theta = min(limit, theta + step)
 
 
 # ---- integer stages -----------------------------------------------------------------------
@@ -213,7 +247,7 @@ def solve_row_integer(instance: PlacementInstance, theta_c: float, lp: LpResult,
     backend = make_backend(backend_name)
     m = build_row_model(data, backend, row_slots, aisle_slots)
     for _ in range(MAX_CUT_ROUNDS):
-        backend.hint((var, hint[g, j]) for (g, j), var in m.y.items())
+        backend.hint(complete_hint(m, hint))
         budget = max(1.0, deadline - time.perf_counter())
         res = backend.solve(budget, workers, seed)
         results.append(res)
@@ -283,9 +317,9 @@ def solve_servers(instance: PlacementInstance, pool_counts_: dict[int, dict[int,
 
 
 def _room_peak_floor(inst: PlacementInstance, problems: list[PoolProblem], theta_c: float) -> float:
-    """A lower bound on the room's peak temperature after stage 2: running VMs' peak, and for
-    every group the coolest eligible server of its pool."""
-    floor = inst.existing_peak_temp_c
+    """A lower bound on the placed VMs' peak temperature after stage 2: for every group, the
+    coolest eligible server of its pool."""
+    floor = -np.inf
     for prob in problems:
         temps = inst.group_peak_temp_c[np.ix_(prob.groups, prob.servers)]
         temps = np.where(temps <= theta_c + 1e-9, temps, np.inf)
@@ -311,11 +345,14 @@ def _pool_hint(m) -> list:
     return [(var, counts[key]) for key, var in m.x.items()]
 
 
-def repair(instance: PlacementInstance, assign: np.ndarray) -> np.ndarray:
-    """Seat what the stages left over with the greedy, against the room as it now stands."""
+def repair(instance: PlacementInstance, assign: np.ndarray, theta_c: float | None = None) -> np.ndarray:
+    """Seat what the stages left over with the greedy, against the room as it now stands:
+    first within the threshold ``theta``, then anywhere under the hard limit."""
     if (assign >= 0).all():
         return assign
     state = RoomState.from_assignment(instance, assign)
+    if theta_c is not None:
+        heuristics.greedy(instance, state=state, temp_cap_c=theta_c)
     return heuristics.greedy(instance, state=state)
 
 
@@ -361,28 +398,36 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
         return PlacementSolution("optimal", _status(warm_ev, True), warm, warm_ev, [],
                                  time.perf_counter() - t0, warm_ev.objective, warm_ev.objective,
                                  warm_ev.peak_row_power_norm, warm_ev.peak_temp_c, inst.temp_limit_c, stats)
-    lp_limit = solve_row_lp(inst, inst.temp_limit_c)
-    theta, temp_lb = choose_theta(inst, lp_limit, stats)
-    lp_theta = solve_row_lp(inst, theta, (lp_limit.row_slots, lp_limit.aisle_slots)) \
-        if theta != inst.temp_limit_c else lp_limit
+    lp = RowLp(inst, inst.temp_limit_c)
+    lp_limit = lp.solve(inst.temp_limit_c)
+    theta, temp_lb = choose_theta(inst, lp, lp_limit, stats)
     stats["lp_time_s"] = round(time.perf_counter() - t0, 3)
+    theta, warm_theta, warm_theta_ev = integral_witness(inst, theta, warm_ev.n_unplaced, stats)
+    lp_theta = lp.solve(theta)
+    stats["lp_solves"] = lp.solves
+    hint = warm_theta if warm_theta_ev.n_unplaced <= warm_ev.n_unplaced else warm
+    # Budgets are the solver's deterministic time (reproducible), which runs somewhat slower
+    # than wall time on a busy machine: stage 1 gets at most 40 % of the limit, stage 2 20 %.
     remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
-    counts = solve_row_integer(inst, theta, lp_theta, warm, backend, 0.7 * remaining, workers, seed, stats)
+    counts = solve_row_integer(inst, theta, lp_theta, hint, backend, min(0.6 * remaining, 0.4 * time_limit_s),
+                               workers, seed, stats)
     remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
-    assign = solve_servers(inst, counts, theta, backend, min(remaining, 0.3 * time_limit_s), workers, seed, stats)
-    assign = repair(inst, assign)
+    assign = solve_servers(inst, counts, theta, backend, min(0.5 * remaining, 0.2 * time_limit_s), workers, seed,
+                           stats)
+    assign = repair(inst, assign, theta)
     ev = evaluate_assignment(inst, assign)
     stats["optimised_objective"] = round(ev.objective, 6)
-    if _better(warm_ev, ev):
-        assign, ev = warm, warm_ev
-        stats["returned"] = "greedy (better than the optimised plan)"
-    else:
-        stats["returned"] = "optimised"
+    stats["returned"] = "optimised"
+    for name, other, other_ev in (("greedy at theta", warm_theta, warm_theta_ev), ("greedy", warm, warm_ev)):
+        if _better(other_ev, ev):
+            assign, ev = other, other_ev
+            stats["returned"] = f"{name} (better than the optimised plan)"
     existing = inst.existing_peak_temp_c
     temp_bound = max(temp_lb, existing) if np.isfinite(existing) else temp_lb
     bound = None
     if _lp_feasible(lp_limit):
-        bound = opts.power_weight * lp_limit.z + opts.temp_weight * temp_bound / inst.temp_limit_c
+        bound = (opts.power_weight * lp_limit.z + opts.temp_weight * temp_bound / inst.temp_limit_c
+                 + opts.placed_temp_weight * temp_lb / inst.temp_limit_c)
     sol = PlacementSolution("optimal", "feasible", assign, ev, _unplaced_reasons(inst, assign),
                             time.perf_counter() - t0, ev.objective, bound, lp_limit.z, temp_bound, theta, stats)
     gap = sol.gap

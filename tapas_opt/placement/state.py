@@ -36,6 +36,7 @@ class RoomState:
         self.free = inst.free_gpus.astype(int).copy()
         self.assign = np.full(inst.n_vms, -1, dtype=int)
         self.peak_temp_c = inst.existing_peak_temp_c
+        self.placed_peak_temp_c = -np.inf
         self._dense_temp = inst.n_vms * inst.n_servers <= _DENSE_TEMP_LIMIT
         self.pool_of_server = inst.pool_of_server
         self.pool_row = inst.pool_row
@@ -94,7 +95,9 @@ class RoomState:
         self.aisle_cfm[self.pool_aisle[pool]] += inst.vm_airflow_cfm_by_hw[v, self.pool_hw[pool]]
         self.free[server] -= inst.vm_gpus[v]
         self.assign[v] = server
-        self.peak_temp_c = max(self.peak_temp_c, float(self.vm_peak_temp(v, np.array([server]))[0]))
+        temp = float(self.vm_peak_temp(v, np.array([server]))[0])
+        self.peak_temp_c = max(self.peak_temp_c, temp)
+        self.placed_peak_temp_c = max(self.placed_peak_temp_c, temp)
 
     def remove(self, v: int) -> None:
         """Undo :meth:`place` (the peak temperature is not lowered: it is a running maximum)."""
