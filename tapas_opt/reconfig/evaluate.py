@@ -1,0 +1,186 @@
+"""Score any reconfiguration plan with physics alone, without trusting a solver.
+
+:func:`check_plan` recomputes from :mod:`tapas_opt.physics` every row's power, every aisle's
+airflow (with hot-air recirculation where an aisle is short of air), every GPU's hottest
+temperature, every VM's load against its configuration's capacity and every endpoint's served
+load against its demand, and lists every broken rule with how far it is broken. The optimal
+model, both baselines, the tests and the benchmark all use it, so every policy is measured by
+the same ruler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tapas_opt import physics
+from tapas_opt.reconfig.instance import ReconfigInstance
+from tapas_opt.reconfig.plan import ReconfigPlan
+
+TOL_KW = 1e-4
+TOL_CFM = 1e-3
+TOL_C = 1e-4
+TOL_UNITS = 1e-5
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: which family, where, how far (``excess`` in the unit of ``value``)."""
+
+    code: str
+    subject: str
+    value: float
+    limit: float
+    message: str
+
+    @property
+    def excess(self) -> float:
+        return float(self.value - self.limit) if self.code != "unserved_load" else float(self.limit - self.value)
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "subject": self.subject, "value": round(float(self.value), 4),
+                "limit": round(float(self.limit), 4), "excess": round(self.excess, 4), "message": self.message}
+
+
+@dataclass(frozen=True)
+class ReconfigEvaluation:
+    """Physics of one plan at the instance's slot, and its violations."""
+
+    row_kw: np.ndarray
+    row_limit_kw: np.ndarray
+    aisle_cfm: np.ndarray
+    aisle_limit_cfm: np.ndarray
+    recirculation_c: np.ndarray
+    saas_kw: np.ndarray
+    saas_gpu_load: np.ndarray
+    saas_temp_c: np.ndarray
+    iaas_kw: np.ndarray
+    iaas_temp_c: np.ndarray
+    served: np.ndarray
+    demand: np.ndarray
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def feasible(self) -> bool:
+        return not self.violations
+
+    @property
+    def max_temp_c(self) -> float:
+        temps = np.concatenate([self.saas_temp_c, self.iaas_temp_c])
+        return float(temps.max()) if temps.size else float("nan")
+
+    @property
+    def peak_row_ratio(self) -> float:
+        return float((self.row_kw / self.row_limit_kw).max()) if self.row_kw.size else 0.0
+
+    @property
+    def peak_aisle_ratio(self) -> float:
+        return float((self.aisle_cfm / self.aisle_limit_cfm).max()) if self.aisle_cfm.size else 0.0
+
+    def by_code(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for v in self.violations:
+            out[v.code] = out.get(v.code, 0) + 1
+        return out
+
+
+def saas_physics(instance: ReconfigInstance, plan: ReconfigPlan) -> dict[str, np.ndarray]:
+    """Per SaaS VM: busy GPUs, their load, added kW and CFM, capacity (units), per the plan."""
+    c = instance.cfg
+    s = instance.saas
+    cfg = np.asarray(plan.saas_config, int)
+    clock = plan.clock(len(s))
+    gpus = s["gpus"].to_numpy(float)
+    srv = s["server"].to_numpy(int)
+    busy = gpus * c["active_share"][cfg]
+    energy = c["energy_ratio"][cfg] * clock ** (1.0 - instance.cap_alpha)
+    served = np.asarray(plan.saas_load, float)
+    gpu_load = energy * served / np.maximum(busy, 1e-12)
+    p = instance.params
+    kw = p.vm_power_kw(gpu_load, busy, srv) if len(s) else np.zeros(0)
+    cfm = p.vm_airflow_cfm(gpu_load, busy, srv) if len(s) else np.zeros(0)
+    capacity = gpus * c["capacity_ratio"][cfg] * physics.throughput_fraction_at_power(clock, instance.cap_alpha)
+    return {"busy": busy, "gpu_load": gpu_load, "kw": kw, "cfm": cfm, "capacity": capacity, "server": srv}
+
+
+def check_plan(instance: ReconfigInstance, plan: ReconfigPlan, before_event: bool = False) -> ReconfigEvaluation:
+    """Recompute everything for ``plan``; ``before_event`` uses the limits and inlet of before
+    the event (to report the room as it was)."""
+    inst = instance
+    p = inst.params
+    row_limit = inst.row_limit_kw_before if before_event else inst.row_limit_kw
+    aisle_limit = inst.aisle_limit_cfm_before if before_event else inst.aisle_limit_cfm
+    inlet = inst.inlet_c_before if before_event else inst.inlet_c
+    sp = saas_physics(inst, plan)
+    iaas = inst.iaas
+    i_srv = iaas["server"].to_numpy(int)
+    i_load = np.asarray(plan.iaas_load, float)
+    i_kw = p.vm_power_kw(i_load, iaas["gpus"].to_numpy(float), i_srv) if len(iaas) else np.zeros(0)
+    i_cfm = p.vm_airflow_cfm(i_load, iaas["gpus"].to_numpy(float), i_srv) if len(iaas) else np.zeros(0)
+
+    s_row, s_aisle = inst.saas["row"].to_numpy(int), inst.saas["aisle"].to_numpy(int)
+    i_row, i_aisle = iaas["row"].to_numpy(int), iaas["aisle"].to_numpy(int)
+    row_kw = inst.idle_row_kw + np.bincount(s_row, sp["kw"], minlength=inst.n_rows) \
+        + np.bincount(i_row, i_kw, minlength=inst.n_rows)
+    aisle_cfm = inst.idle_aisle_cfm + np.bincount(s_aisle, sp["cfm"], minlength=inst.n_aisles) \
+        + np.bincount(i_aisle, i_cfm, minlength=inst.n_aisles)
+    aisle_kw = np.bincount(inst.row_aisle, row_kw, minlength=inst.n_aisles)
+    rise = physics.recirculation_rise_c(aisle_cfm, aisle_limit, aisle_kw)
+
+    s_temp = p.gpu_temp_c(sp["gpu_load"], inlet[sp["server"]] + rise[s_aisle], sp["server"]) if len(s_row) else np.zeros(0)
+    i_temp = p.gpu_temp_c(i_load, inlet[i_srv] + rise[i_aisle], i_srv) if len(i_row) else np.zeros(0)
+    served = np.bincount(inst.saas_endpoint_idx, np.asarray(plan.saas_load, float), minlength=len(inst.endpoints))
+    ev = ReconfigEvaluation(row_kw, row_limit, aisle_cfm, aisle_limit, rise, sp["kw"], sp["gpu_load"], s_temp,
+                            i_kw, i_temp, served, inst.endpoint_demand.copy())
+    ev.violations.extend(_violations(inst, plan, ev, sp))
+    return ev
+
+
+def _violations(inst: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEvaluation, sp) -> list[Violation]:
+    out: list[Violation] = []
+    c = inst.cfg
+    for r in np.flatnonzero(ev.row_kw > ev.row_limit_kw + TOL_KW):
+        out.append(Violation("row_power", str(inst.row_ids[r]), ev.row_kw[r], ev.row_limit_kw[r],
+                             f"row {inst.row_ids[r]} draws {ev.row_kw[r]:.1f} kW > {ev.row_limit_kw[r]:.1f} kW"))
+    for a in np.flatnonzero(ev.aisle_cfm > ev.aisle_limit_cfm + TOL_CFM):
+        out.append(Violation("aisle_airflow", str(inst.aisle_ids[a]), ev.aisle_cfm[a], ev.aisle_limit_cfm[a],
+                             f"aisle {inst.aisle_ids[a]} needs {ev.aisle_cfm[a]:.0f} CFM > {ev.aisle_limit_cfm[a]:.0f} CFM"))
+    saas_ids = inst.saas["vm_id"].to_numpy(str)
+    for v in np.flatnonzero(ev.saas_temp_c > inst.temp_limit_c + TOL_C):
+        out.append(Violation("gpu_temperature", saas_ids[v], ev.saas_temp_c[v], inst.temp_limit_c,
+                             f"SaaS VM {saas_ids[v]} reaches {ev.saas_temp_c[v]:.1f} C > {inst.temp_limit_c:.1f} C"))
+    iaas_ids = inst.iaas["vm_id"].to_numpy(str)
+    for v in np.flatnonzero(ev.iaas_temp_c > inst.temp_limit_c + TOL_C):
+        out.append(Violation("gpu_temperature", iaas_ids[v], ev.iaas_temp_c[v], inst.temp_limit_c,
+                             f"IaaS VM {iaas_ids[v]} reaches {ev.iaas_temp_c[v]:.1f} C > {inst.temp_limit_c:.1f} C"))
+    load = np.asarray(plan.saas_load, float)
+    for v in np.flatnonzero(load > sp["capacity"] * (1 + 1e-7) + TOL_UNITS):
+        out.append(Violation("capacity", saas_ids[v], load[v], sp["capacity"][v],
+                             f"SaaS VM {saas_ids[v]} serves {load[v]:.3f} units > its configuration's {sp['capacity'][v]:.3f}"))
+    for v in np.flatnonzero(sp["gpu_load"] > 1.0 + 1e-7):
+        out.append(Violation("gpu_max_power", saas_ids[v], sp["gpu_load"][v], 1.0,
+                             f"SaaS VM {saas_ids[v]} would drive its GPUs past their maximum power"))
+    for v in np.flatnonzero(load < -TOL_UNITS):
+        out.append(Violation("negative_load", saas_ids[v], load[v], 0.0, f"SaaS VM {saas_ids[v]} has negative load"))
+    cfg = np.asarray(plan.saas_config, int)
+    wrong = c["family"][cfg] != inst.saas["family"].to_numpy(object)
+    for v in np.flatnonzero(wrong):
+        out.append(Violation("wrong_family", saas_ids[v], 0, 0, f"SaaS VM {saas_ids[v]} runs {c['config_id'][cfg[v]]} "
+                                                                  f"of another model family"))
+    bad_slo = ~c["slo_ok"][cfg].astype(bool) & (cfg != inst.saas["current"].to_numpy(int))
+    for v in np.flatnonzero(bad_slo):
+        out.append(Violation("slo_config", saas_ids[v], c["tbt_ms"][cfg[v]], c["slo_tbt_ms"][cfg[v]],
+                             f"SaaS VM {saas_ids[v]} runs {c['config_id'][cfg[v]]}, which breaks the latency SLO"))
+    for e in np.flatnonzero(ev.served < ev.demand * (1 - 1e-6) - TOL_UNITS):
+        out.append(Violation("unserved_load", str(inst.endpoints[e]), ev.served[e], ev.demand[e],
+                             f"endpoint {inst.endpoints[e]} serves {ev.served[e]:.3f} of {ev.demand[e]:.3f} units: SLO missed"))
+    i_load = np.asarray(plan.iaas_load, float)
+    u0 = inst.iaas["load"].to_numpy(float)
+    for v in np.flatnonzero(i_load > u0 + 1e-9):
+        out.append(Violation("iaas_raised", iaas_ids[v], i_load[v], u0[v], f"IaaS VM {iaas_ids[v]} is given more load than it has"))
+    floor = inst.iaas["floor_load"].to_numpy(float)
+    for v in np.flatnonzero(i_load < floor - 1e-7):
+        out.append(Violation("iaas_cap_floor", iaas_ids[v], i_load[v], floor[v],
+                             f"IaaS VM {iaas_ids[v]} is capped below its GPUs' minimum power limit"))
+    return out

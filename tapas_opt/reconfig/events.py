@@ -1,0 +1,143 @@
+"""Emergency events and what each does to the room's limits (TAPAS.md sections 1 and 4).
+
+=====================  ===================================================================
+event                  effect
+=====================  ===================================================================
+``ups-failure[:F]``    every row's power limit x F (default 0.75: losing one UPS of a 4N/3
+                       set forces the room to 75 % of its power; limits split evenly down the
+                       hierarchy, so each row keeps 75 %)
+``ahu-failure:A[:F]``  aisle A's AHU airflow x F (default 0.90)
+``heatwave:+DC``       outside temperature + D degrees C (through the inlet model)
+``row-power:R:KW``     row R's power limit set to KW
+``none``               no change (routing or a what-if at today's limits)
+=====================  ===================================================================
+
+Several events apply in the order given. Parsing errors name the offending text and the forms
+accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from tapas_opt.errors import InventoryError, Problem
+
+FORMS = "ups-failure[:FRACTION] | ahu-failure:AISLE[:FRACTION] | heatwave:+5C | row-power:ROW:KW | none"
+UPS_FRACTION = 0.75
+AHU_FRACTION = 0.90
+
+
+@dataclass(frozen=True)
+class Event:
+    """One parsed event: ``kind`` with an optional ``target`` (aisle or row id) and ``value``."""
+
+    kind: str
+    target: str | None = None
+    value: float | None = None
+    text: str = ""
+
+    def describe(self) -> str:
+        if self.kind == "ups-failure":
+            return f"UPS failure: every row to {self.value:.0%} of its power limit"
+        if self.kind == "ahu-failure":
+            return f"AHU failure: aisle {self.target} to {self.value:.0%} of its airflow"
+        if self.kind == "heatwave":
+            return f"heat wave: outside temperature {self.value:+.1f} C"
+        if self.kind == "row-power":
+            return f"row {self.target} power limit set to {self.value:g} kW"
+        return "no event"
+
+
+def _bad(text: str, why: str) -> InventoryError:
+    return InventoryError([Problem("bad_event", "--event", f"{text!r}: {why}", f"use {FORMS}")])
+
+
+def _fraction(text: str, raw: str) -> float:
+    try:
+        value = float(raw.rstrip("%")) / (100.0 if raw.endswith("%") else 1.0)
+    except ValueError:
+        raise _bad(text, f"{raw!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise _bad(text, f"fraction {value:g} must be in (0, 1]")
+    return value
+
+
+def parse_event(text: str) -> Event:
+    """Parse one ``--event`` value (see the module docstring for the forms)."""
+    raw = text.strip()
+    parts = raw.split(":")
+    kind = parts[0].strip().lower()
+    if kind in ("none", ""):
+        return Event("none", text=raw)
+    if kind == "ups-failure":
+        if len(parts) > 2:
+            raise _bad(raw, "expected ups-failure or ups-failure:FRACTION")
+        return Event(kind, None, _fraction(raw, parts[1]) if len(parts) == 2 else UPS_FRACTION, raw)
+    if kind == "ahu-failure":
+        if len(parts) not in (2, 3) or not parts[1]:
+            raise _bad(raw, "expected ahu-failure:AISLE or ahu-failure:AISLE:FRACTION")
+        return Event(kind, parts[1], _fraction(raw, parts[2]) if len(parts) == 3 else AHU_FRACTION, raw)
+    if kind == "heatwave":
+        m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*(?:C|°C)?\s*", parts[1] if len(parts) == 2 else "", re.I)
+        if not m:
+            raise _bad(raw, "expected heatwave:+DEGREESC, e.g. heatwave:+5C")
+        return Event(kind, None, float(m.group(1)), raw)
+    if kind == "row-power":
+        if len(parts) != 3 or not parts[1]:
+            raise _bad(raw, "expected row-power:ROW:KW")
+        try:
+            kw = float(parts[2].lower().removesuffix("kw"))
+        except ValueError:
+            raise _bad(raw, f"{parts[2]!r} is not a number of kW") from None
+        if kw <= 0:
+            raise _bad(raw, "the row limit must be > 0 kW")
+        return Event(kind, parts[1], kw, raw)
+    raise _bad(raw, f"unknown event kind {kind!r}")
+
+
+def parse_events(texts) -> tuple[Event, ...]:
+    """Parse several events; an empty list means ``none``."""
+    events = tuple(parse_event(t) for t in (texts or ()))
+    return tuple(e for e in events if e.kind != "none") or (Event("none", text="none"),)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits and outside temperature an event leaves (arrays by row / aisle position)."""
+
+    row_limit_kw: np.ndarray
+    aisle_limit_cfm: np.ndarray
+    outside_shift_c: float
+
+
+def apply_events(events, row_ids, row_limit_kw, aisle_ids, aisle_limit_cfm) -> Limits:
+    """Limits after the events; unknown rows or aisles are reported all at once."""
+    rows = np.asarray(row_limit_kw, float).copy()
+    aisles = np.asarray(aisle_limit_cfm, float).copy()
+    row_pos = {str(r): i for i, r in enumerate(row_ids)}
+    aisle_pos = {str(a): i for i, a in enumerate(aisle_ids)}
+    shift = 0.0
+    problems = []
+    for ev in events:
+        if ev.kind == "ups-failure":
+            rows = rows * ev.value
+        elif ev.kind == "ahu-failure":
+            if ev.target not in aisle_pos:
+                problems.append(Problem("unknown_aisle", "--event", f"{ev.text!r}: aisle {ev.target!r} is not in aisles.csv",
+                                        f"aisles: {', '.join(list(aisle_pos)[:12])}{' ...' if len(aisle_pos) > 12 else ''}"))
+                continue
+            aisles[aisle_pos[ev.target]] *= ev.value
+        elif ev.kind == "heatwave":
+            shift += ev.value
+        elif ev.kind == "row-power":
+            if ev.target not in row_pos:
+                problems.append(Problem("unknown_row", "--event", f"{ev.text!r}: row {ev.target!r} is not in rows.csv",
+                                        f"rows: {', '.join(list(row_pos)[:12])}{' ...' if len(row_pos) > 12 else ''}"))
+                continue
+            rows[row_pos[ev.target]] = ev.value
+    if problems:
+        raise InventoryError(problems)
+    return Limits(rows, aisles, shift)

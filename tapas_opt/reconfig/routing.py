@@ -1,0 +1,261 @@
+"""Thermal- and power-aware request routing: an LP per time slot, and a fast per-batch router.
+
+:func:`solve_routing_slot` splits every endpoint's load over its VMs so that rows, aisles and
+GPUs stay as far from their limits as possible, while every VM stays within the throughput its
+configuration has under the SLO (and within its server's GPU temperature limit):
+
+    minimise   Z_row + Z_aisle + Z_temp + eps * sum_r P_r / P_r^max + W * sum_e unserved_e
+    subject to sum_{v in e} l_v + unserved_e = D_e                      (every endpoint)
+               P_r / P_r^max <= Z_row,  Q_a / Q_a^max <= Z_aisle          (rows, aisles)
+               T_v / T^max <= Z_temp                                      (every SaaS VM)
+               0 <= l_v <= cap_v                                          (SLO throughput)
+
+with P_r, Q_a and T_v linear in the loads through :mod:`tapas_opt.physics` (as in the
+reconfiguration model). :func:`solve_routing` repeats it for every slot of the horizon.
+
+:class:`Router` is what a load balancer calls per request batch: it keeps each endpoint's LP
+shares, drops VMs at risk (too little headroom on their row, aisle, GPU temperature or
+throughput), keeps requests of a known session on the VM that holds their KV cache, and deals
+the rest in proportion to the shares with smooth deficit counting (deterministic, O(VMs + batch)).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from ortools.linear_solver import pywraplp
+
+from tapas_opt.reconfig.evaluate import saas_physics
+from tapas_opt.reconfig.instance import ReconfigInstance
+from tapas_opt.reconfig.model import capacity_units
+from tapas_opt.reconfig.plan import ReconfigPlan
+
+EPS_SPREAD = 1e-3
+W_UNSERVED = 1e4
+
+
+@dataclass
+class RoutingSlot:
+    """Loads (units) per SaaS VM at one slot, the achieved peak ratios and unserved load."""
+
+    slot: int
+    time: pd.Timestamp
+    loads: np.ndarray
+    z_row: float
+    z_aisle: float
+    z_temp: float
+    unserved: np.ndarray
+    status: str
+
+
+def _temp_line(instance: ReconfigInstance, plan: ReconfigPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Hottest-GPU temperature of each SaaS VM as ``T0 + T1 * l`` (l in units)."""
+    s, c, p = instance.saas, instance.cfg, instance.params
+    srv = s["server"].to_numpy(int)
+    cfg = np.asarray(plan.saas_config, int)
+    busy = np.maximum(s["gpus"].to_numpy(float) * c["active_share"][cfg], 1e-12)
+    inlet = instance.inlet_c[srv]
+    t0 = p.gpu_temp_c(np.zeros(len(s)), inlet, srv)
+    t1 = p.gpu_temp_c(np.ones(len(s)), inlet, srv)
+    return t0, (t1 - t0) * c["energy_ratio"][cfg] / busy
+
+
+def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_units: np.ndarray | None = None,
+                       iaas_load: np.ndarray | None = None) -> RoutingSlot:
+    """The routing LP at the instance's slot (see the module docstring) with the plan's
+    configurations and IaaS caps; ``demand_units`` per endpoint default to the instance's."""
+    inst = instance
+    s, c = inst.saas, inst.cfg
+    cfg = np.asarray(plan.saas_config, int)
+    demand = inst.endpoint_demand if demand_units is None else np.asarray(demand_units, float)
+    iaas_load = np.asarray(plan.iaas_load if iaas_load is None else iaas_load, float)
+    cap = capacity_units(inst, s["gpus"].to_numpy(float), cfg, s["gpu_load_limit"].to_numpy(float))
+    e = c["energy_ratio"][cfg]
+    kw = s["kw_unit"].to_numpy(float) * e
+    cfm = s["cfm_unit"].to_numpy(float) * e
+    iaas = inst.iaas
+    fixed_kw = inst.idle_row_kw + np.bincount(iaas["row"].to_numpy(int), iaas["kw_unit"].to_numpy(float)
+                                              * iaas["gpus"].to_numpy(float) * iaas_load, minlength=inst.n_rows)
+    fixed_cfm = inst.idle_aisle_cfm + np.bincount(iaas["aisle"].to_numpy(int), iaas["cfm_unit"].to_numpy(float)
+                                                  * iaas["gpus"].to_numpy(float) * iaas_load, minlength=inst.n_aisles)
+    t0, t1 = _temp_line(inst, plan)
+
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    lv = [solver.NumVar(0.0, float(max(cap[v], 0.0)), f"l_{v}") for v in range(len(s))]
+    un = [solver.NumVar(0.0, solver.infinity(), f"u_{e_}") for e_ in range(len(demand))]
+    z_row, z_aisle, z_temp = (solver.NumVar(0.0, solver.infinity(), n) for n in ("z_row", "z_aisle", "z_temp"))
+    obj = solver.Objective()
+    for z in (z_row, z_aisle, z_temp):
+        obj.SetCoefficient(z, 1.0)
+    for u in un:
+        obj.SetCoefficient(u, W_UNSERVED)
+    ep = inst.saas_endpoint_idx
+    cons = [solver.Constraint(float(demand[i]), float(demand[i]), f"demand_{i}") for i in range(len(demand))]
+    for i, u in enumerate(un):
+        cons[i].SetCoefficient(u, 1.0)
+    for v in range(len(s)):
+        cons[ep[v]].SetCoefficient(lv[v], 1.0)
+    row, aisle = s["row"].to_numpy(int), s["aisle"].to_numpy(int)
+    for r in range(inst.n_rows):
+        lim = float(inst.row_limit_kw[r])
+        ct = solver.Constraint(-solver.infinity(), -float(fixed_kw[r]) / lim, f"row_{r}")
+        ct.SetCoefficient(z_row, -1.0)
+        for v in np.flatnonzero(row == r):
+            ct.SetCoefficient(lv[v], float(kw[v]) / lim)
+            obj.SetCoefficient(lv[v], obj.GetCoefficient(lv[v]) + EPS_SPREAD * float(kw[v]) / lim)
+    for a in range(inst.n_aisles):
+        lim = float(inst.aisle_limit_cfm[a])
+        ct = solver.Constraint(-solver.infinity(), -float(fixed_cfm[a]) / lim, f"aisle_{a}")
+        ct.SetCoefficient(z_aisle, -1.0)
+        for v in np.flatnonzero(aisle == a):
+            ct.SetCoefficient(lv[v], float(cfm[v]) / lim)
+    tl = float(inst.temp_limit_c)
+    for v in range(len(s)):
+        ct = solver.Constraint(-solver.infinity(), -float(t0[v]) / tl, f"temp_{v}")
+        ct.SetCoefficient(z_temp, -1.0)
+        ct.SetCoefficient(lv[v], float(t1[v]) / tl)
+    obj.SetMinimization()
+    status = solver.Solve()
+    word = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "feasible"}.get(status, "failed")
+    if word == "failed":
+        loads = np.asarray(plan.saas_load, float).copy()
+        return RoutingSlot(inst.slot, inst.time, loads, np.nan, np.nan, np.nan, np.zeros(len(demand)), word)
+    loads = np.array([x.solution_value() for x in lv])
+    return RoutingSlot(inst.slot, inst.time, np.maximum(loads, 0.0), z_row.solution_value(), z_aisle.solution_value(),
+                       z_temp.solution_value(), np.array([u.solution_value() for u in un]), word)
+
+
+def shares_frame(instance: ReconfigInstance, result: RoutingSlot) -> pd.DataFrame:
+    """``timestamp, endpoint, vm_id, share, load_units`` of one routing slot."""
+    s = instance.saas
+    ep = instance.saas_endpoint_idx
+    total = np.bincount(ep, result.loads, minlength=len(instance.endpoints))
+    share = np.where(total[ep] > 0, result.loads / np.maximum(total[ep], 1e-12), 0.0)
+    return pd.DataFrame({"timestamp": result.time, "endpoint": s["endpoint"].to_numpy(), "vm_id": s["vm_id"].to_numpy(),
+                         "share": np.round(share, 6), "load_units": np.round(result.loads, 6)})
+
+
+# ---- the per-batch router ---------------------------------------------------------------------
+
+def risk_headroom(instance: ReconfigInstance, plan: ReconfigPlan) -> pd.Series:
+    """Per SaaS VM, the smallest relative headroom it has left: on its row's power, its aisle's
+    airflow, its hottest GPU's temperature and its own throughput (0 = at a limit)."""
+    from tapas_opt.reconfig.evaluate import check_plan
+
+    ev = check_plan(instance, plan)
+    s = instance.saas
+    sp = saas_physics(instance, plan)
+    row = 1 - ev.row_kw[s["row"].to_numpy(int)] / ev.row_limit_kw[s["row"].to_numpy(int)]
+    aisle = 1 - ev.aisle_cfm[s["aisle"].to_numpy(int)] / ev.aisle_limit_cfm[s["aisle"].to_numpy(int)]
+    temp = 1 - ev.saas_temp_c / instance.temp_limit_c
+    thr = 1 - np.asarray(plan.saas_load, float) / np.maximum(sp["capacity"], 1e-12)
+    return pd.Series(np.minimum.reduce([row, aisle, temp, thr]), index=s["vm_id"].to_numpy())
+
+
+@dataclass
+class Router:
+    """Route request batches of each endpoint to its VMs (see the module docstring).
+
+    Parameters
+    ----------
+    routing : pandas.DataFrame
+        ``endpoint, vm_id, share`` (e.g. routing.csv of ``tapas-opt route`` or ``reconfigure``).
+    headroom : pandas.Series, optional
+        Per vm_id, the relative headroom left (:func:`risk_headroom`); VMs below
+        ``min_headroom`` get no new requests unless every VM of the endpoint is below it.
+    affinity_size : int
+        Sessions remembered for KV-cache affinity (least recently used are forgotten).
+    """
+
+    routing: pd.DataFrame
+    headroom: pd.Series | None = None
+    min_headroom: float = 0.02
+    affinity_size: int = 100_000
+    _vms: dict = field(init=False, default_factory=dict)
+    _weights: dict = field(init=False, default_factory=dict)
+    _credit: dict = field(init=False, default_factory=dict)
+    _affinity: OrderedDict = field(init=False, default_factory=OrderedDict)
+
+    def __post_init__(self) -> None:
+        missing = {"endpoint", "vm_id", "share"} - set(self.routing.columns)
+        if missing:
+            raise ValueError(f"routing frame lacks columns {sorted(missing)}; expected endpoint, vm_id, share")
+        for ep, grp in self.routing.groupby("endpoint", sort=False):
+            self._vms[ep] = grp["vm_id"].to_numpy(object)
+            self._credit[ep] = np.zeros(len(grp))
+            self._weights[ep] = self._normalise(ep, grp["share"].to_numpy(float))
+
+    def _normalise(self, endpoint, shares: np.ndarray) -> np.ndarray:
+        w = np.clip(np.asarray(shares, float), 0.0, None)
+        if self.headroom is not None:
+            room = self.headroom.reindex(self._vms[endpoint]).fillna(1.0).to_numpy(float)
+            safe = room >= self.min_headroom
+            if safe.any() and (w * safe).sum() > 0:
+                w = w * safe
+        if w.sum() <= 0:
+            w = np.ones(len(w))
+        return w / w.sum()
+
+    def update(self, routing: pd.DataFrame | None = None, headroom: pd.Series | None = None) -> None:
+        """New shares (next slot's LP) and/or new headroom; session affinity is kept."""
+        if headroom is not None:
+            self.headroom = headroom
+        if routing is not None:
+            self.routing = routing
+            old = dict(self._credit)
+            self._vms, self._weights, self._credit = {}, {}, {}
+            self.__post_init__()
+            for ep, credit in old.items():
+                if ep in self._credit and len(credit) == len(self._credit[ep]):
+                    self._credit[ep] = credit
+        else:
+            for ep in self._vms:
+                shares = self.routing.loc[self.routing["endpoint"] == ep, "share"].to_numpy(float)
+                self._weights[ep] = self._normalise(ep, shares)
+
+    def route(self, endpoint, n_requests: int, sessions=None) -> np.ndarray:
+        """VM id for each of ``n_requests`` requests of ``endpoint``.
+
+        ``sessions`` (optional, one key per request) keeps a known session on the VM holding its
+        KV cache if that VM is not at risk; new sessions are remembered.
+        """
+        if endpoint not in self._vms:
+            raise KeyError(f"unknown endpoint {endpoint!r}")
+        vms, w, credit = self._vms[endpoint], self._weights[endpoint], self._credit[endpoint]
+        out = np.empty(n_requests, dtype=object)
+        free = np.ones(n_requests, dtype=bool)
+        if sessions is not None:
+            pos = {vm: i for i, vm in enumerate(vms)}
+            for j, key in enumerate(sessions):
+                vm = self._affinity.get((endpoint, key))
+                if vm is not None and w[pos[vm]] > 0:
+                    out[j] = vm
+                    free[j] = False
+                    credit[pos[vm]] -= 1.0
+                    self._affinity.move_to_end((endpoint, key))
+        n = int(free.sum())
+        if n:
+            target = credit + n * w
+            counts = np.floor(np.maximum(target, 0.0)).astype(int)
+            short = n - counts.sum()
+            if short > 0:
+                frac = target - counts
+                counts[np.argsort(-frac, kind="stable")[:short]] += 1
+            elif short < 0:
+                for i in np.argsort(target - counts, kind="stable"):
+                    take = min(counts[i], -short)
+                    counts[i] -= take
+                    short += take
+                    if short == 0:
+                        break
+            credit[:] = target - counts
+            out[free] = np.repeat(vms, counts)
+        if sessions is not None:
+            for j in np.flatnonzero(free):
+                self._affinity[(endpoint, sessions[j])] = out[j]
+            while len(self._affinity) > self.affinity_size:
+                self._affinity.popitem(last=False)
+        return out
