@@ -26,3 +26,13 @@ profiles_option = click.option("--profiles", "profiles_path", type=click.Path(di
                                                   "instead of forecasting.")
 backend_option = click.option("--solver", "backend", type=click.Choice(["cp-sat", "pulp"]), default="cp-sat",
                               show_default=True, help="cp-sat, or pulp (CBC) as a cross-check.")
+
+# ---- reconfiguration and routing (issue 4) ------------------------------------------------------
+event_option = click.option(
+    "--event", "events", multiple=True, metavar="EVENT",
+    help="ups-failure[:FRACTION] | ahu-failure:AISLE[:FRACTION] | heatwave:+5C | row-power:ROW:KW | none; "
+         "repeat to combine (applied in order).")
+at_option = click.option("--at", "at", default=None, metavar="TIME",
+                         help="Time inside the forecast horizon (ISO 8601) [default: the weekly peak of room power].")
+catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
+                                help="LLM configuration catalogue CSV [default: models/catalogue/llm_configs.csv].")

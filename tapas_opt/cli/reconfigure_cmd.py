@@ -1,0 +1,98 @@
+"""``tapas-opt reconfigure``: the emergency playbook for SaaS endpoints (and IaaS caps, last)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import err_console, print_json, print_table
+from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
+
+POLICIES = ("optimal", "greedy", "uniform-cap")
+
+
+def _table(summary: dict):
+    from rich.table import Table
+
+    events = ", ".join(e["description"] for e in summary["events"])
+    table = Table(title=f"tapas-opt reconfigure: {summary['name']} ({summary['policy']}) at {summary['time']}",
+                  show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    saas, iaas, rc, lim = summary["saas"], summary["iaas"], summary["reconfiguration"], summary["limits"]
+    table.add_row("event", events)
+    table.add_row("status", summary["status"])
+    table.add_row("SaaS quality loss", f"{saas['quality_loss_pct']:.2f} % (load-weighted)")
+    table.add_row("served by smaller/quantised", f"{saas['smaller_or_quantised_share_pct']:.1f} % of requests")
+    table.add_row("SaaS performance", f"{saas['perf_change_pct']:+.1f} % ({saas['served_pct']:.1f} % of load served, "
+                                      f"{saas['endpoints_missing_slo']} endpoint(s) missing SLO)")
+    table.add_row("IaaS performance", f"{iaas['perf_change_pct']:+.1f} % ({iaas['capped_vms']} VM(s) capped)")
+    table.add_row("reconfiguration", f"{rc['reloads']} reload(s), {rc['online_changes']} online change(s)")
+    for key, label in (("peak_row_power_ratio", "peak row power"), ("peak_aisle_airflow_ratio", "peak aisle airflow")):
+        v = lim[key]
+        table.add_row(label, f"{v['before']:.1%} before, {v['if_unchanged']:.1%} if nothing is done, {v['after']:.1%} with the plan")
+    t = lim["max_gpu_temp_c"]
+    table.add_row("max GPU temperature", f"{t['after']:.1f} C (limit {lim['gpu_temp_limit_c']:.0f} C)")
+    solver = summary.get("solver")
+    if solver:
+        gap = solver["gap_rel"]
+        table.add_row("solver", f"{solver['status']}, objective {solver['objective']:.4f}, LP bound "
+                                f"{solver['lp_objective']:.4f}" + (f" (gap {gap:.2%})" if gap is not None else "")
+                      + f", {solver['build_s'] + solver['lp_s'] + solver['mip_s']:.2f} s")
+    return table
+
+
+@main.command()
+@o.inventory_arg
+@o.event_option
+@o.at_option
+@o.out_option
+@click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
+              help="optimal (LP + integral solve), greedy (the paper's per-instance playbook) or uniform-cap.")
+@o.catalogue_option
+@o.quantile_option
+@o.profiles_option
+@o.time_limit_option
+@o.quiet_option
+@o.json_option
+@handle_errors
+def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, quantile, profiles_path, time_limit_s,
+                quiet, as_json):
+    """Plan how SaaS endpoints of INVENTORY_DIR ride out an EVENT without touching IaaS.
+
+    Chooses per SaaS VM a configuration (GPU power level, batch, tensor parallelism, precision,
+    model size) and per endpoint a load split, so that every row, aisle and GPU fits the reduced
+    limits and every endpoint serves its forecast load within its SLO, at the least quality
+    loss; IaaS VMs are power-capped only if nothing else suffices. Writes configs.csv,
+    routing.csv, caps.csv and summary.json to --out. Exit code 1 if a limit is still exceeded
+    or an endpoint misses its SLO (summary.json says by how much).
+    """
+    from dataclasses import replace
+
+    from tapas_opt.reconfig.instance import ReconfigOptions
+    from tapas_opt.reconfig.run import _prepare, reconfigure as run
+
+    status = err_console.status("forecasting and solving...") if not quiet and not as_json else None
+    if status:
+        status.start()
+    try:
+        prep = _prepare(inventory_dir, profiles_path)
+        opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
+        if time_limit_s is not None:
+            opts = replace(opts, time_limit_s=time_limit_s)
+        result = run(inventory_dir, events or ("none",), at, policy, catalogue, out_dir, opts, prepared=prep)
+    finally:
+        if status:
+            status.stop()
+    summary = result.summary
+    if as_json:
+        print_json(summary)
+    elif not quiet:
+        print_table(_table(summary))
+        for v in summary["still_exceeded"]:
+            click.echo(f"still exceeded: {v['code']} {v['subject']}: {v['message']} (by {v['excess']:g})", err=True)
+        click.echo(f"plan written to {out_dir}")
+    sys.exit(EXIT_OK if summary["feasible"] else EXIT_INFEASIBLE)

@@ -1,0 +1,62 @@
+"""``tapas-opt route``: thermal- and power-aware load shares of every SaaS endpoint per time slot."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import err_console, print_json
+from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
+
+
+@main.command()
+@o.inventory_arg
+@o.out_option
+@o.at_option
+@o.event_option
+@click.option("--configs", "configs_path", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="configs.csv of 'tapas-opt reconfigure' (vm_id, config_id) [default: the VMs' current configurations].")
+@o.catalogue_option
+@o.quantile_option
+@o.profiles_option
+@o.quiet_option
+@o.json_option
+@handle_errors
+def route(inventory_dir, out_dir, at, events, configs_path, catalogue, quantile, profiles_path, quiet, as_json):
+    """Write each endpoint's load share per VM for every slot of the horizon (or --at one).
+
+    Per slot, an LP splits every endpoint's forecast load over its VMs so that rows, aisles and
+    GPUs stay as far from their limits as possible while every VM stays within its throughput
+    under the SLO. Writes routing.csv (timestamp, endpoint, vm_id, share, load_units), slots.csv
+    and summary.json to --out. Exit code 1 if some slot cannot serve its whole load.
+    """
+    from tapas_opt.reconfig.instance import ReconfigOptions
+    from tapas_opt.reconfig.run import _prepare, route as run
+
+    status = err_console.status("routing...") if not quiet and not as_json else None
+    if status:
+        status.start()
+    try:
+        prep = _prepare(inventory_dir, profiles_path)
+        opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
+        result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, catalogue, opts, prepared=prep)
+    finally:
+        if status:
+            status.stop()
+    slots = result.slots
+    unserved = int((slots["unserved_units"] > 1e-6).sum()) if len(slots) else 0
+    if as_json:
+        print_json({"slots": len(slots), "unserved_slots": unserved,
+                    "max_peak_row_power_ratio": float(slots["peak_row_power_ratio"].max()) if len(slots) else None,
+                    "max_peak_aisle_airflow_ratio": float(slots["peak_aisle_airflow_ratio"].max()) if len(slots) else None,
+                    "max_peak_gpu_temp_ratio": float(slots["peak_gpu_temp_ratio"].max()) if len(slots) else None})
+    elif not quiet:
+        click.echo(f"routed {len(slots)} slot(s); peak row power {slots['peak_row_power_ratio'].max():.1%} of limit, "
+                   f"peak aisle airflow {slots['peak_aisle_airflow_ratio'].max():.1%}, "
+                   f"hottest GPU {slots['peak_gpu_temp_ratio'].max():.1%} of its limit; "
+                   f"{unserved} slot(s) with unserved load")
+        click.echo(f"routing written to {out_dir}")
+    sys.exit(EXIT_INFEASIBLE if unserved else EXIT_OK)
