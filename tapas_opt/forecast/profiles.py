@@ -16,7 +16,7 @@ import pandas as pd
 from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
-from tapas_opt.forecast.template import TemplateForecaster
+from tapas_opt.forecast.select import default_forecaster
 from tapas_opt.inventory.load import Inventory, read_table
 
 
@@ -38,19 +38,31 @@ def _borrow(vms: pd.DataFrame, known: dict[str, dict[str, np.ndarray]], key: str
 
 def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
                    supplied: LoadProfiles | None = None) -> LoadProfiles:
-    """Profiles for every VM of the inventory (running and pending), with the method per VM."""
+    """Profiles for every VM of the inventory (running and pending), with the method per VM.
+
+    The default forecaster is :class:`~tapas_opt.forecast.select.AutoForecaster`: per VM, the
+    method that back-tests best on the VM's own history (statsmodels models where they win),
+    the paper's templates among the candidates. Pass ``TemplateForecaster(step)`` for the
+    paper's method alone.
+    """
     horizon = inventory_horizon(inventory)
     n_slots = len(horizon)
-    forecaster = forecaster or TemplateForecaster(inventory.config.time_step_min)
+    forecaster = forecaster or default_forecaster(inventory.config.time_step_min)
     known: dict[str, dict[str, np.ndarray]] = {}
     method: dict[str, str] = {}
     if len(inventory.telemetry):
         forecaster.fit(inventory.telemetry)
-        frame = forecaster.predict(horizon)
         methods = forecaster.methods_
-        for vm_id, block in frame.groupby(level="vm_id", sort=False):
-            known[vm_id] = {q: block[q].to_numpy(float) for q in QUANTILES}
-            method[vm_id] = str(methods.get(vm_id, forecaster.name))
+        if hasattr(forecaster, "predict_array"):  # vectorised forecasters skip the long frame
+            values = forecaster.predict_array(horizon)
+            for i, vm_id in enumerate(forecaster.vm_ids_):
+                known[vm_id] = {q: values[i, :, k] for k, q in enumerate(QUANTILES)}
+                method[vm_id] = str(methods.get(vm_id, forecaster.name))
+        else:
+            frame = forecaster.predict(horizon)
+            for vm_id, block in frame.groupby(level="vm_id", sort=False):
+                known[vm_id] = {q: block[q].to_numpy(float) for q in QUANTILES}
+                method[vm_id] = str(methods.get(vm_id, forecaster.name))
     if supplied is not None:
         for i, vm_id in enumerate(supplied.vm_ids):
             known[vm_id] = {q: supplied.values[q][i] for q in QUANTILES}

@@ -1,0 +1,94 @@
+"""Readers of the public data sets in ``../shared/data`` that forecasting and calibration use.
+
+Each returns tidy pandas frames; none copies data anywhere. Sources and licences are listed in
+``../shared/data/README.md``.
+
+* Cornell BioHPC GPU servers (hourly, TSV, UTF-8 with BOM, newest row first, a
+  "rows affected" / "Completion time" footer): :func:`read_cornell`, :func:`cornell_load`.
+* Azure LLM inference week, per minute, two services: :func:`read_azure_minutes`.
+* Alibaba GenAI serving containers, GPU duty cycle at about one minute:
+  :func:`read_alibaba_duty`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CORNELL_SERVERS = ("cbsugpu05", "cbsugpu06", "cbsugpu07", "cbsugpu08", "cbsugpu09", "cbsugpu10")
+CORNELL_NUMERIC = ("powerave", "powermin", "powermax", "tempave", "tempmin", "tempmax",
+                   "utilave", "utilmin", "utilmax", "gmemave", "gmemmin", "gmemmax")
+AZURE_SERVICES = {"code": "2024-05-10", "conv": "2024-05-12"}
+"""First day (00:00 UTC) of each service in the Azure week (../shared/data/README.md)."""
+
+
+def cornell_path(data_dir: Path | str, server: str) -> Path:
+    return Path(data_dir) / "cornell_biohpc_gpu_servers" / f"{server}_usage_stats.txt"
+
+
+def read_cornell(path: Path | str) -> pd.DataFrame:
+    """One Cornell server's hourly telemetry, oldest first, indexed by ``timestamp``.
+
+    Footer lines and any row whose timestamp cannot be parsed are dropped (their number is in
+    ``frame.attrs["dropped_rows"]``); duplicate timestamps are averaged (``attrs["duplicates"]``).
+    """
+    raw = pd.read_csv(path, sep="\t", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    raw.columns = [c.strip() for c in raw.columns]
+    ts = pd.to_datetime(raw["timestamp"].str.strip(), errors="coerce", format="%Y-%m-%d %H:%M:%S.%f")
+    ok = ts.notna()
+    frame = pd.DataFrame({c: pd.to_numeric(raw.loc[ok, c], errors="coerce")
+                          for c in CORNELL_NUMERIC if c in raw.columns})
+    frame.index = pd.DatetimeIndex(ts[ok], name="timestamp")
+    dup = int(frame.index.duplicated().sum())
+    frame = frame.groupby(level=0).mean().sort_index()
+    frame.attrs.update(dropped_rows=int((~ok).sum()), duplicates=dup, source=str(path))
+    return frame
+
+
+def cornell_load(frame: pd.DataFrame) -> pd.Series:
+    """GPU power as a load in 0..1: ``powerave`` over the highest ``powermax`` in the file.
+
+    Dividing by a constant leaves relative measures (pinball-loss ratios, within-10 % shares,
+    band exceedance) unchanged; it only puts power on the 0..1 scale of the Forecaster interface.
+    """
+    return (frame["powerave"] / frame["powermax"].max()).rename("load")
+
+
+def cornell_history(data_dir: Path | str, servers=CORNELL_SERVERS) -> pd.DataFrame:
+    """Long telemetry (``timestamp, vm_id, load``) of Cornell servers, one "VM" per server."""
+    parts = []
+    for server in servers:
+        load = cornell_load(read_cornell(cornell_path(data_dir, server)))
+        parts.append(pd.DataFrame({"timestamp": load.index, "vm_id": server, "load": load.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_azure_minutes(data_dir: Path | str) -> dict[str, pd.Series]:
+    """Requests per minute of each Azure service, indexed by UTC timestamp.
+
+    The file counts minutes from 00:00 UTC of each service's first day (code: Friday
+    2024-05-10, conversation: Sunday 2024-05-12).
+    """
+    path = Path(data_dir) / "azure_llm_2024_minutes" / "azure2024-llm-minutes.csv"
+    frame = pd.read_csv(path, comment="#")
+    out = {}
+    for service, start in AZURE_SERVICES.items():
+        index = pd.Timestamp(start) + pd.to_timedelta(frame["minute"], unit="min")
+        out[service] = pd.Series(frame[f"{service}_requests"].to_numpy(float),
+                                 index=pd.DatetimeIndex(index, name="timestamp"), name=service)
+    return out
+
+
+def read_alibaba_duty(data_dir: Path | str) -> pd.DataFrame:
+    """GPU duty cycle per serving container as long telemetry (``timestamp, vm_id, load``).
+
+    The anonymised epoch seconds are shifted, not rescaled, so time steps are real; the duty
+    cycle in percent becomes a load in 0..1.
+    """
+    path = Path(data_dir) / "alibaba_genai_2026" / "pod_gpu_duty_cycle_anon.csv"
+    frame = pd.read_csv(path)
+    ts = pd.to_datetime(frame["timestamp_anon"].astype(np.int64), unit="s")
+    return pd.DataFrame({"timestamp": ts, "vm_id": frame["container_ip"].astype(str),
+                         "load": np.clip(frame["value"].to_numpy(float) / 100.0, 0.0, 1.0)})

@@ -1,0 +1,117 @@
+"""The automatic per-VM choice: seasonal load gets a seasonal method, bursty load keeps the
+default, and short, flat, gappy or new VMs get their cheap fallbacks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt.forecast.profiles import build_profiles
+from tapas_opt.forecast.select import AutoForecaster, seasonal_strength
+from tapas_opt.forecast.series import build_matrix
+from tapas_opt.inventory.load import load_inventory
+
+HORIZON = pd.date_range("2026-06-01", periods=168, freq="60min")
+
+
+def _office_hours(ts):
+    ts = pd.DatetimeIndex(ts)
+    return np.where((ts.day_of_week < 5) & (ts.hour >= 9) & (ts.hour < 17), 0.8, 0.2)
+
+
+def _seasonal(seed):
+    rng = np.random.default_rng(seed)
+    return lambda ts: np.clip(_office_hours(ts) + rng.normal(0, 0.03, len(ts)), 0, 1)
+
+
+def _bursty(seed):
+    """On/off jobs of random length (a two-state Markov chain), no calendar pattern."""
+    rng = np.random.default_rng(seed)
+
+    def load(ts):
+        out, busy = np.empty(len(ts)), False
+        for i in range(len(ts)):
+            busy = (rng.random() < 0.9) if busy else (rng.random() < 0.03)
+            out[i] = 0.85 if busy else 0.1
+        return out + rng.normal(0, 0.01, len(ts))
+    return load
+
+
+@pytest.fixture(scope="module")
+def mixed_history():
+    vms = [f"s{i}" for i in range(3)] + [f"b{i}" for i in range(3)]
+    loads = [_seasonal(i) for i in range(3)] + [_bursty(10 + i) for i in range(3)]
+    hist = hourly_history(vms, loads)
+    short = hourly_history(["short"], [_seasonal(7)], weeks=0.1)
+    flat = hourly_history(["flat"], [0.42])
+    gappy = hourly_history(["gappy"], [_seasonal(8)])
+    gappy = gappy[np.random.default_rng(0).random(len(gappy)) < 0.3]
+    return pd.concat([hist, short, flat, gappy], ignore_index=True)
+
+
+def test_seasonal_strength_separates_calendar_load_from_jobs(mixed_history):
+    m = build_matrix(mixed_history, 60)
+    strength = pd.Series(seasonal_strength(m.values, m.index, 60), index=m.vm_ids)
+    assert (strength[["s0", "s1", "s2"]] > 0.8).all()
+    assert (strength[["b0", "b1", "b2"]] < 0.3).all()
+
+
+def test_each_vm_gets_a_fitting_method(mixed_history):
+    """Seasonal VMs leave the default for a seasonal method; bursty ones keep recent-mix;
+    fallbacks for short, flat and gappy telemetry."""
+    f = AutoForecaster(60, max_statsmodels_vms=0).fit(mixed_history)
+    methods = f.methods_
+    seasonal = {"profile-mix", "profile", "profile-recent", "seasonal-naive", "template"}
+    assert set(methods[["s0", "s1", "s2"]]) <= seasonal
+    assert set(methods[["b0", "b1", "b2"]]) == {"recent-mix"}
+    assert methods["short"] == "short-history-peak"
+    assert methods["flat"] == "flat"
+    assert methods["gappy"] == "recent-mix"
+    fc = f.predict(HORIZON)
+    np.testing.assert_allclose(fc.loc["flat"].to_numpy(), 0.42)
+    p50 = fc.loc["s0", "p50"].to_numpy()
+    assert np.abs(p50 - _office_hours(HORIZON)).mean() < 0.05
+    assert f.summary()["methods"]["recent-mix"] >= 4
+
+
+def test_seasonal_choice_beats_the_default_out_of_sample():
+    """On office-hours load, the chosen method's pinball loss on the next week is lower than
+    recent-mix's: the choice pays out of sample, not only in the back-test."""
+    from tapas_opt.forecast.empirical import RecentMixMethod
+    from tapas_opt.forecast.metrics import score_rows
+
+    full = hourly_history(["s"], [_seasonal(3)], weeks=5, end="2026-06-08 00:00")
+    hist, fut = full[full["timestamp"] < "2026-06-01"], full[full["timestamp"] >= "2026-06-01"]
+    actual = fut["load"].to_numpy()[None, :]
+    auto = AutoForecaster(60, max_statsmodels_vms=0).fit(hist)
+    chosen = score_rows(actual, auto.predict_array(HORIZON))[0]
+    m = build_matrix(hist, 60)
+    default = score_rows(actual, RecentMixMethod().forecast(m.values, m.index, 60, HORIZON))[0]
+    assert auto.methods_["s"] != "recent-mix" and chosen < 0.7 * default
+
+
+def test_statsmodels_candidates_are_back_tested_where_allowed():
+    """With a budget of one VM, exactly one seasonal VM gets statsmodels scores."""
+    hist = hourly_history(["s0", "s1"], [_seasonal(0), _seasonal(1)], weeks=3)
+    f = AutoForecaster(60, max_statsmodels_vms=1).fit(hist)
+    sm = f.scores_[["mstl-ets", "holt-winters", "stl-ar"]]
+    assert sm.notna().all(axis=1).sum() == 1
+    assert np.isfinite(sm.dropna().to_numpy()).all()
+    out = f.predict_array(HORIZON)
+    assert np.isfinite(out).all() and (np.diff(out, axis=2) >= -1e-12).all()
+
+
+def test_build_profiles_reports_the_method_of_every_vm(tmp_path):
+    """place's profiles come from the automatic forecaster; borrowed VMs keep their labels."""
+    tel = hourly_history(["run1", "run2"], [_seasonal(0), _bursty(1)])
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 50}],
+                           servers=[server("A1", "A"), server("A2", "A")],
+                           vms=[vm("run1", customer="c1", server_id="A1"), vm("run2", customer="c2", server_id="A2"),
+                                vm("new1", customer="c1")],
+                           telemetry=tel)
+    prof = build_profiles(load_inventory(root))
+    assert prof.method["run2"] == "recent-mix"
+    assert prof.method["run1"] in {"profile-mix", "profile", "profile-recent", "seasonal-naive", "template",
+                                   "mstl-ets", "holt-winters", "stl-ar"}
+    assert prof.method["new1"] == "borrowed-customer"
