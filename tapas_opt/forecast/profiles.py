@@ -52,14 +52,15 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
     method: dict[str, str] = {}
     if len(inventory.telemetry):
         forecaster.fit(inventory.telemetry)
-        methods = forecaster.methods_
         if hasattr(forecaster, "predict_array"):  # vectorised forecasters skip the long frame
             values = forecaster.predict_array(horizon)
+            methods = forecaster.methods_  # after predicting: a failed refit changes the method
             for i, vm_id in enumerate(forecaster.vm_ids_):
                 known[vm_id] = {q: values[i, :, k] for k, q in enumerate(QUANTILES)}
                 method[vm_id] = str(methods.get(vm_id, forecaster.name))
         else:
             frame = forecaster.predict(horizon)
+            methods = forecaster.methods_
             for vm_id, block in frame.groupby(level="vm_id", sort=False):
                 known[vm_id] = {q: block[q].to_numpy(float) for q in QUANTILES}
                 method[vm_id] = str(methods.get(vm_id, forecaster.name))

@@ -1,0 +1,197 @@
+"""Forecast (and back-test) a whole inventory: what ``tapas-opt forecast`` runs.
+
+The output directory holds ``profiles.csv`` (``vm_id, timestamp, p50, p90, p99`` for every VM
+of ``vms.csv`` and every slot of the horizon ``place`` would plan: the format
+``place --profiles`` reads), ``summary.json`` (method per VM, back-test losses, telemetry
+report) and, with a back-test, ``backtest.csv``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.errors import InventoryError, Problem, TapasError
+from tapas_opt.forecast.backtest import rolling_origin_backtest
+from tapas_opt.forecast.base import Forecaster, LoadProfiles
+from tapas_opt.forecast.empirical import CHEAP_METHODS
+from tapas_opt.forecast.profiles import build_profiles
+from tapas_opt.forecast.select import AutoForecaster, AutoMethod, MatrixForecaster
+from tapas_opt.forecast.series import SeriesMatrix, build_matrix, describe_quality
+from tapas_opt.forecast.statsmodels_models import STATSMODELS_METHODS, StatsmodelsMethod
+from tapas_opt.forecast.template import WEEK_MIN, TemplateForecaster
+from tapas_opt.inventory.load import Inventory
+from tapas_opt.io import atomic_directory, write_json
+
+METHODS = ("auto",) + tuple(CHEAP_METHODS) + STATSMODELS_METHODS
+"""Names accepted by ``--method``: the automatic choice, or one method for every VM."""
+
+Progress = Callable[[str, int, int], None]
+
+
+def make_forecaster(method: str, step_min: int, progress: Progress | None = None,
+                    **auto_options) -> Forecaster:
+    """The forecaster behind a ``--method`` name (``auto`` takes the AutoConfig options)."""
+    if method == "auto":
+        return AutoForecaster(step_min, progress=progress, **auto_options)
+    if method == "template":
+        return TemplateForecaster(step_min)
+    if method in CHEAP_METHODS:
+        return MatrixForecaster(CHEAP_METHODS[method], step_min)
+    if method in STATSMODELS_METHODS:
+        return MatrixForecaster(StatsmodelsMethod(model=method, workers=auto_options.get("workers", 1)), step_min)
+    raise TapasError(f"unknown forecasting method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+@dataclass
+class ForecastRun:
+    """Profiles of every VM plus what produced them."""
+
+    profiles: LoadProfiles
+    forecaster: Forecaster
+    summary: dict
+    seconds: float
+    backtest: pd.DataFrame | None = None
+    backtest_params: dict = field(default_factory=dict)
+
+
+def forecast_inventory(inventory: Inventory, method: str = "auto", progress: Progress | None = None,
+                       **auto_options) -> ForecastRun:
+    """Forecast every VM of ``inventory`` over the horizon ``place`` plans (see build_profiles)."""
+    step = inventory.config.time_step_min
+    forecaster = make_forecaster(method, step, progress, **auto_options)
+    t0 = time.perf_counter()
+    profiles = build_profiles(inventory, forecaster)
+    seconds = time.perf_counter() - t0
+    return ForecastRun(profiles, forecaster, _summary(inventory, profiles, forecaster, method, seconds), seconds)
+
+
+def _summary(inventory: Inventory, profiles: LoadProfiles, forecaster: Forecaster, method: str,
+             seconds: float) -> dict:
+    step = inventory.config.time_step_min
+    per_vm = {str(v): {"method": str(m)} for v, m in profiles.method.items()}
+    scores = getattr(forecaster, "scores_", None)
+    if scores is not None:
+        for vm_id, row in scores.replace(np.inf, np.nan).iterrows():
+            tried = {c: round(float(v), 6) for c, v in row.items() if pd.notna(v)}
+            if tried:
+                per_vm[str(vm_id)]["backtest_pinball"] = tried
+    strength = getattr(forecaster, "strength_", None)
+    if strength is not None:
+        for vm_id, v in strength.dropna().items():
+            per_vm[str(vm_id)]["seasonal_strength"] = round(float(v), 3)
+    quality = getattr(forecaster, "quality_", None)
+    if quality is None:
+        matrix = getattr(forecaster, "matrix_", None)
+        quality = matrix.quality if matrix is not None else build_matrix(inventory.telemetry, step).quality
+    notes = describe_quality(quality, step)
+    counts = profiles.method.value_counts()
+    return {
+        "inventory": str(inventory.root),
+        "method": method,
+        "horizon": {"start": profiles.horizon[0] if len(profiles.horizon) else None,
+                    "slots": len(profiles.horizon), "step_min": step},
+        "vms": len(profiles.vm_ids),
+        "methods": {str(k): int(v) for k, v in counts.items()},
+        "seconds": round(seconds, 3),
+        "telemetry_notes": notes,
+        "telemetry_quality": _quality_totals(quality),
+        "per_vm": per_vm,
+    }
+
+
+def _quality_totals(quality: pd.DataFrame) -> dict:
+    cols = ("samples", "invalid", "off_grid", "merged", "missing_slots")
+    out = {c: int(pd.to_numeric(quality[c], errors="coerce").fillna(0).sum()) for c in cols if c in quality}
+    if "longest_gap_slots" in quality and len(quality):
+        out["longest_gap_slots"] = int(pd.to_numeric(quality["longest_gap_slots"]).max())
+    return out
+
+
+def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 24.0,
+                       statsmodels_vms: int = 20, seed: int = 0, progress: Progress | None = None,
+                       **auto_options) -> tuple[pd.DataFrame, dict]:
+    """Rolling-origin back-test of every method on the inventory's own telemetry.
+
+    The horizon is the inventory's (at most a week); origins are ``every_h`` apart, the last
+    one a horizon before the end of the telemetry; each origin sees up to four weeks before
+    it. Vectorised methods and ``auto`` run on every VM; the statsmodels methods on a seeded
+    sample of ``statsmodels_vms`` VMs, so their ``vs_template`` column compares them with the
+    template on the same VMs.
+
+    Returns
+    -------
+    table : pd.DataFrame
+        One row per method: ``vms``, ``n`` (VM-slots scored), ``mae``, ``mape``,
+        ``within_10pct``, ``pinball_p50/p90/p99``, ``pinball_mean``, ``exceeded_p50/p90/p99``,
+        ``vs_template`` (pinball_mean over the template's, same VMs), ``seconds_per_series``.
+    params : dict
+        The windows used.
+    """
+    step = inventory.config.time_step_min
+    m = build_matrix(inventory.telemetry, step)
+    horizon_slots = int(min(inventory.config.horizon_h, 168) * 60 // step)
+    every = max(1, int(every_h * 60 // step))
+    history_slots = min(4 * WEEK_MIN // step, m.n_slots - horizon_slots - (origins - 1) * every)
+    if history_slots < 24 * 60 // step:
+        need_h = (24 * 60 // step + horizon_slots + (origins - 1) * every) * step / 60
+        raise InventoryError([Problem(
+            "short_telemetry", "telemetry", f"covers {m.n_slots * step / 60:.0f} h: a back-test with {origins} "
+            f"origins {every_h:g} h apart and a {horizon_slots * step / 60:.0f} h horizon needs {need_h:.0f} h",
+            "use fewer --origins")])
+    first = m.n_slots - horizon_slots - (origins - 1) * every
+    start = first - history_slots  # drop telemetry older than the first origin needs
+    m_bt = SeriesMatrix(m.vm_ids, m.index[start:], m.values[:, start:], m.step_min, m.quality)
+    methods = {"auto": AutoMethod(**auto_options), **{k: v for k, v in CHEAP_METHODS.items()}}
+    tick = (lambda k, n: progress("back-test origins", k, n)) if progress else None
+    main = rolling_origin_backtest(m_bt, methods, history_slots, horizon_slots, every, progress=tick)
+    table = main.overall.copy()
+    table["vms"] = len(m.vm_ids)
+    table["seconds_per_series"] = pd.Series(main.seconds_per_series)
+    table["vs_template"] = table["pinball_mean"] / table.loc["template", "pinball_mean"]
+    if statsmodels_vms > 0 and len(m.vm_ids):
+        rng = np.random.default_rng(seed)
+        pick = np.sort(rng.choice(len(m.vm_ids), size=min(statsmodels_vms, len(m.vm_ids)), replace=False))
+        sub = m_bt.rows(pick)
+        sm_methods = {"template": CHEAP_METHODS["template"],
+                      **{k: StatsmodelsMethod(model=k, workers=auto_options.get("workers", 1))
+                         for k in STATSMODELS_METHODS}}
+        tick = (lambda k, n: progress("statsmodels back-test", k, n)) if progress else None
+        sm = rolling_origin_backtest(sub, sm_methods, history_slots, horizon_slots, every, progress=tick)
+        extra = sm.overall.drop(index="template").copy()
+        extra["vms"] = len(pick)
+        extra["seconds_per_series"] = pd.Series(sm.seconds_per_series)
+        extra["vs_template"] = extra["pinball_mean"] / sm.overall.loc["template", "pinball_mean"]
+        table = pd.concat([table, extra])
+    cols = ["vms", "n", "mae", "mape", "within_10pct", "pinball_p50", "pinball_p90", "pinball_p99",
+            "pinball_mean", "vs_template", "exceeded_p50", "exceeded_p90", "exceeded_p99", "seconds_per_series"]
+    params = {"origins": main.n_origins, "every_h": every * step / 60, "history_h": history_slots * step / 60,
+              "horizon_h": horizon_slots * step / 60, "auto_choices": main.choices.get("auto", {})}
+    return table[cols], params
+
+
+def write_forecast(out_dir: Path | str, run: ForecastRun) -> Path:
+    """Write profiles.csv, summary.json (and backtest.csv) into ``out_dir`` atomically."""
+    out_dir = Path(out_dir)
+    summary = dict(run.summary)
+    if run.backtest is not None:
+        summary["backtest"] = {"params": run.backtest_params,
+                               "methods": _records(run.backtest)}
+    with atomic_directory(out_dir) as tmp:
+        frame = run.profiles.to_frame()
+        frame["timestamp"] = pd.DatetimeIndex(frame["timestamp"]).strftime("%Y-%m-%d %H:%M:%S")
+        frame.to_csv(tmp / "profiles.csv", index=False)
+        write_json(tmp / "summary.json", summary)
+        if run.backtest is not None:
+            run.backtest.round(6).to_csv(tmp / "backtest.csv", index_label="method")
+    return out_dir
+
+
+def _records(table: pd.DataFrame) -> dict:
+    return {str(k): {c: (None if pd.isna(v) else (int(v) if c in ("vms", "n") else round(float(v), 6)))
+                     for c, v in row.items()} for k, row in table.iterrows()}

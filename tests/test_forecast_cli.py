@@ -1,0 +1,82 @@
+"""``tapas-opt forecast`` through click: the files it writes, the back-test, and place --profiles."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt.cli import main
+
+
+def _office_hours(ts):
+    ts = pd.DatetimeIndex(ts)
+    return np.where((ts.day_of_week < 5) & (ts.hour >= 9) & (ts.hour < 17), 0.7, 0.2)
+
+
+@pytest.fixture
+def room(tmp_path):
+    """One row, three servers; two running VMs with 4 weeks of telemetry (one with an
+    irregular sample, a duplicate and a gap), one pending VM of a known customer."""
+    tel = hourly_history(["run1", "run2"], [_office_hours, 0.5])
+    extra = pd.DataFrame({"timestamp": [tel["timestamp"].iloc[-1] - pd.Timedelta(minutes=30),
+                                        tel["timestamp"].iloc[-1]],
+                          "vm_id": ["run1", "run1"], "load": [0.3, 0.3]})
+    tel = pd.concat([tel, extra]).drop(tel.index[100:104])
+    tel = tel.sort_values(["timestamp", "vm_id"], kind="stable")
+    return write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 30}],
+                           servers=[server("A1", "A"), server("A2", "A"), server("A3", "A")],
+                           vms=[vm("run1", customer="c1", server_id="A1"), vm("run2", customer="c2", server_id="A2"),
+                                vm("new1", customer="c1")],
+                           telemetry=tel, config={"horizon_h": 48})
+
+
+def test_forecast_writes_profiles_and_summary(room, tmp_path):
+    """profiles.csv covers every VM and horizon slot; summary.json names each VM's method and
+    reports the irregular, duplicate and missing telemetry."""
+    out = tmp_path / "fc"
+    res = CliRunner().invoke(main, ["forecast", str(room), "--out", str(out), "--statsmodels-vms", "0"])
+    assert res.exit_code == 0, res.output
+    prof = pd.read_csv(out / "profiles.csv")
+    assert list(prof.columns) == ["vm_id", "timestamp", "p50", "p90", "p99"]
+    assert prof.groupby("vm_id").size().to_dict() == {"run1": 48, "run2": 48, "new1": 48}
+    assert ((prof["p50"] <= prof["p90"]) & (prof["p90"] <= prof["p99"])).all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["per_vm"]["run2"]["method"] == "flat"
+    assert summary["per_vm"]["new1"]["method"] == "borrowed-customer"
+    assert summary["telemetry_quality"]["merged"] >= 1 and summary["telemetry_quality"]["off_grid"] == 1
+    assert summary["telemetry_quality"]["longest_gap_slots"] >= 1
+    assert any("gaps" in n for n in summary["telemetry_notes"])
+
+
+def test_place_accepts_the_forecast_profiles(room, tmp_path):
+    """The forecast output is exactly what place --profiles reads (same horizon, all VMs)."""
+    out = tmp_path / "fc"
+    assert CliRunner().invoke(main, ["forecast", str(room), "--out", str(out), "--method", "template"]).exit_code == 0
+    res = CliRunner().invoke(main, ["place", str(room), "--out", str(tmp_path / "plan"), "--profiles",
+                                    str(out / "profiles.csv"), "--time-limit", "5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "plan" / "summary.json").read_text())
+    assert summary["profile_methods"] == {"supplied": 1}
+
+
+def test_backtest_reports_every_method(room, tmp_path):
+    out = tmp_path / "fc"
+    res = CliRunner().invoke(main, ["forecast", str(room), "--out", str(out), "--backtest", "--origins", "2",
+                                    "--statsmodels-vms", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "backtest.csv", index_col="method")
+    assert {"auto", "template", "recent-mix", "mstl-ets"} <= set(table.index)
+    assert table.loc["template", "vs_template"] == pytest.approx(1.0)
+    assert (table[["exceeded_p50", "exceeded_p90", "exceeded_p99"]].diff(axis=1).iloc[:, 1:] <= 1e-12).all().all()
+    assert json.loads(res.output)["backtest"]["params"]["origins"] == 2
+
+
+def test_too_short_telemetry_for_a_backtest_is_a_clear_error(room, tmp_path):
+    res = CliRunner().invoke(main, ["forecast", str(room), "--out", str(tmp_path / "fc"), "--backtest",
+                                    "--origins", "30"])
+    assert res.exit_code == 2 and "fewer --origins" in res.output
+    assert not (tmp_path / "fc").exists()
