@@ -51,7 +51,14 @@ class RowLevelData:
         return len(self.n)
 
 
-def build_row_data(inst: PlacementInstance, theta_c: float) -> RowLevelData:
+def _to_ppm(values: np.ndarray, limits: np.ndarray, relax: bool) -> np.ndarray:
+    """Integer ppm of a limit: rounded up for plans (rounding never hides a violation), down
+    for the LP relaxation (so that its optimum stays a valid lower bound)."""
+    x = PPM * values / limits
+    return (np.floor(x + 1e-9) if relax else np.ceil(x - 1e-9)).astype(np.int64)
+
+
+def build_row_data(inst: PlacementInstance, theta_c: float, relax: bool = False) -> RowLevelData:
     reps = inst.group_rep
     n = np.array([len(m) for m in inst.group_members], dtype=int)
     gpus = inst.vm_gpus[reps] if len(reps) else np.zeros(0, int)
@@ -72,10 +79,10 @@ def build_row_data(inst: PlacementInstance, theta_c: float) -> RowLevelData:
     air_lim = inst.aisle_limit_cfm[inst.pool_aisle[pools]]
     power = inst.vm_power_kw_by_hw[reps][:, inst.pool_hw[pools], :] if len(reps) else np.zeros((0, len(pools), inst.n_slots))
     air = inst.vm_airflow_cfm_by_hw[reps][:, inst.pool_hw[pools], :] if len(reps) else np.zeros((0, len(pools), inst.n_slots))
-    row_coef = np.ceil(PPM * power / row_lim[None, :, None] - 1e-9).astype(np.int64)
-    air_coef = np.ceil(PPM * air / air_lim[None, :, None] - 1e-9).astype(np.int64)
-    base_row = np.ceil(PPM * inst.base_row_kw / inst.row_limit_kw[:, None] - 1e-9).astype(np.int64)
-    base_air = np.ceil(PPM * inst.base_aisle_cfm / inst.aisle_limit_cfm[:, None] - 1e-9).astype(np.int64)
+    row_coef = _to_ppm(power, row_lim[None, :, None], relax)
+    air_coef = _to_ppm(air, air_lim[None, :, None], relax)
+    base_row = _to_ppm(inst.base_row_kw, inst.row_limit_kw[:, None], relax)
+    base_air = _to_ppm(inst.base_aisle_cfm, inst.aisle_limit_cfm[:, None], relax)
     return RowLevelData(inst, theta_c, n, gpus, inst.vm_kind[reps], inst.vm_endpoint[reps], pools,
                         slots, np.flatnonzero(over_row), np.flatnonzero(over_aisle),
                         row_coef, air_coef, base_row, base_air)

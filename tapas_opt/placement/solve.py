@@ -104,13 +104,14 @@ class LpResult:
 
 
 class RowLp:
-    """The LP relaxation of stage 1, kept across thresholds: moving to a new ``theta`` changes
+    """The LP relaxation of stage 1 (coefficients rounded down: a true relaxation, so its
+    optimum is a valid lower bound), kept across thresholds: moving to a new ``theta`` changes
     bounds and the thermal capacity rows, and GLOP re-solves from its last basis; the row/time
     constraints found by constraint generation stay (they hold at every threshold)."""
 
     def __init__(self, instance: PlacementInstance, theta_c: float):
         self.inst = instance
-        data = build_row_data(instance, theta_c)
+        data = build_row_data(instance, theta_c, relax=True)
         self.row_slots, self.aisle_slots = initial_slots(data)
         self.backend = GlopBackend()
         self.model = build_row_model(data, self.backend, self.row_slots, self.aisle_slots)
@@ -119,7 +120,7 @@ class RowLp:
     def solve(self, theta_c: float) -> LpResult:
         m, backend = self.model, self.backend
         if theta_c != m.data.theta_c:
-            set_theta(m, build_row_data(self.inst, theta_c))
+            set_theta(m, build_row_data(self.inst, theta_c, relax=True))
         data = m.data
         for _ in range(MAX_CUT_ROUNDS):
             res = backend.solve(60, 1, 0)
