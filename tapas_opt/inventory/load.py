@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.config import DatacenterConfig, load_config
+from tapas_opt.config import DatacenterConfig, check_config, load_config
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.schema import validate_frame
 
@@ -227,6 +227,13 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         if not table_problems:
             valid.add(name)
     _check_references(tables, files, lines, problems)
+    # Fitted physics (tapas-opt fit) override datacenter.yaml's models and servers.csv columns.
+    if (root / "physics.yaml").exists() and "servers" in valid:
+        from tapas_opt.calibrate.physics_file import apply_physics_file
+
+        config, tables["servers"], physics_problems = apply_physics_file(root / "physics.yaml", config,
+                                                                         tables["servers"])
+        problems += physics_problems + check_config(config, "physics.yaml")
     # Rules across columns and files need typed, unique data: they run on tables that passed.
     if "servers" in valid:
         _check_servers(tables["servers"], files["servers"], lines["servers"], problems)

@@ -1,0 +1,175 @@
+"""Fit every model the telemetry allows and assemble ``physics.yaml``: what ``tapas-opt fit`` runs.
+
+Which model needs which columns (see :mod:`tapas_opt.calibrate.telemetry`):
+
+===============  =========================================================================
+model            needs
+===============  =========================================================================
+GPU power        ``gpu_power_w`` (and ``load``)
+GPU temperature  ``gpu_temp_c``, ``gpu_power_w`` and the inlet: ``inlet_temp_c``, or else
+                 ``outside.csv`` through the inlet model (fitted here if possible)
+server power     ``server_power_kw``
+airflow          ``airflow_cfm``
+inlet            ``inlet_temp_c`` and ``outside.csv``
+===============  =========================================================================
+
+A model without its columns, or with fewer than ``MIN_SAMPLES`` complete rows, is skipped and
+said so; the others are fitted and written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.calibrate.regress import (MIN_SAMPLES, FitResult, fit_airflow, fit_gpu_power, fit_gpu_temp,
+                                         fit_inlet, fit_server_power)
+from tapas_opt.calibrate.telemetry import calibration_columns, room_load, server_rows, with_outside
+from tapas_opt.errors import InventoryError
+from tapas_opt.inventory.load import Inventory
+from tapas_opt.physics import inlet_temp_c
+
+
+@dataclass
+class Calibration:
+    """Fitted models, the skipped ones (with the reason) and the physics.yaml content."""
+
+    fits: dict[str, FitResult]
+    skipped: dict[str, str]
+    physics: dict = field(default_factory=dict)
+
+
+def _enough(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    return frame.dropna(subset=cols)
+
+
+def fit_inventory(inventory: Inventory) -> Calibration:
+    """Fit the models the telemetry supports; raise InventoryError on bad calibration values."""
+    frame, problems = calibration_columns(inventory)
+    if problems:
+        raise InventoryError(problems)
+    cfg = inventory.config
+    fits: dict[str, FitResult] = {}
+    skipped: dict[str, str] = {}
+    poly = cfg.server_defaults.power_poly
+
+    def attempt(name: str, cols: list[str], data: pd.DataFrame, fitter, why: str = "") -> FitResult | None:
+        missing = [c for c in cols if c not in data.columns]
+        if missing:
+            skipped[name] = why or f"telemetry has no {', '.join(missing)} column"
+            return None
+        rows = _enough(data, cols)
+        if len(rows) < MIN_SAMPLES:
+            skipped[name] = f"{len(rows)} complete rows of {', '.join(cols)} (need {MIN_SAMPLES})"
+            return None
+        fits[name] = fitter(rows)
+        return fits[name]
+
+    power = attempt("gpu_power", ["load", "gpu_power_w"], frame, fit_gpu_power)
+    if power is not None:
+        poly = (0.0, power.value("poly_u"), power.value("poly_u2"))
+    srv = server_rows(frame, poly)
+    attempt("server_power", ["x_power", "server_power_kw"], srv, fit_server_power)
+    attempt("airflow", ["x_load", "airflow_cfm"], srv, fit_airflow)
+    total_gpus = float(inventory.servers["gpus"].sum())
+    load_by_time = room_load(frame, total_gpus)
+    inlet_model = cfg.inlet
+    if "inlet_temp_c" in srv.columns and inventory.outside is not None:
+        rows = with_outside(srv, inventory.outside).assign(
+            room_load=lambda d: d["timestamp"].map(load_by_time).fillna(0.0))
+        inlet = attempt("inlet", ["inlet_temp_c", "outside_c", "room_load"], rows, fit_inlet)
+        if inlet is not None:
+            inlet_model = _inlet_model(inlet, cfg.inlet)
+    else:
+        skipped["inlet"] = "needs an inlet_temp_c column and outside.csv"
+    gpu = frame.copy()
+    if "inlet_temp_c" not in gpu.columns or gpu["inlet_temp_c"].isna().all():
+        if inventory.outside is not None and {"gpu_temp_c", "gpu_power_w"} <= set(gpu.columns):
+            # No inlet sensor: the inlet model (fitted above or datacenter.yaml's) stands in.
+            offsets = inventory.servers.set_index("server_id")["inlet_offset_c"]
+            gpu = with_outside(gpu, inventory.outside)
+            gpu["inlet_temp_c"] = inlet_temp_c(gpu["outside_c"].to_numpy(float),
+                                               gpu["timestamp"].map(load_by_time).fillna(0.0).to_numpy(float),
+                                               inlet_model, gpu["server_id"].map(offsets).fillna(0.0).to_numpy(float))
+            fit = attempt("gpu_temp", ["gpu_temp_c", "gpu_power_w", "inlet_temp_c"], gpu, fit_gpu_temp)
+            if fit is not None:
+                fit.notes.append("no inlet_temp_c: the inlet is the inlet model's estimate from outside.csv")
+        else:
+            skipped["gpu_temp"] = "needs gpu_temp_c, gpu_power_w and an inlet (inlet_temp_c or outside.csv)"
+    else:
+        attempt("gpu_temp", ["gpu_temp_c", "gpu_power_w", "inlet_temp_c"], gpu, fit_gpu_temp)
+    calib = Calibration(fits, skipped)
+    calib.physics = physics_mapping(calib, inventory)
+    return calib
+
+
+def _inlet_model(fit: FitResult, base):
+    from dataclasses import replace
+
+    return replace(base, floor_c=fit.value("floor_c"), knee_outside_c=fit.value("knee_outside_c"),
+                   slope_c_per_c=fit.value("slope_c_per_c"), cap_c=fit.value("cap_c"),
+                   load_gain_c=fit.value("load_gain_c"))
+
+
+def physics_mapping(calib: Calibration, inventory: Inventory) -> dict:
+    """The content of physics.yaml: overrides the loader applies, plus the fit report."""
+    f = calib.fits
+    defaults: dict = {}
+    if "gpu_power" in f:
+        p = f["gpu_power"]
+        defaults.update(power_poly=[0.0, round(p.value("poly_u"), 6), round(p.value("poly_u2"), 6)],
+                        gpu_idle_w=round(p.value("gpu_idle_w"), 3), gpu_max_w=round(p.value("gpu_max_w"), 3))
+    if "gpu_temp" in f:
+        t = f["gpu_temp"]
+        defaults.update(gpu_temp_intercept_c=round(t.value("gpu_temp_intercept_c"), 4),
+                        gpu_temp_c_per_w=round(max(t.value("gpu_temp_c_per_w"), 0.0), 6))
+    inlet = {}
+    if "inlet" in f:
+        inlet = {k: round(f["inlet"].value(k), 4) for k in ("floor_c", "knee_outside_c", "slope_c_per_c",
+                                                          "cap_c", "load_gain_c")}
+    servers: dict[str, dict] = {}
+
+    def per_server(fit_name: str, columns: tuple[str, ...]):
+        fit = f.get(fit_name)
+        if fit is None or fit.per_server is None:
+            return
+        for sid, row in fit.per_server.iterrows():
+            entry = servers.setdefault(str(sid), {})
+            for col in columns:
+                if col in row and pd.notna(row[col]):
+                    entry[col] = round(float(row[col]), 4)
+
+    per_server("server_power", ("idle_power_kw", "max_power_kw"))
+    per_server("airflow", ("idle_airflow_cfm", "max_airflow_cfm"))
+    per_server("inlet", ("inlet_offset_c",))
+    per_server("gpu_temp", ("gpu_temp_intercept_c", "gpu_temp_c_per_w"))
+    for entry in servers.values():  # keep each server's ranges valid (max >= idle)
+        for lo, hi in (("idle_power_kw", "max_power_kw"), ("idle_airflow_cfm", "max_airflow_cfm")):
+            if lo in entry and hi in entry and entry[hi] < entry[lo]:
+                entry.pop(lo), entry.pop(hi)
+    tel = inventory.telemetry
+    out: dict = {"source": {"inventory": str(inventory.root), "telemetry_rows": int(len(tel)),
+                            "from": str(tel["timestamp"].min()) if len(tel) else None,
+                            "to": str(tel["timestamp"].max()) if len(tel) else None,
+                            "skipped": dict(calib.skipped)}}
+    if defaults:
+        out["server_defaults"] = defaults
+    if inlet:
+        out["inlet"] = inlet
+    if servers:
+        out["servers"] = servers
+    out["fits"] = {name: fit.to_dict() for name, fit in f.items()}
+    return _plain(out)
+
+
+def _plain(obj):
+    """numpy scalars to Python numbers, so that yaml.safe_dump accepts the mapping."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

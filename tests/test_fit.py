@@ -1,0 +1,143 @@
+"""``tapas-opt fit``: a room whose telemetry was made from known physics gets that physics back,
+physics.yaml is what the loader then uses, and bad calibration values are reported by place."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from tapas_opt.cli import main
+from tapas_opt.config import InletModel
+from tapas_opt.generate import RoomSpec, write_room
+from tapas_opt.inventory.load import check_inventory, load_inventory
+from tapas_opt.physics import inlet_temp_c
+
+TRUE_INLET = InletModel(floor_c=18.5, knee_outside_c=14.0, slope_c_per_c=0.9, cap_c=29.0, load_gain_c=1.5)
+TRUE = {"gpu_idle_w": 60.0, "gpu_max_w": 400.0, "poly": (0.0, 0.8, 0.2), "intercept_c": 3.0, "c_per_w": 0.06,
+        "idle_kw": 2.1, "max_kw": 6.3, "idle_cfm": 500.0, "max_cfm": 840.0}
+
+
+@pytest.fixture(scope="module")
+def calibrated_room(tmp_path_factory):
+    """A generated 24-server room with calibration columns computed from TRUE physics + noise.
+
+    Outside temperature sweeps 4-36 C (a slow cycle plus a daily one), so the inlet's floor,
+    knee, slope and cap are all visible.
+    """
+    root = write_room(RoomSpec(servers=24, pending_vms=2, seed=3, occupancy=0.7),
+                      tmp_path_factory.mktemp("fit") / "room")
+    rng = np.random.default_rng(0)
+    tel = pd.read_csv(root / "telemetry.csv", parse_dates=["timestamp"])
+    vms = pd.read_csv(root / "vms.csv")
+    servers = pd.read_csv(root / "servers.csv")
+    ts = pd.date_range(tel["timestamp"].min(), tel["timestamp"].max() + pd.Timedelta(days=8), freq="60min")
+    hours = np.arange(len(ts))
+    outside = 20 + 14 * np.sin(2 * np.pi * hours / (24 * 9)) + 2 * np.sin(2 * np.pi * hours / 24)
+    pd.DataFrame({"timestamp": ts, "temp_c": outside.round(2)}).to_csv(root / "outside.csv", index=False)
+    out_at = pd.Series(outside, index=ts)
+    tel = tel.merge(vms[["vm_id", "server_id", "gpus"]], on="vm_id")
+    tel = tel.merge(servers[["server_id", "gpus", "inlet_offset_c"]].rename(columns={"gpus": "sgpus"}), on="server_id")
+    u = tel["load"].to_numpy()
+    g = TRUE["poly"][1] * u + TRUE["poly"][2] * u ** 2
+    tel["gpu_power_w"] = TRUE["gpu_idle_w"] + (TRUE["gpu_max_w"] - TRUE["gpu_idle_w"]) * g + rng.normal(0, 4, len(tel))
+    room = (tel["gpus"] * tel["load"]).groupby(tel["timestamp"]).sum() / servers["gpus"].sum()
+    inlet = inlet_temp_c(tel["timestamp"].map(out_at).to_numpy(), tel["timestamp"].map(room).to_numpy(),
+                         TRUE_INLET, tel["inlet_offset_c"].to_numpy())
+    srv_key = [tel["server_id"], tel["timestamp"]]
+    tel["inlet_temp_c"] = pd.Series(inlet).groupby(srv_key).transform("mean").to_numpy() + \
+        rng.normal(0, 0.15, len(tel))
+    tel["gpu_temp_c"] = tel["inlet_temp_c"] + TRUE["intercept_c"] + TRUE["c_per_w"] * tel["gpu_power_w"] + \
+        rng.normal(0, 0.4, len(tel))
+    share = tel["gpus"] / tel["sgpus"]
+    xp = (share * g).groupby(srv_key).transform("sum")
+    xl = (share * tel["load"]).groupby(srv_key).transform("sum")
+    tel["server_power_kw"] = TRUE["idle_kw"] + (TRUE["max_kw"] - TRUE["idle_kw"]) * xp + rng.normal(0, 0.03, len(tel))
+    tel["airflow_cfm"] = TRUE["idle_cfm"] + (TRUE["max_cfm"] - TRUE["idle_cfm"]) * xl + rng.normal(0, 3, len(tel))
+    cols = ["timestamp", "vm_id", "load", "gpu_power_w", "gpu_temp_c", "inlet_temp_c", "server_power_kw",
+            "airflow_cfm"]
+    tel = tel.sort_values(["timestamp", "vm_id"])[cols].round({c: 4 for c in cols[2:]})
+    tel.to_csv(root / "telemetry.csv", index=False)
+    return root
+
+
+def test_fit_recovers_the_physics_it_was_made_from(calibrated_room):
+    """Every coefficient comes back close to the value the telemetry was made from."""
+    res = CliRunner().invoke(main, ["fit", str(calibrated_room), "--json"])
+    assert res.exit_code == 0, res.output
+    phys = yaml.safe_load((calibrated_room / "physics.yaml").read_text())
+    d = phys["server_defaults"]
+    assert d["gpu_idle_w"] == pytest.approx(TRUE["gpu_idle_w"], abs=2)
+    assert d["gpu_max_w"] == pytest.approx(TRUE["gpu_max_w"], abs=3)
+    np.testing.assert_allclose(d["power_poly"], TRUE["poly"], atol=0.03)
+    assert d["gpu_temp_c_per_w"] == pytest.approx(TRUE["c_per_w"], abs=0.002)
+    assert d["gpu_temp_intercept_c"] == pytest.approx(TRUE["intercept_c"], abs=0.4)
+    inlet = phys["inlet"]
+    assert inlet["floor_c"] == pytest.approx(TRUE_INLET.floor_c, abs=0.5)
+    assert inlet["knee_outside_c"] == pytest.approx(TRUE_INLET.knee_outside_c, abs=1.0)
+    assert inlet["slope_c_per_c"] == pytest.approx(TRUE_INLET.slope_c_per_c, abs=0.1)
+    assert inlet["cap_c"] == pytest.approx(TRUE_INLET.cap_c, abs=0.5)
+    assert inlet["load_gain_c"] == pytest.approx(TRUE_INLET.load_gain_c, abs=0.5)
+    fitted = pd.DataFrame(phys["servers"]).T
+    assert (fitted["idle_power_kw"] - TRUE["idle_kw"]).abs().max() < 0.1
+    assert (fitted["max_power_kw"] - TRUE["max_kw"]).abs().max() < 0.2
+    assert (fitted["idle_airflow_cfm"] - TRUE["idle_cfm"]).abs().max() < 10
+    true_offsets = pd.read_csv(calibrated_room / "servers.csv").set_index("server_id")["inlet_offset_c"]
+    diff = fitted["inlet_offset_c"] - true_offsets.reindex(fitted.index)
+    assert diff.std() < 0.1  # offsets are recovered up to a constant
+    report = json.loads(res.output)["fits"]
+    ci = report["gpu_temp"]["coefficients"]["gpu_temp_c_per_w"]["ci95"]
+    assert ci[0] <= TRUE["c_per_w"] <= ci[1]
+    assert report["gpu_temp"]["mae_c"] < 0.5 and report["gpu_temp"]["holdout_mae_c"] < 0.6
+
+
+def test_loader_uses_physics_yaml(calibrated_room):
+    """After fit, the inventory's config and servers carry the fitted values (place reads them)."""
+    CliRunner().invoke(main, ["fit", str(calibrated_room), "--quiet"])
+    phys = yaml.safe_load((calibrated_room / "physics.yaml").read_text())
+    inv = load_inventory(calibrated_room)
+    assert inv.config.server_defaults.gpu_temp_c_per_w == pytest.approx(phys["server_defaults"]["gpu_temp_c_per_w"])
+    assert inv.config.inlet.cap_c == pytest.approx(phys["inlet"]["cap_c"])
+    sid, entry = next(iter(phys["servers"].items()))
+    row = inv.servers.set_index("server_id").loc[sid]
+    assert row["idle_power_kw"] == pytest.approx(entry["idle_power_kw"])
+    assert row["gpu_temp_c_per_w"] == pytest.approx(entry["gpu_temp_c_per_w"])
+
+
+def test_bad_physics_yaml_is_reported_with_its_file(calibrated_room, tmp_path):
+    """A physics.yaml naming an unknown server or a non-number fails validation (exit 2)."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").write_text(yaml.safe_dump({"server_defaults": {"gpu_max_w": "lots"},
+                                                       "servers": {"nope": {"idle_power_kw": 1.0}}}))
+    _, problems = check_inventory(room)
+    assert {(p.file, p.code) for p in problems} == {("physics.yaml", "bad_value"), ("physics.yaml", "unknown_server")}
+    assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 2
+
+
+def test_bad_calibration_values_name_file_line_and_column(calibrated_room, tmp_path):
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv")
+    tel["gpu_temp_c"] = tel["gpu_temp_c"].astype(object)
+    tel.loc[5, "gpu_temp_c"] = "hot"
+    tel.loc[7, "inlet_temp_c"] = 400.0
+    tel.to_csv(room / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room)])
+    assert res.exit_code == 2
+    assert "telemetry.csv:7 [gpu_temp_c]" in res.output and "telemetry.csv:9 [inlet_temp_c]" in res.output
+    assert not (room / "physics.yaml").exists()
+
+
+def test_fit_without_calibration_columns_says_so(tmp_path):
+    root = write_room(RoomSpec(servers=4, pending_vms=1, seed=1), tmp_path / "plain")
+    res = CliRunner().invoke(main, ["fit", str(root)])
+    assert res.exit_code == 2 and "calibration columns" in res.output
+    assert not (root / "physics.yaml").exists()
