@@ -73,6 +73,9 @@ class ReconfigOptions:
     time_limit_s: float = 20.0
     threads: int = 2
     mip_gap: float = 5e-3
+    """The integral solve stops within this relative gap of its own bound..."""
+    mip_gap_abs: float = 1e-2
+    """...or within this absolute gap (objective units: 0.01 = 0.01 % of load-weighted quality)."""
     temp_bucket: float = 0.01
     """VMs whose hottest-GPU load limits differ by less than this share one LP group (the
     group uses the lowest)."""

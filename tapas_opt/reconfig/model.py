@@ -163,6 +163,7 @@ class ReconfigModel:
     pairs: list[tuple[int, int]]
     form: str = "full"
     relax: bool = False
+    fixed_counts: np.ndarray | None = None
     problem: pulp.LpProblem = field(init=False)
     n: list = field(init=False)
     load: list = field(init=False)
@@ -183,6 +184,9 @@ class ReconfigModel:
         if self.form == "full":
             cat = pulp.LpContinuous if self.relax else pulp.LpInteger
             self.n = [pulp.LpVariable(f"n_g{gi}_c{c}", 0, int(counts[gi]), cat) for gi, c in self.pairs]
+            if self.fixed_counts is not None:
+                for var, value in zip(self.n, self.fixed_counts):
+                    var.lowBound = var.upBound = float(value)
         else:
             self.n = []
         iaas = inst.iaas
@@ -373,12 +377,20 @@ class ReconfigModel:
         self.set_objective()
         return self
 
-    def solve(self) -> tuple[str, float | None, float]:
+    def warm_start(self, counts: np.ndarray, loads: np.ndarray) -> None:
+        """Initial values for the integral solve (an integral plan found by rounding)."""
+        for var, value in zip(self.n, counts):
+            var.setInitialValue(float(value))
+        for var, value in zip(self.load, loads):
+            var.setInitialValue(float(value))
+
+    def solve(self, warm: bool = False) -> tuple[str, float | None, float]:
         """Solve with CBC; return (status word, objective, wall seconds)."""
         o = self.instance.options
-        mip = self.form == "full" and not self.relax
+        mip = self.form == "full" and not self.relax and self.fixed_counts is None
         solver = pulp.PULP_CBC_CMD(msg=False, mip=mip, timeLimit=o.time_limit_s, threads=o.threads,
-                                   gapRel=o.mip_gap if mip else None)
+                                   gapRel=o.mip_gap if mip else None, gapAbs=o.mip_gap_abs if mip else None,
+                                   warmStart=warm and mip)
         start = time.perf_counter()
         self.problem.solve(solver)
         wall = time.perf_counter() - start
@@ -456,6 +468,74 @@ def restricted_pairs(groups: Groups, pairs: list[tuple[int, int]], load: np.ndar
     return [pairs[k] for k in sorted(keep)]
 
 
+def round_counts(groups: Groups, pairs: list[tuple[int, int]], counts: np.ndarray,
+                 capacity: np.ndarray) -> np.ndarray:
+    """Whole VM counts per pair from LP counts (``counts`` may be fractional).
+
+    Every configuration the LP loads gets its count rounded up while the group has VMs left
+    (a VM serving part of a configuration's load is still one VM). When the ceilings exceed the
+    group, VMs are taken from the configurations with the least capacity per VM, so the group
+    keeps as much capacity as possible and the re-solved loads can still be served. The
+    group's other VMs stay on their current configuration (which must be among the pairs)."""
+    out = np.zeros(len(pairs))
+    pair_group = np.array([p[0] for p in pairs], dtype=int)
+    for gi in range(len(groups)):
+        ks = np.flatnonzero(pair_group == gi)
+        if not len(ks):
+            continue
+        n = np.maximum(counts[ks], 0.0)
+        up = np.where(n > 1e-7, np.ceil(n - 1e-7), 0.0)
+        size = groups.count[gi]
+        while up.sum() > size:
+            # drop a VM from the configuration whose VMs carry least, ties: least fractional use
+            lost = np.where(up > 0, capacity[ks] + 1e-6 * (n - (up - 1)).clip(0, 1), np.inf)
+            up[int(np.argmin(lost))] -= 1
+        cur = [k for k in range(len(ks)) if pairs[ks[k]][1] == groups.current[gi]]
+        if not cur:
+            raise ValueError(f"group {gi}: its current configuration is not among the pairs")
+        up[cur[0]] += size - up.sum()
+        out[ks] = up
+    return out
+
+
+def dive(instance: ReconfigInstance, groups: Groups, pairs: list[tuple[int, int]], share: float = 0.5,
+         max_rounds: int = 12) -> tuple["ReconfigModel", int]:
+    """An integral solution by LP diving: solve the relaxation, fix every group whose counts are
+    already whole, round (:func:`round_counts`) the ``share`` of the fractional groups with the
+    least fractional mass and fix them too, re-solve so the other groups compensate; repeat
+    until every group is whole. Returns the final model (its counts are integral) and the
+    number of LP solves."""
+    model = ReconfigModel(instance, groups, pairs, form="full", relax=True).build()
+    pair_group = model.pair_group
+    fixed = np.zeros(len(groups), dtype=bool)
+    rounds = 0
+    for rounds in range(1, max_rounds + 1):
+        model.solve()
+        n = model.count_values()
+        frac = np.abs(n - np.round(n))
+        mass = np.bincount(pair_group, frac, minlength=len(groups))
+        whole = (mass < 1e-6) & ~fixed
+        todo = np.flatnonzero((mass >= 1e-6) & ~fixed)
+        _fix(model, np.flatnonzero(whole), np.round(n))
+        fixed |= whole
+        if not len(todo):
+            break
+        take = todo[np.argsort(mass[todo], kind="stable")][:max(1, int(np.ceil(share * len(todo)))) if rounds < max_rounds else len(todo)]
+        counts = round_counts(groups, pairs, n, model.capacity_hot)
+        _fix(model, take, counts)
+        fixed[take] = True
+    else:
+        model.solve()
+    return model, rounds
+
+
+def _fix(model: "ReconfigModel", group_ids: np.ndarray, counts: np.ndarray) -> None:
+    """Fix the counts of the pairs of these groups (bounds of a relaxed full model)."""
+    sel = np.isin(model.pair_group, group_ids)
+    for k in np.flatnonzero(sel):
+        model.n[k].lowBound = model.n[k].upBound = float(counts[k])
+
+
 @dataclass
 class OptimalResult:
     """The integral plan, the LP relaxation's bound and how long each step took."""
@@ -493,13 +573,20 @@ class OptimalResult:
         return self.build_s + self.lp_s + self.mip_s
 
 
-def solve_optimal(instance: ReconfigInstance, method: str = "restricted") -> OptimalResult:
+def solve_optimal(instance: ReconfigInstance, method: str = "restricted", improve: bool = True) -> OptimalResult:
     """LP relaxation (lower bound) and integral solve of the reconfiguration model.
 
-    ``method="restricted"`` (default): the compact LP over every candidate configuration, then
-    the integral model over the columns :func:`restricted_pairs` keeps (fast; the gap to the LP
-    bound is reported). ``method="full"``: the integral model over every candidate (exact; for
-    tests and small rooms).
+    ``method="restricted"`` (default):
+
+    1. the compact LP over every candidate configuration (the bound);
+    2. an integral plan by LP diving (:func:`dive`) over the columns :func:`restricted_pairs`
+       keeps: every configuration the LP loads, the current one and the next best by reduced cost;
+    3. if ``improve``, the integral model (CBC branch and bound) over the same columns,
+       warm-started from step 2, within ``options.time_limit_s``;
+       the better of steps 2 and 3 is the plan.
+
+    ``method="full"``: the integral model over every candidate column (exact up to the MIP gap;
+    for tests and small rooms).
     """
     if method not in ("restricted", "full"):
         raise ValueError(f"method must be 'restricted' or 'full', not {method!r}")
@@ -513,13 +600,27 @@ def solve_optimal(instance: ReconfigInstance, method: str = "restricted") -> Opt
     lp_terms = lp.term_values() if lp_obj is not None else {}
     lp_s = time.perf_counter() - t1
     t2 = time.perf_counter()
+    best, status = None, "unknown"
+    int_pairs = pairs
     if method == "restricted" and lp_obj is not None:
         int_pairs = restricted_pairs(groups, pairs, lp.load_values(), lp.reduced_costs())
-    else:
-        int_pairs = pairs
-    mip = ReconfigModel(instance, groups, int_pairs, form="full").build()
-    status, obj, _ = mip.solve()
+        pos = {p: k for k, p in enumerate(pairs)}
+        sub = np.array([pos[p] for p in int_pairs])
+        dived, _ = dive(instance, groups, int_pairs)
+        obj = pulp.value(dived.problem.objective)
+        if obj is not None:
+            best, status = (dived, float(obj)), "dived"
+    if improve or best is None:
+        mip = ReconfigModel(instance, groups, int_pairs, form="full").build()
+        if best is not None:
+            mip.warm_start(best[0].count_values(), best[0].load_values())
+        word, obj, _ = mip.solve(warm=best is not None)
+        if obj is not None and (best is None or obj < best[1] - 1e-9):
+            best, status = (mip, obj), word
+        elif best is not None and word == "optimal":
+            status = "optimal"
     mip_s = time.perf_counter() - t2
-    plan = mip.to_plan("optimal") if obj is not None else ReconfigPlan.unchanged(instance, "optimal")
-    return OptimalResult(plan, status, obj, lp_obj, mip.term_values() if obj is not None else {}, lp_terms,
+    model, obj = best if best is not None else (None, None)
+    plan = model.to_plan("optimal") if model is not None else ReconfigPlan.unchanged(instance, "optimal")
+    return OptimalResult(plan, status, obj, lp_obj, model.term_values() if model is not None else {}, lp_terms,
                          len(groups), len(pairs), len(int_pairs), method, build_s, lp_s, mip_s)
