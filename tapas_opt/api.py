@@ -40,8 +40,23 @@ class Prepared:
     instance: PlacementInstance
 
 
+FORECAST_METHODS = ("auto", "template")
+
+
+def make_forecaster(method: str, step_min: int):
+    """``auto``: per VM the method that back-tests best (the default); ``template``: the paper's
+    per-slot-of-week quantiles over 4 weeks (fast, no model fitting)."""
+    if method == "auto":
+        return None  # build_profiles' default
+    if method == "template":
+        from tapas_opt.forecast.template import TemplateForecaster
+
+        return TemplateForecaster(step_min)
+    raise ValueError(f"unknown forecast method {method!r}: use one of {FORECAST_METHODS}")
+
+
 def prepare(inventory: str | Path | Inventory, profiles_path: str | Path | None = None,
-            **placement_options) -> Prepared:
+            forecast_method: str = "auto", **placement_options) -> Prepared:
     """Load (if needed), forecast and build the placement instance.
 
     ``placement_options`` override ``datacenter.yaml``'s ``placement`` section (None = keep).
@@ -49,7 +64,8 @@ def prepare(inventory: str | Path | Inventory, profiles_path: str | Path | None 
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
     config = inv.config.with_placement(**placement_options)
     supplied = read_profiles(profiles_path, inv) if profiles_path else None
-    profiles = build_profiles(inv, supplied=supplied)
+    forecaster = make_forecaster(forecast_method, inv.config.time_step_min)
+    profiles = build_profiles(inv, forecaster=forecaster, supplied=supplied)
     outside = outside_forecast(inv, profiles.horizon)
     instance = build_instance(inv, profiles, outside, config)
     return Prepared(inv, config, profiles, instance)
@@ -66,9 +82,9 @@ class PlaceResult:
 
 def place(inventory: str | Path | Inventory, out_dir: str | Path | None = None, policy: str = "optimal",
           backend: str = "cp-sat", profiles_path: str | Path | None = None, explain: bool = True,
-          **placement_options) -> PlaceResult:
+          forecast_method: str = "auto", **placement_options) -> PlaceResult:
     """Plan the pending VMs of an inventory; write the plan directory if ``out_dir`` is given."""
-    prep = prepare(inventory, profiles_path, **placement_options)
+    prep = prepare(inventory, profiles_path, forecast_method, **placement_options)
     sol = solve_placement(prep.instance, policy, backend)
     warnings = [str(w) for w in prep.inventory.warnings] + list(prep.instance.warnings)
     name = prep.config.name
@@ -106,8 +122,8 @@ class Planner:
         self.warmth = server_warmth(self.instance)
 
     @classmethod
-    def from_inventory(cls, inventory, **placement_options) -> "Planner":
-        return cls(prepare(inventory, **placement_options).instance)
+    def from_inventory(cls, inventory, forecast_method: str = "auto", **placement_options) -> "Planner":
+        return cls(prepare(inventory, forecast_method=forecast_method, **placement_options).instance)
 
     def place(self, load: np.ndarray, gpus: int = 8, kind: str = "iaas", commit: bool = True) -> str | None:
         """Best feasible server for a VM with this load profile (one value per slot of the

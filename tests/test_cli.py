@@ -14,13 +14,17 @@ from tapas_opt.cli import main
 @pytest.fixture(scope="module")
 def example_plan(tmp_path_factory):
     out = tmp_path_factory.mktemp("plans") / "plan"
-    res = CliRunner().invoke(main, ["place", str(EXAMPLE), "--out", str(out), "--time-limit", "5"])
+    res = CliRunner().invoke(main, ["place", str(EXAMPLE), "--out", str(out), "--time-limit", "5",
+                                    "--forecast-method", "template"])
     assert res.exit_code == 0, res.output
     return out
 
 
 def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+    args = [str(a) for a in args]
+    if args[0] == "place" and "--forecast-method" not in args:
+        args += ["--forecast-method", "template"]  # fast; forecasting has its own tests
+    return CliRunner().invoke(main, args)
 
 
 def test_place_writes_a_complete_plan(example_plan):

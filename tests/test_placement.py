@@ -12,7 +12,7 @@ from tapas_opt.placement.solve import POLICIES, solve_placement
 
 
 def _solve(root, policy="optimal", backend="cp-sat", **opts):
-    inst = prepare(root, time_limit_s=opts.pop("time_limit_s", 10), **opts).instance
+    inst = prepare(root, forecast_method="template", time_limit_s=opts.pop("time_limit_s", 10), **opts).instance
     sol = solve_placement(inst, policy, backend)
     # The evaluator does not trust the solver: recompute and compare.
     again = evaluate_assignment(inst, sol.assign)
@@ -117,14 +117,14 @@ def test_power_infeasible_names_the_row(tmp_path):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_every_policy_places_the_example_and_is_scored_alike(policy):
-    inst = prepare(EXAMPLE, time_limit_s=5).instance
+    inst = prepare(EXAMPLE, forecast_method="template", time_limit_s=5).instance
     sol = solve_placement(inst, policy)
     assert sol.assign.shape == (inst.n_vms,)
     assert sol.objective == pytest.approx(evaluate_assignment(inst, sol.assign).objective)
 
 
 def test_optimal_is_never_worse_than_the_greedy_and_beats_first_fit():
-    inst = prepare(EXAMPLE, time_limit_s=5).instance
+    inst = prepare(EXAMPLE, forecast_method="template", time_limit_s=5).instance
     opt = solve_placement(inst, "optimal")
     greedy = solve_placement(inst, "greedy")
     ff = solve_placement(inst, "first-fit")
@@ -134,14 +134,14 @@ def test_optimal_is_never_worse_than_the_greedy_and_beats_first_fit():
 
 
 def test_same_input_and_seed_same_plan():
-    a = solve_placement(prepare(EXAMPLE, time_limit_s=5, seed=3).instance)
-    b = solve_placement(prepare(EXAMPLE, time_limit_s=5, seed=3).instance)
+    a = solve_placement(prepare(EXAMPLE, forecast_method="template", time_limit_s=5, seed=3).instance)
+    b = solve_placement(prepare(EXAMPLE, forecast_method="template", time_limit_s=5, seed=3).instance)
     np.testing.assert_array_equal(a.assign, b.assign)
 
 
 def test_planner_places_one_vm_within_limits():
     """The online API picks a feasible server and updates the room state."""
-    planner = Planner.from_inventory(EXAMPLE)
+    planner = Planner.from_inventory(EXAMPLE, forecast_method="template")
     inst = planner.instance
     before = planner.state.free.sum()
     sid = planner.place(np.full(inst.n_slots, 0.9), gpus=8, kind="iaas")
@@ -150,5 +150,5 @@ def test_planner_places_one_vm_within_limits():
 
 
 def test_planner_refuses_when_nothing_fits():
-    planner = Planner.from_inventory(EXAMPLE)
+    planner = Planner.from_inventory(EXAMPLE, forecast_method="template")
     assert planner.place(np.ones(planner.instance.n_slots), gpus=16) is None

@@ -52,7 +52,7 @@ def rooms(draw):
 @given(room=rooms())
 def test_plans_hold_every_limit(tmp_path_factory, room):
     root = write_inventory(tmp_path_factory.mktemp("room"), **room)
-    inst = prepare(root, time_limit_s=2).instance
+    inst = prepare(root, forecast_method="template", time_limit_s=2).instance
     greedy = solve_placement(inst, "greedy")
     opt = solve_placement(inst, "optimal")
     for sol in (greedy, opt):

@@ -36,3 +36,7 @@ at_option = click.option("--at", "at", default=None, metavar="TIME",
                          help="Time inside the forecast horizon (ISO 8601) [default: the weekly peak of room power].")
 catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
                                 help="LLM configuration catalogue CSV [default: models/catalogue/llm_configs.csv].")
+forecast_method_option = click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto",
+                                      show_default=True,
+                                      help="auto: per VM the forecaster that back-tests best; template: the "
+                                           "paper's per-slot-of-week quantiles (fast).")

@@ -21,6 +21,7 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.seed_option
 @o.quantile_option
 @o.profiles_option
+@o.forecast_method_option
 @o.backend_option
 @click.option("--power-weight", type=click.FloatRange(min=0), default=None,
               help="Weight of peak normalised row power in the objective [default 1].")
@@ -31,7 +32,7 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.quiet_option
 @o.json_option
 @handle_errors
-def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile, profiles_path, backend,
+def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile, profiles_path, forecast_method, backend,
           power_weight, temp_weight, explain, quiet, as_json):
     """Place the pending VMs (empty server_id in vms.csv) of INVENTORY_DIR and write a plan.
 
@@ -46,7 +47,7 @@ def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile,
         status.start()
     try:
         result = run_place(inventory_dir, out_dir, policy=policy, backend=backend, profiles_path=profiles_path,
-                           explain=explain, time_limit_s=time_limit_s, workers=workers, seed=seed,
+                           explain=explain, forecast_method=forecast_method, time_limit_s=time_limit_s, workers=workers, seed=seed,
                            quantile=quantile, power_weight=power_weight, temp_weight=temp_weight)
     finally:
         if status:

@@ -50,8 +50,12 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
     forecaster = forecaster or default_forecaster(inventory.config.time_step_min)
     known: dict[str, dict[str, np.ndarray]] = {}
     method: dict[str, str] = {}
-    if len(inventory.telemetry):
-        forecaster.fit(inventory.telemetry)
+    # VMs whose profile the operator supplied need no forecast.
+    history = inventory.telemetry
+    if supplied is not None:
+        history = history[~history["vm_id"].isin(set(supplied.vm_ids))]
+    if len(history):
+        forecaster.fit(history)
         if hasattr(forecaster, "predict_array"):  # vectorised forecasters skip the long frame
             values = forecaster.predict_array(horizon)
             methods = forecaster.methods_  # after predicting: a failed refit changes the method
