@@ -16,7 +16,7 @@ VM                     rule                                         method repor
 no telemetry           left out; ``build_profiles`` borrows the     (borrowed-*, assumed-peak)
                        customer's or endpoint's profile
 under ``min_history_h``  the peak seen, every quantile (the paper's   ``short-history-peak``
-                       rule for VMs it knows little about)
+(or four horizons)     rule for VMs it knows little about)
 constant load          the last level, every quantile               ``flat``
 gappy (coverage below  ``recent-mix`` (robust to holes)             ``recent-mix``
 ``min_coverage``)
@@ -343,7 +343,8 @@ class AutoForecaster(Forecaster):
 
     @property
     def methods_(self) -> pd.Series:
-        return pd.Series(self.chosen_, index=self.vm_ids_, dtype=object)
+        """Method per VM: as chosen by :meth:`fit`, as used by the last :meth:`predict`."""
+        return pd.Series(getattr(self, "predicted_", self.chosen_), index=self.vm_ids_, dtype=object)
 
     def predict_array(self, horizon: pd.DatetimeIndex) -> np.ndarray:
         """P50/P90/P99 per VM and horizon slot, ``[n_vm, len(horizon), 3]``."""
@@ -353,11 +354,19 @@ class AutoForecaster(Forecaster):
         out = np.zeros((n, len(horizon), 3))
         if n == 0:
             return out
-        chosen = self.chosen_
-        rule_based = {"short-history-peak", "flat"}
-        with np.errstate(all="ignore"):
-            seen = ~np.isnan(m.values)
-            peak = np.nanmax(np.where(seen, m.values, -np.inf), axis=1)
+        chosen = self.chosen_.copy()
+        # Less than a day is too little for a week ahead, but four horizons of history are
+        # enough for a short horizon (an hour ahead from the last few hours): those VMs get
+        # the default method instead of their peak.
+        horizon_h = len(horizon) * self.step_min / 60
+        span_h = m.quality["span_slots"].to_numpy(float) * self.step_min / 60
+        enough = (chosen == "short-history-peak") & (span_h >= 4 * horizon_h) & (span_h > 0)
+        chosen[enough] = self.config.default
+        chosen[span_h <= 0] = "assumed-peak"  # telemetry only before the window: nothing known
+        rule_based = {"short-history-peak", "flat", "assumed-peak"}
+        seen = ~np.isnan(m.values)
+        peak = np.where(seen, m.values, -np.inf).max(axis=1)
+        out[chosen == "assumed-peak"] = 1.0
         rows = np.flatnonzero(chosen == "short-history-peak")
         out[rows] = np.clip(peak[rows], 0, 1)[:, None, None]
         rows = np.flatnonzero(chosen == "flat")
@@ -374,10 +383,11 @@ class AutoForecaster(Forecaster):
                 if bad.any():  # a statsmodels refit failed: the default takes over
                     fc[bad] = self._method(self.config.default).forecast(
                         m.values[chunk[bad]], m.index, m.step_min, horizon)
-                    self.chosen_[chunk[bad]] = self.config.default
+                    chosen[chunk[bad]] = self.config.default
                 out[chunk] = fc
                 done += len(chunk)
                 self.progress("forecast", done, n)
+        self.predicted_ = chosen
         return out
 
     def predict(self, horizon: pd.DatetimeIndex, quantiles: tuple[str, ...] = QUANTILES) -> pd.DataFrame:
