@@ -53,13 +53,15 @@ def _table(summary: dict):
 @click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
               help="optimal (LP + integral solve), greedy (the paper's per-instance playbook) or uniform-cap.")
 @o.catalogue_option
+@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto", show_default=True,
+              help="auto: per VM the forecaster that back-tests best; template: the paper's per-slot quantiles (fast).")
 @o.quantile_option
 @o.profiles_option
 @o.time_limit_option
 @o.quiet_option
 @o.json_option
 @handle_errors
-def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, quantile, profiles_path, time_limit_s,
+def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_method, quantile, profiles_path, time_limit_s,
                 quiet, as_json):
     """Plan how SaaS endpoints of INVENTORY_DIR ride out an EVENT without touching IaaS.
 
@@ -79,7 +81,7 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, quantile,
     if status:
         status.start()
     try:
-        prep = _prepare(inventory_dir, profiles_path)
+        prep = _prepare(inventory_dir, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         if time_limit_s is not None:
             opts = replace(opts, time_limit_s=time_limit_s)

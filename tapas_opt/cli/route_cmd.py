@@ -20,12 +20,14 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @click.option("--configs", "configs_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="configs.csv of 'tapas-opt reconfigure' (vm_id, config_id) [default: the VMs' current configurations].")
 @o.catalogue_option
+@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto", show_default=True,
+              help="auto: per VM the forecaster that back-tests best; template: the paper's per-slot quantiles (fast).")
 @o.quantile_option
 @o.profiles_option
 @o.quiet_option
 @o.json_option
 @handle_errors
-def route(inventory_dir, out_dir, at, events, configs_path, catalogue, quantile, profiles_path, quiet, as_json):
+def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_method, quantile, profiles_path, quiet, as_json):
     """Write each endpoint's load share per VM for every slot of the horizon (or --at one).
 
     Per slot, an LP splits every endpoint's forecast load over its VMs so that rows, aisles and
@@ -40,7 +42,7 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, quantile,
     if status:
         status.start()
     try:
-        prep = _prepare(inventory_dir, profiles_path)
+        prep = _prepare(inventory_dir, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, catalogue, opts, prepared=prep)
     finally:

@@ -71,7 +71,8 @@ class ReconfigOptions:
     w_change: float = 1e-5
     """Per instance changing batch or power level online (keeps unneeded changes out)."""
     time_limit_s: float = 20.0
-    threads: int = 2
+    threads: int = 1
+    """CBC threads: 1 keeps the search, and so the plan, deterministic."""
     mip_gap: float = 5e-3
     """The integral solve stops within this relative gap of its own bound..."""
     mip_gap_abs: float = 1e-2

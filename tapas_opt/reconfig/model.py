@@ -15,6 +15,7 @@ lower bound) and as a MILP (counts integral). The integral plan is what the CLI 
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -180,10 +181,10 @@ class ReconfigModel:
             raise ValueError(f"form must be 'full' or 'compact', not {self.form!r}")
         self.problem = pulp.LpProblem("tapas_opt_reconfigure", pulp.LpMinimize)
         counts = g.count
-        self.load = [pulp.LpVariable(f"l_g{gi}_c{c}", 0) for gi, c in self.pairs]
+        self.load = [self._var(f"l_g{gi}_c{c}", 0) for gi, c in self.pairs]
         if self.form == "full":
             cat = pulp.LpContinuous if self.relax else pulp.LpInteger
-            self.n = [pulp.LpVariable(f"n_g{gi}_c{c}", 0, int(counts[gi]), cat) for gi, c in self.pairs]
+            self.n = [self._var(f"n_g{gi}_c{c}", 0, int(counts[gi]), cat) for gi, c in self.pairs]
             if self.fixed_counts is not None:
                 for var, value in zip(self.n, self.fixed_counts):
                     var.lowBound = var.upBound = float(value)
@@ -191,13 +192,16 @@ class ReconfigModel:
             self.n = []
         iaas = inst.iaas
         room = np.maximum(0.0, iaas["load"].to_numpy(float) - iaas["floor_load"].to_numpy(float)) * iaas["gpus"].to_numpy(float)
-        self.iaas_shed = [pulp.LpVariable(f"x_iaas{i}", 0, float(room[i])) for i in range(len(iaas))]
-        self.unserved = [pulp.LpVariable(f"u_e{e}", 0) for e in range(len(inst.endpoints))]
-        self.row_over = [pulp.LpVariable(f"o_row{r}", 0) for r in range(inst.n_rows)]
-        self.aisle_over = [pulp.LpVariable(f"o_aisle{a}", 0) for a in range(inst.n_aisles)]
-        self.temp_over = [pulp.LpVariable(f"o_temp{i}", 0) for i in range(len(iaas))]
+        self.iaas_shed = [self._var(f"x_iaas{i}", 0, float(room[i])) for i in range(len(iaas))]
+        self.unserved = [self._var(f"u_e{e}", 0) for e in range(len(inst.endpoints))]
+        self.row_over = [self._var(f"o_row{r}", 0) for r in range(inst.n_rows)]
+        self.aisle_over = [self._var(f"o_aisle{a}", 0) for a in range(inst.n_aisles)]
+        self.temp_over = [self._var(f"o_temp{i}", 0) for i in range(len(iaas))]
 
     # -- helpers --
+    def _var(self, name: str, lb: float, ub: float | None = None, cat: str = pulp.LpContinuous):
+        return self.problem.add_variable(name, lb, ub, cat)
+
     @cached_property
     def pair_group(self) -> np.ndarray:
         return np.array([p[0] for p in self.pairs], dtype=int)
@@ -388,9 +392,11 @@ class ReconfigModel:
         """Solve with CBC; return (status word, objective, wall seconds)."""
         o = self.instance.options
         mip = self.form == "full" and not self.relax and self.fixed_counts is None
-        solver = pulp.PULP_CBC_CMD(msg=False, mip=mip, timeLimit=o.time_limit_s, threads=o.threads,
-                                   gapRel=o.mip_gap if mip else None, gapAbs=o.mip_gap_abs if mip else None,
-                                   warmStart=warm and mip)
+        with warnings.catch_warnings():  # PuLP 3.3 deprecates the bundled CBC's class name only
+            warnings.simplefilter("ignore", DeprecationWarning)
+            solver = pulp.PULP_CBC_CMD(msg=False, mip=mip, timeLimit=o.time_limit_s, threads=o.threads,
+                                       gapRel=o.mip_gap if mip else None, gapAbs=o.mip_gap_abs if mip else None,
+                                       warmStart=warm and mip)
         start = time.perf_counter()
         self.problem.solve(solver)
         wall = time.perf_counter() - start
@@ -453,13 +459,18 @@ def all_pairs(groups: Groups) -> list[tuple[int, int]]:
 def restricted_pairs(groups: Groups, pairs: list[tuple[int, int]], load: np.ndarray, reduced: np.ndarray,
                      extra: int = 2) -> list[tuple[int, int]]:
     """Columns for the integral solve: per group its current configuration, every configuration
-    the LP loads, and the ``extra`` unloaded ones with the lowest reduced cost (the ones most
-    likely to help when counts must be whole)."""
+    the LP loads in *any* group with the same current configuration (what helps one VM of a
+    family is a candidate for its siblings when counts must be whole), and the ``extra``
+    others with the lowest reduced cost."""
+    used: dict[int, set] = {}
+    for k, (gi, c) in enumerate(pairs):
+        if load[k] > 1e-7:
+            used.setdefault(int(groups.current[gi]), set()).add(c)
     keep = set()
     by_group: dict[int, list[int]] = {}
     for k, (gi, c) in enumerate(pairs):
         by_group.setdefault(gi, []).append(k)
-        if c == groups.current[gi] or load[k] > 1e-7:
+        if c == groups.current[gi] or c in used.get(int(groups.current[gi]), ()):
             keep.add(k)
     for gi, ks in by_group.items():
         rest = [k for k in ks if k not in keep]

@@ -38,10 +38,24 @@ class ReconfigResult:
     out_dir: Path | None = None
 
 
-def _prepare(inventory, profiles_path=None):
-    from tapas_opt.api import prepare
+def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto"):
+    """Load, forecast and build the placement instance, as :func:`tapas_opt.api.prepare` does,
+    with the forecasting method chosen by name (``template`` is the paper's and fast)."""
+    from tapas_opt.api import Prepared
+    from tapas_opt.forecast.profiles import build_profiles, outside_forecast, read_profiles
+    from tapas_opt.forecast.run import make_forecaster
+    from tapas_opt.inventory.load import Inventory, load_inventory
+    from tapas_opt.placement.instance import build_instance
 
-    return prepare(inventory, profiles_path)
+    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    supplied = read_profiles(profiles_path, inv) if profiles_path else None
+    profiles = build_profiles(inv, forecaster=make_forecaster(forecast_method, inv.config.time_step_min),
+                              supplied=supplied)
+    outside = outside_forecast(inv, profiles.horizon)
+    return Prepared(inv, inv.config, profiles, build_instance(inv, profiles, outside, inv.config))
+
+
+_prepare = prepare_room
 
 
 def _catalogue(catalogue) -> Catalogue:

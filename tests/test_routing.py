@@ -1,0 +1,168 @@
+"""Request routing: the per-slot LP, the per-batch router, and the route/reconfigure commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt.cli import main
+from tapas_opt.reconfig.catalogue import load_catalogue
+from tapas_opt.reconfig.evaluate import check_plan
+from tapas_opt.reconfig.events import parse_events
+from tapas_opt.reconfig.instance import build_reconfig_instance
+from tapas_opt.reconfig.plan import ReconfigPlan
+from tapas_opt.reconfig.routing import Router, risk_headroom, solve_routing_slot
+from tapas_opt.reconfig.run import prepare_room, route
+
+CAT = load_catalogue()
+
+
+def saas_vm(vm_id, endpoint, server_id, model="llama-70b", gpus=8) -> dict:
+    return {**vm(vm_id, kind="saas", customer="llm", endpoint=endpoint, gpus=gpus, server_id=server_id), "model": model}
+
+
+@pytest.fixture
+def busy_and_quiet(tmp_path):
+    """Endpoint ep1: one VM in row A beside a busy IaaS VMs, one in an
+    otherwise empty row B; ep2 has a single VM in row B. Loads are constant; row A draws
+    6 + 2.25 + 2 x 4.05 = 16.35 kW of its 20 kW."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in (1, 2, 3)]
+    vms = [saas_vm("s1", "ep1", "A1"), saas_vm("s2", "ep1", "B1"), saas_vm("s3", "ep2", "B2", model="llama-8b"),
+           vm("i1", server_id="A2"), vm("i2", server_id="A3")]
+    loads = {"s1": 0.5, "s2": 0.5, "s3": 0.4, "i1": 0.9, "i2": 0.9}
+    return write_inventory(
+        tmp_path / "busy_and_quiet", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+        rows=[{"row_id": r, "aisle_id": "X", "power_limit_kw": 20.0} for r in "AB"],
+        servers=servers, vms=pd.DataFrame(vms), telemetry=hourly_history(list(loads), list(loads.values())))
+
+
+def test_routing_lp_moves_load_to_the_quiet_row(busy_and_quiet):
+    """The LP keeps rows as far from their limits as it can: ep1's load leans to row B until
+    both rows are equally loaded; shares sum to one; every VM within capacity; checker clean."""
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["none"]))
+    plan = ReconfigPlan.unchanged(inst)
+    res = solve_routing_slot(inst, plan)
+    assert res.status == "optimal" and res.unserved.sum() == pytest.approx(0.0)
+    plan.saas_load = res.loads
+    ev = check_plan(inst, plan)
+    assert ev.feasible
+    before = check_plan(inst, ReconfigPlan.unchanged(inst))
+    assert ev.row_kw.max() < before.row_kw.max() - 0.1
+    assert res.z_row == pytest.approx(ev.row_kw.max() / 20.0, abs=1e-6)
+    assert res.loads[0] < 4.0 < res.loads[1]
+    ep = inst.saas_endpoint_idx
+    np.testing.assert_allclose(np.bincount(ep, res.loads), inst.endpoint_demand, atol=1e-6)
+
+
+def test_route_writes_every_slot(busy_and_quiet, tmp_path):
+    """route() over the horizon: one share per VM and slot, shares of an endpoint sum to one."""
+    out = route(busy_and_quiet, tmp_path / "r", prepared=prepare_room(busy_and_quiet, forecast_method="template"))
+    assert len(out.slots) == 24
+    sums = out.routing.groupby(["timestamp", "endpoint"])["share"].sum()
+    np.testing.assert_allclose(sums.to_numpy(), 1.0, atol=1e-5)
+    assert {"routing.csv", "slots.csv", "summary.json"} <= {p.name for p in (tmp_path / "r").iterdir()}
+
+
+# ---- the per-batch router -------------------------------------------------------------------
+
+def table(shares: dict[str, float], endpoint="ep") -> pd.DataFrame:
+    return pd.DataFrame({"endpoint": endpoint, "vm_id": list(shares), "share": list(shares.values())})
+
+
+def test_router_follows_the_shares_exactly_over_batches():
+    """Counts per VM stay within one request of share x total, batch after batch."""
+    r = Router(table({"a": 0.5, "b": 0.3, "c": 0.2}))
+    total = pd.Series(0, index=["a", "b", "c"])
+    for n in (1, 7, 3, 10, 29, 50):
+        got = pd.Series(r.route("ep", n)).value_counts()
+        total = total.add(got, fill_value=0)
+        sent = total.sum()
+        assert (abs(total - sent * pd.Series({"a": 0.5, "b": 0.3, "c": 0.2})) <= 1.0 + 1e-9).all()
+
+
+def test_router_skips_vms_at_risk_unless_all_are():
+    """VMs below the headroom threshold get nothing while a safe VM exists."""
+    r = Router(table({"a": 0.5, "b": 0.5}), headroom=pd.Series({"a": 0.001, "b": 0.2}))
+    assert set(r.route("ep", 20)) == {"b"}
+    r.update(headroom=pd.Series({"a": 0.001, "b": 0.001}))
+    assert set(r.route("ep", 20)) == {"a", "b"}
+
+
+def test_router_keeps_sessions_on_their_vm():
+    """A known session goes back to the VM holding its KV cache; new ones follow the shares."""
+    r = Router(table({"a": 0.5, "b": 0.5}))
+    first = r.route("ep", 4, sessions=["s1", "s2", "s3", "s4"])
+    again = r.route("ep", 4, sessions=["s4", "s3", "s2", "s1"])
+    assert list(again) == list(first[::-1])
+    r.update(headroom=pd.Series({first[0]: 0.0, "a" if first[0] == "b" else "b": 0.5}))
+    moved = r.route("ep", 1, sessions=["s1"])
+    assert moved[0] != first[0]
+
+
+def test_router_is_deterministic_and_rejects_unknown_endpoints():
+    """Same calls, same answers; an unknown endpoint is a KeyError naming it."""
+    a, b = Router(table({"a": 0.7, "b": 0.3})), Router(table({"a": 0.7, "b": 0.3}))
+    assert list(a.route("ep", 13)) == list(b.route("ep", 13))
+    with pytest.raises(KeyError, match="nope"):
+        a.route("nope", 1)
+
+
+def test_risk_headroom_is_smallest_margin(busy_and_quiet):
+    """Headroom per VM is at most each of its margins (row, aisle, temperature, throughput)."""
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["none"]))
+    room = risk_headroom(inst, ReconfigPlan.unchanged(inst))
+    assert list(room.index) == list(inst.saas["vm_id"])
+    assert (room <= 1).all() and room["s1"] < room["s2"]
+
+
+# ---- commands ------------------------------------------------------------------------------------
+
+def test_reconfigure_command_writes_outputs_and_exit_codes(busy_and_quiet, tmp_path):
+    """reconfigure: 0 with a plan that holds, 1 when a limit stays exceeded, 2 for a bad event."""
+    runner = CliRunner()
+    out = tmp_path / "plan"
+    res = runner.invoke(main, ["reconfigure", str(busy_and_quiet), "--event", "row-power:A:14.5", "--out", str(out),
+                               "--forecast-method", "template", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["feasible"] and summary["saas"]["quality_loss_pct"] == 0.0
+    configs = pd.read_csv(out / "configs.csv")
+    assert list(configs["vm_id"]) == ["s1", "s2", "s3"]
+    assert {"config_id", "tp", "precision", "power_level", "max_batch", "predicted_power_kw", "throughput_tok_s"} <= set(configs)
+    routing = pd.read_csv(out / "routing.csv")
+    assert list(routing.columns) == ["endpoint", "vm_id", "share"]
+    assert pd.read_csv(out / "caps.csv").empty
+    assert json.loads((out / "summary.json").read_text())["limits"]["rows"][0]["limit_kw"] == 14.5
+
+    bad = runner.invoke(main, ["reconfigure", str(busy_and_quiet), "--event", "row-power:A:5", "--out",
+                               str(tmp_path / "bad"), "--forecast-method", "template"])
+    assert bad.exit_code == 1
+    assert "still exceeded: row_power A" in bad.output
+
+    usage = runner.invoke(main, ["reconfigure", str(busy_and_quiet), "--event", "meteor", "--out", str(tmp_path / "x"),
+                                 "--forecast-method", "template"])
+    assert usage.exit_code == 2 and "unknown event kind" in usage.output
+    for policy in ("greedy", "uniform-cap"):
+        res = runner.invoke(main, ["reconfigure", str(busy_and_quiet), "--event", "row-power:A:14.5", "--policy", policy,
+                                   "--out", str(tmp_path / policy), "--forecast-method", "template", "-q"])
+        assert res.exit_code in (0, 1), res.output
+        assert json.loads((tmp_path / policy / "summary.json").read_text())["policy"] == policy
+
+
+def test_route_command(busy_and_quiet, tmp_path):
+    """route --at one slot: routing.csv with the slot's shares, exit 0."""
+    res = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "r"), "--at",
+                                    "2026-06-01 05:30", "--forecast-method", "template"])
+    assert res.exit_code == 0, res.output
+    routing = pd.read_csv(tmp_path / "r" / "routing.csv")
+    assert len(routing) == 3 and set(routing["timestamp"]) == {"2026-06-01 05:00:00"}
+    late = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "q"), "--at", "2030-01-01",
+                                     "--forecast-method", "template"])
+    assert late.exit_code == 2 and "outside the forecast horizon" in late.output
