@@ -82,7 +82,8 @@ class PlacementOptions:
     """Soft: IaaS VMs prefer cool servers; SaaS VMs (reconfigurable) may take warmer ones."""
     fragmentation_weight: float = 0.01
     """Soft: put small VMs on partly used servers so whole servers stay free for 8-GPU VMs."""
-    time_limit_s: float = 60.0
+    time_limit_s: float = 40.0
+    """Solver budget (LP sweep + CP-SAT stages); forecasting and writing come on top."""
     workers: int = 2
     seed: int = 0
 

@@ -183,26 +183,21 @@ def choose_theta(instance: PlacementInstance, lp: RowLp, lp_at_limit: LpResult, 
         return (opts.power_weight * res.z + opts.temp_weight * max(theta, existing) / limit
                 + opts.placed_temp_weight * theta / limit)
 
-    # Smallest feasible threshold, by bisection to 1 C; `a` stays infeasible (the bound).
-    a, b = lo, limit
-    if _lp_feasible(solve(a)):
-        a = b = lo
-    while b - a > 1.0:
-        mid = round((a + b) / 2, 2)
-        if _lp_feasible(solve(mid)):
-            b = mid
-        else:
-            a = mid
-    grid = np.unique(np.round(np.linspace(b, limit, 4), 2))
+    # A coarse grid from the coolest conceivable threshold to the limit, then a finer one
+    # around the best point (which may sit next to an infeasible one). Every threshold at
+    # which the LP cannot seat all VMs is a valid lower bound on the placed VMs' peak.
+    grid = np.unique(np.round(np.linspace(lo, limit, 5), 2))
     scores = [score(t) for t in grid]
     best = int(np.argmin(scores))
-    fine = np.round(np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)], 4), 2)
+    fine = np.round(np.linspace(grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)], 5), 2)
     candidates = sorted(set(grid) | set(fine))
     all_scores = [score(t) for t in candidates]
     theta = float(candidates[int(np.argmin(all_scores))])
+    infeasible = [t for t in candidates if not _lp_feasible(solve(t))]
+    bound = max(infeasible) if infeasible else lo
     stats["theta_sweep"] = {f"{t:.2f}": round(float(s), 6) for t, s in zip(candidates, all_scores)}
     stats["lp_thresholds"] = len(cache)
-    return theta, float(a)
+    return theta, float(bound)
 
 
 def integral_witness(inst: PlacementInstance, theta: float, target_unplaced: int, stats: dict
@@ -409,11 +404,13 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
     hint = warm_theta if warm_theta_ev.n_unplaced <= warm_ev.n_unplaced else warm
     # Budgets are the solver's deterministic time (reproducible), which runs somewhat slower
     # than wall time on a busy machine: stage 1 gets at most 40 % of the limit, stage 2 20 %.
+    # Budgets are CP-SAT deterministic time (reproducible), which runs slower than wall time
+    # on a busy machine: stage 1 gets at most 30 % of the limit, stage 2 at most 15 %.
     remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
-    counts = solve_row_integer(inst, theta, lp_theta, hint, backend, min(0.6 * remaining, 0.4 * time_limit_s),
+    counts = solve_row_integer(inst, theta, lp_theta, hint, backend, min(0.4 * remaining, 0.3 * time_limit_s),
                                workers, seed, stats)
     remaining = max(1.0, time_limit_s - (time.perf_counter() - t0))
-    assign = solve_servers(inst, counts, theta, backend, min(0.5 * remaining, 0.2 * time_limit_s), workers, seed,
+    assign = solve_servers(inst, counts, theta, backend, min(0.4 * remaining, 0.15 * time_limit_s), workers, seed,
                            stats)
     assign = repair(inst, assign, theta)
     ev = evaluate_assignment(inst, assign)
