@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
+from typing import Iterable, Iterator, TypeVar
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tapas_opt.errors import Problem
 
 err_console = Console(stderr=True, highlight=False)
+T = TypeVar("T")
 
 
 def print_json(data) -> None:
@@ -50,3 +54,44 @@ def place_table(summary: dict) -> Table:
 
 def print_table(table: Table) -> None:
     Console(file=sys.stdout, highlight=False).print(table)
+
+
+# ---- progress ------------------------------------------------------------------------------------
+
+@contextmanager
+def progress_steps(steps: list[str], enabled: bool = True):
+    """A progress bar over named steps, on stderr; yields ``step()``, to call at each step's start.
+
+    Disabled (``--quiet``, ``--json``) or when stderr is not a terminal, ``step()`` does nothing,
+    so scripts and logs see no control characters.
+    """
+    if not enabled or not err_console.is_terminal:
+        yield lambda: None
+        return
+    with _progress() as bar:
+        task = bar.add_task(steps[0] if steps else "", total=len(steps))
+        state = {"i": -1}
+
+        def step() -> None:
+            state["i"] += 1
+            i = state["i"]
+            bar.update(task, completed=i, description=steps[i] if i < len(steps) else "done")
+
+        yield step
+        bar.update(task, completed=len(steps), description="done")
+
+
+def progress_bar(items: Iterable[T], total: int | None = None, description: str = "", enabled: bool = True
+                 ) -> Iterator[T]:
+    """Iterate ``items`` with a progress bar on stderr (for loops of many seconds: sweeps,
+    simulated days, policies). Plain iteration when disabled or stderr is not a terminal."""
+    if not enabled or not err_console.is_terminal:
+        yield from items
+        return
+    with _progress() as bar:
+        yield from bar.track(items, total=total, description=description)
+
+
+def _progress() -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err_console, transient=True)

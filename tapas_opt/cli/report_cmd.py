@@ -1,0 +1,113 @@
+"""``tapas-opt report``: a plan as one self-contained HTML file (and PNG figures)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import print_json, progress_steps
+from tapas_opt.errors import EXIT_OK
+
+
+def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
+    """--inventory, else the ``inventory_dir`` a plan's summary.json may record."""
+    if inventory_dir:
+        return inventory_dir
+    summary = Path(plan_dir) / "summary.json"
+    if summary.exists():
+        try:
+            recorded = json.loads(summary.read_text()).get("inventory_dir")
+        except ValueError:
+            recorded = None
+        if recorded and Path(recorded).is_dir():
+            return recorded
+    raise click.UsageError("pass --inventory INVENTORY_DIR: the inventory the plan was made for "
+                           "(the one given to 'tapas-opt place')")
+
+
+@main.command()
+@click.argument("plan_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--inventory", "-i", "inventory_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="The inventory the plan was made for (as given to 'tapas-opt place').")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default="report.html", show_default=True,
+              help="HTML file to write (replaced atomically).")
+@click.option("--baseline", "baseline_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Another plan for the same inventory (e.g. '--policy first-fit') to show side by side.")
+@click.option("--png-dir", type=click.Path(file_okay=False), default=None,
+              help="Also write every figure as a PNG (matplotlib) into this directory.")
+@click.option("--title", default=None, help="Title of the report [default: 'tapas-opt report: ROOM'].")
+@click.option("--label", default=None, help="Name of the plan in the report [default: its policy].")
+@click.option("--baseline-label", default=None, help="Name of the baseline in the report [default: its policy].")
+@click.option("--forecast-method", type=click.Choice(["template", "auto"]), default="template", show_default=True,
+              help="Only for plans without profiles.parquet: how to forecast the load they are drawn with.")
+@o.quiet_option
+@o.json_option
+@handle_errors
+def report(plan_dir, inventory_dir, out_path, baseline_dir, png_dir, title, label, baseline_label, forecast_method,
+           quiet, as_json):
+    """Draw PLAN_DIR as one self-contained HTML file that opens offline.
+
+    The report shows a floor map of the room (aisles, rows, racks; servers coloured by peak GPU
+    temperature and by peak power; servers that receive a VM marked), each row's power and
+    each aisle's airflow over the horizon against its limit, the summary numbers, the unplaced
+    VMs with their reasons and, with --baseline, both plans side by side. Every number is
+    recomputed from the inventory and the plan with the physics module (as 'tapas-opt verify'
+    does). Exit code 0 when the report is written, also for a plan that breaks a limit (the
+    report says so; use 'tapas-opt verify' to gate on it).
+    """
+    from tapas_opt.inventory.load import load_inventory
+    from tapas_opt.report import load_plan_view, write_report
+
+    inventory_dir = _inventory_of(plan_dir, inventory_dir)
+    steps = ["loading the inventory", "evaluating the plan"] + (["evaluating the baseline"] if baseline_dir else []) \
+        + ["writing the report"] + (["drawing the PNG figures"] if png_dir else [])
+    with progress_steps(steps, enabled=not quiet and not as_json) as step:
+        step()
+        inv = load_inventory(inventory_dir)
+        step()
+        view = load_plan_view(plan_dir, inv, label="plan", forecast_method=forecast_method)
+        base = None
+        if baseline_dir:
+            step()
+            base = load_plan_view(baseline_dir, inv, label="baseline", forecast_method=forecast_method)
+        view, base = _labelled(view, label, base, baseline_label)
+        step()
+        path = write_report(out_path, view, base, title)
+        pngs = []
+        if png_dir:
+            step()
+            from tapas_opt.report.figures import write_pngs
+
+            pngs = write_pngs(png_dir, view, base)
+    if as_json:
+        print_json({"report": str(path), "png": [str(p) for p in pngs], "plan": view.headline(),
+                    "baseline": base.headline() if base is not None else None})
+    elif not quiet:
+        for v in view.violations:
+            click.echo(f"violation: {v['message']}", err=True)
+        h = view.headline()
+        click.echo(f"report written to {path}: {h['placed']} placed, {h['unplaced']} unplaced; peak row power "
+                   f"{h['peak_row_power_fraction']:.1%} of limit, max GPU {h['max_gpu_temp_c']:.1f} C"
+                   + (f"; {len(view.violations)} limit(s) broken" if view.violations else ""))
+        for p in pngs:
+            click.echo(f"figure written to {p}")
+    raise SystemExit(EXIT_OK)
+
+
+def _labelled(view, label, base, baseline_label):
+    """Name each plan by --label, else by its policy; keep the two names distinct."""
+    from dataclasses import replace
+
+    name = label or view.summary.get("policy") or "plan"
+    view = replace(view, label=name)
+    if base is not None:
+        bname = baseline_label or base.summary.get("policy") or "baseline"
+        if bname == name:
+            bname = f"{bname} (baseline)"
+        base = replace(base, label=bname)
+    return view, base
+
