@@ -107,33 +107,50 @@ def build_matrix(history: pd.DataFrame, step_min: int, max_slots: int | None = N
         raise ValueError(f"step_min={step_min} must be positive")
     if len(history) == 0:
         return _empty(step_min)
-    ts = pd.to_datetime(history["timestamp"]).to_numpy("datetime64[ns]").astype(np.int64)
+    # Integer time in the column's own unit (no conversion copy of tens of millions of stamps).
+    stamps = pd.to_datetime(history["timestamp"]).to_numpy()
+    unit = np.datetime_data(stamps.dtype)[0]
+    per_min = {"s": 60, "ms": 60_000, "us": 60_000_000, "ns": NS_PER_MIN}[unit]
+    ts = stamps.view(np.int64)
+    step = step_min * per_min
     load = pd.to_numeric(history["load"], errors="coerce").to_numpy(np.float64)
     codes, uniques = pd.factorize(history["vm_id"], sort=False)
     vm_ids = pd.Index(uniques, name="vm_id")
     n_vm = len(vm_ids)
     nat = np.iinfo(np.int64).min
-    valid = (ts != nat) & np.isfinite(load) & (codes >= 0)
-    invalid = np.bincount(codes[~valid & (codes >= 0)], minlength=n_vm)
-    step_ns = step_min * NS_PER_MIN
+    valid = (ts != nat) & ~np.isnan(load) & (codes >= 0)
+    all_valid = bool(valid.all())
+    invalid = np.zeros(n_vm, np.int64) if all_valid else np.bincount(codes[~valid & (codes >= 0)], minlength=n_vm)
     if not valid.any():
         return _empty(step_min)
-    floored = (ts // step_ns) * step_ns
-    end_ns = (floored[valid].max() + step_ns) if end is None else int(pd.Timestamp(end).value)
-    start_ns = floored[valid].min()
+    ts_valid = ts if all_valid else ts[valid]
+    end_u = (ts_valid.max() // step + 1) * step if end is None else \
+        int(pd.Timestamp(end).value) // (NS_PER_MIN // per_min)
+    start_u = (ts_valid.min() // step) * step
     if max_slots is not None:
-        start_ns = max(start_ns, end_ns - max_slots * step_ns)
-    n_t = max(int((end_ns - start_ns) // step_ns), 0)
-    slot = (floored - start_ns) // step_ns
+        start_u = max(start_u, end_u - max_slots * step)
+    n_t = max(int((end_u - start_u) // step), 0)
+    slot = (ts - start_u) // step  # floor division: the slot that contains each sample
     keep = valid & (slot >= 0) & (slot < n_t)
-    flat = codes[keep].astype(np.int64) * n_t + slot[keep]
+    if keep.all():
+        flat = codes.astype(np.int64) * n_t + slot
+        kept_load, kept_codes, kept_ts = load, codes, ts
+    else:
+        flat = codes[keep].astype(np.int64) * n_t + slot[keep]
+        kept_load, kept_codes, kept_ts = load[keep], codes[keep], ts[keep]
     counts = np.bincount(flat, minlength=n_vm * n_t).reshape(n_vm, n_t)
-    sums = np.bincount(flat, weights=load[keep], minlength=n_vm * n_t).reshape(n_vm, n_t)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = (sums / counts).astype(dtype, copy=False)
-    index = pd.DatetimeIndex(start_ns + np.arange(n_t) * step_ns, name="timestamp")
-    off_grid = np.bincount(codes[keep & (ts != floored)], minlength=n_vm)
-    quality = _quality(counts, off_grid, invalid, index, vm_ids)
+    if counts.max(initial=0) <= 1:  # one sample per slot (the usual case): place them directly
+        values = np.full(n_vm * n_t, np.nan, dtype=dtype)
+        values[flat] = kept_load
+        values = values.reshape(n_vm, n_t)
+    else:
+        sums = np.bincount(flat, weights=kept_load, minlength=n_vm * n_t).reshape(n_vm, n_t)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = (sums / counts).astype(dtype, copy=False)
+    index = pd.DatetimeIndex((start_u + np.arange(n_t) * step) * (NS_PER_MIN // per_min), name="timestamp")
+    off_grid = np.bincount(kept_codes[(kept_ts - start_u) % step != 0], minlength=n_vm)
+    samples = np.bincount(kept_codes, minlength=n_vm)
+    quality = _quality(counts > 0, off_grid, invalid, index, vm_ids, samples)
     return SeriesMatrix(vm_ids, index, values, step_min, quality)
 
 
@@ -142,9 +159,9 @@ def matrix_from_values(values: np.ndarray, index: pd.DatetimeIndex, step_min: in
     """A :class:`SeriesMatrix` around an existing regular-grid array (quality from its NaNs)."""
     values = np.asarray(values, dtype=float)
     vm_ids = pd.Index(np.arange(values.shape[0]) if vm_ids is None else vm_ids, name="vm_id")
-    counts = (~np.isnan(values)).astype(np.int64)
+    seen = ~np.isnan(values)
     zeros = np.zeros(values.shape[0], dtype=np.int64)
-    quality = _quality(counts, zeros, zeros, pd.DatetimeIndex(index), vm_ids)
+    quality = _quality(seen, zeros, zeros, pd.DatetimeIndex(index), vm_ids, seen.sum(axis=1))
     return SeriesMatrix(vm_ids, pd.DatetimeIndex(index, name="timestamp"), values, step_min, quality)
 
 
@@ -170,8 +187,8 @@ def aggregate_matrix(m: SeriesMatrix, step_min: int) -> SeriesMatrix:
     with np.errstate(invalid="ignore", divide="ignore"):
         values = np.where(seen > 0, np.nansum(folded, axis=2) / np.maximum(seen, 1), np.nan)
     index = pd.DatetimeIndex(start + np.arange(n_coarse) * step_ns, name="timestamp")
-    quality = _quality(seen, np.zeros(len(m.vm_ids), np.int64), np.zeros(len(m.vm_ids), np.int64),
-                       index, m.vm_ids)
+    quality = _quality(seen > 0, np.zeros(len(m.vm_ids), np.int64), np.zeros(len(m.vm_ids), np.int64),
+                       index, m.vm_ids, m.quality["samples"].to_numpy())
     return SeriesMatrix(m.vm_ids, index, values, step_min, quality)
 
 
@@ -190,24 +207,29 @@ def _runs_of_missing(seen: np.ndarray) -> np.ndarray:
     return longest
 
 
-def _quality(counts: np.ndarray, off_grid: np.ndarray, invalid: np.ndarray,
-             index: pd.DatetimeIndex, vm_ids: pd.Index) -> pd.DataFrame:
-    seen = counts > 0
+def _quality(seen: np.ndarray, off_grid: np.ndarray, invalid: np.ndarray,
+             index: pd.DatetimeIndex, vm_ids: pd.Index, samples: np.ndarray) -> pd.DataFrame:
+    """Per-VM report from the slots seen ``[n_vm, n_t]`` and the samples counted per VM."""
     n_t = seen.shape[1]
     any_seen = seen.any(axis=1)
     first = np.where(any_seen, seen.argmax(axis=1), 0)
     last = np.where(any_seen, n_t - 1 - seen[:, ::-1].argmax(axis=1), -1)
     span = np.where(any_seen, last - first + 1, 0)
     n_seen = seen.sum(axis=1)
+    missing = span - n_seen
+    longest = np.zeros(len(vm_ids), dtype=np.int64)
+    gappy = np.flatnonzero(missing > 0)
+    if len(gappy):
+        longest[gappy] = _runs_of_missing(seen[gappy])
     first_ts = pd.DatetimeIndex(index[first]) if n_t else pd.DatetimeIndex([pd.NaT] * len(vm_ids))
     last_ts = pd.DatetimeIndex(index[np.maximum(last, 0)]) if n_t else first_ts
     quality = pd.DataFrame({
-        "samples": counts.sum(axis=1),
+        "samples": samples,
         "invalid": invalid,
         "off_grid": off_grid,
-        "merged": (counts - seen).sum(axis=1),
-        "missing_slots": span - n_seen,
-        "longest_gap_slots": _runs_of_missing(seen),
+        "merged": samples - n_seen,
+        "missing_slots": missing,
+        "longest_gap_slots": longest,
         "first": first_ts.where(any_seen),
         "last": last_ts.where(any_seen),
         "span_slots": span,
