@@ -31,7 +31,7 @@ class PlanView:
     summary : dict
         ``summary.json`` of the plan directory (empty if the plan has none).
     servers : DataFrame
-        Index ``server_id``; columns ``row_id, aisle_id, rack, gpus, used_gpus, max_kw, peak_kw,
+        Index ``server_id``; columns ``row_id, aisle_id, rack, gpus, used_gpus, idle_kw, max_kw, peak_kw,
         peak_gpu_temp_c`` (NaN on servers without VMs), ``vms``, ``placed_vms`` (comma-separated
         VM ids) and ``n_placed``.
     rows, aisles : DataFrame
@@ -198,6 +198,7 @@ def _view(label, plan_dir, name, summary, plan, explanations, report) -> PlanVie
         "rack": inst.server_rack.astype(str),
         "gpus": p.gpus.astype(int),
         "used_gpus": used,
+        "idle_kw": p.idle_kw.astype(float),
         "max_kw": p.max_kw.astype(float),
         "peak_kw": ev.server_kw.max(axis=1) if inst.n_slots else np.zeros(n_s),
         "peak_gpu_temp_c": temp,
@@ -254,6 +255,6 @@ def compare_placements(view: PlanView, baseline: PlanView) -> pd.DataFrame:
     (empty = unplaced there)."""
     a = view.placed.set_index("vm_id")[["server_id", "row_id"]]
     b = baseline.placed.set_index("vm_id")[["server_id", "row_id"]]
-    both = a.join(b, how="outer", lsuffix="_plan", rsuffix="_baseline").fillna("")
+    both = a.add_suffix("_plan").join(b.add_suffix("_baseline"), how="outer").fillna("")
     diff = both[both["server_id_plan"] != both["server_id_baseline"]]
     return diff.reset_index().rename(columns={"index": "vm_id"}).sort_values("vm_id", ignore_index=True)

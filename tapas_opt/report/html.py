@@ -44,7 +44,7 @@ th { background:var(--soft); font-weight:600; } td.n, th.n { text-align:right; f
 .better { color:var(--ok); } .worse { color:var(--bad); }
 .maps { display:flex; flex-wrap:wrap; gap:24px; align-items:flex-start; }
 .map { flex:1 1 520px; min-width:0; overflow-x:auto; }
-.map svg.floor-map { max-width:100%; height:auto; }
+.map svg.floor-map { width:100%; height:auto; }
 .panels { display:grid; grid-template-columns:repeat(auto-fill, minmax(340px, 1fr)); gap:10px 18px; }
 .panels svg { width:100%; height:auto; }
 .key { display:inline-block; width:22px; height:0; border-top:2px solid; vertical-align:middle; margin:0 4px 0 10px; }
@@ -300,7 +300,8 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
          "VMs); grey servers have no VM. A dark dot marks a server that receives a VM in this plan. Hover a server "
          "for its numbers.</p>" + _maps(view, baseline, "temp")),
         ("floor-power", "Floor map: server power",
-         "<p class='muted'>Each server is coloured by its peak power over the horizon as a share of its maximum; "
+         "<p class='muted'>Each server is coloured by its peak power over the horizon, from its idle power (0 %) to its "
+         "maximum (100 %); "
          "each row's label gives its peak against the row's power limit, each cold aisle's its AHU peak.</p>"
          + _maps(view, baseline, "power")),
         ("row-power", "Row power over the horizon", _series_section(view, baseline, "row")),

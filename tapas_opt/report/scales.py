@@ -2,7 +2,7 @@
 
 Palettes are ColorBrewer's (Cynthia Brewer, colorbrewer2.org; Apache-2.0), written out so that
 the HTML needs nothing at run time: RdYlBu reversed for temperature (blue = cool, red = hot) and
-YlOrRd for power (yellow = light, dark red = at the server's maximum).
+YlOrRd for power (yellow = near idle, dark red = at the server's maximum).
 """
 
 from __future__ import annotations
@@ -68,5 +68,5 @@ def temperature_scale(temps: list[float], limit_c: float) -> ColourScale:
 
 
 def power_scale() -> ColourScale:
-    """Peak server power as a share of the server's maximum (0 % to 100 %)."""
-    return ColourScale(0.0, 100.0, POWER_PALETTE, "peak server power, % of the server's maximum", "%")
+    """Peak server power from the server's idle power (0 %) to its maximum (100 %)."""
+    return ColourScale(0.0, 100.0, POWER_PALETTE, "peak server power, % of the way from idle to maximum", "%")

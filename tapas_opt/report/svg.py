@@ -41,12 +41,13 @@ def slot_label(ts: pd.Timestamp) -> str:
 
 def server_value(view: PlanView, metric: str) -> pd.Series:
     """Colour value per server: ``temp`` = peak hottest-GPU temperature (°C, NaN if no VM),
-    ``power`` = peak server power as % of its maximum (NaN if no VM)."""
+    ``power`` = peak server power between idle (0 %) and maximum (100 %) (NaN if no VM)."""
     s = view.servers
     if metric == "temp":
         return s["peak_gpu_temp_c"]
     if metric == "power":
-        return (100.0 * s["peak_kw"] / s["max_kw"]).where(s["vms"] != "")
+        span = (s["max_kw"] - s["idle_kw"]).where(s["max_kw"] > s["idle_kw"])
+        return (100.0 * (s["peak_kw"] - s["idle_kw"]) / span).clip(0, 100).fillna(100.0).where(s["vms"] != "")
     raise ValueError(f"unknown floor-map metric {metric!r}: use 'temp' or 'power'")
 
 
@@ -57,7 +58,7 @@ def floor_map_svg(view: PlanView, layout: FloorLayout, metric: str, scale: Colou
     srv = view.servers
     w, h = layout.width, layout.height
     out = [f'<svg id="{escape(svg_id)}" class="floor-map" role="img" viewBox="0 0 {_f(w)} {_f(h)}" '
-           f'width="{_f(w)}" height="{_f(h)}" xmlns="http://www.w3.org/2000/svg" '
+           f'width="{_f(w)}" height="{_f(h)}" style="max-width:{_f(1.5 * w)}px" xmlns="http://www.w3.org/2000/svg" '
            f'aria-label="floor map of {escape(view.label)} coloured by {escape(scale.label)}">']
     for _, r in layout.hot_aisles.iterrows():
         out.append(f'<rect class="hot-aisle" x="{_f(r.x)}" y="{_f(r.y)}" width="{_f(r.w)}" height="{_f(r.h)}"/>'

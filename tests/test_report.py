@@ -1,0 +1,209 @@
+"""tapas-opt report: the numbers it shows, its self-containment, its figures and its CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import EXAMPLE
+from tapas_opt.cli import main
+from tapas_opt.report import compare_placements, load_plan_view, render_report
+from tapas_opt.report.layout import build_layout, natural_key
+from tapas_opt.report.scales import OVER_LIMIT, TEMP_PALETTE, temperature_scale
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory) -> dict[str, Path]:
+    """The example room planned by the optimiser and by the first-fit baseline."""
+    root = tmp_path_factory.mktemp("report")
+    out = {}
+    for policy in ("optimal", "first-fit"):
+        out[policy] = root / policy
+        res = CliRunner().invoke(main, ["place", str(EXAMPLE), "--out", str(out[policy]), "--policy", policy,
+                                        "--time-limit", "5", "--forecast-method", "template", "--quiet"])
+        assert res.exit_code == 0, res.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def views(plans):
+    from tapas_opt.inventory.load import load_inventory
+
+    inv = load_inventory(EXAMPLE)
+    return load_plan_view(plans["optimal"], inv, "optimal"), load_plan_view(plans["first-fit"], inv, "first-fit")
+
+
+def report(*args):
+    return CliRunner().invoke(main, ["report", *[str(a) for a in args]])
+
+
+def test_view_numbers_agree_with_the_plans_summary(plans, views):
+    """The report recomputes the physics; its peaks equal those place wrote to summary.json."""
+    view, _ = views
+    summary = json.loads((plans["optimal"] / "summary.json").read_text())
+    assert view.peak_row_power_fraction == pytest.approx(summary["peak_row_power_fraction"], abs=1e-4)
+    assert view.max_gpu_temp_c == pytest.approx(summary["max_gpu_temp_c"], abs=0.01)
+    for row in summary["rows"]:
+        assert view.rows.loc[row["row_id"], "peak_kw"] == pytest.approx(row["peak_kw"], abs=0.01)
+    for aisle in summary["aisles"]:
+        assert view.aisles.loc[aisle["aisle_id"], "peak_cfm"] == pytest.approx(aisle["peak_cfm"], abs=0.1)
+    assert view.n_placed == summary["vms"]["placed"] and view.n_running == summary["vms"]["running"]
+    assert view.ok and not view.unplaced
+
+
+def test_view_servers_match_plan_csv(plans, views):
+    """Every VM of plan.csv is on the server the view draws it on; temperatures per server are
+    the hottest of its VMs."""
+    view, _ = views
+    plan = pd.read_csv(plans["optimal"] / "plan.csv")
+    srv = view.servers
+    for r in plan.itertuples():
+        assert r.vm_id in srv.loc[r.server_id, "vms"].split(",")
+        if r.status == "placed":
+            assert r.vm_id in srv.loc[r.server_id, "placed_vms"].split(",")
+    hottest = plan.groupby("server_id")["peak_gpu_temp_c"].max()
+    assert np.allclose(srv.loc[hottest.index, "peak_gpu_temp_c"], hottest, atol=0.01)
+    assert srv["peak_gpu_temp_c"].isna().sum() == (srv["vms"] == "").sum()
+    assert (srv["used_gpus"] <= srv["gpus"]).all()
+
+
+def test_html_is_self_contained_and_has_every_section(views):
+    """No script, no external URL; floor maps, one chart per row and aisle, the summary."""
+    view, _ = views
+    html = render_report(view)
+    assert "<script" not in html.lower()
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", html))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls  # an XML namespace name, never fetched
+    assert not re.search(r"""\b(src|href)\s*=\s*["'](?!#)""", html), "only in-page links are allowed"
+    assert "Content-Security-Policy" in html
+    for section in ("summary", "floor-temp", "floor-power", "row-power", "aisle-airflow", "unplaced", "violations"):
+        assert f'<section id="{section}">' in html
+    assert 'id="floor-map-temp"' in html and 'id="floor-map-power"' in html
+    assert html.count('class="chart"') == len(view.rows) + len(view.aisles)
+    assert html.count('class="server"') == 2 * len(view.servers)
+    assert html.count('class="placed"') >= 2 * view.servers["n_placed"].gt(0).sum()
+    assert f"{100 * view.peak_row_power_fraction:.1f} %" in html
+
+
+def test_baseline_is_shown_side_by_side(views):
+    """With a baseline: both floor maps, a comparison table and the VMs placed differently."""
+    view, base = views
+    html = render_report(view, base)
+    assert 'id="floor-map-temp-baseline"' in html and 'id="floor-map-power-baseline"' in html
+    assert '<section id="differences">' in html
+    assert html.count('class="baseline-line"') == len(view.rows) + len(view.aisles)
+    diff = compare_placements(view, base)
+    a = dict(zip(view.placed["vm_id"], view.placed["server_id"]))
+    b = dict(zip(base.placed["vm_id"], base.placed["server_id"]))
+    moved = {v for v in a.keys() | b.keys() if a.get(v) != b.get(v)}
+    assert set(diff["vm_id"]) == moved
+    for vm in diff["vm_id"]:
+        assert vm in html
+
+
+def test_unplaced_vms_are_listed_with_their_reasons(tmp_path):
+    """A request the room cannot take: the unplaced VM and its code appear in the report."""
+    from conftest import hourly_history, server, vm, write_inventory
+
+    inv = write_inventory(
+        tmp_path / "inv",
+        aisles=[{"aisle_id": "A", "airflow_limit_cfm": 10000}],
+        rows=[{"row_id": "R1", "aisle_id": "A", "power_limit_kw": 20.0},
+              {"row_id": "R2", "aisle_id": "A", "power_limit_kw": 20.0}],
+        servers=[server("S1", "R1", rack="K1"), server("S2", "R2", rack="K2")],
+        vms=[vm("run1", server_id="S1"), vm("new1"), vm("new2")],
+        telemetry=hourly_history(["run1"], [1.0]))
+    plan = tmp_path / "plan"
+    res = CliRunner().invoke(main, ["place", str(inv), "--out", str(plan), "--forecast-method", "template", "-q"])
+    assert res.exit_code == 1, res.output
+    summary = json.loads((plan / "summary.json").read_text())
+    assert summary["unplaced"]
+    out = tmp_path / "r.html"
+    res = report(plan, "--inventory", inv, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    for u in summary["unplaced"]:
+        assert u["vm_id"] in html and u["code"] in html
+    assert "1 unplaced" in res.output
+
+
+def test_a_plan_from_another_tool_is_reported(plans, tmp_path):
+    """Only plan.csv (vm_id, server_id) is needed; VMs it leaves out are listed as not in the plan."""
+    src = pd.read_csv(plans["optimal"] / "plan.csv")
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    placed = src[src["status"] == "placed"]
+    keep = pd.concat([src[src["status"] == "running"], placed.iloc[1:]])
+    keep[["vm_id", "server_id"]].to_csv(foreign / "plan.csv", index=False)
+    out = tmp_path / "foreign.html"
+    res = report(foreign, "-i", EXAMPLE, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert placed.iloc[0]["vm_id"] in html and "not_in_plan" in html
+
+
+def test_cli_writes_html_and_pngs(plans, tmp_path):
+    """--png-dir writes every figure as a real PNG; --json reports the paths and the headline."""
+    out, png = tmp_path / "r.html", tmp_path / "png"
+    res = report(plans["optimal"], "-i", EXAMPLE, "--baseline", plans["first-fit"], "--out", out,
+                 "--png-dir", png, "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["report"] == str(out) and out.exists()
+    names = {Path(p).name for p in data["png"]}
+    assert names == {"floor_map_temp.png", "floor_map_power.png", "floor_map_temp_baseline.png",
+                     "floor_map_power_baseline.png", "row_power.png", "aisle_airflow.png"}
+    for p in data["png"]:
+        assert Path(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert data["plan"]["label"] == "optimal" and data["baseline"]["label"] == "first-fit"
+    assert data["baseline"]["peak_row_power_fraction"] >= data["plan"]["peak_row_power_fraction"] - 1e-9
+
+
+def test_cli_needs_the_inventory(plans, tmp_path):
+    """Without --inventory (and none recorded in the plan) the command says what to pass: exit 2."""
+    res = report(plans["optimal"], "--out", tmp_path / "r.html")
+    assert res.exit_code == 2
+    assert "--inventory" in res.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_rejects_a_malformed_plan(tmp_path):
+    """A plan directory without plan.csv is malformed input: exit 2, nothing written."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = report(empty, "-i", EXAMPLE, "--out", tmp_path / "r.html")
+    assert res.exit_code == 2
+    assert "plan.csv" in res.output
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_layout_places_every_server_once_without_overlap(views):
+    """Each server gets one rectangle inside its rack; racks of a row in natural name order."""
+    view, _ = views
+    lay = build_layout(view.servers, view.rows)
+    assert set(lay.servers.index) == set(view.servers.index)
+    s = lay.servers
+    for i, a in enumerate(s.itertuples()):
+        others = s.iloc[i + 1:]
+        overlap = (others.x < a.x + a.w - 1e-9) & (a.x < others.x + others.w - 1e-9) & \
+                  (others.y < a.y + a.h - 1e-9) & (a.y < others.y + others.h - 1e-9)
+        assert not overlap.any(), a.Index
+    for row, racks in lay.racks.groupby("row_id"):
+        ordered = racks.sort_values("x")["rack"].tolist()
+        assert ordered == sorted(ordered, key=natural_key)
+    assert natural_key("R2") < natural_key("R10")
+
+
+def test_temperature_scale_ends_at_the_limit():
+    """Cool end is the palette's first colour; above the limit is the over-limit colour."""
+    scale = temperature_scale([52.0, 70.0], 85.0)
+    assert scale.vmin == 50.0 and scale.vmax == 85.0
+    assert scale.colour(50.0) == TEMP_PALETTE[0] and scale.colour(85.0) == TEMP_PALETTE[-1]
+    assert scale.colour(85.5) == OVER_LIMIT
+    assert scale.colour(float("nan")) != scale.colour(60.0)
