@@ -236,8 +236,9 @@ def test_capacity_respects_throughput_gpu_maximum_and_temperature():
 
 
 def test_each_constraint_family_adds_its_rows(two_rows):
-    """Families add the documented rows: one assignment per group, one capacity per column, one
-    demand per endpoint, one limit per row and per aisle (names read the same in the LP file)."""
+    """Families add the documented rows: one assignment per group, one capacity per unit (a class
+    of power levels or a configuration), one demand per endpoint, one limit per row and per
+    aisle (names read the same in the LP file)."""
     inst = instance_of(two_rows, ["row-power:A:7.5"])
     g = build_groups(inst)
     pairs = all_pairs(g)
@@ -249,7 +250,7 @@ def test_each_constraint_family_adds_its_rows(two_rows):
     m.add_vm_assignment()
     assert len(names()) == len(g)
     m.add_vm_capacity()
-    assert len(names()) == len(g) + len(pairs)
+    assert len(names()) == len(g) + len(m.units) and len(m.units) < len(pairs)
     m.add_endpoint_demand()
     m.add_row_power_limit()
     m.add_aisle_airflow_limit()

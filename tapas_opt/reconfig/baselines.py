@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from tapas_opt import physics
-from tapas_opt.reconfig.evaluate import check_plan, saas_physics
+from tapas_opt.reconfig.evaluate import check_plan, saas_alpha, saas_physics, saas_rates
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.model import capacity_units
 from tapas_opt.reconfig.plan import ReconfigPlan
@@ -86,11 +86,10 @@ def _route_away(instance: ReconfigInstance, plan: ReconfigPlan) -> ReconfigPlan:
     row_over, aisle_over, ev = _over(instance, plan)
     row_room = np.maximum(0.0, ev.row_limit_kw - ev.row_kw)
     aisle_room = np.maximum(0.0, ev.aisle_limit_cfm - ev.aisle_cfm)
-    c = instance.cfg
     row, aisle = s["row"].to_numpy(int), s["aisle"].to_numpy(int)
     kw, cfm = s["kw_unit"].to_numpy(float), s["cfm_unit"].to_numpy(float)
-    e = c["energy_ratio"][plan.saas_config]
-    cap = capacity_units(instance, s["gpus"].to_numpy(float), plan.saas_config, s["gpu_load_limit"].to_numpy(float))
+    rates = saas_rates(instance, plan)
+    e, cap = rates["energy"], rates["capacity"]
     load = np.asarray(plan.saas_load, float).copy()
     hot = load > cap + EPS
     constrained = (row_over[row] > EPS) | (aisle_over[aisle] > EPS) | hot
@@ -190,7 +189,7 @@ def uniform_cap_plan(instance: ReconfigInstance, level: float, scope: np.ndarray
         / np.maximum(s["gpus"].to_numpy(float) * instance.cfg["active_share"][plan.saas_config], EPS)
     ratio = np.where(in_s & (gpu_load > level), level / np.maximum(gpu_load, EPS), 1.0)
     plan.saas_clock = ratio
-    plan.saas_load = plan.saas_load * physics.throughput_fraction_at_power(ratio, instance.cap_alpha)
+    plan.saas_load = plan.saas_load * physics.throughput_fraction_at_power(ratio, saas_alpha(instance, plan.saas_config))
     in_i = scope[iaas["server"].to_numpy(int)]
     plan.iaas_load = np.where(in_i, np.minimum(plan.iaas_load, level), plan.iaas_load)
     plan.notes.append(f"uniform GPU power cap at {level:.3f} of the dynamic range on {int(scope.sum())} servers")

@@ -153,7 +153,11 @@ class Catalogue:
         return np.flatnonzero(self.configs["family"].to_numpy() == family)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Column arrays by name, in row order."""
+        """Column arrays by name, in row order (computed once)."""
+        return self._arrays
+
+    @cached_property
+    def _arrays(self) -> dict[str, np.ndarray]:
         return {c: self.configs[c].to_numpy() for c in self.configs.columns}
 
 
@@ -171,8 +175,46 @@ def add_ratios(df: pd.DataFrame) -> pd.DataFrame:
     df["speed_ratio"] = (fam.map(default["tbt_ms"]) / df["tbt_ms"]).to_numpy()
     df["gpu_power_ratio"] = df["energy_ratio"] * df["capacity_ratio"] / df["active_share"]
     df["reload_key"] = df[list(RELOAD_KEYS)].astype(str).agg("/".join, axis=1)
+    df = add_power_levels(df)
     df["quantised_or_smaller"] = ((df["precision"] != fam.map(default["precision"]))
                                   | (df["size"] != fam.map(default["size"]))).to_numpy()
+    return df
+
+
+def add_power_levels(df: pd.DataFrame) -> pd.DataFrame:
+    """Treat a class's GPU power levels as samples of a continuous knob where they follow one
+    power law.
+
+    A *class* is a configuration without its power level (family, size, precision, TP,
+    replicas, batch). If every level's throughput is its level-1.0 sibling's times (dynamic power
+    ratio) ** alpha with one alpha (the bundled catalogue's MLPerf-fitted levels do), the class
+    is ``continuous``: any level between its lowest SLO-feasible one and 1 is a real setting (a
+    GPU power cap or clock), with capacity ``t1 * k ** alpha`` and energy ``e1 * k ** (1 - alpha)``.
+    Columns added: ``class_key``, ``level1`` (row of the class's level-1.0 configuration, -1 if
+    none), ``power_alpha`` (NaN if none), ``continuous``, ``min_level`` (lowest SLO-feasible
+    dynamic power ratio of the class).
+    """
+    df = df.copy()
+    df["class_key"] = df[["family", *RELOAD_KEYS, "max_batch"]].astype(str).agg("/".join, axis=1)
+    dyn = df["power_w"] - df["gpus_used"] * df["idle_gpu_w"]
+    top = df[np.isclose(df["power_level"], 1.0)].drop_duplicates("class_key")
+    pos1 = pd.Series(top.index, index=top["class_key"])
+    df["level1"] = df["class_key"].map(pos1).fillna(-1).astype(int)
+    has1 = df["level1"] >= 0
+    ref = df["level1"].where(has1, 0).to_numpy()
+    ratio = np.where(has1, dyn.to_numpy() / dyn.to_numpy()[ref], np.nan)
+    tput = np.where(has1, df["throughput_tok_s"].to_numpy() / df["throughput_tok_s"].to_numpy()[ref], np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where((ratio > 0) & (ratio < 1 - 1e-9), np.log(tput) / np.log(ratio), np.nan)
+    df["level_ratio"] = ratio
+    per_class = pd.Series(alpha).groupby(df["class_key"].to_numpy())
+    med = per_class.median()
+    spread = per_class.agg(lambda a: float(np.nanmax(np.abs(a - np.nanmedian(a)))) if np.isfinite(a).any() else np.inf)
+    df["power_alpha"] = df["class_key"].map(med).to_numpy(float)
+    df["continuous"] = (has1 & df["class_key"].map(spread).lt(1e-3) & np.isfinite(df["power_alpha"])).to_numpy()
+    ok_levels = pd.Series(np.where(df["slo_ok"], ratio, np.nan)).groupby(df["class_key"].to_numpy()).min()
+    df["min_level"] = df["class_key"].map(ok_levels).to_numpy(float)
+    df["unit_key"] = np.where(df["continuous"], df["class_key"], df["config_id"])
     return df
 
 

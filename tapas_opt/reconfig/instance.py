@@ -77,6 +77,8 @@ class ReconfigOptions:
     """The integral solve stops within this relative gap of its own bound..."""
     mip_gap_abs: float = 1e-2
     """...or within this absolute gap (objective units: 0.01 = 0.01 % of load-weighted quality)."""
+    dive_share: float = 1.0
+    """Share of the fractional groups rounded per LP-diving round (1 = round all at once)."""
     temp_bucket: float = 0.01
     """VMs whose hottest-GPU load limits differ by less than this share one LP group (the
     group uses the lowest)."""

@@ -3,13 +3,17 @@ its endpoint's load it serves, so that every limit holds after the event at the 
 loss. The maths is in models/formulation-reconfiguration.md.
 
 Identical SaaS VMs (same endpoint, row, size, current configuration, server hardware and
-thermal headroom bucket) form a *group*; the model decides how many VMs of each group run each
-configuration (integer ``n[g, c]``) and the load they serve together (``l[g, c]``). Each
-constraint family is one function below whose docstring states the rule; every objective term
-is returned as (variables, coefficients) under a name so that the summary reports each one.
+thermal headroom bucket) form a *group*. A *unit* is what a VM must run as a whole: one
+configuration, or, where a class's GPU power levels follow one power law (the bundled
+catalogue), the whole class, since any level in between is a real GPU power cap or clock
+(:func:`tapas_opt.reconfig.catalogue.add_power_levels`). The model decides how many VMs of each
+group run each unit (integer ``n[g, u]``) and the load the group serves in each configuration
+(``l[g, c]``). Each constraint family is one function below whose docstring states the rule;
+every objective term is returned as (variables, coefficients) under a name so that the summary
+reports each one.
 
-The model is solved twice on the same code: as an LP (counts continuous: the relaxation, a
-lower bound) and as a MILP (counts integral). The integral plan is what the CLI writes.
+The same code builds the LP relaxation (counts continuous; the lower bound) and the MILP
+(counts integral). The integral plan is what the CLI writes.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class Groups:
     current: np.ndarray
     candidates: list[np.ndarray]
 
-    @property
+    @cached_property
     def count(self) -> np.ndarray:
         return np.array([len(m) for m in self.members], dtype=int)
 
@@ -151,12 +155,12 @@ class ReconfigModel:
     """The PuLP problem with its variables, so that constraint families can be added and tested
     one at a time, and every objective term is kept by name.
 
-    ``form="full"``: counts ``n[g,c]`` (integer, or continuous if ``relax``) and loads
-    ``l[g,c]`` with ``l <= cap * n``. ``form="compact"``: the LP relaxation with the counts
-    eliminated: ``n[g,c]`` is the expression ``l[g,c] / cap[g,c]`` (the fewest VMs that carry
-    the load) and the group's VMs that carry nothing stay as they are at no cost, so the
-    assignment becomes ``sum_c l[g,c] / cap[g,c] <= |g|``. Both relaxations have the same
-    optimum; the compact one has one row per group instead of one per (group, configuration).
+    ``form="full"``: counts ``n[g,u]`` per unit (integer, or continuous if ``relax``) and loads
+    ``l[g,c]`` with ``sum_{c in u} l[g,c] / cap[g,c] <= n[g,u]``. ``form="compact"``: the LP
+    relaxation with the counts eliminated: ``n[g,u]`` is the expression ``sum_{c in u} l[g,c] /
+    cap[g,c]`` (the fewest VMs that carry the load) and the group's VMs that carry nothing stay
+    as they are at no cost, so the assignment becomes ``sum_c l[g,c] / cap[g,c] <= |g|``. Both
+    relaxations have the same optimum; the compact one has one row per group.
     """
 
     instance: ReconfigInstance
@@ -184,7 +188,7 @@ class ReconfigModel:
         self.load = [self._var(f"l_g{gi}_c{c}", 0) for gi, c in self.pairs]
         if self.form == "full":
             cat = pulp.LpContinuous if self.relax else pulp.LpInteger
-            self.n = [self._var(f"n_g{gi}_c{c}", 0, int(counts[gi]), cat) for gi, c in self.pairs]
+            self.n = [self._var(f"n_g{gi}_u{k}", 0, int(counts[gi]), cat) for k, (gi, _) in enumerate(self.units)]
             if self.fixed_counts is not None:
                 for var, value in zip(self.n, self.fixed_counts):
                     var.lowBound = var.upBound = float(value)
@@ -211,6 +215,45 @@ class ReconfigModel:
         return np.array([p[1] for p in self.pairs], dtype=int)
 
     @cached_property
+    def _units(self) -> tuple[list[tuple[int, str]], np.ndarray]:
+        keys = self.instance.cfg["unit_key"]
+        index: dict[tuple[int, str], int] = {}
+        pair_unit = np.empty(len(self.pairs), dtype=int)
+        for k, (gi, c) in enumerate(self.pairs):
+            pair_unit[k] = index.setdefault((gi, str(keys[c])), len(index))
+        return list(index), pair_unit
+
+    @property
+    def units(self) -> list[tuple[int, str]]:
+        """(group, unit key) of every count variable."""
+        return self._units[0]
+
+    @property
+    def pair_unit(self) -> np.ndarray:
+        """Unit of each pair."""
+        return self._units[1]
+
+    @cached_property
+    def unit_group(self) -> np.ndarray:
+        return np.array([u[0] for u in self.units], dtype=int)
+
+    @cached_property
+    def unit_cost(self) -> np.ndarray:
+        """Reconfiguration cost of one VM in each unit: a reload if the model, precision or TP
+        differ from the group's current configuration, an online change if only the batch
+        does, nothing in the current unit."""
+        c, o, g = self.instance.cfg, self.instance.options, self.groups
+        cost = np.zeros(len(self.units))
+        for k, (gi, key) in enumerate(self.units):
+            cur = g.current[gi]
+            first = self.pair_config[np.flatnonzero(self.pair_unit == k)[0]]
+            if c["reload_key"][first] != c["reload_key"][cur]:
+                cost[k] = o.w_reload
+            elif key != c["unit_key"][cur]:
+                cost[k] = o.w_change
+        return cost
+
+    @cached_property
     def capacity(self) -> np.ndarray:
         """Units one VM of the pair's group serves in the pair's configuration (throughput, GPU
         maximum)."""
@@ -227,12 +270,10 @@ class ReconfigModel:
         """Percent of the room's SaaS load that one unit of load is."""
         return 100.0 / max(self.instance.total_demand, 1.0)
 
-    def n_terms(self, k: int, coef: float) -> list[tuple]:
-        """``coef * n[g,c]`` as (variable, coefficient) pairs, in either form."""
-        if self.form == "full":
-            return [(self.n[k], coef)]
-        cap = self.capacity_hot[k]
-        return [(self.load[k], coef / cap)] if cap > EPS else []
+    def vm_share(self, k: int, hot: bool = True) -> list[tuple]:
+        """``l[g,c] / cap[g,c]``: the VMs pair ``k``'s load occupies, as (variable, coefficient)."""
+        cap = (self.capacity_hot if hot else self.capacity)[k]
+        return [(self.load[k], 1.0 / cap)] if cap > EPS else []
 
     def _add(self, coefs: list[tuple], sense: str, rhs: float, name: str) -> None:
         expr = pulp.LpAffineExpression(coefs)
@@ -245,40 +286,54 @@ class ReconfigModel:
 
     # -- constraint families --
     def add_vm_assignment(self) -> None:
-        """Every SaaS VM runs exactly one configuration: ``sum_c n[g,c] = |g|`` (compact form:
-        ``sum_c l[g,c] / cap[g,c] <= |g|``, the rest stay as they are)."""
+        """Every SaaS VM runs exactly one unit: ``sum_u n[g,u] = |g|`` (compact form:
+        ``sum_c l[g,c] / cap[g,c] <= |g|``, the VMs left over stay as they are)."""
         by_group: dict[int, list] = {}
-        for k, gi in enumerate(self.pair_group):
-            by_group.setdefault(int(gi), []).extend(self.n_terms(k, 1.0))
+        if self.form == "full":
+            for k, gi in enumerate(self.unit_group):
+                by_group.setdefault(int(gi), []).append((self.n[k], 1.0))
+        else:
+            for k, gi in enumerate(self.pair_group):
+                by_group.setdefault(int(gi), []).extend(self.vm_share(k))
         sense = "==" if self.form == "full" else "<="
         for gi, coefs in by_group.items():
             if coefs:
                 self._add(coefs, sense, float(self.groups.count[gi]), f"assign_g{gi}")
 
     def add_vm_capacity(self) -> None:
-        """A configuration serves at most its throughput under the SLO, and never drives its busy
-        GPUs past their maximum: ``l[g,c] <= cap[g,c] * n[g,c]`` (:func:`capacity_units`).
-        Implied by the assignment row in the compact form; pairs that cannot carry load there
-        are fixed at zero."""
-        for k, (gi, c) in enumerate(self.pairs):
-            if self.form == "full":
-                self._add([(self.load[k], 1.0), (self.n[k], -float(self.capacity[k]))], "<=", 0.0, f"capacity_g{gi}_c{c}")
-            elif self.capacity_hot[k] <= EPS:
+        """A unit's VMs serve at most their throughput under the SLO, never driving busy GPUs past
+        their maximum: ``sum_{c in u} l[g,c] / cap[g,c] <= n[g,u]`` (:func:`capacity_units`;
+        a class of power levels blends them, which a level in between realises). Implied by
+        the assignment row in the compact form; pairs that cannot carry load are fixed at 0."""
+        for k in range(len(self.pairs)):
+            if self.capacity_hot[k] <= EPS:
                 self.load[k].upBound = 0.0
+        if self.form != "full":
+            return
+        by_unit: dict[int, list] = {}
+        for k, u in enumerate(self.pair_unit):
+            by_unit.setdefault(int(u), []).extend(self.vm_share(k, hot=False))
+        for u, coefs in by_unit.items():
+            if coefs:
+                self._add(coefs + [(self.n[u], -1.0)], "<=", 0.0, f"capacity_g{self.units[u][0]}_u{u}")
 
     def add_gpu_temperature_limit(self) -> None:
         """Hottest-GPU temperature stays at the limit (physics: linear in GPU power).
 
-        SaaS: a busy GPU's load ``e_c * l[g,c] / (k * a_c * n[g,c])`` must not exceed the load
-        limit U_g of the group's servers: ``l[g,c] <= k * a_c * U_g / e_c * n[g,c]`` (full form:
-        added where tighter than the capacity; compact form: part of ``cap``). IaaS: the cap
-        must bring the VM's GPUs down to their limit: ``x_i >= k_i * (u_i - U_i) - o_i`` with
-        ``o_i`` the load still too hot (penalised like unserved load)."""
+        SaaS: a busy GPU's load ``e_c * l / (k * a_c)`` per VM must not exceed the load limit
+        U_g of the group's servers, i.e. ``sum_{c in u} l[g,c] / cap_hot[g,c] <= n[g,u]`` with
+        ``cap_hot = k * min(t_c, a_c * U_g / e_c)`` (full form: added for units where U_g binds;
+        compact form: part of the assignment row). IaaS: the cap must bring the VM's GPUs down to
+        their limit: ``x_i >= k_i * (u_i - U_i) - o_i`` with ``o_i`` the load still too hot
+        (penalised like unserved load)."""
         if self.form == "full":
-            for k in np.flatnonzero(self.capacity_hot < self.capacity - EPS):
-                gi, c = self.pairs[k]
-                self._add([(self.load[k], 1.0), (self.n[k], -float(self.capacity_hot[k]))], "<=", 0.0,
-                          f"gpu_temp_g{gi}_c{c}")
+            by_unit: dict[int, list] = {}
+            hot_units = set(self.pair_unit[self.capacity_hot < self.capacity - EPS].tolist())
+            for k, u in enumerate(self.pair_unit):
+                if int(u) in hot_units:
+                    by_unit.setdefault(int(u), []).extend(self.vm_share(k))
+            for u, coefs in by_unit.items():
+                self._add(coefs + [(self.n[u], -1.0)], "<=", 0.0, f"gpu_temp_g{self.units[u][0]}_u{u}")
         iaas = self.instance.iaas
         need = iaas["gpus"].to_numpy(float) * (iaas["load"].to_numpy(float) - iaas["gpu_load_limit"].to_numpy(float))
         for i in np.flatnonzero(need > EPS):
@@ -339,14 +394,22 @@ class ReconfigModel:
         cfgs = self.pair_config
         quality = (1.0 - c["quality"][cfgs]) * pct * o.w_quality
         slowdown = np.maximum(0.0, c["tbt_ms"][cfgs] / c["tbt_ms"][cur] - 1.0) * pct * o.w_perf
-        reload = (c["reload_key"][cfgs] != c["reload_key"][cur])
-        change = (cfgs != cur) & ~reload
-        per_vm = reload * o.w_reload + change * o.w_change
         vm_vars, vm_coefs = [], []
-        for k in np.flatnonzero(per_vm > 0):
-            for var, coef in self.n_terms(int(k), float(per_vm[k])):
+        if self.form == "full":
+            for k in np.flatnonzero(self.unit_cost > 0):
+                vm_vars.append(self.n[k])
+                vm_coefs.append(float(self.unit_cost[k]))
+        else:
+            for k in np.flatnonzero(self.unit_cost[self.pair_unit] > 0):
+                for var, coef in self.vm_share(int(k)):
+                    vm_vars.append(var)
+                    vm_coefs.append(coef * float(self.unit_cost[self.pair_unit[k]]))
+        # a different power level of the current unit is an online change too (its load share)
+        level = (c["unit_key"][cfgs] == c["unit_key"][cur]) & (cfgs != cur)
+        for k in np.flatnonzero(level):
+            for var, coef in self.vm_share(int(k)):
                 vm_vars.append(var)
-                vm_coefs.append(coef)
+                vm_coefs.append(coef * o.w_change)
         kw_ref = float(np.median(inst.saas["kw_unit"])) if len(inst.saas) else 1.0
         cfm_ref = float(np.median(inst.saas["cfm_unit"])) if len(inst.saas) else 1.0
         big = o.w_unserved * pct
@@ -382,7 +445,7 @@ class ReconfigModel:
         return self
 
     def warm_start(self, counts: np.ndarray, loads: np.ndarray) -> None:
-        """Initial values for the integral solve (an integral plan found by rounding)."""
+        """Initial values for the integral solve (an integral plan found by diving)."""
         for var, value in zip(self.n, counts):
             var.setInitialValue(float(value))
         for var, value in zip(self.load, loads):
@@ -408,6 +471,9 @@ class ReconfigModel:
         obj = pulp.value(self.problem.objective) if word in ("optimal", "feasible") else None
         return word, (float(obj) if obj is not None else (0.0 if word == "optimal" else None)), wall
 
+    def objective_value(self) -> float:
+        return float(pulp.value(self.problem.objective) or 0.0)
+
     def term_values(self) -> dict[str, float]:
         """Value of every named objective term in the current solution."""
         return {name: float(sum((v.varValue or 0.0) * w for v, w in zip(vs, ws))) for name, (vs, ws) in self.terms.items()}
@@ -416,39 +482,70 @@ class ReconfigModel:
         return np.array([v.varValue or 0.0 for v in self.load])
 
     def count_values(self) -> np.ndarray:
-        """``n[g,c]`` of the solution (compact form: ``l / cap``)."""
+        """``n[g,u]`` per unit of the solution (compact form: ``sum l / cap_hot``)."""
         if self.form == "full":
             return np.array([v.varValue or 0.0 for v in self.n])
         cap = self.capacity_hot
-        return np.where(cap > EPS, self.load_values() / np.maximum(cap, EPS), 0.0)
+        share = np.where(cap > EPS, self.load_values() / np.maximum(cap, EPS), 0.0)
+        return np.bincount(self.pair_unit, share, minlength=len(self.units))
 
     def reduced_costs(self) -> np.ndarray:
         """Reduced cost of every load variable after an LP solve (0 where CBC gave none)."""
         return np.array([v.dj if v.dj is not None else 0.0 for v in self.load])
 
     def to_plan(self, policy: str = "optimal") -> ReconfigPlan:
-        """Per-VM configurations and loads from the integral group counts (members in order)."""
+        """Per-VM configurations, power levels and loads from integral unit counts (members in
+        order). A class's VMs run its level-1.0 configuration at the lowest power level that
+        carries their load (:func:`realise_level`)."""
         inst, g = self.instance, self.groups
         config = inst.saas["current"].to_numpy(int).copy()
+        clock = np.ones(len(inst.saas))
         load = np.zeros(len(inst.saas))
         n_val = self.count_values()
         l_val = self.load_values()
         for gi, members in enumerate(g.members):
-            ks = np.flatnonzero(self.pair_group == gi)
-            ks = ks[np.argsort(-n_val[ks], kind="stable")]
+            us = np.flatnonzero(self.unit_group == gi)
+            us = us[np.argsort(-n_val[us], kind="stable")]
             pos = 0
-            for k in ks:
-                cnt = int(np.floor(n_val[k] + 1e-6))
+            for u in us:
+                cnt = int(np.floor(n_val[u] + 1e-6))
                 if cnt <= 0:
                     continue
+                ks = np.flatnonzero(self.pair_unit == u)
                 vms = members[pos:pos + cnt]
-                config[vms] = self.pair_config[k]
-                load[vms] = l_val[k] / cnt
+                total = float(l_val[ks].sum())
+                cfg, level = realise_level(inst, self.pair_config[ks], l_val[ks], g.gpus[gi], g.load_limit[gi], cnt)
+                config[vms], clock[vms], load[vms] = cfg, level, total / cnt
                 pos += cnt
         gpus = np.maximum(inst.iaas["gpus"].to_numpy(float), 1.0)
         shed = np.array([x.varValue or 0.0 for x in self.iaas_shed])
         iaas_load = np.maximum(inst.iaas["load"].to_numpy(float) - shed / gpus, inst.iaas["floor_load"].to_numpy(float))
-        return ReconfigPlan(policy=policy, saas_config=config, saas_load=load, iaas_load=iaas_load)
+        return ReconfigPlan(policy=policy, saas_config=config, saas_load=load, iaas_load=iaas_load, saas_clock=clock)
+
+
+def realise_level(instance: ReconfigInstance, configs: np.ndarray, loads: np.ndarray, gpus: float,
+                  load_limit: float, count: int) -> tuple[int, float]:
+    """The configuration and power level that ``count`` VMs of one unit run to serve ``loads``.
+
+    A single configuration runs as it is (level 1 relative to it) unless the unit is a
+    continuous class; then the VMs run the class's level-1.0 configuration at the lowest
+    dynamic power ratio ``k`` whose capacity ``gpus * t1 * k ** alpha`` carries their share,
+    within the class's lowest SLO-feasible level and the GPU and thermal maximum ``U / d1``.
+    The throughput is concave in ``k`` and the energy per token increasing, so this level uses
+    no more power than the LP's blend of the sampled levels."""
+    c = instance.cfg
+    first = int(configs[np.argmax(loads)]) if loads.sum() > 0 else int(configs[0])
+    if not c["continuous"][first] or c["level1"][first] < 0:
+        return first, 1.0
+    top = int(c["level1"][first])
+    alpha = float(c["power_alpha"][top])
+    per_vm = float(loads.sum()) / count
+    t1 = float(c["capacity_ratio"][top]) * gpus
+    d1 = float(c["gpu_power_ratio"][top])
+    k_hi = min(1.0, max(min(load_limit, 1.0), 0.0) / d1) if d1 > 0 else 1.0
+    k = (per_vm / t1) ** (1.0 / alpha) if per_vm > 0 and t1 > 0 else 0.0
+    k = float(np.clip(k, float(c["min_level"][top]), max(k_hi, float(c["min_level"][top]))))
+    return top, k
 
 
 def all_pairs(groups: Groups) -> list[tuple[int, int]]:
@@ -456,21 +553,22 @@ def all_pairs(groups: Groups) -> list[tuple[int, int]]:
     return [(gi, int(c)) for gi in range(len(groups)) for c in groups.candidates[gi]]
 
 
-def restricted_pairs(groups: Groups, pairs: list[tuple[int, int]], load: np.ndarray, reduced: np.ndarray,
-                     extra: int = 2) -> list[tuple[int, int]]:
-    """Columns for the integral solve: per group its current configuration, every configuration
-    the LP loads in *any* group with the same current configuration (what helps one VM of a
-    family is a candidate for its siblings when counts must be whole), and the ``extra``
-    others with the lowest reduced cost."""
+def restricted_pairs(instance: ReconfigInstance, groups: Groups, pairs: list[tuple[int, int]], load: np.ndarray,
+                     reduced: np.ndarray, extra: int = 2) -> list[tuple[int, int]]:
+    """Columns for the integral solve: per group its current configuration, every candidate of
+    every unit the LP loads in *any* group with the same current configuration (what helps one
+    VM of a family is a candidate for its siblings when counts must be whole), and the
+    ``extra`` others with the lowest reduced cost."""
+    unit = instance.cfg["unit_key"]
     used: dict[int, set] = {}
     for k, (gi, c) in enumerate(pairs):
         if load[k] > 1e-7:
-            used.setdefault(int(groups.current[gi]), set()).add(c)
+            used.setdefault(int(groups.current[gi]), set()).add(unit[c])
     keep = set()
     by_group: dict[int, list[int]] = {}
     for k, (gi, c) in enumerate(pairs):
         by_group.setdefault(gi, []).append(k)
-        if c == groups.current[gi] or c in used.get(int(groups.current[gi]), ()):
+        if c == groups.current[gi] or unit[c] in used.get(int(groups.current[gi]), ()):
             keep.add(k)
     for gi, ks in by_group.items():
         rest = [k for k in ks if k not in keep]
@@ -479,71 +577,81 @@ def restricted_pairs(groups: Groups, pairs: list[tuple[int, int]], load: np.ndar
     return [pairs[k] for k in sorted(keep)]
 
 
-def round_counts(groups: Groups, pairs: list[tuple[int, int]], counts: np.ndarray,
-                 capacity: np.ndarray) -> np.ndarray:
-    """Whole VM counts per pair from LP counts (``counts`` may be fractional).
+def round_counts(model: "ReconfigModel", counts: np.ndarray) -> np.ndarray:
+    """Whole VM counts per unit of ``model`` from fractional ones.
 
-    Every configuration the LP loads gets its count rounded up while the group has VMs left
-    (a VM serving part of a configuration's load is still one VM). When the ceilings exceed the
-    group, VMs are taken from the configurations with the least capacity per VM, so the group
-    keeps as much capacity as possible and the re-solved loads can still be served. The
-    group's other VMs stay on their current configuration (which must be among the pairs)."""
-    out = np.zeros(len(pairs))
-    pair_group = np.array([p[0] for p in pairs], dtype=int)
-    for gi in range(len(groups)):
-        ks = np.flatnonzero(pair_group == gi)
-        if not len(ks):
+    Every unit the LP uses gets its count rounded up while the group has VMs left (a VM
+    carrying part of a unit's load is still one VM). When the ceilings exceed the group, VMs are
+    taken from the units with the least capacity per VM, so the group keeps as much capacity as
+    possible and the re-solved loads can still be served. The group's other VMs stay on its
+    current unit."""
+    g = model.groups
+    c = model.instance.cfg
+    cap_unit = np.zeros(len(model.units))
+    np.maximum.at(cap_unit, model.pair_unit, model.capacity_hot)
+    out = np.zeros(len(model.units))
+    for gi in range(len(g)):
+        us = np.flatnonzero(model.unit_group == gi)
+        if not len(us):
             continue
-        n = np.maximum(counts[ks], 0.0)
+        n = np.maximum(counts[us], 0.0)
         up = np.where(n > 1e-7, np.ceil(n - 1e-7), 0.0)
-        size = groups.count[gi]
+        size = g.count[gi]
         while up.sum() > size:
-            # drop a VM from the configuration whose VMs carry least, ties: least fractional use
-            lost = np.where(up > 0, capacity[ks] + 1e-6 * (n - (up - 1)).clip(0, 1), np.inf)
+            lost = np.where(up > 0, cap_unit[us] + 1e-6 * (n - (up - 1)).clip(0, 1), np.inf)
             up[int(np.argmin(lost))] -= 1
-        cur = [k for k in range(len(ks)) if pairs[ks[k]][1] == groups.current[gi]]
+        cur_key = c["unit_key"][g.current[gi]]
+        cur = [i for i, u in enumerate(us) if model.units[u][1] == cur_key]
         if not cur:
             raise ValueError(f"group {gi}: its current configuration is not among the pairs")
         up[cur[0]] += size - up.sum()
-        out[ks] = up
+        out[us] = up
     return out
 
 
 def dive(instance: ReconfigInstance, groups: Groups, pairs: list[tuple[int, int]], share: float = 0.5,
-         max_rounds: int = 12) -> tuple["ReconfigModel", int]:
-    """An integral solution by LP diving: solve the relaxation, fix every group whose counts are
-    already whole, round (:func:`round_counts`) the ``share`` of the fractional groups with the
-    least fractional mass and fix them too, re-solve so the other groups compensate; repeat
-    until every group is whole. Returns the final model (its counts are integral) and the
-    number of LP solves."""
+         max_rounds: int = 12, start: dict[tuple[int, str], float] | None = None) -> tuple["ReconfigModel", int]:
+    """An integral solution by LP diving: from the relaxation's counts (``start``: unit counts by
+    (group, unit key) of an LP already solved, else solved here), fix every group whose counts
+    are whole, round (:func:`round_counts`) the ``share`` of the fractional groups with the least
+    fractional mass and fix them too, re-solve so the other groups compensate; repeat until
+    every group is whole. Returns the final model (integral counts) and the LP solves made."""
     model = ReconfigModel(instance, groups, pairs, form="full", relax=True).build()
-    pair_group = model.pair_group
+    unit_group = model.unit_group
     fixed = np.zeros(len(groups), dtype=bool)
-    rounds = 0
-    for rounds in range(1, max_rounds + 1):
-        model.solve()
-        n = model.count_values()
-        frac = np.abs(n - np.round(n))
-        mass = np.bincount(pair_group, frac, minlength=len(groups))
-        whole = (mass < 1e-6) & ~fixed
-        todo = np.flatnonzero((mass >= 1e-6) & ~fixed)
-        _fix(model, np.flatnonzero(whole), np.round(n))
-        fixed |= whole
-        if not len(todo):
-            break
-        take = todo[np.argsort(mass[todo], kind="stable")][:max(1, int(np.ceil(share * len(todo)))) if rounds < max_rounds else len(todo)]
-        counts = round_counts(groups, pairs, n, model.capacity_hot)
-        _fix(model, take, counts)
-        fixed[take] = True
+    solves = 0
+    if start is not None:
+        n = np.array([start.get(u, 0.0) for u in model.units])
     else:
         model.solve()
-    return model, rounds
+        solves += 1
+        n = model.count_values()
+    for rnd in range(1, max_rounds + 1):
+        frac = np.abs(n - np.round(n))
+        mass = np.bincount(unit_group, frac, minlength=len(groups))
+        whole = (mass < 1e-6) & ~fixed
+        todo = np.flatnonzero((mass >= 1e-6) & ~fixed)
+        counts = round_counts(model, n)  # whole groups: their counts, idle VMs on the current unit
+        _fix(model, np.flatnonzero(whole), counts)
+        fixed |= whole
+        if len(todo):
+            take = todo[np.argsort(mass[todo], kind="stable")]
+            take = take if rnd == max_rounds else take[:max(1, int(np.ceil(share * len(todo))))]
+            _fix(model, take, counts)
+            fixed[take] = True
+        status, _, _ = model.solve()
+        solves += 1
+        if status != "optimal":
+            raise RuntimeError(f"LP diving: the relaxation with fixed counts is {status} (a bug: slacks keep it feasible)")
+        if fixed.all():
+            break
+        n = model.count_values()
+    return model, solves
 
 
 def _fix(model: "ReconfigModel", group_ids: np.ndarray, counts: np.ndarray) -> None:
-    """Fix the counts of the pairs of these groups (bounds of a relaxed full model)."""
-    sel = np.isin(model.pair_group, group_ids)
-    for k in np.flatnonzero(sel):
+    """Fix the unit counts of these groups (bounds of a relaxed full model)."""
+    for k in np.flatnonzero(np.isin(model.unit_group, group_ids)):
         model.n[k].lowBound = model.n[k].upBound = float(counts[k])
 
 
@@ -591,10 +699,11 @@ def solve_optimal(instance: ReconfigInstance, method: str = "restricted", improv
 
     1. the compact LP over every candidate configuration (the bound);
     2. an integral plan by LP diving (:func:`dive`) over the columns :func:`restricted_pairs`
-       keeps: every configuration the LP loads, the current one and the next best by reduced cost;
+       keeps: every unit the LP loads, the current configuration and the next best by reduced
+       cost;
     3. if ``improve``, the integral model (CBC branch and bound) over the same columns,
-       warm-started from step 2, within ``options.time_limit_s``;
-       the better of steps 2 and 3 is the plan.
+       warm-started from step 2, within ``options.time_limit_s``; the better of steps 2 and 3
+       is the plan.
 
     ``method="full"``: the integral model over every candidate column (exact up to the MIP gap;
     for tests and small rooms).
@@ -614,13 +723,10 @@ def solve_optimal(instance: ReconfigInstance, method: str = "restricted", improv
     best, status = None, "unknown"
     int_pairs = pairs
     if method == "restricted" and lp_obj is not None:
-        int_pairs = restricted_pairs(groups, pairs, lp.load_values(), lp.reduced_costs())
-        pos = {p: k for k, p in enumerate(pairs)}
-        sub = np.array([pos[p] for p in int_pairs])
-        dived, _ = dive(instance, groups, int_pairs)
-        obj = pulp.value(dived.problem.objective)
-        if obj is not None:
-            best, status = (dived, float(obj)), "dived"
+        int_pairs = restricted_pairs(instance, groups, pairs, lp.load_values(), lp.reduced_costs())
+        start = dict(zip(lp.units, lp.count_values()))
+        dived, _ = dive(instance, groups, int_pairs, share=instance.options.dive_share, start=start)
+        best, status = (dived, dived.objective_value()), "dived"
     if improve or best is None:
         mip = ReconfigModel(instance, groups, int_pairs, form="full").build()
         if best is not None:

@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 from ortools.linear_solver import pywraplp
 
-from tapas_opt.reconfig.evaluate import saas_physics
+from tapas_opt.reconfig.evaluate import saas_physics, saas_rates
 from tapas_opt.reconfig.instance import ReconfigInstance
-from tapas_opt.reconfig.model import capacity_units
 from tapas_opt.reconfig.plan import ReconfigPlan
 
 EPS_SPREAD = 1e-3
@@ -53,14 +52,13 @@ class RoutingSlot:
 
 def _temp_line(instance: ReconfigInstance, plan: ReconfigPlan) -> tuple[np.ndarray, np.ndarray]:
     """Hottest-GPU temperature of each SaaS VM as ``T0 + T1 * l`` (l in units)."""
-    s, c, p = instance.saas, instance.cfg, instance.params
+    s, p = instance.saas, instance.params
     srv = s["server"].to_numpy(int)
-    cfg = np.asarray(plan.saas_config, int)
-    busy = np.maximum(s["gpus"].to_numpy(float) * c["active_share"][cfg], 1e-12)
+    rates = saas_rates(instance, plan)
     inlet = instance.inlet_c[srv]
     t0 = p.gpu_temp_c(np.zeros(len(s)), inlet, srv)
     t1 = p.gpu_temp_c(np.ones(len(s)), inlet, srv)
-    return t0, (t1 - t0) * c["energy_ratio"][cfg] / busy
+    return t0, (t1 - t0) * rates["energy"] / np.maximum(rates["busy"], 1e-12)
 
 
 def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_units: np.ndarray | None = None,
@@ -68,12 +66,11 @@ def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_un
     """The routing LP at the instance's slot (see the module docstring) with the plan's
     configurations and IaaS caps; ``demand_units`` per endpoint default to the instance's."""
     inst = instance
-    s, c = inst.saas, inst.cfg
-    cfg = np.asarray(plan.saas_config, int)
+    s = inst.saas
     demand = inst.endpoint_demand if demand_units is None else np.asarray(demand_units, float)
     iaas_load = np.asarray(plan.iaas_load if iaas_load is None else iaas_load, float)
-    cap = capacity_units(inst, s["gpus"].to_numpy(float), cfg, s["gpu_load_limit"].to_numpy(float))
-    e = c["energy_ratio"][cfg]
+    rates = saas_rates(inst, plan)
+    cap, e = rates["capacity"], rates["energy"]
     kw = s["kw_unit"].to_numpy(float) * e
     cfm = s["cfm_unit"].to_numpy(float) * e
     iaas = inst.iaas

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tapas_opt import physics
 from tapas_opt.io import atomic_directory, write_json
-from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan, saas_physics
+from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan, saas_alpha, saas_physics
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.plan import ReconfigPlan
 
@@ -38,8 +38,9 @@ def configs_table(instance: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEv
         "vm_id": s["vm_id"], "endpoint": s["endpoint"], "family": s["family"],
         "config_id": c["config_id"][cfg], "previous_config_id": c["config_id"][cur],
         "model": c["model"][cfg], "size": c["size"][cfg], "precision": c["precision"][cfg], "tp": c["tp"][cfg],
-        "replicas": c["replicas"][cfg], "max_batch": c["max_batch"][cfg], "power_level": c["power_level"][cfg],
-        "gpu_clock_cap": np.round(plan.clock(len(s)), 4),
+        "replicas": c["replicas"][cfg], "max_batch": c["max_batch"][cfg],
+        "power_level": np.round(c["level_ratio"][cfg] * plan.clock(len(s)), 4),
+        "tbt_ms": np.round(sp["tbt_ms"], 2),
         "reload": c["reload_key"][cfg] != c["reload_key"][cur],
         "share": np.round(np.where(demand > 0, np.asarray(plan.saas_load) / np.maximum(demand, 1e-12), 0.0), 6),
         "load_units": np.round(plan.saas_load, 6), "capacity_units": np.round(sp["capacity"], 6),
@@ -77,7 +78,7 @@ def caps_table(instance: ReconfigInstance, plan: ReconfigPlan) -> pd.DataFrame:
                      "gpu_power_cap_w": round(float(physics.gpu_power_w(new[i], p.gpu_idle_w[s], p.gpu_max_w[s], p.poly)), 1),
                      "load_before": round(u0, 4), "load_after": round(float(new[i]), 4),
                      "perf_fraction": round(float(physics.throughput_fraction_at_power(dyn_ratio, instance.cap_alpha)), 4)})
-    if plan.saas_clock is not None:
+    if plan.saas_clock is not None and plan.policy == "uniform-cap":
         sp = saas_physics(instance, plan)
         s_df = instance.saas
         for v in np.flatnonzero(np.asarray(plan.saas_clock) < 1 - CAP_TOL):
@@ -87,7 +88,7 @@ def caps_table(instance: ReconfigInstance, plan: ReconfigPlan) -> pd.DataFrame:
                          "power_cap_kw": round(k / p.gpus[s] * p.idle_kw[s] + float(sp["kw"][v]), 4),
                          "gpu_power_cap_w": round(float(physics.gpu_power_w(sp["gpu_load"][v], p.gpu_idle_w[s], p.gpu_max_w[s], p.poly)), 1),
                          "load_before": round(float(s_df.at[v, "load"]), 4), "load_after": round(float(sp["gpu_load"][v]), 4),
-                         "perf_fraction": round(float(physics.throughput_fraction_at_power(plan.saas_clock[v], instance.cap_alpha)), 4)})
+                         "perf_fraction": round(float(sp["speed"][v]), 4)})
     cols = ["vm_id", "kind", "server_id", "gpus", "power_cap_kw", "gpu_power_cap_w", "load_before", "load_after", "perf_fraction"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -100,8 +101,7 @@ def saas_metrics(instance: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEva
     cur = instance.saas["current"].to_numpy(int)
     load = np.asarray(plan.saas_load, float)
     d0 = instance.saas["demand"].to_numpy(float)
-    clock = plan.clock(len(load))
-    speed = c["speed_ratio"][cfg] * physics.throughput_fraction_at_power(clock, instance.cap_alpha)
+    speed = c["speed_ratio"][cfg] * saas_physics(instance, plan)["speed"]
     speed0 = float((d0 * c["speed_ratio"][cur]).sum() / max(demand, 1e-12))
     served = float(load.sum())
     missing = [str(instance.endpoints[e]) for e in np.flatnonzero(ev.served < ev.demand * (1 - 1e-6) - 1e-5)]
@@ -140,9 +140,10 @@ def reconfig_metrics(instance: ReconfigInstance, plan: ReconfigPlan) -> dict:
     cfg = np.asarray(plan.saas_config, int)
     cur = instance.saas["current"].to_numpy(int)
     reload = c["reload_key"][cfg] != c["reload_key"][cur]
-    change = (cfg != cur) & ~reload
+    same = (cfg == cur) & (plan.clock(len(cfg)) >= 1.0 - 1e-9)
+    change = ~same & ~reload
     return {"reloads": int(reload.sum()), "online_changes": int(change.sum()),
-            "unchanged": int((cfg == cur).sum()), "reload_s": instance.options.reload_s,
+            "unchanged": int(same.sum()), "reload_s": instance.options.reload_s,
             "out_of_rotation_instance_s": round(float(reload.sum() * instance.options.reload_s), 1)}
 
 
