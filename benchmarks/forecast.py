@@ -93,8 +93,6 @@ def run_tuning() -> str:
     grid = {f"persistence {p} h, half-life {h} h, headroom {c}": RecentMixMethod(p, h, 60, c)
             for p in (12, 24, 72) for h in (72, 168) for c in (0.0, 0.25, 0.5)}
     grid["template"] = CHEAP_METHODS["template"]
-    early = cornell_backtest(DATA, grid, servers=("cbsugpu05", "cbsugpu06"))
-    early_origins = early  # noqa: F841 - kept for symmetry with the later run
     # Tuning period: only origins before 2024-01-01 (05/06 are the only servers with data then).
     from tapas_opt.forecast.public_data import cornell_history
     from tapas_opt.forecast.series import build_matrix
