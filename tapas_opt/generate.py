@@ -59,6 +59,11 @@ class RoomSpec:
     weather_epw: str | None = None
     weather_start: str = "07-13"
     name: str | None = None
+    drift: float = 0.0
+    """Forecast drift: every customer's or endpoint's load over the last two weeks of history is
+    scaled by a factor drawn uniformly from [1 - drift, 1 + drift], so that the running VMs'
+    placement, made when they arrived, no longer matches what the room draws (nightly re-planning
+    scenarios). Drawn from its own seeded stream: drift 0 leaves a room unchanged."""
 
 
 def _load_shapes() -> pd.DataFrame:
@@ -203,6 +208,12 @@ def _telemetry(spec: RoomSpec, vms: pd.DataFrame, families: dict, rng: np.random
     ts = pd.date_range(end=HISTORY_END - pd.Timedelta(minutes=step), periods=n, freq=f"{step}min")
     shapes = _load_shapes()
     cache = {name: _family_load(fam, ts, shapes) for name, fam in families.items()}
+    if spec.drift:
+        drift_rng = np.random.default_rng([spec.seed, 7919])
+        recent = ts >= ts[-1] - pd.Timedelta(days=14)
+        for name in sorted(cache):
+            factor = drift_rng.uniform(1 - spec.drift, 1 + spec.drift)
+            cache[name] = np.where(recent, cache[name] * factor, cache[name])
     parts = []
     for vm in vms[~vms["pending"]].itertuples():
         fam = vm.endpoint if vm.kind == "saas" else vm.customer

@@ -17,15 +17,17 @@ from tapas_opt.cli import options as o
 @click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, help="Time step (minutes).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
               help="EnergyPlus .epw weather file for outside temperature (default: a warm diurnal cycle).")
+@click.option("--drift", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
+              help="Forecast drift: family loads over the last two weeks scaled by U(1-d, 1+d).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
               help="File format of telemetry and outside temperature.")
 @o.out_option
 @handle_errors
-def generate(servers, occupancy, pending, seed, step_min, weather, fmt, out_dir):
+def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, out_dir):
     """Write a generated inventory (DGX A100 rooms; see tapas_opt/generate.py for the sources)."""
     from tapas_opt.generate import RoomSpec, write_room
 
     spec = RoomSpec(servers=servers, occupancy=occupancy, pending_vms=pending, seed=seed,
-                    time_step_min=step_min, weather_epw=weather)
+                    time_step_min=step_min, weather_epw=weather, drift=drift)
     write_room(spec, out_dir, fmt)
     click.echo(f"wrote {out_dir}")

@@ -1,0 +1,79 @@
+"""Nightly plan: SaaS moves that lower the peak, executed in an order that never breaks a limit."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt.api import prepare
+from tapas_opt.cli import main
+from tapas_opt.fleet.moves import choose_moves, moved_instance, order_moves
+from tapas_opt.placement.evaluate import evaluate_assignment
+from tapas_opt.placement.solve import solve_placement
+
+
+@pytest.fixture
+def hot_row_room(tmp_path):
+    """Row A holds three full-load SaaS VMs and one IaaS VM (peak 4 x 6.5 = 26 kW of 30);
+    row B is idle (4 x 2 = 8 kW). Moving two SaaS VMs to B levels both rows at 17 kW."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in range(1, 5)]
+    vms = [vm("s1", kind="saas", endpoint="e", server_id="A1"), vm("s2", kind="saas", endpoint="e", server_id="A2"),
+           vm("s3", kind="saas", endpoint="e", server_id="A3"), vm("i1", server_id="A4")]
+    tel = hourly_history(["s1", "s2", "s3", "i1"], [1.0] * 4)
+    return write_inventory(tmp_path / "room", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 30.0},
+                                 {"row_id": "B", "aisle_id": "X", "power_limit_kw": 30.0}],
+                           servers=servers, vms=vms, telemetry=tel)
+
+
+def test_moves_level_the_rows_and_only_saas_moves(hot_row_room):
+    inst = prepare(hot_row_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    plan = choose_moves(inst, sol.assign, max_moves=5, time_limit_s=5)
+    assert {m.vm_id for m in plan.moves} <= {"s1", "s2", "s3"}
+    after = evaluate_assignment(moved_instance(inst, plan.moves), sol.assign)
+    assert after.peak_row_power_norm == pytest.approx(17 / 30, abs=1e-6)
+    assert len(plan.moves) == 2  # the fewest moves that reach the best peak
+
+
+def test_no_intermediate_step_breaks_a_limit(hot_row_room):
+    """With both instances drawing power while a move is in flight, every step still holds."""
+    inst = prepare(hot_row_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    plan = choose_moves(inst, sol.assign, max_moves=5, time_limit_s=5)
+    steps, dropped = order_moves(inst, sol.assign, plan.moves)
+    assert not dropped and len(steps) == len(plan.moves)
+    done = []
+    for step in steps:
+        move = next(m for m in plan.moves if m.vm_id == step["vm_id"])
+        flight = moved_instance(inst, done + [move], keep_source={move.running_index})
+        assert not evaluate_assignment(flight, sol.assign).violations
+        done.append(move)
+
+
+def test_max_moves_zero_changes_nothing(hot_row_room):
+    inst = prepare(hot_row_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    assert choose_moves(inst, sol.assign, max_moves=0).moves == []
+
+
+def test_plan_command_writes_moves_and_a_diff(hot_row_room, tmp_path):
+    run = CliRunner()
+    first = tmp_path / "night1"
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(first), "--max-moves", "5",
+                            "--forecast-method", "template", "--time-limit", "5", "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["nightly"]["moves"] == 2
+    assert summary["nightly"]["peak_row_power_with_moves"] < summary["nightly"]["peak_row_power_without_moves"]
+    moves = pd.read_csv(first / "moves.csv")
+    assert list(moves["step"]) == [1, 2] and (moves["in_flight_violations"] == 0).all()
+    plan = pd.read_csv(first / "plan.csv")
+    assert set(plan.loc[plan["status"] == "moved", "vm_id"]) == set(moves["vm_id"])
+    second = tmp_path / "night2"
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(second), "--max-moves", "5",
+                            "--forecast-method", "template", "--time-limit", "5", "--previous", str(first), "--quiet"])
+    assert res.exit_code == 0
+    assert pd.read_csv(second / "diff.csv").empty  # same input, same plan
