@@ -22,7 +22,7 @@ import pandas as pd
 
 from tapas_opt.placement.backends import INF, make_backend
 from tapas_opt.placement.evaluate import evaluate_assignment
-from tapas_opt.placement.instance import PlacementInstance
+from tapas_opt.placement.instance import PlacementInstance, server_series, sum_by
 from tapas_opt.placement.rowlevel import PPM
 from tapas_opt.placement.state import RoomState
 
@@ -169,31 +169,24 @@ def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, ti
     aisle_lim = inst.aisle_limit_cfm
     base_air = np.round(PPM * state.aisle_cfm / aisle_lim[:, None]).astype(np.int64)
 
-    def row_terms(r: int, t: int):
+    def delta_terms(where_p, where_src, target, added, removed, lim, t: int):
+        """Variables and ppm coefficients of the change moves make to one row or aisle at slot t:
+        + what a mover adds where it lands, - what it drew where it was (rounded outwards)."""
         vars_, coefs = [], []
         for (c, p), v in x.items():
-            coef = 0.0
-            if inst.pool_row[p] == r:
-                coef += p_hw[c, inst.pool_hw[p], t]
-            if src_row[c] == r:
-                coef -= p_src[c, t]
+            coef = (added[c, inst.pool_hw[p], t] if where_p[p] == target else 0.0) - \
+                (removed[c, t] if where_src[c] == target else 0.0)
             if coef:
+                ppm = PPM * coef / lim
                 vars_.append(v)
-                coefs.append(int(np.ceil(PPM * coef / row_lim[r])) if coef > 0 else int(np.floor(PPM * coef / row_lim[r])))
+                coefs.append(int(np.ceil(ppm)) if coef > 0 else int(np.floor(ppm)))
         return vars_, coefs
 
+    def row_terms(r: int, t: int):
+        return delta_terms(inst.pool_row, src_row, r, p_hw, p_src, row_lim[r], t)
+
     def aisle_terms(a: int, t: int):
-        vars_, coefs = [], []
-        for (c, p), v in x.items():
-            coef = 0.0
-            if inst.pool_aisle[p] == a:
-                coef += a_hw[c, inst.pool_hw[p], t]
-            if src_aisle[c] == a:
-                coef -= a_src[c, t]
-            if coef:
-                vars_.append(v)
-                coefs.append(int(np.ceil(PPM * coef / aisle_lim[a])) if coef > 0 else int(np.floor(PPM * coef / aisle_lim[a])))
-        return vars_, coefs
+        return delta_terms(inst.pool_aisle, src_aisle, a, a_hw, a_src, aisle_lim[a], t)
 
     # Seed slots: each row's three highest slots now, and where the warm start peaks.
     warm_row, _ = _apply_pools(inst, state, warm, p_src, a_src, p_hw, a_hw, src_row, src_aisle)
@@ -322,19 +315,10 @@ def moved_instance(inst: PlacementInstance, moves: list[Move], keep_source: set[
 
 
 def _base_loads(inst: PlacementInstance, run: pd.DataFrame, loads: np.ndarray):
-    p = inst.params
-    n_t = inst.n_slots
-    server_kw = np.repeat(p.idle_kw[:, None], n_t, axis=1)
-    server_cfm = np.repeat(p.idle_cfm[:, None], n_t, axis=1)
-    srv = run["server"].to_numpy(int)
-    gp = run["gpus"].to_numpy(int)
-    np.add.at(server_kw, srv, p.vm_power_kw(loads, gp[:, None], srv[:, None]))
-    np.add.at(server_cfm, srv, p.vm_airflow_cfm(loads, gp[:, None], srv[:, None]))
-    row = np.zeros((inst.n_rows, n_t))
-    np.add.at(row, inst.server_row, server_kw)
-    aisle = np.zeros((len(inst.aisle_ids), n_t))
-    np.add.at(aisle, inst.row_aisle[inst.server_row], server_cfm)
-    return row, aisle
+    server_kw, server_cfm = server_series(inst.params, inst.n_slots, [(run["server"].to_numpy(int),
+                                                                       run["gpus"].to_numpy(int), loads)])
+    return (sum_by(inst.server_row, server_kw, inst.n_rows),
+            sum_by(inst.row_aisle[inst.server_row], server_cfm, len(inst.aisle_ids)))
 
 
 def order_moves(inst: PlacementInstance, assign: np.ndarray, moves: list[Move]) -> tuple[list[dict], list[str]]:

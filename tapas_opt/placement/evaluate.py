@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt import physics
-from tapas_opt.placement.instance import PlacementInstance
+from tapas_opt.placement.instance import PlacementInstance, server_series, sum_by
 
 TOL_KW = 1e-6
 TOL_CFM = 1e-6
@@ -163,25 +163,14 @@ def evaluate_assignment(instance: PlacementInstance, assign: np.ndarray,
     srv = assign[placed]
     n_t = inst.n_slots
 
-    server_kw = np.repeat(p.idle_kw[:, None], n_t, axis=1)
-    server_cfm = np.repeat(p.idle_cfm[:, None], n_t, axis=1)
     run_srv = inst.running["server"].to_numpy(int)
     run_gpus = inst.running["gpus"].to_numpy(int)
-    if len(run_srv):
-        np.add.at(server_kw, run_srv, p.vm_power_kw(inst.running_load, run_gpus[:, None], run_srv[:, None]))
-        np.add.at(server_cfm, run_srv, p.vm_airflow_cfm(inst.running_load, run_gpus[:, None], run_srv[:, None]))
-    if len(placed):
-        load = inst.vm_load[placed]
-        gpus = inst.vm_gpus[placed][:, None]
-        np.add.at(server_kw, srv, p.vm_power_kw(load, gpus, srv[:, None]))
-        np.add.at(server_cfm, srv, p.vm_airflow_cfm(load, gpus, srv[:, None]))
-    row_kw = np.zeros((inst.n_rows, n_t))
-    np.add.at(row_kw, inst.server_row, server_kw)
+    server_kw, server_cfm = server_series(p, n_t, [(run_srv, run_gpus, inst.running_load),
+                                                   (srv, inst.vm_gpus[placed], inst.vm_load[placed])])
     aisle_of_server = inst.row_aisle[inst.server_row]
-    aisle_cfm = np.zeros((len(inst.aisle_ids), n_t))
-    np.add.at(aisle_cfm, aisle_of_server, server_cfm)
-    aisle_kw = np.zeros_like(aisle_cfm)
-    np.add.at(aisle_kw, aisle_of_server, server_kw)
+    row_kw = sum_by(inst.server_row, server_kw, inst.n_rows)
+    aisle_cfm = sum_by(aisle_of_server, server_cfm, len(inst.aisle_ids))
+    aisle_kw = sum_by(aisle_of_server, server_kw, len(inst.aisle_ids))
 
     # Hot-air recirculation where an aisle needs more air than its AHU supplies.
     rise = physics.recirculation_rise_c(aisle_cfm, inst.aisle_limit_cfm[:, None], aisle_kw)

@@ -238,6 +238,26 @@ class PlacementInstance:
         return self.horizon[t].strftime("%a %H:%M")
 
 
+def server_series(params: physics.ServerParams, n_slots: int,
+                  placements: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Power (kW) and fan airflow (CFM) of every server per slot: idle, plus each group of VMs
+    given as (server index [n], GPUs [n], load [n, T])."""
+    server_kw = np.repeat(params.idle_kw[:, None], n_slots, axis=1)
+    server_cfm = np.repeat(params.idle_cfm[:, None], n_slots, axis=1)
+    for servers, gpus, loads in placements:
+        if len(servers):
+            np.add.at(server_kw, servers, params.vm_power_kw(loads, gpus[:, None], servers[:, None]))
+            np.add.at(server_cfm, servers, params.vm_airflow_cfm(loads, gpus[:, None], servers[:, None]))
+    return server_kw, server_cfm
+
+
+def sum_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Rows of ``values`` [S, T] summed by group ``index`` [S] into [n, T] (rows, aisles)."""
+    out = np.zeros((n, values.shape[1]))
+    np.add.at(out, index, values)
+    return out
+
+
 def _running_frame(inventory: Inventory, server_pos: pd.Series) -> pd.DataFrame:
     run = inventory.running_vms[["vm_id", "kind", "customer", "endpoint", "gpus", "server_id"]].copy()
     run["server"] = server_pos.reindex(run["server_id"]).to_numpy()
@@ -270,17 +290,10 @@ def build_instance(inventory: Inventory, profiles: LoadProfiles, outside_c: np.n
     free = params.gpus - used
 
     # Base row power and aisle airflow: every server idles, running VMs add their share.
-    server_kw = np.repeat(params.idle_kw[:, None], n_t, axis=1)
-    server_cfm = np.repeat(params.idle_cfm[:, None], n_t, axis=1)
-    if len(running):
-        srv = running["server"].to_numpy(int)
-        gpus = running["gpus"].to_numpy(int)
-        np.add.at(server_kw, srv, params.vm_power_kw(running_load, gpus[:, None], srv[:, None]))
-        np.add.at(server_cfm, srv, params.vm_airflow_cfm(running_load, gpus[:, None], srv[:, None]))
-    base_row_kw = np.zeros((len(rows), n_t))
-    np.add.at(base_row_kw, server_row, server_kw)
-    base_aisle_cfm = np.zeros((len(aisles), n_t))
-    np.add.at(base_aisle_cfm, row_aisle[server_row], server_cfm)
+    server_kw, server_cfm = server_series(params, n_t, [(running["server"].to_numpy(int),
+                                                         running["gpus"].to_numpy(int), running_load)])
+    base_row_kw = sum_by(server_row, server_kw, len(rows))
+    base_aisle_cfm = sum_by(row_aisle[server_row], server_cfm, len(aisles))
 
     # Room load counts every VM, running and pending: it does not depend on placement.
     all_loads = np.vstack([running_load, vm_load])

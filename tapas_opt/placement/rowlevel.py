@@ -393,28 +393,27 @@ def pool_series(data: RowLevelData, y: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return row, air
 
 
+def _worst_new_slots(series: np.ndarray, subjects, cap: float, have: dict[int, list[int]]) -> dict[int, list[int]]:
+    """Per row (or aisle), the worst slot above ``cap`` not constrained yet (added to ``have``)."""
+    new: dict[int, list[int]] = {}
+    for k in subjects.tolist():
+        known = have.setdefault(k, [])
+        over = [t for t in np.flatnonzero(series[k] > cap + 0.5) if t not in known]
+        if over:
+            t = int(max(over, key=lambda t: series[k, t]))
+            known.append(t)
+            new[k] = [t]
+    return new
+
+
 def find_violated_slots(data: RowLevelData, y: np.ndarray, z_ppm: float,
                         row_slots: dict[int, list[int]], aisle_slots: dict[int, list[int]]
                         ) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """The worst unconstrained slot of every row above ``z`` and of every aisle above its
     limit; they are also appended to ``row_slots``/``aisle_slots``. Empty dicts: all slots hold."""
     row, air = pool_series(data, y)
-    new_rows: dict[int, list[int]] = {}
-    new_aisles: dict[int, list[int]] = {}
-    for r in np.unique(data.inst.pool_row[data.pools]).tolist():
-        have = row_slots.setdefault(r, [])
-        over = [t for t in np.flatnonzero(row[r] > z_ppm + 0.5) if t not in have]
-        if over:
-            t = int(max(over, key=lambda t: row[r, t]))
-            have.append(t)
-            new_rows[r] = [t]
-    for a in np.unique(data.inst.pool_aisle[data.pools]).tolist():
-        have = aisle_slots.setdefault(a, [])
-        over = [t for t in np.flatnonzero(air[a] > PPM + 0.5) if t not in have]
-        if over:
-            t = int(max(over, key=lambda t: air[a, t]))
-            have.append(t)
-            new_aisles[a] = [t]
+    new_rows = _worst_new_slots(row, np.unique(data.inst.pool_row[data.pools]), z_ppm, row_slots)
+    new_aisles = _worst_new_slots(air, np.unique(data.inst.pool_aisle[data.pools]), PPM, aisle_slots)
     return new_rows, new_aisles
 
 
