@@ -6,10 +6,11 @@
    over their limits (or on GPUs over their temperature) to its VMs elsewhere that have spare
    capacity, while their rows and aisles stay within limits;
 2. configure each SaaS instance on its own: split every row's and aisle's remaining excess over
-   its SaaS VMs in proportion to their power (the per-instance budgets), then pick the
-   highest-quality, then fastest (lowest time between tokens) configuration that serves the
-   VM's load inside its budget and its server's temperature limit; if none does, the one that
-   serves the most inside the budget (the rest is unserved: an SLO miss);
+   its SaaS VMs in proportion to their power (the per-instance budgets); every instance over
+   its budget (or its GPU's temperature limit) picks the highest-quality, then fastest (lowest
+   time between tokens) configuration that serves its load inside its budget and its server's
+   temperature limit; if none does, the one that serves the most inside the budget (the rest is
+   unserved: an SLO miss). Instances within budget keep their configuration;
 3. power-cap IaaS only if a limit is still exceeded (:func:`cap_iaas_last_resort`).
 
 ``uniform-cap``: every GPU in the event's scope (the room for a UPS failure or a heat wave, the
@@ -158,7 +159,10 @@ def solve_greedy(instance: ReconfigInstance) -> ReconfigPlan:
         budget_cfm = sp["cfm"] - aisle_over[aisle] * share_cfm
         config = plan.saas_config.copy()
         load = plan.saas_load.copy()
-        for v in range(len(s)):
+        cap = saas_rates(instance, plan)["capacity"]
+        # Only instances over their budget (or their GPU's temperature) are reconfigured.
+        touched = (budget_kw < sp["kw"] - 1e-9) | (budget_cfm < sp["cfm"] - 1e-9) | (plan.saas_load > cap + 1e-9)
+        for v in np.flatnonzero(touched):
             config[v], load[v] = _choose(instance, v, float(plan.saas_load[v]), float(budget_kw[v]), float(budget_cfm[v]))
         plan.saas_config, plan.saas_load = config, load
     return cap_iaas_last_resort(instance, plan)

@@ -31,6 +31,10 @@ from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.plan import ReconfigPlan
 
 EPS = 1e-9
+LIMIT_MARGIN = 1e-5
+"""The model keeps rows and aisles this share below their limits, and VMs 10x this share below
+their capacity: room for the catalogue's 5-digit rounding (power levels fit their power law to
+~1e-5) and CBC's tolerances, so the solver-free checker (no margin) accepts the plan."""
 
 
 # ---- groups and candidate configurations ---------------------------------------------------
@@ -256,14 +260,16 @@ class ReconfigModel:
     @cached_property
     def capacity(self) -> np.ndarray:
         """Units one VM of the pair's group serves in the pair's configuration (throughput, GPU
-        maximum)."""
-        return capacity_units(self.instance, self.groups.gpus[self.pair_group], self.pair_config)
+        maximum), less the margin."""
+        cap = capacity_units(self.instance, self.groups.gpus[self.pair_group], self.pair_config)
+        return cap * (1 - 10 * LIMIT_MARGIN)
 
     @cached_property
     def capacity_hot(self) -> np.ndarray:
         """As :attr:`capacity`, also within the group's hottest-GPU load limit."""
         g = self.groups
-        return capacity_units(self.instance, g.gpus[self.pair_group], self.pair_config, g.load_limit[self.pair_group])
+        cap = capacity_units(self.instance, g.gpus[self.pair_group], self.pair_config, g.load_limit[self.pair_group])
+        return cap * (1 - 10 * LIMIT_MARGIN)
 
     @cached_property
     def per_unit_pct(self) -> float:
@@ -373,7 +379,7 @@ class ReconfigModel:
         for i, x in enumerate(self.iaas_shed):
             coefs[int(where_i[i])].append((x, -float(unit_i[i])))
         for r in range(n_sub):
-            self._add(coefs[r], "<=", float(limit[r] - base[r]), f"{name}_{r}")
+            self._add(coefs[r], "<=", float(limit[r] * (1 - LIMIT_MARGIN) - base[r]), f"{name}_{r}")
 
     def add_row_power_limit(self) -> None:
         """Every row's power stays at its (reduced) limit: idle servers + IaaS (less caps) + SaaS
@@ -528,24 +534,28 @@ def realise_level(instance: ReconfigInstance, configs: np.ndarray, loads: np.nda
     """The configuration and power level that ``count`` VMs of one unit run to serve ``loads``.
 
     A single configuration runs as it is (level 1 relative to it) unless the unit is a
-    continuous class; then the VMs run the class's level-1.0 configuration at the lowest
-    dynamic power ratio ``k`` whose capacity ``gpus * t1 * k ** alpha`` carries their share,
-    within the class's lowest SLO-feasible level and the GPU and thermal maximum ``U / d1``.
-    The throughput is concave in ``k`` and the energy per token increasing, so this level uses
-    no more power than the LP's blend of the sampled levels."""
+    continuous class; then the VMs run the class's level-1.0 configuration at the highest
+    dynamic power ratio ``k`` whose energy ``e1 * k ** (1 - alpha)`` per unit stays within the
+    LP's blend of sampled levels (so rows and aisles get no more power than planned), and no
+    higher than the GPU and thermal maximum ``U / d1``. Because throughput ``k ** alpha`` is
+    concave, that level still carries the VMs' share; the current level (1) is kept whenever the
+    LP kept it."""
     c = instance.cfg
+    loads = np.asarray(loads, float)
     first = int(configs[np.argmax(loads)]) if loads.sum() > 0 else int(configs[0])
-    if not c["continuous"][first] or c["level1"][first] < 0:
+    if not c["continuous"][first] or c["level1"][first] < 0 or loads.sum() <= 0:
         return first, 1.0
     top = int(c["level1"][first])
     alpha = float(c["power_alpha"][top])
-    per_vm = float(loads.sum()) / count
-    t1 = float(c["capacity_ratio"][top]) * gpus
+    e1 = float(c["energy_ratio"][top])
+    blend = float((c["energy_ratio"][configs] * loads).sum() / loads.sum())
+    k_energy = (blend / e1) ** (1.0 / (1.0 - alpha)) if blend < e1 else 1.0
     d1 = float(c["gpu_power_ratio"][top])
     k_hi = min(1.0, max(min(load_limit, 1.0), 0.0) / d1) if d1 > 0 else 1.0
-    k = (per_vm / t1) ** (1.0 / alpha) if per_vm > 0 and t1 > 0 else 0.0
-    k = float(np.clip(k, float(c["min_level"][top]), max(k_hi, float(c["min_level"][top]))))
-    return top, k
+    k = min(k_energy, k_hi, 1.0)
+    need = (float(loads.sum()) / count / (float(c["capacity_ratio"][top]) * gpus)) ** (1.0 / alpha)
+    k = max(k, min(need, k_hi), float(c["min_level"][top]))
+    return top, float(min(k, 1.0))
 
 
 def all_pairs(groups: Groups) -> list[tuple[int, int]]:
