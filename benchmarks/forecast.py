@@ -215,7 +215,7 @@ def main() -> None:
     parser.add_argument("--statsmodels", action="store_true", help="cornell: also back-test the statsmodels models")
     parser.add_argument("--vms", type=int, default=10_000)
     parser.add_argument("--step-min", type=int, default=5)
-    parser.add_argument("--statsmodels-vms", type=int, default=20)
+    parser.add_argument("--statsmodels-vms", type=int, default=10)
     args = parser.parse_args()
     if args.what != "scale" and not DATA.is_dir():
         sys.exit(f"real data not found at {DATA}")

@@ -114,7 +114,7 @@ def _quality_totals(quality: pd.DataFrame) -> dict:
 
 
 def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 24.0,
-                       statsmodels_vms: int = 20, seed: int = 0, progress: Progress | None = None,
+                       statsmodels_vms: int = 10, seed: int = 0, progress: Progress | None = None,
                        **auto_options) -> tuple[pd.DataFrame, dict]:
     """Rolling-origin back-test of every method on the inventory's own telemetry.
 

@@ -116,7 +116,8 @@ class AutoConfig:
     default: str = "recent-mix"
     switch_margin: float = 0.05
     switch_alpha: float = 0.05
-    max_statsmodels_vms: int = 20
+    max_statsmodels_vms: int = 10
+    statsmodels_folds: int = 1
     min_seasonal_strength: float = 0.3
     min_history_h: float = 24.0
     min_coverage: float = 0.5
@@ -290,7 +291,7 @@ class AutoForecaster(Forecaster):
                 continue
             hold = (WEEK_MIN if is_week else DAY_MIN) // m.step_min
             for k, name in enumerate(cfg.statsmodels):
-                for fold, cut, end in self._folds(hold):
+                for fold, cut, end in self._folds(hold)[:cfg.statsmodels_folds]:
                     fc = self._method(name).forecast(m.values[sel, :cut], m.index[:cut], m.step_min,
                                                      m.index[cut:end])
                     self._record(name, sel, m.values[sel, cut:end], fc, fold)
