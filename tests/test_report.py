@@ -207,3 +207,43 @@ def test_temperature_scale_ends_at_the_limit():
     assert scale.colour(50.0) == TEMP_PALETTE[0] and scale.colour(85.0) == TEMP_PALETTE[-1]
     assert scale.colour(85.5) == OVER_LIMIT
     assert scale.colour(float("nan")) != scale.colour(60.0)
+
+
+def test_a_nightly_plan_is_drawn_after_its_moves(plans, tmp_path):
+    """With moves.csv (tapas-opt plan), running VMs are drawn on their new servers: no
+    'running_moved' violation, the destination is marked, the Moves section lists the move."""
+    src = plans["optimal"]
+    nightly = tmp_path / "nightly"
+    nightly.mkdir()
+    for name in ("summary.json", "profiles.parquet"):
+        (nightly / name).write_bytes((src / name).read_bytes())
+    plan = pd.read_csv(src / "plan.csv")
+    servers = pd.read_csv(EXAMPLE / "servers.csv")
+    empty = sorted(set(servers["server_id"]) - set(plan["server_id"]))[0]
+    vm = plan[(plan["status"] == "running") & (plan["kind"] == "saas") & (plan["gpus"] == 8)].iloc[0]
+    plan.loc[plan["vm_id"] == vm.vm_id, "server_id"] = empty
+    plan.to_csv(nightly / "plan.csv", index=False)
+    pd.DataFrame([{"step": 1, "vm_id": vm.vm_id, "from_server": vm.server_id, "to_server": empty}]).to_csv(
+        nightly / "moves.csv", index=False)
+
+    from tapas_opt.inventory.load import load_inventory
+
+    view = load_plan_view(nightly, load_inventory(EXAMPLE))
+    assert view.ok, view.violations
+    assert view.servers.loc[empty, "moved_in"] == vm.vm_id
+    assert vm.vm_id in view.servers.loc[empty, "vms"].split(",")
+    assert vm.vm_id not in view.servers.loc[vm.server_id, "vms"].split(",")
+    html = render_report(view)
+    assert '<section id="moves">' in html and 'class="moved"' in html
+
+
+def test_moves_of_unknown_vms_are_malformed_input(plans, tmp_path):
+    """A moves.csv naming a VM that is not running is reported with file, line and column: exit 2."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "plan.csv").write_bytes((plans["optimal"] / "plan.csv").read_bytes())
+    (bad / "moves.csv").write_text("vm_id,from_server,to_server\nnope,R01-K01-S1,R01-K01-S2\n")
+    res = report(bad, "-i", EXAMPLE, "--out", tmp_path / "r.html")
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())  # rich wraps long lines
+    assert "moves.csv:2 [vm_id]: unknown_vm" in text

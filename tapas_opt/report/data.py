@@ -10,7 +10,7 @@ band when present -- and gathers everything the HTML report and the PNG figures 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +32,11 @@ class PlanView:
         ``summary.json`` of the plan directory (empty if the plan has none).
     servers : DataFrame
         Index ``server_id``; columns ``row_id, aisle_id, rack, gpus, used_gpus, idle_kw, max_kw, peak_kw,
-        peak_gpu_temp_c`` (NaN on servers without VMs), ``vms``, ``placed_vms`` (comma-separated
-        VM ids) and ``n_placed``.
+        peak_gpu_temp_c`` (NaN on servers without VMs), ``vms``, ``placed_vms``, ``moved_in``
+        (comma-separated VM ids) and ``n_placed``.
+    moves : DataFrame
+        ``moves.csv`` of a nightly plan (``tapas-opt plan``), in execution order; the room is
+        drawn after the moves. Empty for plans without moves.
     rows, aisles : DataFrame
         Index ``row_id`` / ``aisle_id``: limit, peak, peak fraction and when.
     row_kw, aisle_cfm : DataFrame
@@ -59,6 +62,7 @@ class PlanView:
     unplaced: list[dict] = field(default_factory=list)
     placed: pd.DataFrame = field(default_factory=pd.DataFrame)
     n_running: int = 0
+    moves: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["vm_id", "from_server", "to_server"]))
 
     # ---- headline numbers (recomputed, so they agree with verify) -------------------------
     @property
@@ -110,6 +114,7 @@ class PlanView:
             "gap": s.get("gap"),
             "solve_time_s": s.get("solve_time_s"),
             "pending": vms.get("pending"),
+            "moves": int(len(self.moves)),
             "violations": len(self.violations),
             "preexisting_violations": len(self.preexisting),
         }
@@ -159,12 +164,50 @@ def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, labe
     summary = _read_json(plan_dir / "summary.json", {})
     explanations = _read_json(plan_dir / "explanations.json", []) or []
     plan = read_plan(plan_dir)
+    moves = read_moves(plan_dir, inv)
+    if len(moves):
+        # A nightly plan ('tapas-opt plan') also moves running SaaS VMs: draw the room after them.
+        vms = inv.vms.copy()
+        final = moves.drop_duplicates("vm_id", keep="last").set_index("vm_id")["to_server"]
+        hit = vms["vm_id"].isin(final.index)
+        vms.loc[hit, "server_id"] = vms.loc[hit, "vm_id"].map(final)
+        inv = replace(inv, vms=vms)
     saved = plan_dir / "profiles.parquet"
     # Evaluate at the load band the plan was made for (summary.json), else the inventory's.
     quantile = summary.get("quantile") if summary.get("quantile") in ("p50", "p90", "p99") else None
     prep = prepare(inv, saved if saved.exists() else None, forecast_method=forecast_method, quantile=quantile)
     report = verify_plan(prep.instance, plan)
-    return _view(label, plan_dir, prep.config.name, summary, plan, explanations, report)
+    view = _view(label, plan_dir, prep.config.name, summary, plan, explanations, report)
+    if len(moves):
+        final = moves.drop_duplicates("vm_id", keep="last")
+        moved_in = final.groupby("to_server")["vm_id"].agg(",".join)
+        view.servers["moved_in"] = view.servers.index.map(moved_in).fillna("")
+        view = replace(view, moves=moves)
+    return view
+
+
+def read_moves(plan_dir: Path, inventory: Inventory) -> pd.DataFrame:
+    """``moves.csv`` of a nightly plan (``vm_id, from_server, to_server`` and more, in execution
+    order), or an empty frame; moves of VMs that are not running in the inventory are errors."""
+    path = Path(plan_dir) / "moves.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["vm_id", "from_server", "to_server"])
+    moves = pd.read_csv(path, dtype={"vm_id": str, "from_server": str, "to_server": str})
+    missing = [c for c in ("vm_id", "from_server", "to_server") if c not in moves.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing")
+                              for c in missing])
+    running = set(inventory.vms.loc[inventory.vms["server_id"].notna(), "vm_id"].astype(str))
+    servers = set(inventory.servers["server_id"].astype(str))
+    problems = [Problem("unknown_vm", str(path), f"moved VM {v!r} is not running in the inventory",
+                        line=i + 2, column="vm_id") for i, v in enumerate(moves["vm_id"]) if v not in running]
+    problems += [Problem("unknown_server", str(path), f"server {v!r} is not in servers.csv",
+                         line=i + 2, column="to_server") for i, v in enumerate(moves["to_server"]) if v not in servers]
+    if problems:
+        raise InventoryError(problems)
+    if "step" in moves.columns:
+        moves = moves.sort_values("step", kind="stable")
+    return moves.reset_index(drop=True)
 
 
 def _view(label, plan_dir, name, summary, plan, explanations, report) -> PlanView:
@@ -205,6 +248,7 @@ def _view(label, plan_dir, name, summary, plan, explanations, report) -> PlanVie
         "vms": [",".join(v) for v in vm_lists],
         "placed_vms": [",".join(v) for v in placed_lists],
         "n_placed": [len(v) for v in placed_lists],
+        "moved_in": "",
     }, index=pd.Index(inst.server_ids.astype(str), name="server_id"))
 
     row_kw = pd.DataFrame(ev.row_kw.T, index=horizon, columns=inst.row_ids.astype(str))

@@ -83,6 +83,10 @@ def plot_floor_map(view: PlanView, metric: str = "temp", scale: ColourScale | No
     if len(placed):
         ax.scatter(placed.x + placed.w / 2, placed.y + placed.h / 2, s=9, c="#111", edgecolors="white",
                    linewidths=0.5, zorder=3, label="placed by this plan")
+    moved = layout.servers.loc[view.servers.index[view.servers["moved_in"] != ""]]
+    if len(moved):
+        ax.scatter(moved.x + moved.w / 2, moved.y + moved.h / 2, s=22, facecolors="none", edgecolors="#111",
+                   linewidths=1.0, zorder=3, label="moved here by this plan")
     ax.set_xlim(0, layout.width)
     ax.set_ylim(layout.height, 0)
     ax.set_aspect("equal")
@@ -94,8 +98,8 @@ def plot_floor_map(view: PlanView, metric: str = "temp", scale: ColourScale | No
                   fontsize=7)
     bar.ax.tick_params(labelsize=7)
     ax.set_title(f"{view.label}: floor map, {scale.label}", fontsize=9, loc="left")
-    if len(placed):
-        ax.legend(loc="upper right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.06))
+    if len(placed) or len(moved):
+        ax.legend(loc="upper right", fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.06), ncol=2)
     return fig
 
 

@@ -53,6 +53,7 @@ svg text { font-family: inherit; }
 svg .server { stroke:#ffffff; stroke-width:0.6; }
 svg .rack { fill:none; stroke:#7a8294; stroke-width:0.8; }
 svg .placed { fill:#111; stroke:#fff; stroke-width:0.9; }
+svg .moved { fill:none; stroke:#111; stroke-width:1.4; }
 svg .cold-aisle rect { fill:#dcecfb; } svg .cold-aisle rect.ahu { fill:#7fa9d6; }
 svg .hot-aisle { fill:#fbe4dc; }
 svg .ahu-label { font-size:10px; fill:#fff; text-anchor:middle; font-weight:600; }
@@ -115,7 +116,8 @@ def _cards(view: PlanView) -> str:
     worst_aisle = view.aisles["peak_fraction"].idxmax() if len(view.aisles) else None
     bound = h["peak_row_power_bound"]
     cards = [
-        ("VMs placed", f"{h['placed']}", f"{h['unplaced']} unplaced · {h['running']} running"),
+        ("VMs placed", f"{h['placed']}", f"{h['unplaced']} unplaced · {h['running']} running"
+         + (f" · {h['moves']} moved" if h["moves"] else "")),
         ("peak row power", _pct(h["peak_row_power_fraction"]),
          f"of limit, row {worst_row}" + (f" · LP bound {_pct(bound)}" if bound is not None else "")),
         ("max GPU temperature", _temp(h["max_gpu_temp_c"]), f"limit {view.temp_limit_c:.0f} °C · "
@@ -181,7 +183,8 @@ def _maps(view: PlanView, base: PlanView | None, metric: str) -> str:
     for v in views:
         svg_id = f"floor-map-{metric}" + ("" if v is view else "-baseline")
         blocks.append(f'<div class="map"><h3>{escape(v.label)}</h3>{floor_map_svg(v, layout, metric, scale, svg_id)}</div>')
-    return f'<div class="maps">{"".join(blocks)}</div>{legend_svg(scale)}'
+    moved = any(len(v.moves) for v in views)
+    return f'<div class="maps">{"".join(blocks)}</div>{legend_svg(scale, moved=moved)}'
 
 
 def _series_section(view: PlanView, base: PlanView | None, kind: str) -> str:
@@ -261,6 +264,28 @@ def _placed(view: PlanView) -> str:
                      numeric={2, 5}) + "</details>")
 
 
+def _moves(view: PlanView) -> str:
+    m = view.moves
+    nightly = view.summary.get("nightly") or {}
+    intro = (f"<p>This plan moves {len(m)} running VM(s); the figures show the room after every move. ")
+    if nightly.get("peak_row_power_without_moves") is not None:
+        intro += (f"The plan's own numbers: peak row power {_pct(nightly['peak_row_power_without_moves'])} without "
+                  f"the moves, {_pct(nightly.get('peak_row_power_with_moves'))} with them. ")
+    intro += "Moves run in the order below; a hollow ring on the floor map marks where a VM moves to.</p>"
+    cols = [c for c in ("step", "vm_id", "from_server", "to_server", "from_row", "to_row", "in_flight_peak_row_power",
+                        "in_flight_violations", "peak_row_power_after", "max_gpu_temp_after_c") if c in m.columns]
+    rows = []
+    for r in m[cols].itertuples(index=False):
+        rows.append([_pct(v) if c.endswith("row_power") or c == "peak_row_power_after" else
+                     (f"{v:.1f}" if isinstance(v, float) else v) for c, v in zip(cols, r)])
+    numeric = {i for i, c in enumerate(cols) if c not in ("vm_id", "from_server", "to_server", "from_row", "to_row")}
+    names = {"vm_id": "VM", "from_server": "from server", "to_server": "to server", "from_row": "from row",
+             "to_row": "to row", "in_flight_peak_row_power": "peak row power while moving",
+             "in_flight_violations": "limits broken while moving", "peak_row_power_after": "peak row power after",
+             "max_gpu_temp_after_c": "max GPU °C after"}
+    return intro + _table([names.get(c, c) for c in cols], rows, numeric=numeric)
+
+
 def _differences(view: PlanView, base: PlanView) -> str:
     diff = compare_placements(view, base)
     if diff.empty:
@@ -311,6 +336,9 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
         ("violations", "Violations", _violations(view)),
         ("placed", "Placed VMs", _placed(view)),
     ]
+    if len(view.moves):
+        sections.insert(1, ("moves", f"Moves ({len(view.moves)})", _moves(view)))
+        nav.insert(1, ("moves", "Moves"))
     if baseline is not None:
         sections.append(("differences", f"Differences from {baseline.label}", _differences(view, baseline)))
     warnings = s.get("warnings") or []

@@ -99,10 +99,16 @@ def floor_map_svg(view: PlanView, layout: FloorLayout, metric: str, scale: Colou
                 tip.append("running: " + ", ".join(running))
             if info.placed_vms:
                 tip.append("placed by this plan: " + info.placed_vms)
+            if info.moved_in:
+                tip.append("moved here by this plan: " + info.moved_in)
         else:
             tip.append("no VM")
         out.append(f'<rect class="server" x="{_f(g.x)}" y="{_f(g.y)}" width="{_f(g.w)}" height="{_f(g.h)}" '
                    f'fill="{colour}"><title>{escape(chr(10).join(tip))}</title></rect>')
+        if info.moved_in:
+            r = max(1.8, min(3.6, g.h / 2 - 0.8))
+            dots.append(f'<circle class="moved" cx="{_f(g.x + g.w / 2)}" cy="{_f(g.y + g.h / 2)}" r="{_f(r)}">'
+                        f'<title>{escape("moved here by this plan: " + info.moved_in)}</title></circle>')
         if info.n_placed:
             r = max(1.6, min(3.2, g.h / 2 - 1))
             dots.append(f'<circle class="placed" cx="{_f(g.x + g.w / 2)}" cy="{_f(g.y + g.h / 2)}" r="{_f(r)}">'
@@ -112,12 +118,13 @@ def floor_map_svg(view: PlanView, layout: FloorLayout, metric: str, scale: Colou
     return "".join(out)
 
 
-def legend_svg(scale: ColourScale, width: float = 420.0) -> str:
+def legend_svg(scale: ColourScale, width: float = 420.0, moved: bool = False) -> str:
     """Colour bar of ``scale`` with ticks, plus the 'no VM' and 'placed' keys."""
     gid = _uid("grad")
     stops = "".join(f'<stop offset="{i / (len(scale.palette) - 1):.3f}" stop-color="{c}"/>'
                     for i, c in enumerate(scale.palette))
-    bar_w = width - 200
+    width = width + (60 if moved else 0)
+    bar_w = width - 200 - (60 if moved else 0)
     parts = [f'<svg class="legend" viewBox="-10 0 {_f(width)} 46" width="{_f(width)}" height="46" '
              f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="legend: {escape(scale.label)}">',
              f'<defs><linearGradient id="{gid}" x1="0" x2="1" y1="0" y2="0">{stops}</linearGradient></defs>',
@@ -135,7 +142,9 @@ def legend_svg(scale: ColourScale, width: float = 420.0) -> str:
                  f'<text class="tick" x="{_f(x0 + 16)}" y="16">no VM</text>'
                  f'<circle cx="{_f(x0 + 72)}" cy="12" r="3.2" class="placed"/>'
                  f'<text class="tick" x="{_f(x0 + 80)}" y="16">placed</text>'
-                 f'<text class="tick" x="0" y="43">{escape(scale.label)} ({escape(scale.unit)})</text></svg>')
+                 + (f'<circle cx="{_f(x0 + 132)}" cy="12" r="3.4" class="moved"/>'
+                    f'<text class="tick" x="{_f(x0 + 140)}" y="16">moved</text>' if moved else "")
+                 + f'<text class="tick" x="0" y="43">{escape(scale.label)} ({escape(scale.unit)})</text></svg>')
     return "".join(parts)
 
 
