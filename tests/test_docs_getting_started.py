@@ -1,0 +1,77 @@
+"""docs/getting-started.md works as written: its `sh` blocks run in order, its links resolve."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import REPO
+from tapas_opt.cli import main
+
+GUIDE = REPO / "docs" / "getting-started.md"
+OWN_DOCS = [GUIDE, REPO / "docs" / "calibrate-your-room.md"]
+# Only to keep the suite fast; the guide's commands are otherwise run verbatim.
+FAST = {"place": ["--forecast-method", "template", "--time-limit", "5"],
+        "plan": ["--forecast-method", "template", "--time-limit", "5"],
+        "reconfigure": ["--forecast-method", "template"]}
+
+
+def sh_commands(text: str) -> list[str]:
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    return [line.strip() for block in blocks for line in block.splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+@pytest.mark.slow
+def test_getting_started_commands_run_in_order(tmp_path, monkeypatch):
+    """Every command of the guide's `sh` blocks exits 0, run from a copy of the repository root."""
+    for name in ("data", "docs"):
+        os.symlink(REPO / name, tmp_path / name)
+    commands = sh_commands(GUIDE.read_text())
+    assert any(c.startswith("tapas-opt report") for c in commands)
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        args = shlex.split(command)
+        if args[0] == "tapas-opt":
+            if args[1] not in main.commands:
+                pytest.fail(f"the guide runs '{command}' but there is no command {args[1]!r}")
+            res = CliRunner().invoke(main, args[1:] + FAST.get(args[1], []))
+            assert res.exit_code == 0, f"{command}\n{res.output}"
+        elif args[0] == "python" and args[1].startswith("docs/"):
+            res = subprocess.run([sys.executable, *args[1:]], capture_output=True, text=True, timeout=300)
+            assert res.returncode == 0, f"{command}\n{res.stdout}\n{res.stderr}"
+        else:
+            pytest.fail(f"the test does not know how to run {command!r}: use a `text` block for it")
+    for out in ("report.html", "compare.html", "nightly.html", "my-report.html"):
+        assert (tmp_path / out).stat().st_size > 10_000, out
+    assert len(list((tmp_path / "figures").glob("*.png"))) >= 4
+
+
+@pytest.mark.parametrize("doc", OWN_DOCS, ids=lambda p: p.name)
+def test_relative_links_resolve(doc):
+    """Every relative link of the guides points at a file or folder of the repository."""
+    for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+        if "://" in target:
+            continue
+        assert (doc.parent / target).exists(), f"{doc.name}: broken link {target}"
+
+
+def test_spreadsheet_export_is_what_make_export_writes(tmp_path):
+    """The committed export files are reproducible from the example room."""
+    src = REPO / "docs" / "examples" / "spreadsheet"
+    work = tmp_path / "spreadsheet"
+    work.mkdir()
+    script = (src / "make_export.py").read_text().replace(
+        'HERE = Path(__file__).resolve().parent\nEXAMPLE = HERE.parents[2] / "data" / "example"',
+        f'HERE = Path({str(work)!r})\nEXAMPLE = Path({str(REPO / "data" / "example")!r})')
+    (work / "make_export.py").write_text(script)
+    res = subprocess.run([sys.executable, str(work / "make_export.py")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    for name in ("dcim_servers.csv", "capacity.csv", "vm_list.csv", "gpu_utilisation.csv"):
+        assert (work / name).read_text() == (src / name).read_text(), name
