@@ -247,3 +247,26 @@ def test_moves_of_unknown_vms_are_malformed_input(plans, tmp_path):
     assert res.exit_code == 2
     text = " ".join(res.output.split())  # rich wraps long lines
     assert "moves.csv:2 [vm_id]: unknown_vm" in text
+
+
+def test_emergencies_from_reconfigure_are_tabled(plans, tmp_path):
+    """--emergency DIR (a reconfigure output) adds a line to the Emergencies table and a row chart."""
+    emerg = tmp_path / "ups"
+    res = CliRunner().invoke(main, ["reconfigure", str(EXAMPLE), "--event", "ups-failure", "--out", str(emerg),
+                                    "--forecast-method", "template", "--quiet"])
+    assert res.exit_code in (0, 1), res.output  # 1: a limit still exceeded; the report shows it either way
+    summary = json.loads((emerg / "summary.json").read_text())
+    out = tmp_path / "r.html"
+    res = report(plans["optimal"], "-i", EXAMPLE, "--emergency", emerg, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert '<section id="emergencies">' in html and 'class="emergency-chart"' in html
+    assert summary["events"][0]["description"] in html
+    assert f"{100 * summary['limits']['peak_row_power_ratio']['if_unchanged']:.1f} %" in html
+
+
+def test_an_emergency_dir_without_summary_is_malformed(plans, tmp_path):
+    """A directory that is not a reconfigure output: exit 2, nothing written."""
+    res = report(plans["optimal"], "-i", EXAMPLE, "--emergency", plans["optimal"], "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and "reconfigure" in res.output
+    assert not (tmp_path / "r.html").exists()

@@ -47,6 +47,9 @@ th { background:var(--soft); font-weight:600; } td.n, th.n { text-align:right; f
 .map svg.floor-map { width:100%; height:auto; }
 .panels { display:grid; grid-template-columns:repeat(auto-fill, minmax(340px, 1fr)); gap:10px 18px; }
 .panels svg { width:100%; height:auto; }
+table.emergencies td, table.emergencies th { font-size:12px; }
+.emergency-charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(560px, 1fr)); gap:10px 24px; }
+.emergency-charts svg { width:100%; height:auto; max-width:760px; }
 .key { display:inline-block; width:22px; height:0; border-top:2px solid; vertical-align:middle; margin:0 4px 0 10px; }
 .key.limit { border-top:2px dashed #c0392b; }
 svg text { font-family: inherit; }
@@ -299,8 +302,9 @@ def _differences(view: PlanView, base: PlanView) -> str:
 
 
 def render_report(view: PlanView, baseline: PlanView | None = None, title: str | None = None,
-                  generated_at: datetime | None = None) -> str:
-    """The whole report as one HTML string (see the module docstring)."""
+                  generated_at: datetime | None = None, emergencies: list | None = None) -> str:
+    """The whole report as one HTML string (see the module docstring). ``emergencies`` are
+    :class:`~tapas_opt.report.emergency.Emergency` outputs of ``tapas-opt reconfigure``."""
     s = view.summary
     title = title or f"tapas-opt report: {view.inventory_name}"
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
@@ -341,6 +345,11 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
         nav.insert(1, ("moves", "Moves"))
     if baseline is not None:
         sections.append(("differences", f"Differences from {baseline.label}", _differences(view, baseline)))
+    if emergencies:
+        from tapas_opt.report.emergency import emergencies_section
+
+        sections.append(("emergencies", f"Emergencies ({len(emergencies)})", emergencies_section(emergencies)))
+        nav.append(("emergencies", "Emergencies"))
     warnings = s.get("warnings") or []
     if warnings:
         sections.append(("warnings", "Input warnings", "<ul>" + "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
@@ -368,8 +377,9 @@ aisle airflow include idle servers.</footer>
 """
 
 
-def write_report(path: str | Path, view: PlanView, baseline: PlanView | None = None, title: str | None = None) -> Path:
+def write_report(path: str | Path, view: PlanView, baseline: PlanView | None = None, title: str | None = None,
+                 emergencies: list | None = None) -> Path:
     """Write :func:`render_report` to ``path`` atomically; returns the path."""
     path = Path(path)
-    atomic_write_text(path, render_report(view, baseline, title))
+    atomic_write_text(path, render_report(view, baseline, title, emergencies=emergencies))
     return path
