@@ -115,7 +115,7 @@ def run_events(tmp: Path, forecast: str, cat) -> list[dict]:
 def run_timing(tmp: Path, forecast: str, cat, repeats: int) -> dict:
     """Optimal solve on a room with >= 1,000 SaaS VMs (UPS failure: the hardest event)."""
     path = tmp / "timing"
-    write_room(RoomSpec(servers=2000, occupancy=0.85, pending_vms=0, seed=1), path)
+    write_room(RoomSpec(servers=2100, occupancy=0.85, pending_vms=0, seed=1), path)
     prep = prepare_room(path, forecast_method=forecast)
     out = {}
     for event in ("ups-failure", "ups-failure:0.85"):
@@ -148,7 +148,7 @@ def run_timing(tmp: Path, forecast: str, cat, repeats: int) -> dict:
 def run_router(tmp: Path, forecast: str, cat) -> dict:
     path = tmp / "router"
     if not path.exists():
-        write_room(RoomSpec(servers=2000, occupancy=0.85, pending_vms=0, seed=1), path)
+        write_room(RoomSpec(servers=2100, occupancy=0.85, pending_vms=0, seed=1), path)
     res = reconfigure(path, ["none"], policy="greedy", catalogue=cat, prepared=prepare_room(path, forecast_method=forecast))
     from tapas_opt.reconfig.summary import routing_table
 
