@@ -1,0 +1,159 @@
+"""``tapas-opt simulate``: replay a week of real load through placement, routing and
+reconfiguration, policy by policy, and count capping and throttling (docs/simulation.md)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import click
+
+from tapas_opt.cli import handle_errors, main
+from tapas_opt.cli import options as o
+from tapas_opt.cli.render import err_console, print_json
+
+
+@contextmanager
+def _progress(enabled: bool):
+    """A rich progress bar per phase (placing, simulating each policy), on stderr; nothing when
+    disabled or when stderr is not a terminal (scripts and logs see no control characters)."""
+    if not enabled or not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=False) as bar:
+        def start(label: str, total: int):
+            task = bar.add_task(label, total=total)
+            return lambda n: bar.advance(task, n)
+
+        yield start
+
+
+def _table(run):
+    from rich.table import Table
+
+    sc = run.scenario.describe()
+    table = Table(title=f"tapas-opt simulate: {sc['name']}, {sc['steps']} steps of {sc['step_min']} min, "
+                        f"{sc['vms']} VMs ({sc['initial_population']} initial, {sc['arrivals']} arriving)",
+                  title_justify="left")
+    for col in ("policy", "peak row power", "vs base", "max GPU temp", "vs base", "capped row-time",
+                "throttled GPU-time", "SaaS goodput", "SaaS quality", "IaaS perf lost", "unplaced"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for r in run.table.itertuples(index=False):
+        table.add_row(r.policy, f"{r.peak_row_power:.1%}", f"{r.peak_row_power_change_pct:+.1f} %",
+                      f"{r.max_gpu_temp_c:.1f} C", f"{r.max_gpu_temp_change_pct:+.1f} %",
+                      f"{r.power_capped_row_time_pct:.2f} %", f"{r.thermal_throttled_gpu_time_pct:.2f} %",
+                      f"{r.saas_goodput_pct:.2f} %", f"{r.saas_quality:.4f}", f"{r.iaas_perf_lost_pct:.2f} %",
+                      str(r.vms_unplaced))
+    return table
+
+
+@main.command()
+@o.inventory_arg
+@o.out_option
+@click.option("--policy", "policies", multiple=True, default=("all",), show_default=True, metavar="POLICY",
+              help="baseline | place | route | config | place+route | place+config | route+config | tapas-rules | "
+                   "full | baseline-ff | rules-place | all (repeat to run several side by side).")
+@click.option("--study", type=click.Choice(["none", "oversubscription", "emergencies", "mix"]), default="none",
+              show_default=True, help="Sweep instead of a single week (policies default to baseline, "
+                                      "tapas-rules, full).")
+@click.option("--levels", default=None, metavar="LIST",
+              help="Sweep points, comma separated: extra server shares (0.5 = +50 %), SaaS shares, or emergency "
+                   "names (ups-failure, ahu-failure, heatwave:+10C, all).")
+@click.option("--traces", type=click.Path(file_okay=False), default="../shared/data", show_default=True,
+              help="Directory of the real traces (azure_llm_2024_minutes, cornell_biohpc_gpu_servers, "
+                   "alibaba_genai_2026).")
+@click.option("--actual", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Actual per-VM loads of the week (vm_id, timestamp, load) instead of mapped traces; the "
+                   "inventory's telemetry is then the planner's history.")
+@click.option("--step", "step_min", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Simulation time step (minutes).")
+@click.option("--preexisting", type=click.Choice(["policy", "history"]), default="policy", show_default=True,
+              help="policy: the policy also places the inventory's running VMs (a warm-up at the first step); "
+                   "history: they stay where vms.csv puts them.")
+@click.option("--arrival-hours", type=click.FloatRange(min=0.01), default=None,
+              help="Pending VMs arrive over this many hours [default: the whole week].")
+@o.event_option
+@click.option("--event-start", "event_start_h", type=float, default=None,
+              help="Event window start, hours after the week's start [default: midnight of the peak-demand day].")
+@click.option("--event-hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True,
+              help="Event window length (hours).")
+@click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="EnergyPlus .epw file: its outside temperature replaces outside.csv.")
+@click.option("--weather-start", default="07-13", show_default=True, help="Month-day the simulated week starts on.")
+@click.option("--router", type=click.Choice(["lp", "fast"]), default="lp", show_default=True,
+              help="tapas routing: the LP solved at every step, or its fast vectorised approximation.")
+@click.option("--fast-placement", is_flag=True,
+              help="tapas-opt placement by its online greedy only (no optimiser warm-up; for large sweeps).")
+@click.option("--forecast-method", type=click.Choice(["template", "auto"]), default="template", show_default=True,
+              help="What the planner forecasts with: the paper's templates (fast) or the automatic forecaster.")
+@o.catalogue_option
+@o.time_limit_option
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of arrivals, trace mapping, oblivious placement and study transforms.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
+@o.quiet_option
+@o.json_option
+@handle_errors
+def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, step_min, preexisting, arrival_hours,
+             events, event_start_h, event_hours, weather, weather_start, router, fast_placement, forecast_method,
+             catalogue, time_limit_s, seed, plots, quiet, as_json):
+    """Simulate a week of INVENTORY_DIR under one or more policies and write DIR.
+
+    VMs arrive over the week and are placed by each policy from the planner's forecast; their
+    actual load comes from real traces (or --actual); rows over their limit are power-capped,
+    GPUs over theirs throttle. Writes timeseries.parquet, summary.json, comparison.csv and
+    plots; with --study, a tidy CSV and plots of the sweep.
+    """
+    from tapas_opt.errors import InventoryError, Problem
+    from tapas_opt.simulate.engine import EngineOptions
+    from tapas_opt.simulate.policies import resolve_policies
+    from tapas_opt.simulate.run import run_policies, summary_document, write_run
+    from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario
+    from tapas_opt.simulate.studies import DEFAULT_POLICIES, run_study, write_study
+
+    if study != "none" and policies == ("all",):
+        policies = DEFAULT_POLICIES
+    try:
+        chosen = resolve_policies(policies)
+    except ValueError as exc:
+        raise InventoryError([Problem("bad_value", "--policy", str(exc))]) from None
+    opts = ScenarioOptions(step_min=step_min, preexisting=preexisting, arrival_hours=arrival_hours, seed=seed,
+                           traces=traces, actual=actual, events=tuple(events), event_start_h=event_start_h,
+                           event_hours=event_hours, forecast_method=forecast_method, weather=weather,
+                           weather_start=weather_start,
+                           placement={"time_limit_s": time_limit_s} if time_limit_s else {})
+    eopts = EngineOptions(router=router, catalogue=catalogue)
+    show = not quiet and not as_json
+    with _progress(show) as progress:
+        if study != "none":
+            points = None
+            if levels:
+                raw = [x.strip() for x in levels.split(",") if x.strip()]
+                try:
+                    points = raw if study == "emergencies" else [float(x) for x in raw]
+                except ValueError:
+                    raise InventoryError([Problem("bad_value", "--levels", f"{levels!r} is not a list of numbers",
+                                                  "e.g. 0,0.2,0.4,0.5")]) from None
+            result = run_study(study, inventory_dir, opts, chosen, eopts, points, time_limit_s, fast_placement,
+                               progress, log=(lambda m: err_console.print(m)) if show else None)
+            write_study(out_dir, result, plots)
+            if as_json:
+                print_json(result.frame.to_dict(orient="records"))
+            elif not quiet:
+                click.echo(result.frame.to_string(index=False))
+                click.echo(f"study written to {out_dir}")
+            return
+        scenario = build_scenario(inventory_dir, opts)
+        run = run_policies(scenario, chosen, eopts, time_limit_s, seed, progress, fast_placement=fast_placement)
+        write_run(out_dir, run, plots)
+    if as_json:
+        print_json(summary_document(run))
+    elif not quiet:
+        from tapas_opt.cli.render import print_table
+
+        print_table(_table(run))
+        for w in scenario.warnings:
+            click.echo(f"warning: {w}", err=True)
+        click.echo(f"simulation written to {out_dir}")

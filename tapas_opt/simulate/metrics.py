@@ -1,0 +1,166 @@
+"""Metrics of a simulated week: the summary of one policy, the side-by-side table, the tidy
+time series.
+
+Definitions (docs/simulation.md):
+
+* ``peak_row_power_fraction``: max over rows and steps of the row's *demand* power (after the
+  policy's routing and configuration, before capping and throttling) over its limit.
+* ``max_gpu_temp_c``: max over VMs and steps of the hottest-GPU temperature at the demand load
+  (``_fraction``: over the GPU limit, the paper's "normalised to provisioned").
+* ``power_capped_row_time_pct``: share of row-steps in which the row was power-capped;
+  ``power_capped_time_pct``: share of steps in which any row was.
+* ``thermal_throttled_gpu_time_pct``: share of busy GPU-steps (GPUs of placed, arrived VMs) in
+  which the VM's hottest GPU was throttled; ``thermal_throttled_time_pct``: share of steps with
+  any throttling.
+* SaaS ``goodput_pct``: tokens served (after routing overflow, reconfiguration, capping,
+  throttling and reloads) over tokens demanded; ``quality``: served-load-weighted quality of the
+  configurations used (1 = the default's). IaaS ``perf_lost_pct``: GPU work lost to capping and
+  throttling over the work of placed IaaS VMs; ``unplaced_work_pct``: work of IaaS VMs the
+  policy could not place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def _pct(num, den) -> float:
+    return round(100.0 * float(num) / float(den), 4) if den else 0.0
+
+
+def summarise(result, scenario, placement, policy, mask: np.ndarray | None = None) -> dict:
+    """The summary of one policy's run; ``mask`` restricts it to some steps (an event window)."""
+    T = len(result.times)
+    m = np.ones(T, bool) if mask is None else np.asarray(mask, bool)
+    st = {k: v[m] for k, v in result.step.items()}
+    norm = result.row_kw[:, m] / result.row_limit_kw[:, m]
+    norm_del = result.row_kw_delivered[:, m] / result.row_limit_kw[:, m]
+    r, t = np.unravel_index(int(np.argmax(norm)), norm.shape)
+    times = result.times[m]
+    air = result.aisle_cfm[:, m] / result.aisle_limit_cfm[:, m]
+    temps = st["max_gpu_temp_c"]
+    t_lim = float(scenario.instance.temp_limit_c)
+    hot_t = int(np.argmax(temps))
+    vms = scenario.vms
+    hv = int(np.argmax(result.vm_peak_temp_c)) if mask is None else None
+    saas_dem, iaas_dem = st["saas_demand"].sum(), st["iaas_demand"].sum()
+    served = st["saas_served"].sum()
+    kinds = vms["kind"].to_numpy(str)
+    placed = placement.server >= 0
+    s_mask = kinds == "saas"
+    out = {
+        "policy": policy.name,
+        "components": {"placement": policy.placement, "routing": policy.route, "configuration": policy.config,
+                       "power_capping": policy.capping},
+        "steps": int(m.sum()),
+        "peak_row_power_fraction": round(float(norm.max()), 4),
+        "peak_row_power_fraction_delivered": round(float(norm_del.max()), 4),
+        "peak_row_power_at": {"row": str(result.row_ids[r]), "time": str(times[t]),
+                              "kw": round(float(result.row_kw[:, m][r, t]), 2),
+                              "limit_kw": round(float(result.row_limit_kw[:, m][r, t]), 2)},
+        "max_gpu_temp_c": round(float(temps.max()), 3),
+        "max_gpu_temp_fraction": round(float(temps.max()) / t_lim, 4),
+        "max_gpu_temp_at": str(times[hot_t]),
+        "max_gpu_temp_delivered_c": round(float(st["max_gpu_temp_delivered_c"].max()), 3),
+        "power_capped_row_time_pct": _pct(result.row_capped[:, m].sum(), result.row_capped[:, m].size),
+        "power_capped_time_pct": _pct(result.row_capped[:, m].any(axis=0).sum(), m.sum()),
+        "over_limit_after_capping_row_time_pct": _pct(result.row_over_after_cap[:, m].sum(), result.row_capped[:, m].size),
+        "thermal_throttled_gpu_time_pct": _pct(st["throttled_gpus"].sum(), st["busy_gpus"].sum()),
+        "thermal_throttled_time_pct": _pct((st["throttled_vms"] > 0).sum(), m.sum()),
+        "aisle_over_airflow_time_pct": _pct((air > 1 + 1e-9).sum(), air.size),
+        "peak_aisle_airflow_fraction": round(float(air.max()), 4),
+        "max_recirculation_rise_c": round(float(result.aisle_rise_c[:, m].max()), 3),
+        "saas": {
+            "goodput_pct": _pct(served, saas_dem) if saas_dem else 100.0,
+            "routed_pct": _pct(st["saas_routed"].sum(), saas_dem) if saas_dem else 100.0,
+            "quality": round(float(st["saas_quality_served"].sum() / served), 5) if served else 1.0,
+            "served_by_smaller_or_quantised_pct": _pct(st["saas_smaller_or_quantised"].sum(), served) if served else 0.0,
+            "reconfigured_vm_time_pct": _pct(st["reconfigured_vms"].sum(),
+                                             max(1.0, float((scenario.vms["kind"] == "saas").sum()) * m.sum())),
+            "reloads": int(st["reloads"].sum()),
+        },
+        "iaas": {
+            "perf_lost_pct": _pct(iaas_dem - st["iaas_delivered"].sum(), iaas_dem) if iaas_dem else 0.0,
+            "unplaced_work_pct": _pct(st["iaas_unplaced_demand"].sum(), iaas_dem + st["iaas_unplaced_demand"].sum())
+            if iaas_dem + st["iaas_unplaced_demand"].sum() else 0.0,
+        },
+        "vms": {"simulated": int(len(vms)), "placed": int(placed.sum()), "unplaced": int((~placed).sum()),
+                "unplaced_saas": int((~placed & s_mask).sum()), "unplaced_iaas": int((~placed & ~s_mask).sum())},
+    }
+    if hv is not None and np.isfinite(result.vm_peak_temp_c[hv]):
+        out["hottest_vm"] = {"vm_id": str(vms.at[hv, "vm_id"]), "kind": str(vms.at[hv, "kind"]),
+                             "server_id": str(scenario.instance.server_ids[placement.server[hv]]),
+                             "peak_gpu_temp_c": round(float(result.vm_peak_temp_c[hv]), 3)}
+    out["rows"] = [{"row_id": str(result.row_ids[j]), "limit_kw": round(float(result.row_limit_kw[j, m].min()), 2),
+                    "peak_kw": round(float(result.row_kw[j, m].max()), 2),
+                    "peak_fraction": round(float(norm[j].max()), 4), "at": str(times[int(np.argmax(norm[j]))]),
+                    "capped_pct": _pct(result.row_capped[j, m].sum(), m.sum())} for j in range(len(result.row_ids))]
+    out["aisles"] = [{"aisle_id": str(result.aisle_ids[j]), "limit_cfm": round(float(result.aisle_limit_cfm[j, m].min()), 1),
+                      "peak_cfm": round(float(result.aisle_cfm[j, m].max()), 1),
+                      "peak_fraction": round(float(air[j].max()), 4),
+                      "over_pct": _pct((air[j] > 1 + 1e-9).sum(), m.sum()),
+                      "max_recirculation_rise_c": round(float(result.aisle_rise_c[j, m].max()), 3)}
+                     for j in range(len(result.aisle_ids))]
+    out["placement"] = {"method": placement.method, "solve_time_s": round(placement.solve_time_s, 2),
+                        "forecast_peak_row_power_fraction": round(placement.forecast_peak_row_power, 4),
+                        "forecast_max_gpu_temp_c": round(placement.forecast_max_gpu_temp_c, 3),
+                        "unplaced": placement.unplaced[:50], **placement.stats}
+    out["timing"] = {"placement_s": round(placement.solve_time_s, 2), "engine_s": round(result.engine_time_s, 2)}
+    return out
+
+
+TABLE_COLUMNS = ["policy", "peak_row_power", "peak_row_power_change_pct", "max_gpu_temp_c", "max_gpu_temp_norm",
+                 "max_gpu_temp_change_pct", "power_capped_row_time_pct", "power_capped_time_pct",
+                 "thermal_throttled_gpu_time_pct", "saas_goodput_pct", "saas_quality", "iaas_perf_lost_pct",
+                 "vms_unplaced"]
+
+
+def comparison_table(summaries: list[dict], reference: str = "baseline") -> pd.DataFrame:
+    """The side-by-side table (TAPAS.md section 5): one line per policy, changes vs ``reference``."""
+    ref = next((s for s in summaries if s["policy"] == reference), None)
+    rows = []
+    for s in summaries:
+        p, t = s["peak_row_power_fraction"], s["max_gpu_temp_fraction"]
+        rows.append({
+            "policy": s["policy"], "peak_row_power": p,
+            "peak_row_power_change_pct": round(100 * (p / ref["peak_row_power_fraction"] - 1), 2) if ref else np.nan,
+            "max_gpu_temp_c": s["max_gpu_temp_c"], "max_gpu_temp_norm": t,
+            "max_gpu_temp_change_pct": round(100 * (t / ref["max_gpu_temp_fraction"] - 1), 2) if ref else np.nan,
+            "power_capped_row_time_pct": s["power_capped_row_time_pct"],
+            "power_capped_time_pct": s["power_capped_time_pct"],
+            "thermal_throttled_gpu_time_pct": s["thermal_throttled_gpu_time_pct"],
+            "saas_goodput_pct": s["saas"]["goodput_pct"], "saas_quality": s["saas"]["quality"],
+            "iaas_perf_lost_pct": s["iaas"]["perf_lost_pct"], "vms_unplaced": s["vms"]["unplaced"],
+        })
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+ROW_METRICS = (("power_kw", "row_kw"), ("power_delivered_kw", "row_kw_delivered"), ("limit_kw", "row_limit_kw"),
+               ("capped", "row_capped"))
+AISLE_METRICS = (("airflow_cfm", "aisle_cfm"), ("airflow_delivered_cfm", "aisle_cfm_delivered"),
+                 ("limit_cfm", "aisle_limit_cfm"), ("recirculation_rise_c", "aisle_rise_c"))
+
+
+def timeseries_frame(result) -> pd.DataFrame:
+    """Tidy time series: ``policy, timestamp, scope (row|aisle|room), id, metric, value``."""
+    T = len(result.times)
+    parts = []
+
+    def block(scope, ids, metric, values):
+        values = np.asarray(values, float).reshape(len(ids), T)
+        parts.append(pd.DataFrame({
+            "timestamp": np.tile(result.times.to_numpy(), len(ids)), "scope": scope,
+            "id": np.repeat(np.asarray(ids, dtype=object), T), "metric": metric, "value": values.reshape(-1)}))
+
+    for metric, attr in ROW_METRICS:
+        block("row", result.row_ids, metric, getattr(result, attr))
+    for metric, attr in AISLE_METRICS:
+        block("aisle", result.aisle_ids, metric, getattr(result, attr))
+    for metric, values in result.step.items():
+        block("room", ["room"], metric, values[None, :])
+    out = pd.concat(parts, ignore_index=True)
+    out.insert(0, "policy", result.policy)
+    for col in ("policy", "scope", "id", "metric"):
+        out[col] = out[col].astype("category")
+    return out

@@ -1,0 +1,157 @@
+"""Policies of the simulator: which placement, routing and configuration mechanism each uses.
+
+A policy is three independent components (TAPAS.md section 4) plus the power-capping mode that
+follows from its configuration component:
+
+=================  ==============  ============  =========  ===========================
+policy             placement       routing       config     power capping
+=================  ==============  ============  =========  ===========================
+``baseline``       random          round-robin   none       uniform
+``place``          tapas-opt       round-robin   none       uniform
+``route``          random          tapas         none       uniform
+``config``         random          round-robin   tapas      IaaS last
+``place+route``    tapas-opt       tapas         none       uniform
+``place+config``   tapas-opt       round-robin   tapas      IaaS last
+``route+config``   random          tapas         tapas      IaaS last
+``tapas-rules``    tapas-rules     tapas         tapas      IaaS last
+``full``           tapas-opt       tapas         tapas      IaaS last
+=================  ==============  ============  =========  ===========================
+
+Extra policies (not in ``all``): ``baseline-ff`` (first-fit oblivious placement, the production
+packer of the placement benchmark) and ``rules-place`` (the paper's placement rules alone).
+
+``baseline`` is the paper's: thermal- and power-oblivious placement (a uniformly random server
+with room, seeded), round-robin routing weighted by instance size, no reconfiguration, and
+uniform power capping of every GPU of a row over its limit. ``tapas-rules`` is the paper's
+system as a whole: its rule-based placement with the same routing and configuration as ``full``,
+so that the two differ only in placement.
+
+Placement (:func:`place_scenario`) uses the planner's forecast only, never the actual load:
+
+* ``random`` / ``first-fit`` / ``tapas-rules``: the placement module's online policies in
+  arrival order (the initial population first);
+* ``tapas-opt``: the initial population in one batch with the exact optimiser
+  (``solve_placement(..., "optimal")``), then each arrival online with tapas-opt's greedy
+  (objective-shaped score, every limit checked against the forecast) on the room so far;
+* ``greedy``: tapas-opt's online greedy for every VM (fast variant).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tapas_opt.placement import heuristics
+from tapas_opt.placement.evaluate import evaluate_assignment
+from tapas_opt.placement.solve import solve_placement
+from tapas_opt.placement.state import RoomState
+
+PLACEMENTS = ("random", "first-fit", "tapas-rules", "tapas-opt", "greedy")
+ROUTINGS = ("round-robin", "tapas")
+CONFIGS = ("none", "tapas")
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One simulated policy: placement, routing and configuration components."""
+
+    name: str
+    placement: str
+    route: str
+    config: str
+    description: str = ""
+
+    @property
+    def capping(self) -> str:
+        """``uniform`` (every GPU of an over-limit row gets the same power cap) without the
+        configuration component; ``iaas-last`` (SaaS reconfigured first, then IaaS capped,
+        then everything) with it."""
+        return "iaas-last" if self.config == "tapas" else "uniform"
+
+
+POLICIES: dict[str, Policy] = {p.name: p for p in (
+    Policy("baseline", "random", "round-robin", "none", "oblivious placement, round-robin, no reconfiguration, uniform capping"),
+    Policy("place", "tapas-opt", "round-robin", "none", "tapas-opt placement alone"),
+    Policy("route", "random", "tapas", "none", "thermal/power-aware routing alone"),
+    Policy("config", "random", "round-robin", "tapas", "SaaS reconfiguration alone"),
+    Policy("place+route", "tapas-opt", "tapas", "none", "placement and routing"),
+    Policy("place+config", "tapas-opt", "round-robin", "tapas", "placement and reconfiguration"),
+    Policy("route+config", "random", "tapas", "tapas", "routing and reconfiguration"),
+    Policy("tapas-rules", "tapas-rules", "tapas", "tapas", "the paper's system: rule-based placement, routing, reconfiguration"),
+    Policy("full", "tapas-opt", "tapas", "tapas", "full tapas-opt: optimal placement, routing, reconfiguration"),
+    Policy("baseline-ff", "first-fit", "round-robin", "none", "baseline with first-fit placement"),
+    Policy("rules-place", "tapas-rules", "round-robin", "none", "the paper's placement rules alone"),
+)}
+ALL = ("baseline", "place", "route", "config", "place+route", "place+config", "route+config", "tapas-rules", "full")
+"""The policies of ``--policy all``: baseline, each mechanism alone, the pairs, the paper's, full."""
+
+
+def resolve_policies(names) -> list[Policy]:
+    """Policies by name; ``all`` expands to :data:`ALL`. Unknown names raise ValueError."""
+    out: list[Policy] = []
+    for name in names:
+        for n in (ALL if name == "all" else (name,)):
+            if n not in POLICIES:
+                raise ValueError(f"unknown policy {n!r}: use one of {', '.join(POLICIES)} or all")
+            if POLICIES[n] not in out:
+                out.append(POLICIES[n])
+    return out
+
+
+@dataclass
+class Placement:
+    """Where every simulated VM runs (server index, -1 = unplaced) and how it was decided."""
+
+    method: str
+    server: np.ndarray
+    solve_time_s: float
+    forecast_peak_row_power: float
+    forecast_max_gpu_temp_c: float
+    unplaced: list[dict] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+
+def _subset(instance, n: int):
+    """The placement instance restricted to its first ``n`` pending VMs."""
+    return dataclasses.replace(
+        instance, vm_ids=instance.vm_ids[:n], vm_gpus=instance.vm_gpus[:n], vm_kind=instance.vm_kind[:n],
+        vm_endpoint=instance.vm_endpoint[:n], vm_customer=instance.vm_customer[:n],
+        vm_load=instance.vm_load[:n], vm_method=instance.vm_method[:n])
+
+
+def place_scenario(scenario, method: str, time_limit_s: float | None = None, seed: int = 0) -> Placement:
+    """Place the scenario's VMs with a placement method (see the module docstring)."""
+    if method not in PLACEMENTS:
+        raise ValueError(f"unknown placement {method!r}: use one of {PLACEMENTS}")
+    inst = scenario.instance
+    t0 = time.perf_counter()
+    stats: dict = {}
+    if method == "random":
+        assign = heuristics.random_fit(inst, seed)
+    elif method == "first-fit":
+        assign = heuristics.first_fit(inst)
+    elif method == "tapas-rules":
+        assign = heuristics.tapas_rules(inst)
+    elif method == "greedy":
+        assign = heuristics.greedy(inst, order=np.arange(inst.n_vms))
+    else:
+        n_warm = int(((scenario.vms["pending_pos"] >= 0) & scenario.vms["initial"]).sum())
+        state = RoomState(inst)
+        if n_warm:
+            sol = solve_placement(_subset(inst, n_warm), "optimal", time_limit_s=time_limit_s, seed=seed)
+            stats.update(warmup_vms=n_warm, warmup_status=sol.status, warmup_gap=sol.gap,
+                         warmup_solve_s=round(sol.solve_time_s, 2), warmup_candidate=sol.stats.get("returned"))
+            for v in np.flatnonzero(sol.assign >= 0):
+                state.place(int(v), int(sol.assign[v]))
+        assign = heuristics.greedy(inst, order=np.arange(n_warm, inst.n_vms), state=state)
+    ev = evaluate_assignment(inst, assign)
+    state = RoomState.from_assignment(inst, assign)
+    unplaced = [heuristics.explain_unplaced(state, int(v)).to_dict() for v in np.flatnonzero(assign < 0)]
+    vms = scenario.vms
+    server = vms["fixed_server"].to_numpy(int).copy()
+    pend = vms["pending_pos"].to_numpy(int)
+    server[pend >= 0] = assign[pend[pend >= 0]]
+    return Placement(method, server, time.perf_counter() - t0, ev.peak_row_power_norm, ev.peak_temp_c, unplaced, stats)

@@ -1,0 +1,399 @@
+"""A simulation scenario: the room, the VMs with their arrival times, their actual load over the
+simulated week, the weather and the limits per step, and what the planner sees.
+
+:func:`build_scenario` turns an inventory into a :class:`Scenario`:
+
+* **Which VMs the policy places.** ``preexisting="policy"`` (the default): every VM of the
+  inventory is placed by the policy. The VMs the inventory lists as running form the *initial
+  population*, placed in a warm-up at the first step (the room as the policy would have left it),
+  and the pending VMs *arrive over the week* in deployment batches (consecutive VMs of one
+  endpoint or customer in the queue), each batch at a seeded uniform time in
+  ``[0, arrival_hours)``. ``preexisting="history"``: running VMs stay on the servers the
+  inventory names (placed by whatever allocator ran the room before); only arrivals are placed
+  by the policy.
+* **Actual load**: real traces mapped onto the VMs (:mod:`tapas_opt.simulate.traces`), which
+  also replace the inventory's telemetry as the history the planner forecasts from; or, with
+  ``actual=FILE``, a table of per-VM loads for the week (the inventory's telemetry is then the
+  history).
+* **Events** (``ups-failure``, ``ahu-failure:AISLE``, ``heatwave:+5C``, ``row-power:ROW:KW``;
+  parsed by :mod:`tapas_opt.reconfig.events`) change limits and outside temperature during a
+  window of the week; the planner does not know about them.
+
+Study transforms on an inventory: :func:`oversubscribe` (more servers and VMs in the same rows
+and limits) and :func:`remix` (another IaaS/SaaS share).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tapas_opt.api import Prepared, prepare
+from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.forecast.profiles import inventory_horizon
+from tapas_opt.inventory.load import Inventory, load_inventory, read_table
+from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
+
+PREEXISTING = ("policy", "history")
+DEFAULT_TRACES = Path("..") / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class ScenarioOptions:
+    """How an inventory becomes a simulation (see the module docstring)."""
+
+    step_min: int = 5
+    """Simulation time step (minutes); the planner's forecast keeps the inventory's step."""
+    preexisting: str = "policy"
+    arrival_hours: float | None = None
+    """Arrivals spread over ``[0, arrival_hours)``; default: the whole simulated week."""
+    seed: int = 0
+    """Seed of arrivals, trace mapping and study transforms."""
+    traces: str | Path | None = DEFAULT_TRACES
+    actual: str | Path | None = None
+    mapping: TraceMapping | None = None
+    events: tuple[str, ...] = ()
+    event_start_h: float | None = None
+    """Start of the event window (hours after the week's start); default: midnight of the day
+    in which the room's demand peaks."""
+    event_hours: float | None = 24.0
+    """Length of the event window; None = until the end of the week."""
+    forecast_method: str = "template"
+    weather: str | Path | None = None
+    """An EnergyPlus .epw file: its dry-bulb temperature replaces outside.csv (history and week)."""
+    weather_start: str = "07-13"
+    """Month-day of the weather file that the simulated week starts on."""
+    placement: dict = field(default_factory=dict)
+    """Placement options (``time_limit_s``, ``quantile``, ...) passed to :func:`tapas_opt.api.prepare`."""
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """Everything the engine needs, as arrays, plus the planner's prepared room."""
+
+    name: str
+    prepared: Prepared
+    times: pd.DatetimeIndex
+    step_min: int
+    vms: pd.DataFrame
+    """One line per simulated VM: vm_id, kind, gpus, family, endpoint_idx (-1 for IaaS),
+    arrival_step, initial (bool), fixed_server (-1 unless running in history mode),
+    pending_pos (position among the planner's pending VMs, -1 for fixed)."""
+    vm_load: np.ndarray
+    """[V, T] actual GPU load of each IaaS VM (NaN for SaaS)."""
+    endpoint_ids: np.ndarray
+    endpoint_load: np.ndarray
+    """[E, T] actual per-GPU load of each SaaS endpoint (its demand per GPU of its VMs)."""
+    outside_c: np.ndarray
+    outside_shift_c: np.ndarray
+    row_limit_kw: np.ndarray
+    """[R, T] row power limits per step (events applied)."""
+    aisle_limit_cfm: np.ndarray
+    event_mask: np.ndarray
+    """[T] steps inside the event window (all False without events)."""
+    events: tuple[str, ...]
+    sources: pd.DataFrame
+    options: ScenarioOptions
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.times)
+
+    @property
+    def instance(self):
+        return self.prepared.instance
+
+    def describe(self) -> dict:
+        v = self.vms
+        inst = self.instance
+        return {
+            "name": self.name, "start": str(self.times[0]), "steps": self.n_steps, "step_min": self.step_min,
+            "servers": int(inst.n_servers), "rows": int(inst.n_rows), "aisles": int(len(inst.aisle_ids)),
+            "gpus": int(inst.params.gpus.sum()),
+            "vms": int(len(v)), "vm_gpus": int(v["gpus"].sum()),
+            "saas_gpu_share": round(float(v.loc[v["kind"] == "saas", "gpus"].sum() / max(1, v["gpus"].sum())), 4),
+            "initial_population": int(v["initial"].sum()), "arrivals": int((~v["initial"]).sum()),
+            "preexisting": self.options.preexisting,
+            "placed_by_policy": int((v["fixed_server"] < 0).sum()),
+            "fixed_by_history": int((v["fixed_server"] >= 0).sum()),
+            "endpoints": int(len(self.endpoint_ids)),
+            "load_source": "actual-file" if self.options.actual else "traces",
+            "forecast_method": self.options.forecast_method,
+            "events": list(self.events),
+            "event_window": ([str(self.times[self.event_mask][0]), str(self.times[self.event_mask][-1])]
+                             if self.event_mask.any() else None),
+        }
+
+
+# ---- study transforms -----------------------------------------------------------------------
+
+def _with_initial(inv: Inventory) -> pd.DataFrame:
+    vms = inv.vms.copy()
+    if "sim_initial" not in vms.columns:
+        vms["sim_initial"] = vms["server_id"].notna()
+    return vms
+
+
+def oversubscribe(inv: Inventory, extra: float, seed: int = 0) -> Inventory:
+    """``extra`` (e.g. 0.5 = +50 %) more servers in every row and as many more VMs, limits kept.
+
+    Each added server clones a random server of its row (hardware, inlet offset, GPU thermal
+    coefficients) in new racks; each added VM clones a random VM (kind, customer or endpoint,
+    size), so it follows its family's load; clones of running VMs join the initial population,
+    clones of pending VMs arrive over the week. Rows keep their power limit and aisles their
+    airflow limit: this is oversubscription of the power and cooling infrastructure.
+    """
+    if extra <= 0:
+        return inv
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5150]))
+    servers = inv.servers.reset_index(drop=True)
+    added = []
+    for row_id, grp in servers.groupby("row_id", sort=True):
+        n_add = int(round(extra * len(grp)))
+        src = grp.iloc[rng.integers(0, len(grp), n_add)].copy()
+        src["server_id"] = [f"{row_id}-X{j + 1:03d}" for j in range(n_add)]
+        src["rack"] = [f"{row_id}-KX{j // 4 + 1:02d}" for j in range(n_add)]
+        added.append(src)
+    servers = pd.concat([servers, *added], ignore_index=True)
+    vms = _with_initial(inv).reset_index(drop=True)
+    n_add = int(round(extra * len(vms)))
+    src = vms.iloc[rng.integers(0, len(vms), n_add)].copy()
+    src["vm_id"] = [f"{v}-x{j + 1}" for j, v in enumerate(src["vm_id"])]
+    src["server_id"] = np.nan
+    vms = pd.concat([vms, src], ignore_index=True)
+    return dataclasses.replace(inv, servers=servers, vms=vms)
+
+
+def remix(inv: Inventory, saas_share: float, seed: int = 0) -> Inventory:
+    """Relabel the VMs so that ``saas_share`` of their GPUs are SaaS (TAPAS.md section 3 mix).
+
+    VMs are taken in a seeded order; SaaS ones are grouped into endpoints with the generator's
+    size distribution (40 % singletons, 90 % at most 10, half of SaaS VMs in endpoints of > 100
+    VMs when there are enough), IaaS ones into customers of about eight VMs. Placement of running
+    VMs, sizes and the initial/arrival split are kept; loads follow the new families.
+    """
+    from tapas_opt.generate import _endpoint_sizes  # read-only reuse of the generator's rule
+
+    if not 0.0 <= saas_share <= 1.0:
+        raise ValueError(f"saas_share {saas_share} must be in 0..1")
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 7070]))
+    vms = _with_initial(inv).reset_index(drop=True)
+    order = rng.permutation(len(vms))
+    gpus = vms["gpus"].to_numpy(float)[order]
+    cum = np.cumsum(gpus) / gpus.sum()
+    n_saas = int(np.searchsorted(cum, saas_share - 1e-9) + 1) if saas_share > 0 else 0
+    n_saas = min(n_saas, len(vms)) if saas_share < 1 else len(vms)
+    saas_idx, iaas_idx = order[:n_saas], order[n_saas:]
+    vms["kind"] = "iaas"
+    vms["endpoint"] = None
+    vms.loc[saas_idx, "kind"] = "saas"
+    vms.loc[saas_idx, "customer"] = "llm-service"
+    pos = 0
+    for k, size in enumerate(_endpoint_sizes(len(saas_idx), rng) if len(saas_idx) else []):
+        vms.loc[saas_idx[pos:pos + size], "endpoint"] = f"mx-ep{k + 1:03d}"
+        pos += size
+    n_cust = max(3, len(iaas_idx) // 8)
+    vms.loc[iaas_idx, "customer"] = [f"mx-cust{c + 1:03d}" for c in rng.integers(0, n_cust, len(iaas_idx))]
+    for col in ("model", "config_id"):
+        if col in vms.columns:
+            vms[col] = None
+    return dataclasses.replace(inv, vms=vms)
+
+
+# ---- pieces of the scenario ---------------------------------------------------------------------
+
+def read_epw(path: str | Path, start: pd.Timestamp, weather_start: str, hours_before: int, hours_after: int) -> pd.DataFrame:
+    """Hourly outside temperature from an EnergyPlus weather file (data from line 9, dry-bulb in
+    column 7), shifted so that month-day ``weather_start`` falls on ``start``."""
+    try:
+        temp = pd.read_csv(path, skiprows=8, header=None)[6].to_numpy(float)
+    except Exception as exc:  # noqa: BLE001 - a reader failure is a user-facing problem
+        raise InventoryError([Problem("unreadable_file", str(path), f"cannot read the weather file: {exc}")]) from exc
+    month, day = (int(x) for x in weather_start.split("-"))
+    first = int((pd.Timestamp(2025, month, day) - pd.Timestamp(2025, 1, 1)).total_seconds() // 3600)
+    ts = pd.date_range(start - pd.Timedelta(hours=hours_before), periods=hours_before + hours_after, freq="60min")
+    idx = (first - hours_before + np.arange(len(ts))) % len(temp)
+    return pd.DataFrame({"timestamp": ts, "temp_c": temp[idx]})
+
+
+def _outside_series(inv: Inventory, times: pd.DatetimeIndex) -> np.ndarray:
+    """Outside temperature at each simulation step: outside.csv interpolated in time, else the
+    inventory's default."""
+    default = inv.config.inlet.default_outside_c
+    out = inv.outside
+    if out is None or len(out) == 0:
+        return np.full(len(times), default)
+    series = out.dropna().groupby("timestamp")["temp_c"].mean().sort_index()
+    union = series.index.union(times)
+    values = series.reindex(union).interpolate(method="time", limit_area="inside").reindex(times)
+    return values.fillna(default).to_numpy(float)
+
+
+def _arrivals(vms: pd.DataFrame, initial: np.ndarray, n_steps: int, step_min: int, hours: float,
+              seed: int) -> np.ndarray:
+    """Arrival step of each VM: 0 for the initial population; deployment batches (consecutive
+    VMs of one family in queue order) at sorted seeded uniform times in [0, hours)."""
+    arrival = np.zeros(len(vms), dtype=int)
+    later = np.flatnonzero(~initial)
+    if len(later) == 0:
+        return arrival
+    fam = family_of(vms).to_numpy()[later]
+    batch = np.concatenate([[0], np.cumsum(fam[1:] != fam[:-1])])
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4242]))
+    times_h = np.sort(rng.uniform(0, hours, batch.max() + 1))
+    steps = np.minimum((times_h * 60 // step_min).astype(int), n_steps - 1)
+    arrival[later] = steps[batch]
+    return arrival
+
+
+def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, step_min: int) -> pd.DataFrame:
+    """A table ``vm_id, timestamp, load`` of actual per-VM loads over the week, averaged into
+    the simulation steps; every simulated VM must appear (missing steps are interpolated)."""
+    path = Path(path)
+    frame = read_table(path)
+    missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
+                                      "columns: vm_id, timestamp, load") for c in missing])
+    frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], errors="coerce", utc=True, format="mixed")
+                         .dt.tz_convert(None).astype("datetime64[ns]"),
+                         load=pd.to_numeric(frame["load"], errors="coerce"))
+    bad = frame["timestamp"].isna() | frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
+    if bad.any():
+        idx = frame.index[bad][:20]
+        raise InventoryError([Problem("out_of_range", path.name, "timestamp unreadable or load outside 0..1",
+                                      line=int(i) + 2) for i in idx])
+    frame["timestamp"] = frame["timestamp"].dt.floor(f"{step_min}min")
+    wide = frame.pivot_table(index="vm_id", columns="timestamp", values="load", aggfunc="mean")
+    wide = wide.reindex(columns=times)
+    absent = sorted(set(vms["vm_id"]) - set(wide.index))
+    if absent:
+        raise InventoryError([Problem("unknown_vm", path.name, f"no actual load for VM {v!r}",
+                                      "give every simulated VM a load series") for v in absent[:20]])
+    wide = wide.T.interpolate(limit_direction="both").T
+    return wide.reindex(vms["vm_id"])
+
+
+def _event_window(opts: ScenarioOptions, times: pd.DatetimeIndex, demand: np.ndarray) -> np.ndarray:
+    mask = np.zeros(len(times), dtype=bool)
+    if not opts.events or all(e.strip().lower() == "none" for e in opts.events):
+        return mask
+    if opts.event_start_h is None:
+        peak = times[int(np.argmax(demand))]
+        start = peak.normalize()
+    else:
+        start = times[0] + pd.Timedelta(hours=opts.event_start_h)
+    end = times[-1] + pd.Timedelta(minutes=1) if opts.event_hours is None else start + pd.Timedelta(hours=opts.event_hours)
+    mask[(times >= start) & (times < end)] = True
+    return mask
+
+
+# ---- building ---------------------------------------------------------------------------------
+
+def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions = ScenarioOptions(),
+                   oversubscription: float = 0.0, saas_share: float | None = None) -> Scenario:
+    """The scenario of an inventory (see the module docstring); study transforms first."""
+    from tapas_opt.reconfig.events import apply_events, parse_events
+
+    opts = options
+    if opts.preexisting not in PREEXISTING:
+        raise ValueError(f"preexisting must be one of {PREEXISTING}, not {opts.preexisting!r}")
+    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    warnings: list[str] = []
+    cfg = inv.config
+    start = inventory_horizon(inv)[0]
+    inv = dataclasses.replace(inv, config=dataclasses.replace(cfg, start=str(start)))
+    if saas_share is not None:
+        inv = remix(inv, saas_share, opts.seed)
+    if oversubscription:
+        inv = oversubscribe(inv, oversubscription, opts.seed)
+    vms = _with_initial(inv).reset_index(drop=True)
+    if opts.step_min <= 0 or (cfg.horizon_h * 60) % opts.step_min:
+        raise InventoryError([Problem("bad_value", "--step", f"step {opts.step_min} min does not divide the "
+                                      f"{cfg.horizon_h} h horizon", "use 5, 10, 15, 30 or 60")])
+    n_steps = int(cfg.horizon_h * 60 // opts.step_min)
+    times = pd.date_range(start, periods=n_steps, freq=f"{opts.step_min}min")
+    if opts.weather:
+        outside = read_epw(opts.weather, start, opts.weather_start, 24 * 7 * 5, int(np.ceil(cfg.horizon_h)) + 1)
+        inv = dataclasses.replace(inv, outside=outside)
+
+    initial = vms["sim_initial"].to_numpy(bool)
+    hours = cfg.horizon_h if opts.arrival_hours is None else opts.arrival_hours
+    arrival = _arrivals(vms, initial, n_steps, opts.step_min, hours, opts.seed)
+
+    # Actual load and the history the planner sees.
+    if opts.actual:
+        wide = read_actual(opts.actual, vms, times, opts.step_min).to_numpy(float)
+        saas = (vms["kind"] == "saas").to_numpy()
+        vm_load = np.where(saas[:, None], np.nan, wide)
+        fam = family_of(vms)
+        endpoint_ids = np.asarray(pd.unique(fam[saas]), dtype=object)
+        gp = vms["gpus"].to_numpy(float)
+        endpoint_load = np.array([(wide[(fam == e).to_numpy()] * gp[(fam == e).to_numpy(), None]).sum(0)
+                                  / gp[(fam == e).to_numpy()].sum() for e in endpoint_ids]).reshape(len(endpoint_ids), n_steps)
+        sources = pd.DataFrame({"family": endpoint_ids, "kind": "saas", "source": f"actual file {opts.actual}"})
+        history = inv.telemetry
+    else:
+        if opts.traces is None or not Path(opts.traces).is_dir():
+            raise InventoryError([Problem("missing_file", str(opts.traces), "real traces directory not found",
+                                          "pass --traces ../shared/data (or --actual FILE)")])
+        mapped: MappedLoad = map_loads(vms, start, times, opts.step_min, cfg.time_step_min, initial, opts.traces,
+                                       opts.mapping or TraceMapping(seed=opts.seed))
+        vm_load, endpoint_ids, endpoint_load = mapped.vm_load, mapped.endpoint_ids, mapped.endpoint_load
+        sources, history = mapped.sources, mapped.history
+        warnings += mapped.warnings
+
+    # The planner's view: history, and the VMs to place in arrival order.
+    fixed = np.full(len(vms), -1)
+    if opts.preexisting == "history":
+        running = vms["server_id"].notna().to_numpy()
+    else:
+        running = np.zeros(len(vms), dtype=bool)
+    order = np.lexsort((np.arange(len(vms)), arrival, (~initial).astype(int), running.astype(int) * -1))
+    plan_vms = vms.iloc[order].copy()
+    plan_vms.loc[~running[order], "server_id"] = np.nan
+    plan_inv = dataclasses.replace(inv, vms=plan_vms.drop(columns=["sim_initial"]).reset_index(drop=True),
+                                   telemetry=history)
+    prepared = prepare(plan_inv, forecast_method=opts.forecast_method, **opts.placement)
+    inst = prepared.instance
+    server_pos = pd.Series(np.arange(inst.n_servers), index=inst.server_ids)
+    fixed[running] = server_pos.reindex(vms.loc[running, "server_id"]).to_numpy(int)
+    pend_pos = pd.Series(np.arange(inst.n_vms), index=inst.vm_ids).reindex(vms["vm_id"]).fillna(-1).to_numpy(int)
+
+    fam = family_of(vms)
+    ep_pos = pd.Series(np.arange(len(endpoint_ids)), index=endpoint_ids)
+    endpoint_idx = np.where(vms["kind"] == "saas", ep_pos.reindex(fam).fillna(-1).to_numpy(), -1).astype(int)
+    table = pd.DataFrame({
+        "vm_id": vms["vm_id"].to_numpy(str), "kind": vms["kind"].to_numpy(str),
+        "customer": vms["customer"].to_numpy(object), "endpoint": vms["endpoint"].to_numpy(object),
+        "gpus": vms["gpus"].to_numpy(int), "family": fam.to_numpy(object), "endpoint_idx": endpoint_idx,
+        "arrival_step": arrival, "initial": initial, "fixed_server": fixed, "pending_pos": pend_pos,
+    })
+    for col in ("model", "config_id"):
+        if col in vms.columns:
+            table[col] = vms[col].to_numpy(object)
+
+    outside = _outside_series(inv, times)
+    # Events: limits and outside temperature inside the window.
+    events = tuple(e for e in opts.events if e and e.strip().lower() != "none")
+    parsed = parse_events(events)
+    limits = apply_events(parsed, inst.row_ids, inst.row_limit_kw, inst.aisle_ids, inst.aisle_limit_cfm)
+    gp = table["gpus"].to_numpy(float)
+    iaas_demand = np.nansum(np.nan_to_num(vm_load) * gp[:, None], axis=0)
+    ep_gpus = np.bincount(endpoint_idx[endpoint_idx >= 0], gp[endpoint_idx >= 0], minlength=len(endpoint_ids))
+    demand = iaas_demand + (endpoint_load * ep_gpus[:, None]).sum(axis=0)
+    mask = _event_window(dataclasses.replace(opts, events=events), times, demand)
+    row_limit = np.where(mask[None, :], limits.row_limit_kw[:, None], inst.row_limit_kw[:, None])
+    aisle_limit = np.where(mask[None, :], limits.aisle_limit_cfm[:, None], inst.aisle_limit_cfm[:, None])
+    shift = np.where(mask, limits.outside_shift_c, 0.0)
+    name = f"{inst.name}" + (f" +{oversubscription:.0%} servers" if oversubscription else "") + \
+        (f" SaaS {saas_share:.0%}" if saas_share is not None else "")
+    return Scenario(name=name, prepared=prepared, times=times, step_min=opts.step_min, vms=table,
+                    vm_load=vm_load, endpoint_ids=endpoint_ids, endpoint_load=endpoint_load, outside_c=outside,
+                    outside_shift_c=shift, row_limit_kw=row_limit, aisle_limit_cfm=aisle_limit, event_mask=mask,
+                    events=events, sources=sources, options=opts, warnings=warnings)
