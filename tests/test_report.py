@@ -270,3 +270,26 @@ def test_an_emergency_dir_without_summary_is_malformed(plans, tmp_path):
     res = report(plans["optimal"], "-i", EXAMPLE, "--emergency", plans["optimal"], "--out", tmp_path / "r.html")
     assert res.exit_code == 2 and "reconfigure" in res.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_large_room_wraps_into_columns_without_overlap():
+    """26 rows in 13 aisles (a 1,040-server room) wrap into columns no wider than MAX_W."""
+    from tapas_opt.report.layout import MAX_W
+
+    rows = pd.DataFrame({"aisle_id": [f"A{(i // 2) + 1:02d}" for i in range(26)]},
+                        index=pd.Index([f"R{i + 1:02d}" for i in range(26)], name="row_id"))
+    servers = pd.DataFrame([{"server_id": f"R{r + 1:02d}-K{k + 1:02d}-S{s + 1}", "row_id": f"R{r + 1:02d}",
+                             "rack": f"R{r + 1:02d}-K{k + 1:02d}"}
+                            for r in range(26) for k in range(10) for s in range(4)]).set_index("server_id")
+    lay = build_layout(servers, rows)
+    assert len(lay.servers) == len(servers) and lay.width <= MAX_W
+    assert lay.aisles["x"].nunique() > 1 and lay.height < 1500
+    s = lay.servers[["x", "y", "w", "h"]].to_numpy()
+    x0, y0, x1, y1 = s[:, 0], s[:, 1], s[:, 0] + s[:, 2], s[:, 1] + s[:, 3]
+    overlap = (x0[:, None] < x1[None, :] - 1e-9) & (x0[None, :] < x1[:, None] - 1e-9) & \
+              (y0[:, None] < y1[None, :] - 1e-9) & (y0[None, :] < y1[:, None] - 1e-9)
+    np.fill_diagonal(overlap, False)
+    assert not overlap.any()
+    for a in lay.aisles.itertuples():  # each row band lies in its aisle's column
+        members = rows.index[rows["aisle_id"] == a.aisle_id]
+        assert (lay.rows.loc[members, "x"] == a.x).all()

@@ -60,19 +60,19 @@ def plot_floor_map(view: PlanView, metric: str = "temp", scale: ColourScale | No
     fig = ax.figure
     for _, r in layout.hot_aisles.iterrows():
         ax.add_patch(Rectangle((r.x, r.y), r.w, r.h, color="#fbe4dc", lw=0))
-        ax.text(LABEL_W, r.y + r.h / 2, "hot aisle", va="center", fontsize=7, color="#3d4a5c")
+        ax.text(r.x + LABEL_W, r.y + r.h / 2, "hot aisle", va="center", fontsize=7, color="#3d4a5c")
     for _, a in layout.aisles.iterrows():
         info = view.aisles.loc[a.aisle_id]
         ax.add_patch(Rectangle((a.x, a.y), a.w, a.h, color="#dcecfb", lw=0))
         ax.add_patch(Rectangle((a.x + 4, a.y + 3), 34, a.h - 6, color="#7fa9d6", lw=0))
         ax.text(a.x + 21, a.y + a.h / 2, "AHU", ha="center", va="center", fontsize=6, color="white", weight="bold")
-        ax.text(LABEL_W, a.y + a.h / 2, f"{a.aisle_id} cold aisle · AHU peak {info.peak_fraction:.0%} of "
+        ax.text(a.x + LABEL_W, a.y + a.h / 2, f"{a.aisle_id} cold aisle · AHU peak {info.peak_fraction:.0%} of "
                 f"{info.limit_cfm:,.0f} CFM", va="center", fontsize=7, color="#3d4a5c")
     for row_id, r in layout.rows.iterrows():
         info = view.rows.loc[row_id]
         over = info.peak_fraction > 1 + 1e-9
-        ax.text(6, r.y + r.h / 2 - 5, str(row_id), fontsize=8, weight="bold", va="center")
-        ax.text(6, r.y + r.h / 2 + 8, f"peak {info.peak_fraction:.0%} of {info.limit_kw:,.0f} kW", fontsize=6.5,
+        ax.text(r.x + 6, r.y + r.h / 2 - 5, str(row_id), fontsize=8, weight="bold", va="center")
+        ax.text(r.x + 6, r.y + r.h / 2 + 8, f"peak {info.peak_fraction:.0%} of {info.limit_kw:,.0f} kW", fontsize=6.5,
                 va="center", color="#b3261e" if over else "#5c6475")
     values = server_value(view, metric)
     for sid, g in layout.servers.iterrows():

@@ -62,7 +62,7 @@ def floor_map_svg(view: PlanView, layout: FloorLayout, metric: str, scale: Colou
            f'aria-label="floor map of {escape(view.label)} coloured by {escape(scale.label)}">']
     for _, r in layout.hot_aisles.iterrows():
         out.append(f'<rect class="hot-aisle" x="{_f(r.x)}" y="{_f(r.y)}" width="{_f(r.w)}" height="{_f(r.h)}"/>'
-                   f'<text class="strip-label" x="{_f(LABEL_W)}" y="{_f(r.y + r.h / 2 + 4)}">hot aisle</text>')
+                   f'<text class="strip-label" x="{_f(r.x + LABEL_W)}" y="{_f(r.y + r.h / 2 + 4)}">hot aisle</text>')
     for _, a in layout.aisles.iterrows():
         info = view.aisles.loc[a.aisle_id]
         text = f"{a.aisle_id} cold aisle · AHU peak {info.peak_fraction:.0%} of {fmt_num(info.limit_cfm, 0)} CFM"
@@ -73,13 +73,13 @@ def floor_map_svg(view: PlanView, layout: FloorLayout, metric: str, scale: Colou
                    f'<rect x="{_f(a.x)}" y="{_f(a.y)}" width="{_f(a.w)}" height="{_f(a.h)}"/>'
                    f'<rect class="ahu" x="{_f(a.x + 4)}" y="{_f(a.y + 3)}" width="34" height="{_f(a.h - 6)}"/>'
                    f'<text class="ahu-label" x="{_f(a.x + 21)}" y="{_f(a.y + a.h / 2 + 4)}">AHU</text>'
-                   f'<text class="strip-label" x="{_f(LABEL_W)}" y="{_f(a.y + a.h / 2 + 4)}">{escape(text)}</text></g>')
+                   f'<text class="strip-label" x="{_f(a.x + LABEL_W)}" y="{_f(a.y + a.h / 2 + 4)}">{escape(text)}</text></g>')
     for row_id, r in layout.rows.iterrows():
         info = view.rows.loc[row_id]
         cls = "row-label over" if info.peak_fraction > 1 + 1e-9 else "row-label"
         out.append(f'<g class="{cls}"><title>{escape(f"row {row_id}: peak {info.peak_kw:.1f} of {info.limit_kw:.1f} kW at {slot_label(info.peak_at)}")}</title>'
-                   f'<text x="6" y="{_f(r.y + r.h / 2 - 2)}" class="row-name">{escape(str(row_id))}</text>'
-                   f'<text x="6" y="{_f(r.y + r.h / 2 + 12)}" class="row-peak">peak {info.peak_fraction:.0%} of '
+                   f'<text x="{_f(r.x + 6)}" y="{_f(r.y + r.h / 2 - 2)}" class="row-name">{escape(str(row_id))}</text>'
+                   f'<text x="{_f(r.x + 6)}" y="{_f(r.y + r.h / 2 + 12)}" class="row-peak">peak {info.peak_fraction:.0%} of '
                    f'{fmt_num(info.limit_kw, 0)} kW</text></g>')
     for _, k in layout.racks.iterrows():
         out.append(f'<rect class="rack" x="{_f(k.x - 1)}" y="{_f(k.y - 1)}" width="{_f(k.w + 2)}" height="{_f(k.h + 2)}">'
