@@ -25,7 +25,7 @@ from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.explain import explain_plan
-from tapas_opt.placement.output import build_summary, plan_frame, row_peaks
+from tapas_opt.placement.output import build_summary, plan_frame, profiles_frame, row_peaks
 from tapas_opt.placement.solve import solve_placement
 
 
@@ -94,7 +94,7 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
             write_json(tmp / "summary.json", summary)
             if explanations is not None:
                 write_json(tmp / "explanations.json", explanations)
-            prep.profiles.to_frame().to_parquet(tmp / "profiles.parquet", index=False)
+            profiles_frame(prep.profiles).to_parquet(tmp / "profiles.parquet", index=False)
             if diff is not None:
                 diff.to_csv(tmp / "diff.csv", index=False)
     return NightlyResult(prep, summary, plan, moves, mp, diff)

@@ -129,6 +129,7 @@ def build_summary(inst: PlacementInstance, sol: PlacementSolution, profiles: Loa
         "solver": {"time_limit_s": opts.time_limit_s, "workers": opts.workers, "seed": opts.seed,
                    "theta_c": _round(sol.theta_c, 2), **sol.stats},
         "profile_methods": {str(k): int(v) for k, v in pending_methods.items()},
+        "profile_methods_all_vms": {str(k): int(v) for k, v in profiles.method.value_counts().items()},
         "violations": hard,
         "preexisting_violations": pre,
         "unplaced": [u.to_dict() for u in sol.unplaced],
@@ -145,8 +146,15 @@ def write_plan(out_dir: Path | str, inst: PlacementInstance, sol: PlacementSolut
         write_json(tmp / "summary.json", summary)
         if explanations is not None:
             write_json(tmp / "explanations.json", explanations)
-        profiles.to_frame().to_parquet(tmp / "profiles.parquet", index=False)
+        profiles_frame(profiles).to_parquet(tmp / "profiles.parquet", index=False)
     return out_dir
+
+
+def profiles_frame(profiles: LoadProfiles) -> pd.DataFrame:
+    """The profiles a plan was made with, with the forecasting method of each VM."""
+    frame = profiles.to_frame()
+    frame["method"] = frame["vm_id"].map(profiles.method).astype(str)
+    return frame
 
 
 def read_plan(plan_dir: Path | str) -> pd.DataFrame:
