@@ -48,4 +48,4 @@ def main() -> None:
     """
 
 
-from tapas_opt.cli import generate_cmd, place_cmd, plan_cmd, validate_cmd, verify_cmd, reconfigure_cmd, route_cmd, forecast_cmd, fit_cmd, report_cmd, simulate_cmd  # noqa: E402,F401
+from tapas_opt.cli import generate_cmd, place_cmd, plan_cmd, validate_cmd, verify_cmd, reconfigure_cmd, route_cmd, forecast_cmd, fit_cmd, report_cmd, simulate_cmd, whatif_cmd, region_cmd  # noqa: E402,F401

@@ -40,3 +40,15 @@ forecast_method_option = click.option("--forecast-method", type=click.Choice(["a
                                       show_default=True,
                                       help="auto: per VM the forecaster that back-tests best; template: the "
                                            "paper's per-slot-of-week quantiles (fast).")
+
+# ---- scale-out on Dask (issue 6: whatif, plan-region) -------------------------------------------
+scheduler_option = click.option("--scheduler", default=None, metavar="ADDRESS",
+                                help="A running Dask scheduler, e.g. tcp://HOST:8786 [default: an in-process "
+                                     "LocalCluster, nothing to start].")
+dask_workers_option = click.option("--dask-workers", "dask_workers", type=click.IntRange(min=0), default=2,
+                                   show_default=True,
+                                   help="Worker processes of the in-process LocalCluster (one thread each); 0: no "
+                                        "Dask, one task after the other in this process; ignored with --scheduler.")
+retries_option = click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
+                              help="Times a task that raised is retried (tasks of a killed worker are always "
+                                   "re-run elsewhere).")

@@ -1,0 +1,823 @@
+"""Region planning: many rooms, one queue, decomposed so that each room is solved on its own.
+
+A region is a directory (``docs/whatif.md``, "Region directory")::
+
+    REGION_DIR/region.yaml      name, rooms, scope of the rooms' queues (all optional)
+    REGION_DIR/ROOM/...         one inventory directory per room (docs/inventory-format.md)
+    REGION_DIR/pending.csv      optional region-level queue: vm_id, kind, customer, endpoint, gpus[, room]
+
+The decomposition (each stage a set of independent Dask tasks, :mod:`tapas_opt.distributed`):
+
+1. **Rooms, in parallel**: load each inventory and forecast every VM (the paper's template by
+   default: the automatic forecaster costs minutes per room, see ``docs/whatif.md``). What the
+   next stage needs is projected out (row limits and base power per slot, aisle airflow, free
+   GPUs per server, the queued VMs' loads); the room itself stays on its worker.
+2. **Which room takes which VM** (one fast aggregate decision, on the client): largest VMs
+   first, each VM goes to the row of the whole region whose forecast peak (as a fraction of its
+   limit) grows least, among rows with a server that has room for it and whose aisle keeps its
+   airflow; rows are modelled with their mean server hardware. Only the room is kept from this
+   decision. The queue is water-filled over the region's rows.
+3. **Rooms, in parallel**: each room places the VMs it was given, exactly as ``tapas-opt place``
+   does (the two-stage rows-then-servers model). ``room_policy="auto"`` (the default) first
+   takes the greedy plan (the optimiser's warm start) and the LP relaxation's lower bound on the
+   room's peak normalised row power; if the plan is more than ``gap_target`` above the bound, or
+   leaves VMs unplaced that the LP can seat, the full optimiser (``policy="optimal"``) runs.
+   Every plan is re-checked with :func:`tapas_opt.placement.verify.verify_plan`.
+4. **Repair**: VMs a room could not seat go back to stage 2 without that room, and the rooms
+   that receive them place them on top of their plan (at most ``repair_rounds`` times).
+
+Queued VMs are renamed ``HOME/VM_ID`` (HOME: the room whose queue or history they come from, or
+``region`` for pending.csv), so that ids stay unique when VMs change rooms; running VMs keep
+theirs. Outputs (written atomically): ``region.json``, ``assignment.csv`` and
+``rooms/ROOM/{plan.csv,summary.json}`` (the formats of ``tapas-opt place``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from tapas_opt.config import QUANTILES
+from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Problem, TapasError
+from tapas_opt.forecast.base import LoadProfiles
+from tapas_opt.inventory.load import Inventory
+
+REGION_FILE = "region.yaml"
+SCOPES = ("region", "room")
+ROOM_POLICIES = ("auto", "optimal", "greedy")
+REGION_HOME = "region"
+_REGION_KEYS = {"name", "rooms", "scope", "pending"}
+
+
+class RegionError(TapasError):
+    """A stage failed for some rooms (bad input in a room: exit code 2; else 3)."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# ---- the region directory -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RoomRef:
+    room_id: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RegionSpec:
+    """A validated region directory."""
+
+    root: str
+    name: str
+    rooms: tuple[RoomRef, ...]
+    scope: str = "region"
+    """``region``: every room's pending VMs join the region's queue and may go to any room;
+    ``room``: a room's pending VMs stay in it (only pending.csv is split over rooms)."""
+    pending: str | None = None
+
+
+def load_region(root: str | Path) -> RegionSpec:
+    """Read ``region.yaml`` (optional) and check the rooms; every problem is listed at once."""
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise InventoryError([Problem("no_region", str(root), "is not a directory",
+                                      "pass a region directory (see docs/whatif.md)")])
+    raw: dict = {}
+    cfg = root / REGION_FILE
+    if cfg.exists():
+        try:
+            raw = yaml.safe_load(cfg.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise InventoryError([Problem("bad_yaml", REGION_FILE, f"not valid YAML: {exc}")]) from None
+        if not isinstance(raw, dict):
+            raise InventoryError([Problem("bad_yaml", REGION_FILE, "the top level must be a mapping")])
+        for key in raw:
+            if key not in _REGION_KEYS:
+                problems.append(Problem("unknown_key", REGION_FILE, f"unknown key {key!r}",
+                                        f"known keys: {', '.join(sorted(_REGION_KEYS))}"))
+    rooms: list[RoomRef] = []
+    listed = raw.get("rooms")
+    if listed is None:
+        for sub in sorted(p for p in root.iterdir() if p.is_dir() and (p / "datacenter.yaml").exists()):
+            rooms.append(RoomRef(sub.name, str(sub)))
+    elif not isinstance(listed, list) or not listed:
+        problems.append(Problem("bad_value", REGION_FILE, "'rooms' must be a list of room directories"))
+    else:
+        for item in listed:
+            if isinstance(item, str):
+                rid, rel = Path(item).name, item
+            elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                rel = item["path"]
+                rid = str(item.get("id") or Path(rel).name)
+            else:
+                problems.append(Problem("bad_value", REGION_FILE, f"room {item!r}: give a path or {{id, path}}"))
+                continue
+            path = root / rel
+            if not (path / "datacenter.yaml").exists():
+                problems.append(Problem("missing_file", REGION_FILE, f"room {rid!r}: {path} is not an inventory "
+                                        "directory (no datacenter.yaml)", "see docs/inventory-format.md"))
+            rooms.append(RoomRef(rid, str(path)))
+    ids = [r.room_id for r in rooms]
+    for rid in sorted({i for i in ids if ids.count(i) > 1}):
+        problems.append(Problem("duplicate_id", REGION_FILE, f"room id {rid!r} is used twice"))
+    if REGION_HOME in ids:
+        problems.append(Problem("bad_value", REGION_FILE, f"a room may not be called {REGION_HOME!r} (reserved)"))
+    if not rooms and not problems:
+        problems.append(Problem("missing_file", str(root), "no rooms: no sub-directory holds a datacenter.yaml",
+                                "add room inventories or list them under 'rooms' in region.yaml"))
+    scope = raw.get("scope", "region")
+    if scope not in SCOPES:
+        problems.append(Problem("bad_value", REGION_FILE, f"scope {scope!r} is not one of {', '.join(SCOPES)}"))
+    pending = raw.get("pending")
+    if pending is None and (root / "pending.csv").exists():
+        pending = "pending.csv"
+    if pending is not None and not (root / str(pending)).is_file():
+        problems.append(Problem("missing_file", REGION_FILE, f"pending queue {pending!r} not found"))
+    if problems:
+        raise InventoryError(problems)
+    return RegionSpec(str(root), str(raw.get("name") or root.name), tuple(rooms), scope,
+                      str(root / pending) if pending is not None else None)
+
+
+def read_region_pending(path: str | Path, room_ids: set[str]) -> pd.DataFrame:
+    """The region-level queue; problems raise :class:`InventoryError` (all of them)."""
+    from tapas_opt.inventory.load import read_table
+
+    path = Path(path)
+    file = path.name
+    frame = read_table(path)
+    problems = [Problem("missing_column", file, f"required column '{c}' is missing",
+                        "columns: vm_id, kind, customer, endpoint, gpus[, room]")
+                for c in ("vm_id", "kind", "gpus") if c not in frame.columns]
+    if problems:
+        raise InventoryError(problems)
+    for col in ("customer", "endpoint", "room"):
+        if col not in frame.columns:
+            frame[col] = None
+    gpus = pd.to_numeric(frame["gpus"], errors="coerce")
+    for i in frame.index[gpus.isna() | (gpus <= 0) | (gpus != gpus.round())][:20]:
+        problems.append(Problem("bad_type", file, f"gpus {frame.at[i, 'gpus']!r} is not a whole number > 0",
+                                line=i + 2, column="gpus"))
+    for i in frame.index[~frame["kind"].isin(["iaas", "saas"])][:20]:
+        problems.append(Problem("out_of_range", file, f"kind {frame.at[i, 'kind']!r} must be iaas or saas",
+                                line=i + 2, column="kind"))
+    for i in frame.index[(frame["kind"] == "saas") & frame["endpoint"].isna()][:20]:
+        problems.append(Problem("missing_endpoint", file, "a SaaS VM needs an endpoint", line=i + 2, column="endpoint"))
+    for i in frame.index[frame["vm_id"].duplicated()][:20]:
+        problems.append(Problem("duplicate_id", file, f"vm_id {frame.at[i, 'vm_id']!r} appears twice",
+                                line=i + 2, column="vm_id"))
+    for i in frame.index[frame["room"].notna() & ~frame["room"].astype(str).isin(room_ids)][:20]:
+        problems.append(Problem("unknown_room", file, f"room {frame.at[i, 'room']!r} is not a room of the region",
+                                line=i + 2, column="room"))
+    if problems:
+        raise InventoryError(problems)
+    return frame.assign(gpus=gpus.astype(int))
+
+
+# ---- stage 1: each room, on its own ----------------------------------------------------------------
+
+@dataclass
+class Queue:
+    """VMs offered to the region: one line each, with their load profiles ([n, T] per quantile)."""
+
+    vms: pd.DataFrame  # vm_id (region id), source_id, home, kind, customer, endpoint, gpus, fixed_room
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, n_slots: int) -> "Queue":
+        cols = ["vm_id", "source_id", "home", "kind", "customer", "endpoint", "gpus", "fixed_room"]
+        return cls(pd.DataFrame(columns=cols), {q: np.zeros((0, n_slots)) for q in QUANTILES})
+
+    def take(self, idx) -> "Queue":
+        idx = np.asarray(idx, dtype=int)
+        return Queue(self.vms.iloc[idx].reset_index(drop=True), {q: v[idx] for q, v in self.values.items()})
+
+    @staticmethod
+    def concat(parts: list["Queue"]) -> "Queue":
+        parts = [p for p in parts if len(p.vms)]
+        if not parts:
+            return Queue.empty(0)
+        return Queue(pd.concat([p.vms for p in parts], ignore_index=True),
+                     {q: np.vstack([p.values[q] for p in parts]) for q in QUANTILES})
+
+
+@dataclass
+class RoomData:
+    """A room after stage 1: its running VMs, their profiles, and what the aggregate step needs."""
+
+    room_id: str
+    inventory: Inventory  # running VMs only; telemetry dropped (profiles are known)
+    profiles: LoadProfiles  # of the running VMs
+    outside_c: np.ndarray
+    queue: Queue  # this room's pending VMs, offered to the region (or fixed to the room)
+    families: dict  # ("endpoint"|"customer", name) -> {q: [T]} for pending.csv
+    timing: dict = field(default_factory=dict)
+
+    @property
+    def horizon(self) -> pd.DatetimeIndex:
+        return self.profiles.horizon
+
+
+@dataclass
+class RoomView:
+    """The aggregate view of a room (small: what the client needs for stage 2)."""
+
+    room_id: str
+    horizon: pd.DatetimeIndex
+    quantile: str
+    poly: tuple
+    row_ids: np.ndarray
+    row_limit_kw: np.ndarray
+    row_aisle: np.ndarray
+    aisle_ids: np.ndarray
+    aisle_limit_cfm: np.ndarray
+    row_kw: np.ndarray  # [R, T] idle + running (+ placed, after stage 3)
+    aisle_cfm: np.ndarray  # [A, T]
+    server_row: np.ndarray
+    free_gpus: np.ndarray
+    dkw_per_gpu: np.ndarray  # per row: mean (max - idle) / gpus of its servers
+    dcfm_per_gpu: np.ndarray
+    queue: Queue
+    families: dict
+    timing: dict = field(default_factory=dict)
+
+
+def _running_only(inv: Inventory) -> Inventory:
+    return dataclasses.replace(inv, vms=inv.vms[inv.vms["server_id"].notna()].reset_index(drop=True))
+
+
+def _family_profiles(inv: Inventory, profiles: LoadProfiles) -> dict:
+    out = {}
+    vms = inv.vms.set_index("vm_id")
+    pos = pd.Series(np.arange(len(profiles.vm_ids)), index=profiles.vm_ids)
+    running = inv.running_vms
+    for col in ("endpoint", "customer"):
+        for name, members in running.dropna(subset=[col]).groupby(col)["vm_id"]:
+            idx = pos.reindex(members).dropna().to_numpy(int)
+            if len(idx):
+                out[(col, str(name))] = {q: profiles.values[q][idx].mean(axis=0) for q in QUANTILES}
+    del vms
+    return out
+
+
+def analyse_room(ref: RoomRef, forecast_method: str = "template", scope: str = "region",
+                 families: bool = False) -> RoomData:
+    """Stage 1 for one room: load, forecast every VM, split off the queue."""
+    from tapas_opt.api import make_forecaster
+    from tapas_opt.forecast.profiles import build_profiles, inventory_horizon, outside_forecast
+    from tapas_opt.inventory.load import load_inventory
+
+    t0 = time.perf_counter()
+    inv = load_inventory(ref.path)
+    t1 = time.perf_counter()
+    horizon = inventory_horizon(inv)
+    inv = dataclasses.replace(inv, config=dataclasses.replace(inv.config, start=str(horizon[0])))
+    profiles = build_profiles(inv, forecaster=make_forecaster(forecast_method, inv.config.time_step_min))
+    outside = outside_forecast(inv, horizon)
+    t2 = time.perf_counter()
+    pending = inv.pending_vms
+    pos = profiles.vm_ids.get_indexer(pending["vm_id"])
+    queue = Queue(pd.DataFrame({
+        "vm_id": [f"{ref.room_id}/{v}" for v in pending["vm_id"]],
+        "source_id": pending["vm_id"].to_numpy(str), "home": ref.room_id,
+        "kind": pending["kind"].to_numpy(str), "customer": pending["customer"].to_numpy(object),
+        "endpoint": pending["endpoint"].to_numpy(object), "gpus": pending["gpus"].to_numpy(int),
+        "fixed_room": ref.room_id if scope == "room" else None,
+    }), {q: profiles.values[q][pos] for q in QUANTILES})
+    run_pos = profiles.vm_ids.get_indexer(inv.running_vms["vm_id"])
+    run_profiles = LoadProfiles(horizon, profiles.vm_ids[run_pos], {q: profiles.values[q][run_pos] for q in QUANTILES},
+                                profiles.method.iloc[run_pos])
+    fams = _family_profiles(inv, profiles) if families else {}
+    inv = _running_only(inv)
+    inv = dataclasses.replace(inv, telemetry=inv.telemetry.iloc[0:0])
+    return RoomData(ref.room_id, inv, run_profiles, outside, queue, fams,
+                    {"load_s": round(t1 - t0, 3), "forecast_s": round(t2 - t1, 3)})
+
+
+def _view(data: RoomData, row_kw: np.ndarray | None = None, aisle_cfm: np.ndarray | None = None,
+          free: np.ndarray | None = None, inst=None) -> RoomView:
+    from tapas_opt.placement.instance import build_instance
+
+    inv = data.inventory
+    if inst is None:
+        inst = build_instance(inv, data.profiles, data.outside_c, inv.config)
+    p = inst.params
+    dkw = (p.max_kw - p.idle_kw) / p.gpus
+    dcfm = (p.max_cfm - p.idle_cfm) / p.gpus
+    n_rows = inst.n_rows
+    count = np.maximum(np.bincount(inst.server_row, minlength=n_rows), 1)
+    return RoomView(
+        data.room_id, data.horizon, inst.quantile, tuple(p.poly), inst.row_ids, inst.row_limit_kw, inst.row_aisle,
+        inst.aisle_ids, inst.aisle_limit_cfm,
+        inst.base_row_kw if row_kw is None else row_kw, inst.base_aisle_cfm if aisle_cfm is None else aisle_cfm,
+        inst.server_row, inst.free_gpus.astype(int) if free is None else free,
+        np.bincount(inst.server_row, dkw, minlength=n_rows) / count,
+        np.bincount(inst.server_row, dcfm, minlength=n_rows) / count,
+        data.queue, data.families, dict(data.timing))
+
+
+def view_room(data: RoomData) -> RoomView:
+    """Stage 1's projection for the client."""
+    return _view(data)
+
+
+# ---- stage 2: which room takes which VM --------------------------------------------------------------
+
+@dataclass
+class RegionState:
+    """Row power, aisle airflow and free GPUs of every row of the region, rooms side by side."""
+
+    room_ids: list[str]
+    row_room: np.ndarray
+    row_limit: np.ndarray
+    row_aisle: np.ndarray  # global aisle index
+    aisle_limit: np.ndarray
+    row_kw: np.ndarray
+    aisle_cfm: np.ndarray
+    dkw: np.ndarray
+    dcfm: np.ndarray
+    server_row: np.ndarray  # global row of every server
+    free: np.ndarray
+    row_max_free: np.ndarray
+
+    @classmethod
+    def from_views(cls, views: list[RoomView]) -> "RegionState":
+        row_room, row_aisle, parts = [], [], {k: [] for k in ("row_limit", "aisle_limit", "row_kw", "aisle_cfm",
+                                                                "dkw", "dcfm", "server_row", "free")}
+        n_rows = n_aisles = 0
+        for k, v in enumerate(views):
+            row_room.append(np.full(len(v.row_ids), k))
+            row_aisle.append(v.row_aisle + n_aisles)
+            parts["row_limit"].append(v.row_limit_kw)
+            parts["aisle_limit"].append(v.aisle_limit_cfm)
+            parts["row_kw"].append(v.row_kw)
+            parts["aisle_cfm"].append(v.aisle_cfm)
+            parts["dkw"].append(v.dkw_per_gpu)
+            parts["dcfm"].append(v.dcfm_per_gpu)
+            parts["server_row"].append(v.server_row + n_rows)
+            parts["free"].append(v.free_gpus)
+            n_rows += len(v.row_ids)
+            n_aisles += len(v.aisle_ids)
+        cat = {k: np.concatenate(p) if k not in ("row_kw", "aisle_cfm") else np.vstack(p) for k, p in parts.items()}
+        server_row = cat["server_row"]
+        free = cat["free"].astype(int)
+        max_free = np.zeros(n_rows, int)
+        np.maximum.at(max_free, server_row, free)
+        return cls([v.room_id for v in views], np.concatenate(row_room), cat["row_limit"], np.concatenate(row_aisle),
+                   cat["aisle_limit"], cat["row_kw"].copy(), cat["aisle_cfm"].copy(), cat["dkw"], cat["dcfm"],
+                   server_row, free, max_free)
+
+    def rows_of_rooms(self, rooms: set[int]) -> np.ndarray:
+        return np.isin(self.row_room, list(rooms))
+
+
+def split_queue(views: list[RoomView], queue: Queue, exclude: dict[str, set[str]] | None = None
+                ) -> tuple[np.ndarray, dict]:
+    """Stage 2: the room (index into ``views``) for every queued VM, -1 if no row has a server
+    with room for it. ``exclude``: region vm id -> rooms it may not go to (repair rounds).
+
+    Largest VMs first (peak power), each to the row whose peak fraction of its limit grows
+    least among rows with a free server for it whose aisle keeps its airflow; rows over their
+    limits are used only if no row can take the VM within them (the room's solve then decides).
+    """
+    from tapas_opt import physics
+
+    t0 = time.perf_counter()
+    st = RegionState.from_views(views)
+    q = views[0].quantile
+    poly = views[0].poly
+    room_index = {v.room_id: k for k, v in enumerate(views)}
+    load = queue.values[q]
+    g = physics.power_fraction(load, poly)
+    gpus = queue.vms["gpus"].to_numpy(int)
+    order = np.argsort(-(gpus * g.max(axis=1) if len(g) else gpus), kind="stable")
+    fixed = queue.vms["fixed_room"].to_numpy(object)
+    ids = queue.vms["vm_id"].to_numpy(str)
+    # Fixed VMs first: their room is not a choice, but they take capacity.
+    order = np.concatenate([order[pd.notna(fixed[order])], order[pd.isna(fixed[order])]])
+    room_of = np.full(len(queue.vms), -1, dtype=int)
+    over = 0
+    for v in order:
+        allowed = st.row_max_free >= gpus[v]
+        if pd.notna(fixed[v]):
+            allowed &= st.row_room == room_index[str(fixed[v])]
+        if exclude and ids[v] in exclude:
+            allowed &= ~st.rows_of_rooms({room_index[r] for r in exclude[ids[v]] if r in room_index})
+        rows = np.flatnonzero(allowed)
+        if len(rows) == 0:
+            continue
+        add_kw = gpus[v] * st.dkw[rows, None] * g[v][None, :]
+        peak = ((st.row_kw[rows] + add_kw) / st.row_limit[rows, None]).max(axis=1)
+        add_cfm = gpus[v] * st.dcfm[rows, None] * load[v][None, :]
+        air = ((st.aisle_cfm[st.row_aisle[rows]] + add_cfm) / st.aisle_limit[st.row_aisle[rows], None]).max(axis=1)
+        ok = (peak <= 1.0 + 1e-9) & (air <= 1.0 + 1e-9)
+        if ok.any():
+            k = int(np.flatnonzero(ok)[np.argmin(peak[ok])])
+        else:
+            k = int(np.argmin(np.maximum(peak, air)))
+            over += 1
+        r = int(rows[k])
+        st.row_kw[r] += add_kw[k]
+        st.aisle_cfm[st.row_aisle[r]] += add_cfm[k]
+        servers = np.flatnonzero((st.server_row == r) & (st.free >= gpus[v]))
+        s = int(servers[np.argmin(st.free[servers])])  # best fit keeps whole servers whole
+        st.free[s] -= gpus[v]
+        st.row_max_free[r] = int(st.free[st.server_row == r].max())
+        room_of[v] = int(st.row_room[r])
+    stats = {"vms": int(len(queue.vms)), "assigned": int((room_of >= 0).sum()), "no_capacity": int((room_of < 0).sum()),
+             "over_limits": int(over), "split_s": round(time.perf_counter() - t0, 3),
+             "region_peak_row_power_estimate": round(float((st.row_kw / st.row_limit[:, None]).max()), 6)
+             if len(st.row_limit) else None}
+    return room_of, stats
+
+
+def family_queue(frame: pd.DataFrame, views: list[RoomView]) -> Queue:
+    """Profiles of the region's pending.csv VMs: their endpoint's (SaaS) or customer's mean
+    profile in their ``room`` (or pooled over every room), else full load (the paper's "assume
+    the peak")."""
+    n_slots = len(views[0].horizon)
+    values = {q: np.ones((len(frame), n_slots)) for q in QUANTILES}
+    for i, vm in enumerate(frame.itertuples(index=False)):
+        rooms = [v for v in views if pd.isna(vm.room) or v.room_id == str(vm.room)]
+        for col, name in (("endpoint", vm.endpoint if vm.kind == "saas" else None), ("customer", vm.customer)):
+            if name is None or pd.isna(name):
+                continue
+            found = [v.families[(col, str(name))] for v in rooms if (col, str(name)) in v.families]
+            if found:
+                for q in QUANTILES:
+                    values[q][i] = np.mean([f[q] for f in found], axis=0)
+                break
+    vms = pd.DataFrame({"vm_id": [f"{REGION_HOME}/{v}" for v in frame["vm_id"]],
+                        "source_id": frame["vm_id"].astype(str).to_numpy(),
+                        "home": frame["room"].where(frame["room"].notna(), REGION_HOME).astype(str).to_numpy(),
+                        "kind": frame["kind"].to_numpy(str), "customer": frame["customer"].to_numpy(object),
+                        "endpoint": frame["endpoint"].to_numpy(object), "gpus": frame["gpus"].to_numpy(int),
+                        "fixed_room": None})
+    values["p90"] = np.maximum(values["p90"], values["p50"])
+    values["p99"] = np.maximum(values["p99"], values["p90"])
+    return Queue(vms, values)
+
+
+# ---- stage 3: each room places what it was given ----------------------------------------------------
+
+@dataclass(frozen=True)
+class RoomOptions:
+    policy: str = "auto"
+    gap_target: float = 0.02
+    time_limit_s: float | None = None
+    seed: int | None = None
+
+
+@dataclass
+class RoomResult:
+    """A solved room: small figures for the client, the plan, and the room for a repair round."""
+
+    room_id: str
+    round: int
+    summary: dict
+    plan: pd.DataFrame
+    placed: pd.DataFrame  # queued VMs placed here: vm_id, server_id
+    unplaced: Queue
+    view: RoomView  # the room after the plan (for repair rounds)
+    state: RoomData  # the room with this round's VMs running (for repair rounds)
+    verify_violations: int
+    figures: dict
+
+
+def _room_inventory(data: RoomData, incoming: Queue) -> tuple[Inventory, LoadProfiles]:
+    inv = data.inventory
+    new = incoming.vms.assign(server_id=np.nan)[["vm_id", "kind", "customer", "endpoint", "gpus", "server_id"]]
+    vms = pd.concat([inv.vms, new], ignore_index=True)
+    prof = data.profiles
+    values = {q: np.vstack([prof.values[q], incoming.values[q]]) for q in QUANTILES}
+    ids = pd.Index(list(prof.vm_ids) + list(new["vm_id"]), name="vm_id")
+    method = pd.Series(list(prof.method.to_numpy()) + ["region-queue"] * len(new), index=ids, dtype=object)
+    return dataclasses.replace(inv, vms=vms), LoadProfiles(prof.horizon, ids, values, method)
+
+
+def _greedy_with_bound(inst, stats: dict):
+    from tapas_opt.placement import heuristics
+    from tapas_opt.placement.evaluate import evaluate_assignment
+    from tapas_opt.placement.solve import PlacementSolution, RowLp
+
+    t0 = time.perf_counter()
+    assign = heuristics.greedy(inst)
+    ev = evaluate_assignment(inst, assign)
+    t1 = time.perf_counter()
+    bound = None
+    lp_unplaced = None
+    if inst.n_vms:
+        lp = RowLp(inst, inst.temp_limit_c).solve(inst.temp_limit_c)
+        lp_unplaced = lp.unplaced
+        bound = lp.z if lp.unplaced < 1e-6 else None
+    t2 = time.perf_counter()
+    stats.update(greedy_s=round(t1 - t0, 3), lp_s=round(t2 - t1, 3),
+                 lp_unplaced=None if lp_unplaced is None else round(float(lp_unplaced), 6))
+    status = "partial" if ev.n_unplaced else "feasible"
+    if any(not v.code.endswith("_preexisting") for v in ev.violations):
+        status = "violates"
+    sol = PlacementSolution("greedy", status, assign, ev, [], t2 - t0, ev.objective, None, bound,
+                            stats=dict(stats))
+    return sol, lp_unplaced
+
+
+def solve_room(data: RoomData, incoming: Queue, options: RoomOptions = RoomOptions(), round_: int = 1) -> RoomResult:
+    """Stage 3 for one room: place its share of the queue (see the module docstring)."""
+    from tapas_opt.placement.heuristics import explain_unplaced
+    from tapas_opt.placement.instance import build_instance
+    from tapas_opt.placement.output import build_summary, plan_frame
+    from tapas_opt.placement.solve import solve_placement
+    from tapas_opt.placement.state import RoomState
+    from tapas_opt.placement.verify import verify_plan
+
+    t0 = time.perf_counter()
+    inv, profiles = _room_inventory(data, incoming)
+    config = inv.config.with_placement(workers=1, time_limit_s=options.time_limit_s, seed=options.seed)
+    inst = build_instance(inv, profiles, data.outside_c, config)
+    t_build = time.perf_counter()
+    stats: dict = {"mode": options.policy}
+    if options.policy == "optimal":
+        sol = solve_placement(inst, "optimal")
+    else:
+        sol, lp_unplaced = _greedy_with_bound(inst, stats)
+        gap = sol.power_gap
+        escalate = options.policy == "auto" and inst.n_vms and (
+            (gap is not None and gap > options.gap_target)
+            or (sol.evaluation.n_unplaced and lp_unplaced is not None and lp_unplaced < sol.evaluation.n_unplaced - 1e-6))
+        if escalate:
+            stats["escalated"] = {"greedy_power_gap": None if gap is None else round(gap, 6),
+                                  "greedy_unplaced": int(sol.evaluation.n_unplaced)}
+            opt = solve_placement(inst, "optimal")
+            if opt.evaluation.n_unplaced <= sol.evaluation.n_unplaced:
+                opt.stats.update(stats)
+                sol = opt
+    if sol.evaluation.n_unplaced and not sol.unplaced:
+        state = RoomState.from_assignment(inst, sol.assign)
+        sol.unplaced = [explain_unplaced(state, int(v)) for v in np.flatnonzero(sol.assign < 0)]
+    t_solve = time.perf_counter()
+    ev = sol.evaluation
+    summary = build_summary(inst, sol, profiles, f"{data.room_id}", [])
+    plan = plan_frame(inst, ev)
+    report = verify_plan(inst, plan)
+    placed_idx = np.flatnonzero(ev.assign >= 0)
+    placed = pd.DataFrame({"vm_id": inst.vm_ids[placed_idx], "server_id": inst.server_ids[ev.assign[placed_idx]],
+                           "row_id": inst.row_ids[inst.server_row[ev.assign[placed_idx]]]})
+    unplaced_idx = np.flatnonzero(ev.assign < 0)
+    pos = pd.Index(incoming.vms["vm_id"]).get_indexer(inst.vm_ids[unplaced_idx])
+    unplaced = incoming.take(pos)
+    # The room after this round: placed VMs become running (repair rounds build on it).
+    vms_after = inv.vms.copy()
+    where = pd.Series(inst.server_ids[ev.assign[placed_idx]], index=inst.vm_ids[placed_idx])
+    is_new = vms_after["vm_id"].isin(where.index)
+    vms_after.loc[is_new, "server_id"] = vms_after.loc[is_new, "vm_id"].map(where)
+    vms_after = vms_after[vms_after["server_id"].notna()].reset_index(drop=True)
+    keep = profiles.vm_ids.get_indexer(vms_after["vm_id"])
+    state = RoomData(data.room_id, dataclasses.replace(inv, vms=vms_after),
+                     LoadProfiles(profiles.horizon, profiles.vm_ids[keep], {q: v[keep] for q, v in profiles.values.items()},
+                                  profiles.method.iloc[keep]),
+                     data.outside_c, Queue.empty(len(profiles.horizon)), data.families, data.timing)
+    used = np.bincount(ev.assign[placed_idx], inst.vm_gpus[placed_idx], minlength=inst.n_servers)
+    view = _view(data, ev.row_kw, ev.aisle_cfm, (inst.free_gpus - used).astype(int), inst)
+    figures = {
+        "room": data.room_id, "round": round_, "servers": int(inst.n_servers), "rows": int(inst.n_rows),
+        "vms_given": int(inst.n_vms), "vms_placed": int(len(placed_idx)), "vms_unplaced": int(len(unplaced_idx)),
+        "mode": "optimal" if sol.policy == "optimal" else "greedy+lp-bound",
+        "escalated": "escalated" in stats,
+        "peak_row_power_fraction": round(ev.peak_row_power_norm, 6),
+        "peak_row_power_bound": None if sol.power_bound is None else round(float(sol.power_bound), 6),
+        "peak_row_power_gap": None if sol.power_gap is None else round(float(sol.power_gap), 6),
+        "objective": round(float(sol.objective), 6), "objective_gap": None if sol.gap is None else round(sol.gap, 6),
+        "max_gpu_temp_c": round(ev.peak_temp_c, 3), "violations": len(report.violations),
+        "build_s": round(t_build - t0, 3), "solve_s": round(t_solve - t_build, 3),
+        "total_s": round(time.perf_counter() - t0, 3), **{f"stage1_{k}": v for k, v in data.timing.items()},
+    }
+    summary["region"] = figures
+    return RoomResult(data.room_id, round_, summary, plan, placed, unplaced, view, state, len(report.violations),
+                      figures)
+
+
+def brief(result: RoomResult) -> dict:
+    """What the client gathers from a solved room (the plan and the room stay on the worker)."""
+    return {"figures": result.figures, "placed": result.placed, "unplaced": result.unplaced, "view": result.view}
+
+
+# ---- the whole region ---------------------------------------------------------------------------------
+
+@dataclass
+class RegionResult:
+    summary: dict
+    rooms: list[dict]
+    assignment: pd.DataFrame
+    out_dir: Path | None = None
+
+
+def _check_horizons(views: list[RoomView]) -> None:
+    ref = views[0]
+    problems = []
+    for v in views[1:]:
+        if not v.horizon.equals(ref.horizon):
+            problems.append(Problem("horizon_mismatch", v.room_id,
+                                    f"horizon {v.horizon[0]} x {len(v.horizon)} slots differs from room "
+                                    f"{ref.room_id}'s {ref.horizon[0]} x {len(ref.horizon)}",
+                                    "give every room the same start, time_step_min and horizon_h"))
+        if v.quantile != ref.quantile or v.poly != ref.poly:
+            problems.append(Problem("model_mismatch", v.room_id, "placement quantile or power polynomial differs from "
+                                    f"room {ref.room_id}'s", "plan the rooms with the same quantile and power model"))
+    if problems:
+        raise InventoryError(problems)
+
+
+def plan_region(region: str | Path | RegionSpec, out_dir: str | Path | None = None, *, client=None,
+                scheduler: str | None = None, workers: int = 2, forecast_method: str = "template",
+                options: RoomOptions = RoomOptions(), repair_rounds: int = 2, retries: int = 1,
+                progress=None) -> RegionResult:
+    """Plan a region (see the module docstring); write ``out_dir`` if given."""
+    from tapas_opt.distributed import dask_client
+
+    spec = region if isinstance(region, RegionSpec) else load_region(region)
+    if client is not None:
+        return _plan(spec, out_dir, client, forecast_method, options, repair_rounds, retries, progress)
+    with dask_client(scheduler, workers) as c:
+        return _plan(spec, out_dir, c, forecast_method, options, repair_rounds, retries, progress)
+
+
+def _gather(futures: dict, what: str) -> dict:
+    from tapas_opt.distributed import collect
+
+    out, failed = {}, []
+    for outcome in collect(futures):
+        if outcome.ok:
+            out[outcome.key] = outcome.value
+        else:
+            failed.append(outcome)
+    if failed:
+        bad_input = all(o.error.startswith("InventoryError") for o in failed)
+        raise RegionError(f"{what} failed for {len(failed)} room(s):\n"
+                          + "\n".join(f"  room {o.key}: {o.error}" for o in failed),
+                          EXIT_BAD_INPUT if bad_input else EXIT_INTERNAL)
+    return out
+
+
+def _submit(client, fn, *args, key: str, retries: int):
+    from tapas_opt.distributed import guarded
+
+    return client.submit(guarded, fn, *args, key=f"region-{key}-{time.time_ns()}", retries=retries, pure=False)
+
+
+def _state_of(result: RoomResult) -> RoomData:
+    return result.state
+
+
+def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: RoomOptions, repair_rounds: int,
+          retries: int, progress) -> RegionResult:
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    rid = [r.room_id for r in spec.rooms]
+    # Stage 1: rooms load and forecast in parallel; the rooms stay on the workers.
+    say(f"stage 1: loading and forecasting {len(rid)} rooms")
+    room_f = {r.room_id: _submit(client, analyse_room, r, forecast_method, spec.scope, spec.pending is not None,
+                                 key=f"analyse-{r.room_id}", retries=retries) for r in spec.rooms}
+    views_by = _gather({k: _submit(client, view_room, f, key=f"view-{k}", retries=retries) for k, f in room_f.items()},
+                       "loading and forecasting")
+    views = [views_by[k] for k in rid]
+    _check_horizons(views)
+    t1 = time.perf_counter()
+    # Stage 2: which room takes which VM.
+    queue = Queue.concat([v.queue for v in views])
+    if spec.pending is not None:
+        queue = Queue.concat([queue, family_queue(read_region_pending(spec.pending, set(rid)), views)])
+    say(f"stage 2: splitting {len(queue.vms)} queued VMs over {len(rid)} rooms")
+    room_of, split_stats = split_queue(views, queue)
+    t2 = time.perf_counter()
+    # Stage 3 (+ repair rounds): rooms place their share in parallel.
+    results_f: dict[str, list] = {}
+    rounds, figures, placed_parts = [], [], []
+    exclude: dict[str, set[str]] = {}
+    offered = queue
+    for round_ in range(1, repair_rounds + 2):
+        given = {rid[k]: np.flatnonzero(room_of == k) for k in range(len(rid)) if (room_of == k).any()}
+        if not given:
+            break
+        say(f"stage 3, round {round_}: placing {sum(map(len, given.values()))} VMs in {len(given)} rooms")
+        futs = {room: _submit(client, solve_room, room_f[room], offered.take(idx), options, round_,
+                              key=f"solve-{room}-r{round_}", retries=retries) for room, idx in given.items()}
+        briefs = _gather({k: _submit(client, brief, f, key=f"brief-{k}-r{round_}", retries=retries)
+                          for k, f in futs.items()}, f"room placement (round {round_})")
+        unplaced_parts = []
+        for room, f in futs.items():
+            results_f.setdefault(room, []).append(f)
+            room_f[room] = _submit(client, _state_of, f, key=f"state-{room}-r{round_}", retries=retries)
+            b = briefs[room]
+            views_by[room] = b["view"]
+            figures.append(b["figures"])
+            placed_parts.append(b["placed"].assign(room=room, round=round_, status="placed"))
+            unplaced_parts.append(b["unplaced"])
+            for vm_id in b["unplaced"].vms["vm_id"]:
+                exclude.setdefault(str(vm_id), set()).add(room)
+        unplaced = Queue.concat(unplaced_parts)
+        rounds.append({"round": round_, "rooms": len(given), "vms": int(sum(map(len, given.values()))),
+                       "unplaced": int(len(unplaced.vms))})
+        if len(unplaced.vms) == 0 or round_ > repair_rounds:
+            break
+        repair_views = [dataclasses.replace(views_by[k], queue=Queue.empty(len(views_by[k].horizon))) for k in rid]
+        offered = unplaced
+        room_of, _ = split_queue(repair_views, unplaced, exclude)
+    t3 = time.perf_counter()
+    exports = _gather({k: _submit(client, _export_all, fs, key=f"export-{k}", retries=retries)
+                       for k, fs in results_f.items()}, "collecting the plans")
+    t4 = time.perf_counter()
+    assignment = _assignment(queue, placed_parts)
+    final = {f["room"]: f for f in figures}  # a room's last round describes its final plan
+    room_rows = [final[k] for k in rid if k in final]
+    first = {f["room"]: f for f in reversed(figures)}
+    gaps = [first[k]["peak_row_power_gap"] for k in rid if k in first and first[k]["peak_row_power_gap"] is not None]
+    summary = {
+        "region": spec.name, "rooms": len(rid), "scope": spec.scope,
+        "servers": int(sum(len(v.server_row) for v in views)),
+        "queued_vms": int(len(queue.vms)), "placed": int((assignment["status"] == "placed").sum()),
+        "unplaced": int((assignment["status"] == "unplaced").sum()),
+        "forecast_method": forecast_method, "room_policy": options.policy, "gap_target": options.gap_target,
+        "max_room_peak_row_power_gap": max(gaps) if gaps else None,
+        "rooms_within_gap_target": int(sum(g <= options.gap_target + 1e-12 for g in gaps)),
+        "rooms_escalated": int(sum(f["escalated"] for f in figures)),
+        "rooms_repaired": sorted({f["room"] for f in figures if f["round"] > 1}),
+        "violations": int(sum(r["violations"] for r in room_rows)),
+        "split": split_stats, "rounds": rounds,
+        "timing": {"stage1_load_forecast_s": round(t1 - t0, 2), "stage2_split_s": round(t2 - t1, 2),
+                   "stage3_rooms_s": round(t3 - t2, 2), "collect_s": round(t4 - t3, 2),
+                   "wall_s": round(time.perf_counter() - t0, 2)},
+        "room_results": [first[k] for k in rid if k in first],
+        "repair_results": [f for f in figures if f["round"] > 1],
+    }
+    result = RegionResult(summary, room_rows, assignment)
+    if out_dir is not None:
+        result.out_dir = write_region(out_dir, summary, assignment, exports)
+    return result
+
+
+def _assignment(queue: Queue, placed_parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """One line per queued VM: where it went (or ``unplaced``)."""
+    cols = ["vm_id", "server_id", "row_id", "room", "round", "status"]
+    placed = pd.concat(placed_parts, ignore_index=True) if placed_parts else pd.DataFrame(columns=cols)
+    left = queue.vms[~queue.vms["vm_id"].isin(set(placed["vm_id"]))]
+    out = pd.concat([placed[cols], pd.DataFrame({"vm_id": left["vm_id"], "status": "unplaced"})], ignore_index=True)
+    home = queue.vms.set_index("vm_id")[["source_id", "home", "kind", "gpus"]]
+    out = out.join(home, on="vm_id")
+    return out[["vm_id", "source_id", "home", "kind", "gpus", "room", "server_id", "row_id", "round", "status"]]
+
+
+def _export_all(results: list[RoomResult]) -> dict:
+    """A room's final plan (its last round), with the VMs of earlier rounds marked ``placed``."""
+    last = results[-1]
+    plan = last.plan.copy()
+    ids = set().union(*[set(r.placed["vm_id"]) for r in results])
+    plan.loc[plan["vm_id"].isin(ids), "status"] = "placed"
+    summary = dict(last.summary)
+    summary["region_rounds"] = [r.figures for r in results]
+    return {"plan": plan, "summary": summary}
+
+
+def write_region(out_dir: str | Path, summary: dict, assignment: pd.DataFrame, exports: dict) -> Path:
+    """Write the region's plan directory atomically."""
+    from tapas_opt.io import atomic_directory, write_json
+
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as tmp:
+        write_json(tmp / "region.json", summary)
+        assignment.to_csv(tmp / "assignment.csv", index=False)
+        for room, files in sorted(exports.items()):
+            d = tmp / "rooms" / room
+            d.mkdir(parents=True)
+            files["plan"].to_csv(d / "plan.csv", index=False)
+            write_json(d / "summary.json", files["summary"])
+    return out_dir
+
+
+# ---- generated regions (benchmarks, tests, docs) ---------------------------------------------------
+
+def write_generated_region(out_dir: str | Path, rooms: int, servers: int, pending: int, seed: int = 0,
+                           weather_epw: str | None = None, scope: str = "region") -> Path:
+    """A region of ``rooms`` generated rooms (``tapas-opt generate``, seeds ``seed`` ...) and its
+    region.yaml. Rooms share the horizon (the generator's fixed start)."""
+    from tapas_opt.generate import RoomSpec, write_room
+    from tapas_opt.io import atomic_write_text
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ids = [f"room{k + 1:02d}" for k in range(rooms)]
+    for k, room in enumerate(ids):
+        if not (out_dir / room / "datacenter.yaml").exists():
+            write_room(RoomSpec(servers=servers, pending_vms=pending, seed=seed + k, name=room,
+                                weather_epw=weather_epw), out_dir / room)
+    atomic_write_text(out_dir / REGION_FILE, yaml.safe_dump({"name": out_dir.name, "scope": scope, "rooms": ids},
+                                                            sort_keys=False))
+    return out_dir

@@ -1,0 +1,162 @@
+"""Region planning: the region directory, the aggregate split of the queue over rooms (known
+answers on hand-built views), and whole regions planned on a two-worker LocalCluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+pytest.importorskip("distributed")
+
+from tapas_opt.cli import main  # noqa: E402
+from tapas_opt.config import QUANTILES  # noqa: E402
+from tapas_opt.distributed import dask_client  # noqa: E402
+from tapas_opt.errors import InventoryError  # noqa: E402
+from tapas_opt.fleet.region import (Queue, RoomOptions, RoomView, load_region, plan_region,  # noqa: E402
+                                    split_queue, write_generated_region)
+from tapas_opt.inventory.load import load_inventory  # noqa: E402
+
+
+# ---- the region directory -----------------------------------------------------------------------
+
+def test_rooms_default_to_subdirectories(tmp_path, two_row_room):
+    """Without region.yaml every sub-directory holding a datacenter.yaml is a room."""
+    region = tmp_path / "region"
+    region.mkdir()
+    for name in ("west", "east"):
+        (region / name).symlink_to(two_row_room, target_is_directory=True)
+    (region / "notes").mkdir()
+    spec = load_region(region)
+    assert [r.room_id for r in spec.rooms] == ["east", "west"] and spec.scope == "region" and spec.pending is None
+
+
+def test_region_problems_are_listed_at_once(tmp_path, two_row_room):
+    """Unknown keys, missing rooms, duplicate ids, a bad scope and a missing queue file together."""
+    region = tmp_path / "region"
+    region.mkdir()
+    (region / "a").symlink_to(two_row_room, target_is_directory=True)
+    (region / "region.yaml").write_text(yaml.safe_dump({
+        "name": "r", "colour": "blue", "scope": "galaxy", "pending": "queue.csv",
+        "rooms": ["a", {"id": "a", "path": "a"}, "missing"]}))
+    with pytest.raises(InventoryError) as err:
+        load_region(region)
+    codes = sorted(p.code for p in err.value.problems)
+    assert codes == ["bad_value", "duplicate_id", "missing_file", "missing_file", "unknown_key"]
+
+
+# ---- stage 2 on hand-built views -----------------------------------------------------------------
+
+def _view(room_id: str, base_kw: list[float], limit_kw: float = 100.0, servers_per_row: int = 4) -> RoomView:
+    """A room of one aisle, rows with a flat base power, 8-GPU servers adding 0.5 kW per GPU at full load."""
+    n_rows, T = len(base_kw), 4
+    horizon = pd.date_range("2026-06-01", periods=T, freq="h")
+    return RoomView(room_id, horizon, "p99", (0.0, 1.0), np.array([f"{room_id}-R{i}" for i in range(n_rows)]),
+                    np.full(n_rows, limit_kw), np.zeros(n_rows, int), np.array(["A"]), np.array([1e9]),
+                    np.repeat(np.array(base_kw, float)[:, None], T, axis=1), np.zeros((1, T)),
+                    np.repeat(np.arange(n_rows), servers_per_row), np.full(n_rows * servers_per_row, 8),
+                    np.full(n_rows, 0.5), np.full(n_rows, 50.0), Queue.empty(T), {})
+
+
+def _queue(n: int, load: float = 1.0, fixed: str | None = None, T: int = 4) -> Queue:
+    vms = pd.DataFrame({"vm_id": [f"q/{i}" for i in range(n)], "source_id": [str(i) for i in range(n)], "home": "q",
+                        "kind": "iaas", "customer": "c", "endpoint": None, "gpus": 8, "fixed_room": fixed})
+    return Queue(vms, {q: np.full((n, T), load) for q in QUANTILES})
+
+
+def test_split_water_fills_the_least_loaded_rows():
+    """Each full-load 8-GPU VM adds 4 kW: the queue goes to the emptier room until the peaks meet."""
+    views = [_view("hot", [80.0], servers_per_row=8), _view("cool", [60.0], servers_per_row=8)]
+    room_of, stats = split_queue(views, _queue(6))
+    # cool takes VMs until 60 + 4k >= 80 (5 VMs: 80), then they alternate.
+    assert (room_of == 1).sum() == 5 and (room_of == 0).sum() == 1
+    assert stats["over_limits"] == 0 and stats["region_peak_row_power_estimate"] == pytest.approx(0.84)
+
+
+def test_split_respects_capacity_fixed_rooms_and_exclusions():
+    """No free server: -1; a fixed VM goes to its room; an excluded room is never chosen."""
+    views = [_view("a", [10.0], servers_per_row=1), _view("b", [50.0], servers_per_row=1)]
+    room_of, stats = split_queue(views, _queue(3))
+    assert sorted(room_of) == [-1, 0, 1] and stats["no_capacity"] == 1
+    room_of, _ = split_queue(views, _queue(1, fixed="b"))
+    assert list(room_of) == [1]
+    room_of, _ = split_queue(views, _queue(1), exclude={"q/0": {"a"}})
+    assert list(room_of) == [1]
+
+
+def test_split_uses_rows_over_limits_only_as_a_last_resort():
+    """When no row can take a VM within its limit, the least-bad row is chosen and counted."""
+    views = [_view("a", [98.0]), _view("b", [99.0])]
+    room_of, stats = split_queue(views, _queue(1))
+    assert list(room_of) == [0] and stats["over_limits"] == 1
+
+
+# ---- whole regions on a LocalCluster ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def client():
+    with dask_client(None, n_workers=2) as c:
+        c.wait_for_workers(2)
+        yield c
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory) -> Path:
+    """Three generated rooms of 80 servers with 30 pending VMs each (scope: region)."""
+    return write_generated_region(tmp_path_factory.mktemp("region") / "r3", rooms=3, servers=80, pending=30, seed=3)
+
+
+def test_region_plan_places_every_vm_within_its_rooms_bounds(client, region, tmp_path):
+    """Every queued VM is placed once, on a server of the room that got it; every room's plan
+    passes verify and is within 2 % of its LP bound (or was handed to the optimiser)."""
+    res = plan_region(region, tmp_path / "out", client=client)
+    s = res.summary
+    assert s["queued_vms"] == 90 and s["placed"] == 90 and s["unplaced"] == 0 and s["violations"] == 0
+    for r in s["room_results"]:
+        assert r["peak_row_power_bound"] is not None
+        assert r["peak_row_power_fraction"] >= r["peak_row_power_bound"] - 1e-9
+        assert r["peak_row_power_gap"] <= 0.02 or r["escalated"]
+    a = pd.read_csv(tmp_path / "out" / "assignment.csv")
+    assert a["vm_id"].is_unique and len(a) == 90 and (a["status"] == "placed").all()
+    assert set(a["home"]) == {"room01", "room02", "room03"}
+    for room, part in a.groupby("room"):
+        servers = set(load_inventory(region / room).servers["server_id"])
+        assert set(part["server_id"]) <= servers
+        plan = pd.read_csv(tmp_path / "out" / "rooms" / room / "plan.csv")
+        assert set(part["vm_id"]) == set(plan.loc[plan["status"] == "placed", "vm_id"])
+        assert json.loads((tmp_path / "out" / "rooms" / room / "summary.json").read_text())["region"]["room"] == room
+    assert json.loads((tmp_path / "out" / "region.json").read_text())["rooms"] == 3
+
+
+def test_region_pending_file_and_room_scope(client, region, tmp_path):
+    """scope: room keeps each room's queue at home; pending.csv VMs borrow their customer's
+    profile from the room named in its ``room`` column (or assume full load) and go anywhere."""
+    alt = tmp_path / "alt"
+    alt.mkdir()
+    for room in ("room01", "room02"):
+        (alt / room).symlink_to(region / room, target_is_directory=True)
+    cust = load_inventory(region / "room01").vms.dropna(subset=["customer"])["customer"].iloc[0]
+    pd.DataFrame({"vm_id": ["n1", "n2"], "kind": "iaas", "customer": [cust, "nobody"], "endpoint": None,
+                  "gpus": 8, "room": ["room01", None]}).to_csv(alt / "pending.csv", index=False)
+    (alt / "region.yaml").write_text(yaml.safe_dump({"scope": "room"}))
+    res = plan_region(alt, None, client=client, options=RoomOptions(policy="greedy"))
+    a = res.assignment.set_index("vm_id")
+    own = a[a["home"].isin(["room01", "room02"]) & a.index.str.startswith("room")]
+    assert (own["room"] == own["home"]).all() and len(own) == 60
+    assert {"region/n1", "region/n2"} <= set(a.index) and a.loc["region/n1", "status"] == "placed"
+
+
+def test_cli_plan_region(region, tmp_path):
+    """tapas-opt plan-region writes the plan and exits 0 when everything is placed; a broken
+    region exits 2."""
+    res = CliRunner().invoke(main, ["plan-region", str(region), "--out", str(tmp_path / "o"), "--json",
+                                    "--room-policy", "greedy"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["placed"] == 90
+    bad = CliRunner().invoke(main, ["plan-region", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2")])
+    assert bad.exit_code == 2 and "no_region" in bad.output

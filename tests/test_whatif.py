@@ -1,0 +1,350 @@
+"""What-if scenario files, changes, the predicted evaluator, tables, resumption and the CLI (no Dask:
+``workers=0`` runs scenarios in this process; tests/test_dask_runner.py runs them on a LocalCluster)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import EXAMPLE, hourly_history, server, vm, write_inventory
+
+from tapas_opt.cli import main
+from tapas_opt.errors import InventoryError
+from tapas_opt.inventory.load import load_inventory
+from tapas_opt.whatif import ResultStore, load_sweep, run_scenario, run_sweep
+from tapas_opt.whatif.changes import add_servers, apply_changes, limits, load_growth, outside, Applied
+from tapas_opt.whatif.run import deployable_table
+
+
+@pytest.fixture
+def room(two_row_room) -> Path:
+    """The conftest two-row room: rows A and B (3 servers, 20 kW each), run1 at full load on A1,
+    two pending full-load VMs of the same customer. Any placement peaks at 15 kW in one row
+    and 10.5 kW in the other (6 kW idle + 4.5 kW per full-load VM)."""
+    return two_row_room
+
+
+def write_sweep(path: Path, base: Path, body: str) -> Path:
+    path.write_text(f"base: {base}\n" + textwrap.dedent(body))
+    return path
+
+
+# ---- scenario files ----------------------------------------------------------------------------
+
+def test_sweep_expands_listed_times_cartesian(tmp_path, room):
+    """3 listed scenarios x 2 x 2 sweep values = 12 scenarios with unique ids and merged changes."""
+    path = write_sweep(tmp_path / "s.yaml", room, """
+        settings: {policy: greedy}
+        changes: {load_growth: {all: 1.1}, limits: {row_power_scale: 1.0}}
+        scenarios:
+          - name: normal
+          - name: ups
+            changes: {failures: [ups-failure]}
+          - name: hot
+            settings: {evaluate_quantile: p90}
+            changes: {outside: {shift_c: 5}, load_growth: {iaas: 1.2}}
+        sweep:
+          changes.add_servers.per_row: [0, 2]
+          outside.shift_c: [0, 3]
+    """)
+    sweep = load_sweep(path)
+    assert len(sweep.scenarios) == 12
+    ids = [s.id for s in sweep.scenarios]
+    assert len(set(ids)) == 12
+    assert "hot__add_servers.per_row=2__outside.shift_c=3" in ids
+    hot = sweep.by_id()["hot__add_servers.per_row=2__outside.shift_c=3"]
+    assert hot.changes["load_growth"] == {"all": 1.1, "iaas": 1.2}  # mappings merge key by key
+    assert hot.changes["outside"] == {"shift_c": 3}  # the sweep value wins over the listed one
+    assert hot.settings["evaluate_quantile"] == "p90" and hot.settings["policy"] == "greedy"
+    assert hot.parameters == {"add_servers.per_row": 2, "outside.shift_c": 3}
+    assert sweep.swept == ["add_servers.per_row", "outside.shift_c"]
+
+
+def test_every_problem_is_reported_with_line_and_key(tmp_path, room):
+    """Unknown keys, unknown rows, bad events, bad values and bad sweep keys come out at once."""
+    path = write_sweep(tmp_path / "bad.yaml", room, """
+        settings:
+          policy: fastest
+          colour: blue
+        changes:
+          add_servers: {per_row: 2, racks_per_row: 1, rows: [A, Z]}
+          failures: [ups-failure:2, ahu-failure:NOPE]
+        sweep:
+          changes.nonsense.x: [1]
+          changes.load_growth.all: []
+    """)
+    with pytest.raises(InventoryError) as err:
+        load_sweep(path)
+    problems = err.value.problems
+    codes = sorted(p.code for p in problems)
+    assert codes.count("unknown_key") == 2  # settings.colour, sweep key
+    assert "unknown_row" in codes and "unknown_aisle" in codes and "bad_event" in codes
+    by_col = {p.column: p for p in problems}
+    assert by_col["settings.policy"].line == 4 and "fastest" in by_col["settings.policy"].message
+    assert by_col["changes.add_servers.rows.1"].line == 7
+    assert "exactly one of per_row and racks_per_row" in by_col["changes.add_servers"].message
+    assert all(p.file == "bad.yaml" for p in problems)
+
+
+def test_missing_base_and_weather_are_reported(tmp_path):
+    """A base that is not an inventory and a weather file that does not exist are named."""
+    path = tmp_path / "s.yaml"
+    path.write_text("base: nowhere\nchanges: {outside: {weather: missing.epw}}\n")
+    with pytest.raises(InventoryError) as err:
+        load_sweep(path)
+    messages = " ".join(p.message for p in err.value.problems)
+    assert "'nowhere' is not an inventory directory" in messages and "missing.epw" in messages
+
+
+def test_spec_hash_follows_inputs(tmp_path, room):
+    """Changing a scenario's settings changes its hash; other scenarios keep theirs."""
+    body = """
+        scenarios:
+          - name: a
+          - name: b
+            settings: {seed: %d}
+    """
+    h1 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 1)).scenarios}
+    h2 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 2)).scenarios}
+    assert h1["a"] == h2["a"] and h1["b"] != h2["b"]
+
+
+def test_example_scenario_file_is_valid():
+    """The bundled example expands to 12 scenarios on data/example."""
+    sweep = load_sweep(Path(__file__).resolve().parents[1] / "data" / "scenarios" / "example.yaml")
+    assert len(sweep.scenarios) == 12 and Path(sweep.base) == EXAMPLE.resolve()
+
+
+# ---- changes --------------------------------------------------------------------------------------
+
+def test_add_servers_clones_row_hardware_and_brings_vms(room):
+    """per_row adds servers to every row with the row's hardware; fill=1 brings as many GPUs of VMs."""
+    inv = load_inventory(room)
+    applied = Applied()
+    out = add_servers(inv, {"per_row": 2}, seed=0, applied=applied)
+    assert len(out.servers) == len(inv.servers) + 4 and applied.servers_added == 4
+    assert applied.servers_added_per_row == 2
+    new = out.servers[~out.servers["server_id"].isin(inv.servers["server_id"])]
+    assert new["server_id"].is_unique and set(new["row_id"]) == {"A", "B"}
+    assert (new["max_power_kw"] == 6.5).all()
+    added_vms = out.vms[~out.vms["vm_id"].isin(inv.vms["vm_id"])]
+    assert added_vms["server_id"].isna().all() and added_vms["gpus"].sum() >= 32
+    assert len(inv.servers) == 6  # the input is untouched
+
+
+def test_add_racks_uses_rack_size_and_given_hardware(tmp_path):
+    """racks_per_row x the row's servers per rack; hardware overrides; fill=0 adds no VMs."""
+    servers = [server(f"S{i}", "A", rack=f"K{i // 2}") for i in range(4)]
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 50.0}], servers=servers,
+                           vms=[vm("v1", server_id="S0")], telemetry=hourly_history(["v1"], [0.5]))
+    inv = load_inventory(root)
+    out = add_servers(inv, {"racks_per_row": 3, "hardware": {"max_power_kw": 10.2, "gpus": 8}, "fill": 0},
+                      seed=1, applied=Applied())
+    new = out.servers.iloc[4:]
+    assert len(new) == 6 and (new["max_power_kw"] == 10.2).all() and new["rack"].nunique() == 3
+    assert len(out.vms) == 1
+
+
+def test_load_growth_scales_the_right_vms(tmp_path):
+    """Factors multiply per VM (all x kind x customer x endpoint); loads are clipped at 1."""
+    vms = [vm("i1", customer="c1"), vm("i2", customer="c2"), vm("s1", kind="saas", customer="svc", endpoint="e1")]
+    for v, s in zip(vms, ("S1", "S2", "S3")):
+        v["server_id"] = s
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 50.0}],
+                           servers=[server(s, "A") for s in ("S1", "S2", "S3")], vms=vms,
+                           telemetry=hourly_history(["i1", "i2", "s1"], [0.5, 0.5, 0.6]))
+    inv = load_inventory(root)
+    out = load_growth(inv, {"all": 1.1, "customers": {"c1": 2.0}, "saas": 1.5}, Applied())
+    mean = out.telemetry.groupby("vm_id")["load"].mean()
+    assert mean["i1"] == pytest.approx(1.0)  # 0.5 x 1.1 x 2 = 1.1, clipped
+    assert mean["i2"] == pytest.approx(0.55)
+    assert mean["s1"] == pytest.approx(0.99)
+
+
+def test_outside_shift_and_limits(tmp_path, room):
+    """shift_c moves outside.csv (or the default without one); limits scale and set."""
+    inv = load_inventory(room)  # no outside.csv
+    out = outside(inv, {"shift_c": 4}, tmp_path, Applied())
+    assert out.config.inlet.default_outside_c == inv.config.inlet.default_outside_c + 4
+    ex = load_inventory(EXAMPLE)
+    shifted = outside(ex, {"shift_c": -2.5}, tmp_path, Applied())
+    assert np.allclose(shifted.outside["temp_c"], ex.outside["temp_c"] - 2.5)
+    lim = limits(inv, {"row_power_scale": 0.5, "row_power_kw": {"B": 12}, "gpu_temp_limit_c": 80})
+    assert list(lim.rows["power_limit_kw"]) == [10.0, 12.0] and lim.config.gpu_temp_limit_c == 80
+
+
+def test_weather_file_replaces_outside(tmp_path, room, shared_data):
+    """An EnergyPlus file's dry-bulb temperature replaces outside.csv around the horizon."""
+    epw = shared_data / "weather" / "USA_AZ_Phoenix-Sky.Harbor.epw"
+    inv, applied = apply_changes(load_inventory(room), {"outside": {"weather": str(epw), "weather_start": "07-13"}},
+                                 source_dir=tmp_path)
+    assert applied.weather == epw.name and len(inv.outside) > 24 * 7
+    assert inv.outside["temp_c"].max() > 35  # Phoenix in July
+
+
+# ---- the predicted evaluator: known answers on the two-row room -------------------------------------
+
+def _run(tmp_path, room, changes: str, settings: str = "policy: greedy") -> dict:
+    path = write_sweep(tmp_path / "one.yaml", room, f"""
+        settings: {{{settings}}}
+        changes: {changes}
+    """)
+    return run_scenario(load_sweep(path).scenarios[0])
+
+
+def test_ups_failure_caps_the_fuller_row(tmp_path, room):
+    """Limits at 70 % (14 kW) for the whole day: the row at 15 kW is capped, the one at 10.5 kW
+    is not: 50 % of row-time, 100 % of time."""
+    r = _run(tmp_path, room, "{failures: {events: ['ups-failure:0.7'], start_h: 0, hours: null}}")
+    m = r["metrics"]
+    assert m["vms_placed"] == 2 and m["vms_forced"] == 0
+    assert m["planned_peak_row_power_fraction"] == pytest.approx(0.75)
+    assert m["power_capped_row_time_pct"] == pytest.approx(50.0)
+    assert m["power_capped_time_pct"] == pytest.approx(100.0)
+    assert m["peak_row_power_fraction"] == pytest.approx(15 / 14, rel=1e-6)
+    assert m["failure_slots"] == 24
+
+
+def test_added_servers_force_one_vm_over_a_limit(tmp_path, room):
+    """One server and 16 GPUs of full-load VMs more per row: 3 of the 4 pending VMs fit under
+    20 kW per row; the fourth is deployed anyway and takes one row to 21.5 kW (capped all day)."""
+    r = _run(tmp_path, room, "{add_servers: {per_row: 1}}")
+    m = r["metrics"]
+    assert r["applied"]["servers_added"] == 2 and r["applied"]["vms_added"] == 2
+    assert (m["vms_pending"], m["vms_placed"], m["vms_forced"], m["vms_unplaced"]) == (4, 3, 1, 0)
+    assert m["peak_row_power_fraction"] == pytest.approx(21.5 / 20)
+    assert m["power_capped_row_time_pct"] == pytest.approx(50.0)
+
+
+def test_low_gpu_limit_throttles_everything(tmp_path, room):
+    """A 40 C GPU limit: no placement keeps it, every VM runs anyway and every GPU throttles."""
+    r = _run(tmp_path, room, "{limits: {gpu_temp_limit_c: 40}}")
+    m = r["metrics"]
+    assert m["vms_placed"] == 0 and m["vms_forced"] == 2
+    assert m["thermal_throttled_gpu_time_pct"] == pytest.approx(100.0)
+    assert m["power_capped_row_time_pct"] == 0.0
+
+
+def test_deployable_table_is_conservative():
+    """The largest value whose capping, and every smaller value's, is within the budget."""
+    table = pd.DataFrame({"name": "n", "servers_added_per_row": [0, 2, 4, 6, 8],
+                          "power_capped_row_time_pct": [0.0, 0.5, 3.0, 0.8, 20.0],
+                          "param.add_servers.per_row": [0, 2, 4, 6, 8]})
+    d = deployable_table(table, [1, 5, 50]).set_index("budget_pct")["max_servers_per_row"]
+    assert d[1.0] == 2 and d[5.0] == 6 and d[50.0] == 8
+    bad = deployable_table(table.assign(power_capped_row_time_pct=9.0), [1])
+    assert np.isnan(bad["max_servers_per_row"].iloc[0])
+
+
+# ---- sweeps: tables, resumption, failures ----------------------------------------------------------
+
+def _sweep_file(tmp_path, room) -> Path:
+    return write_sweep(tmp_path / "sweep.yaml", room, """
+        settings: {policy: greedy}
+        scenarios:
+          - name: normal
+          - name: ups
+            changes: {failures: [ups-failure:0.7]}
+        sweep:
+          changes.add_servers.per_row: [0, 1]
+    """)
+
+
+def boom_for_ups(spec):
+    """A scenario task that fails for the 'ups' scenarios (a stand-in for a crash)."""
+    if spec.name == "ups":
+        raise RuntimeError("boom")
+    return run_scenario(spec)
+
+
+def test_sweep_writes_results_and_resumes(tmp_path, room):
+    """Each scenario's JSON, the tidy tables and plots; a re-run skips finished scenarios and
+    re-runs only those whose inputs changed."""
+    out = tmp_path / "out"
+    sweep = load_sweep(_sweep_file(tmp_path, room))
+    first = run_sweep(sweep, out, workers=0)
+    assert (first.ran, first.skipped, len(first.failed)) == (4, 0, 0)
+    table = pd.read_csv(out / "results.csv")
+    assert len(table) == 4 and set(table["param.add_servers.per_row"]) == {0, 1}
+    assert pd.read_parquet(out / "results.parquet").shape == table.shape
+    assert len(pd.read_csv(out / "rows.csv")) == 8
+    assert (out / "deployable.csv").exists() and (out / "plots" / "deployable_servers.png").exists()
+    assert json.loads((out / "sweep.json").read_text())["finished"] == 4
+    again = run_sweep(sweep, out, workers=0)
+    assert (again.ran, again.skipped) == (0, 4) and len(again.table) == 4
+    edited = tmp_path / "sweep.yaml"
+    edited.write_text(edited.read_text().replace("[ups-failure:0.7]", "[ups-failure:0.6]"))
+    third = run_sweep(load_sweep(edited), out, workers=0)
+    assert (third.ran, third.skipped) == (2, 2)
+
+
+def test_one_failing_scenario_keeps_the_others(tmp_path, room):
+    """A scenario that raises is reported (failed/ID.json, sweep.json) and tried again next time;
+    the others' results are written."""
+    out = tmp_path / "out"
+    sweep = load_sweep(_sweep_file(tmp_path, room))
+    result = run_sweep(sweep, out, workers=0, task=boom_for_ups)
+    assert len(result.table) == 2 and len(result.failed) == 2
+    assert all("boom" in f["error"] for f in result.failed)
+    assert sorted(p.stem for p in (out / "failed").glob("*.json")) == sorted(
+        s.id for s in sweep.scenarios if s.name == "ups")
+    store = ResultStore(out)
+    assert sum(store.is_done(s) for s in sweep.scenarios) == 2
+    healed = run_sweep(sweep, out, workers=0)
+    assert (healed.ran, len(healed.failed), len(healed.table)) == (2, 0, 4)
+    assert not list((out / "failed").glob("*.json"))
+
+
+# ---- the command line ---------------------------------------------------------------------------------
+
+def test_cli_whatif_runs_lists_and_reports_bad_files(tmp_path, room):
+    """Exit 0 with results; --list names the scenarios; a malformed file exits 2 listing problems."""
+    path = _sweep_file(tmp_path, room)
+    runner = CliRunner()
+    res = runner.invoke(main, ["whatif", str(path), "--out", str(tmp_path / "o"), "--dask-workers", "0",
+                               "--no-plots", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["finished"] == 4
+    listed = runner.invoke(main, ["whatif", str(path), "--out", str(tmp_path / "o"), "--list"])
+    assert listed.exit_code == 0 and listed.stdout.count("(finished)") == 4
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"base: {room}\nchanges: {{add_servers: {{per_row: -1}}}}\n")
+    res = runner.invoke(main, ["whatif", str(bad), "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "out_of_range" in res.output
+
+
+# ---- the simulator as the evaluation step -----------------------------------------------------------
+
+def test_simulator_evaluator_runs_the_week(tmp_path, shared_data):
+    """evaluator: simulator runs tapas_opt.simulate on the changed room (real traces) and fills the
+    same columns; a UPS failure window shows up as capped row-time."""
+    path = write_sweep(tmp_path / "sim.yaml", EXAMPLE, f"""
+        settings: {{evaluator: simulator, sim_policy: place, traces: {shared_data}, sim_step_min: 60}}
+        scenarios:
+          - name: normal
+          - name: ups
+            changes: {{failures: [ups-failure]}}
+    """)
+    results = {s.name: run_scenario(s) for s in load_sweep(path).scenarios}
+    normal, ups = results["normal"]["metrics"], results["ups"]["metrics"]
+    assert results["normal"]["evaluator"] == "simulator" and normal["sim_policy"] == "place"
+    assert normal["vms_pending"] == 24 and normal["vms_unplaced"] == 0
+    assert ups["failure_slots"] == 24 and ups["power_capped_row_time_pct"] >= normal["power_capped_row_time_pct"]
+    assert ups["peak_row_power_fraction"] > normal["peak_row_power_fraction"]
+
+
+def test_simulator_evaluator_refuses_load_growth(tmp_path, room):
+    """Load growth cannot act on the simulator's real traces: the file check says so."""
+    path = write_sweep(tmp_path / "s.yaml", room, """
+        settings: {evaluator: simulator}
+        changes: {load_growth: {all: 1.2}}
+    """)
+    with pytest.raises(InventoryError, match="load_growth has no effect"):
+        load_sweep(path)
