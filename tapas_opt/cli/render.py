@@ -16,6 +16,8 @@ from tapas_opt.errors import Problem
 
 err_console = Console(stderr=True, highlight=False)
 T = TypeVar("T")
+STATUS_COLOURS = {"optimal": "green", "feasible": "green", "ok": "green", "partial": "yellow",
+                  "violates": "red", "infeasible": "red"}
 
 
 def print_json(data) -> None:
@@ -37,12 +39,18 @@ def place_table(summary: dict) -> Table:
     table.add_column("value")
     gap = summary.get("gap")
     vms = summary["vms"]
-    table.add_row("status", summary["status"])
+    colour = STATUS_COLOURS.get(summary["status"], "")
+    table.add_row("status", f"[{colour}]{summary['status']}[/]" if colour else summary["status"])
     table.add_row("VMs", f"{vms['placed']} placed, {vms['unplaced']} unplaced, {vms['running']} running")
     bound = summary.get("peak_row_power_bound")
+    rows = summary.get("rows") or []
+    worst = max(rows, key=lambda r: r["peak_fraction"] or 0)["row_id"] if rows else None
     table.add_row("peak row power", f"{summary['peak_row_power_fraction']:.1%} of limit"
+                  + (f" in {worst}" if worst else "")
                   + (f" (LP bound {bound:.1%})" if bound is not None else ""))
-    table.add_row("max GPU temperature", f"{summary['max_gpu_temp_c']:.1f} C (limit {summary['gpu_temp_limit_c']:.0f} C)")
+    placed_t = summary.get("max_placed_gpu_temp_c")
+    table.add_row("max GPU temperature", f"{summary['max_gpu_temp_c']:.1f} C (limit {summary['gpu_temp_limit_c']:.0f} C"
+                  + (f"; placed VMs {placed_t:.1f} C" if placed_t is not None else "") + ")")
     aisles = summary["aisles"]
     if aisles:
         top = max(aisles, key=lambda a: a["peak_fraction"])
