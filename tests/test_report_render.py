@@ -137,25 +137,60 @@ CHECK_JS = """(() => {
     row_charts: q('#row-power svg.chart').length,
     aisle_charts: q('#aisle-airflow svg.chart').length,
     cards: q('.card').length,
+    emergency_charts: q('#emergencies svg.emergency-chart').length,
     scripts: q('script').length,
   });
 })()"""
 
 
+def render_page(browser: DevTools, session: str, path: Path) -> tuple[dict, bytes, list[dict], list[str]]:
+    """Load ``path``; return the DOM checks, a full-page PNG, the console/script errors and any
+    request other than the page itself."""
+    browser.events.clear()
+    url = path.resolve().as_uri()
+    browser.send("Page.navigate", {"url": url}, session=session)
+    browser.wait_for("Page.loadEventFired")
+    checks = json.loads(browser.send("Runtime.evaluate", {"expression": CHECK_JS, "returnByValue": True},
+                                     session=session)["result"]["value"])
+    metrics = browser.send("Page.getLayoutMetrics", session=session)
+    size = metrics.get("cssContentSize") or metrics["contentSize"]
+    shot = browser.send("Page.captureScreenshot",
+                        {"format": "png", "captureBeyondViewport": True,
+                         "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}},
+                        session=session, timeout=120)
+    time.sleep(0.2)  # let late console messages arrive
+    browser.send("Runtime.evaluate", {"expression": "1"}, session=session)
+    errors = [e["params"] for e in browser.events if
+              (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
+              or e.get("method") == "Runtime.exceptionThrown"
+              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
+    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
+    foreign = [u for u in requests if u != url and not u.startswith("data:")]
+    return checks, base64.b64decode(shot["data"]), errors, foreign
+
+
 @pytest.mark.slow
 def test_example_report_renders_in_headless_chromium(tmp_path, capsys):
-    """Floor maps and charts are drawn, with no console error and no network request."""
+    """Floor maps and charts are drawn, with no console error and no network request; the same
+    for the report with a baseline and an emergency."""
     exe = chromium_path()
     if exe is None:
         pytest.skip("chromium is not installed (Debian: apt-get install -y chromium; .ci/run tries to install it)")
-    plan, out = tmp_path / "plan", tmp_path / "report.html"
     runner = CliRunner()
-    res = runner.invoke(main, ["place", str(EXAMPLE), "--out", str(plan), "--time-limit", "5",
+    for policy in ("optimal", "first-fit"):
+        res = runner.invoke(main, ["place", str(EXAMPLE), "--out", str(tmp_path / policy), "--policy", policy,
+                                   "--time-limit", "5", "--forecast-method", "template", "--quiet"])
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(main, ["reconfigure", str(EXAMPLE), "--event", "ups-failure", "--out", str(tmp_path / "ups"),
                                "--forecast-method", "template", "--quiet"])
-    assert res.exit_code == 0, res.output
-    res = runner.invoke(main, ["report", str(plan), "--inventory", str(EXAMPLE), "--out", str(out), "--quiet"])
-    assert res.exit_code == 0, res.output
-    n_rows = len(json.loads((plan / "summary.json").read_text())["rows"])
+    assert res.exit_code in (0, 1), res.output
+    plain, full = tmp_path / "report.html", tmp_path / "full.html"
+    for out, extra in ((plain, []), (full, ["--baseline", str(tmp_path / "first-fit"),
+                                            "--emergency", str(tmp_path / "ups")])):
+        res = runner.invoke(main, ["report", str(tmp_path / "optimal"), "--inventory", str(EXAMPLE),
+                                   "--out", str(out), "--quiet", *extra])
+        assert res.exit_code == 0, res.output
+    n_rows = len(json.loads((tmp_path / "optimal" / "summary.json").read_text())["rows"])
 
     log = tmp_path / "chromium.log"
     browser = DevTools(exe, tmp_path / "profile", log)
@@ -166,45 +201,33 @@ def test_example_report_renders_in_headless_chromium(tmp_path, capsys):
             browser.send(f"{domain}.enable", session=session)
         browser.send("Emulation.setDeviceMetricsOverride",
                      {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False}, session=session)
-        url = out.resolve().as_uri()
-        browser.send("Page.navigate", {"url": url}, session=session)
-        browser.wait_for("Page.loadEventFired")
-        checks = json.loads(browser.send("Runtime.evaluate", {"expression": CHECK_JS, "returnByValue": True},
-                                         session=session)["result"]["value"])
-        metrics = browser.send("Page.getLayoutMetrics", session=session)
-        size = metrics.get("cssContentSize") or metrics["contentSize"]
-        shot = browser.send("Page.captureScreenshot",
-                            {"format": "png", "captureBeyondViewport": True,
-                             "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}},
-                            session=session, timeout=120)
-        time.sleep(0.2)  # let late console messages arrive before the browser closes
-        browser.send("Runtime.evaluate", {"expression": "1"}, session=session)
+        checks, png, errors, foreign = render_page(browser, session, plain)
+        checks_full, png_full, errors_full, foreign_full = render_page(browser, session, full)
     except (TimeoutError, RuntimeError) as exc:
-        browser.close()
         pytest.fail(f"Chromium failed: {exc}\n{log.read_text(errors='replace')[-3000:]}")
-    browser.close()
+    finally:
+        browser.close()
 
-    path = artifacts_dir() / "report-example.png"
-    path.write_bytes(base64.b64decode(shot["data"]))
+    path, path_full = artifacts_dir() / "report-example.png", artifacts_dir() / "report-example-baseline.png"
+    path.write_bytes(png)
+    path_full.write_bytes(png_full)
     with capsys.disabled():
-        print(f"\n[artefact] screenshot of the example report in headless Chromium: {path}")
+        print(f"\n[artefact] screenshot of the example report in headless Chromium: {path}"
+              f"\n[artefact] the same with a first-fit baseline and a UPS failure: {path_full}")
 
-    errors = [e["params"] for e in browser.events if
-              (e.get("method") == "Runtime.consoleAPICalled" and e["params"].get("type") in ("error", "assert"))
-              or e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"].get("level") == "error")]
     assert not errors, errors
-    requests = [e["params"]["request"]["url"] for e in browser.events if e.get("method") == "Network.requestWillBeSent"]
-    assert all(u == url or u.startswith("data:") for u in requests), requests
-
-    assert checks["scripts"] == 0
+    assert not errors_full, errors_full
+    assert not foreign and not foreign_full, (foreign, foreign_full)  # it opens offline
+    assert checks["scripts"] == 0 and checks_full["scripts"] == 0
     assert checks["title"].startswith("tapas-opt report")
     assert {m["id"] for m in checks["floor_maps"]} == {"floor-map-temp", "floor-map-power"}
-    for m in checks["floor_maps"]:
+    for m in checks["floor_maps"] + checks_full["floor_maps"]:
         assert m["size"][0] > 300 and m["size"][1] > 100, m
     assert checks["servers"] == 2 * 160 and checks["placed_marks"] > 0
     assert checks["row_charts"] == n_rows and checks["aisle_charts"] == 2
     for c in checks["charts"]:
         assert c["size"][0] > 200 and c["size"][1] > 80 and c["lines"] == 1 and c["limits"] == 1, c
     assert checks["cards"] >= 4
-    assert path.stat().st_size > 10_000
+    assert len(checks_full["floor_maps"]) == 4 and checks_full["servers"] == 4 * 160
+    assert checks_full["emergency_charts"] == 1
+    assert path.stat().st_size > 10_000 and path_full.stat().st_size > path.stat().st_size
