@@ -293,3 +293,28 @@ def test_a_large_room_wraps_into_columns_without_overlap():
     for a in lay.aisles.itertuples():  # each row band lies in its aisle's column
         members = rows.index[rows["aisle_id"] == a.aisle_id]
         assert (lay.rows.loc[members, "x"] == a.x).all()
+
+
+def test_a_plan_that_breaks_a_limit_says_so(tmp_path):
+    """A hand-made plan that overloads a row: red verdict, the violation listed, the stretch
+    above the limit drawn in red; the command still writes the report (exit 0)."""
+    from conftest import hourly_history, server, vm, write_inventory
+
+    inv = write_inventory(
+        tmp_path / "inv",
+        aisles=[{"aisle_id": "A", "airflow_limit_cfm": 10000}],
+        rows=[{"row_id": "R1", "aisle_id": "A", "power_limit_kw": 20.0},
+              {"row_id": "R2", "aisle_id": "A", "power_limit_kw": 5.0}],
+        servers=[server("S1", "R1", rack="K1"), server("S2", "R2", rack="K2")],
+        vms=[vm("run1", server_id="S1"), vm("new1")],
+        telemetry=hourly_history(["run1"], [1.0]))
+    plan = tmp_path / "plan"
+    plan.mkdir()
+    pd.DataFrame({"vm_id": ["run1", "new1"], "server_id": ["S1", "S2"]}).to_csv(plan / "plan.csv", index=False)
+    out = tmp_path / "r.html"
+    res = report(plan, "-i", inv, "--out", out)
+    assert res.exit_code == 0, res.output
+    assert "limit(s) broken" in res.output and "row R2" in res.output
+    html = out.read_text()
+    assert 'class="verdict bad"' in html and 'class="over-line"' in html
+    assert "row_power" in html and 'class="row-label over"' in html
