@@ -281,8 +281,6 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     load = prepared.profiles.for_vms(run["vm_id"], opts.quantile)[:, slot] if len(run) else np.zeros(0)
     limits: Limits = apply_events(events, inst.row_ids, inst.row_limit_kw, inst.aisle_ids, inst.aisle_limit_cfm)
     params = inst.params
-    n_srv = len(inst.server_ids)
-    all_srv = np.arange(n_srv)
 
     # Inlet at the slot: room load of the running VMs, outside temperature shifted by heat waves.
     room = physics.room_load(load[:, None], run["gpus"].to_numpy(float), int(params.gpus.sum()))[0] if len(run) else 0.0

@@ -14,7 +14,7 @@ import pandas as pd
 
 from tapas_opt import physics
 from tapas_opt.io import atomic_directory, write_json
-from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan, saas_alpha, saas_physics
+from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan, saas_physics
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.plan import ReconfigPlan
 
