@@ -318,3 +318,48 @@ def test_a_plan_that_breaks_a_limit_says_so(tmp_path):
     html = out.read_text()
     assert 'class="verdict bad"' in html and 'class="over-line"' in html
     assert "row_power" in html and 'class="row-label over"' in html
+
+
+def test_a_simulation_run_is_drawn_per_row_and_policy(plans, tmp_path):
+    """--simulation DIR (a simulate run): the policies' table and one chart per row plus the room's GPU."""
+    sim = tmp_path / "sim"
+    res = CliRunner().invoke(main, ["simulate", str(EXAMPLE), "--policy", "baseline", "--policy", "full",
+                                    "--step", "60", "--fast-placement", "--router", "fast", "--no-plots",
+                                    "--out", str(sim), "--quiet"])
+    assert res.exit_code in (0, 1), res.output
+    table = pd.read_csv(sim / "comparison.csv")
+    out = tmp_path / "r.html"
+    res = report(plans["optimal"], "-i", EXAMPLE, "--simulation", sim, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert '<section id="simulations">' in html and 'class="simulation"' in html
+    n_rows = len(pd.read_csv(EXAMPLE / "rows.csv"))
+    assert html.count('class="chart sim-chart"') == n_rows + 1
+    for p, peak in zip(table["policy"], table["peak_row_power"]):
+        assert f"<td>{p}</td>" in html and f"{100 * peak:.1f} %" in html
+
+
+def test_a_simulation_study_is_drawn_over_its_sweep(plans, tmp_path):
+    """A study directory (oversubscription.csv in the simulator's columns): one line per policy
+    over the sweep, for capping, throttling and peak power."""
+    study = tmp_path / "study"
+    study.mkdir()
+    rows = [{"extra_servers_pct": x, "policy": p, "peak_row_power": 0.7 + x / 100 + (0.1 if p == "baseline" else 0),
+             "max_gpu_temp_c": 70.0, "power_capped_row_time_pct": (x / 2 if p == "baseline" else 0.0),
+             "thermal_throttled_gpu_time_pct": 0.0, "vms_unplaced": 0}
+            for x in (0.0, 20.0, 40.0) for p in ("baseline", "full")]
+    pd.DataFrame(rows).to_csv(study / "oversubscription.csv", index=False)
+    (study / "summary.json").write_text(json.dumps({"study": "oversubscription", "points": [], "table": rows}))
+    out = tmp_path / "r.html"
+    res = report(plans["optimal"], "-i", EXAMPLE, "--simulation", study, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert html.count('class="chart sweep-chart"') == 3
+    assert "baseline at 40: 20 %" in html  # the capping point of the baseline at +40 % servers
+
+
+def test_a_simulation_dir_that_is_not_one_is_malformed(plans, tmp_path):
+    """A plan directory passed as --simulation: exit 2, nothing written."""
+    res = report(plans["optimal"], "-i", EXAMPLE, "--simulation", plans["optimal"], "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and "simulate" in res.output
+    assert not (tmp_path / "r.html").exists()

@@ -40,6 +40,9 @@ def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
 @click.option("--emergency", "emergency_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
               metavar="DIR", help="An output directory of 'tapas-opt reconfigure' to add to the Emergencies "
                                   "table (repeat for several events).")
+@click.option("--simulation", "simulation_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              metavar="DIR", help="An output directory of 'tapas-opt simulate' (a run or a --study) to add to the "
+                                  "Simulations section (repeatable).")
 @click.option("--png-dir", type=click.Path(file_okay=False), default=None,
               help="Also write every figure as a PNG (matplotlib) into this directory.")
 @click.option("--title", default=None, help="Title of the report [default: 'tapas-opt report: ROOM'].")
@@ -50,15 +53,16 @@ def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
 @o.quiet_option
 @o.json_option
 @handle_errors
-def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, png_dir, title, label, baseline_label,
-           forecast_method, quiet, as_json):
+def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simulation_dirs, png_dir, title, label,
+           baseline_label, forecast_method, quiet, as_json):
     """Draw PLAN_DIR as one self-contained HTML file that opens offline.
 
     The report shows a floor map of the room (aisles, rows, racks; servers coloured by peak GPU
     temperature and by peak power; servers that receive a VM marked), each row's power and
     each aisle's airflow over the horizon against its limit, the summary numbers, the unplaced
     VMs with their reasons, with --baseline both plans side by side, and with --emergency the
-    outcome of 'tapas-opt reconfigure' for each event. Every number is
+    outcome of 'tapas-opt reconfigure' for each event, with --simulation the policies of
+    'tapas-opt simulate' side by side. Every number of the plan is
     recomputed from the inventory and the plan with the physics module (as 'tapas-opt verify'
     does). Exit code 0 when the report is written, also for a plan that breaks a limit (the
     report says so; use 'tapas-opt verify' to gate on it).
@@ -66,9 +70,11 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, png_
     from tapas_opt.inventory.load import load_inventory
     from tapas_opt.report import load_plan_view, write_report
     from tapas_opt.report.emergency import load_emergency
+    from tapas_opt.report.simulation import load_simulation
 
     inventory_dir = _inventory_of(plan_dir, inventory_dir)
     emergencies = [load_emergency(d) for d in emergency_dirs]
+    simulations = [load_simulation(d) for d in simulation_dirs]
     steps = ["loading the inventory", "evaluating the plan"] + (["evaluating the baseline"] if baseline_dir else []) \
         + ["writing the report"] + (["drawing the PNG figures"] if png_dir else [])
     with progress_steps(steps, enabled=not quiet and not as_json) as step:
@@ -82,7 +88,7 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, png_
             base = load_plan_view(baseline_dir, inv, label="baseline", forecast_method=forecast_method)
         view, base = _labelled(view, label, base, baseline_label)
         step()
-        path = write_report(out_path, view, base, title, emergencies=emergencies)
+        path = write_report(out_path, view, base, title, emergencies=emergencies, simulations=simulations)
         pngs = []
         if png_dir:
             step()

@@ -47,7 +47,7 @@ th { background:var(--soft); font-weight:600; } td.n, th.n { text-align:right; f
 .map svg.floor-map { width:100%; height:auto; }
 .panels { display:grid; grid-template-columns:repeat(auto-fill, minmax(340px, 1fr)); gap:10px 18px; }
 .panels svg { width:100%; height:auto; }
-table.emergencies td, table.emergencies th { font-size:12px; }
+table.emergencies td, table.emergencies th, table.simulation td, table.simulation th { font-size:12px; }
 .emergency-charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(560px, 1fr)); gap:10px 24px; }
 .emergency-charts svg { width:100%; height:auto; max-width:760px; }
 .key { display:inline-block; width:22px; height:0; border-top:2px solid; vertical-align:middle; margin:0 4px 0 10px; }
@@ -302,9 +302,11 @@ def _differences(view: PlanView, base: PlanView) -> str:
 
 
 def render_report(view: PlanView, baseline: PlanView | None = None, title: str | None = None,
-                  generated_at: datetime | None = None, emergencies: list | None = None) -> str:
+                  generated_at: datetime | None = None, emergencies: list | None = None,
+                  simulations: list | None = None) -> str:
     """The whole report as one HTML string (see the module docstring). ``emergencies`` are
-    :class:`~tapas_opt.report.emergency.Emergency` outputs of ``tapas-opt reconfigure``."""
+    :class:`~tapas_opt.report.emergency.Emergency` outputs of ``tapas-opt reconfigure``,
+    ``simulations`` :class:`~tapas_opt.report.simulation.Simulation` outputs of ``tapas-opt simulate``."""
     s = view.summary
     title = title or f"tapas-opt report: {view.inventory_name}"
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
@@ -350,6 +352,11 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
 
         sections.append(("emergencies", f"Emergencies ({len(emergencies)})", emergencies_section(emergencies)))
         nav.append(("emergencies", "Emergencies"))
+    if simulations:
+        from tapas_opt.report.simulation import simulations_section
+
+        sections.append(("simulations", f"Simulations ({len(simulations)})", simulations_section(simulations)))
+        nav.append(("simulations", "Simulations"))
     warnings = s.get("warnings") or []
     if warnings:
         sections.append(("warnings", "Input warnings", "<ul>" + "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
@@ -368,18 +375,19 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
 <header><h1>{escape(title)}</h1><div class="meta">{meta}</div></header>
 <nav>{"".join(f'<a href="#{sid}">{escape(text)}</a>' for sid, text in nav)}</nav>
 <main>{body}</main>
-<footer>Made by tapas-opt {escape(__version__)} on {when}. Every number and figure is recomputed from the inventory
-and the plan with the physics module alone (the check <code>tapas-opt verify</code> makes), using the plan's own load
-profiles (<code>profiles.parquet</code>) at its load band. Temperatures are the hottest GPU of each VM; row power and
-aisle airflow include idle servers.</footer>
+<footer>Made by tapas-opt {escape(__version__)} on {when}. Every number and figure of the plan is recomputed from the
+inventory and the plan with the physics module alone (the check <code>tapas-opt verify</code> makes), using the plan's
+own load profiles (<code>profiles.parquet</code>) at its load band. Temperatures are the hottest GPU of each VM; row
+power and aisle airflow include idle servers. Emergencies and simulations, when shown, are the outputs of
+<code>tapas-opt reconfigure</code> and <code>tapas-opt simulate</code> as they wrote them.</footer>
 </body>
 </html>
 """
 
 
 def write_report(path: str | Path, view: PlanView, baseline: PlanView | None = None, title: str | None = None,
-                 emergencies: list | None = None) -> Path:
+                 emergencies: list | None = None, simulations: list | None = None) -> Path:
     """Write :func:`render_report` to ``path`` atomically; returns the path."""
     path = Path(path)
-    atomic_write_text(path, render_report(view, baseline, title, emergencies=emergencies))
+    atomic_write_text(path, render_report(view, baseline, title, emergencies=emergencies, simulations=simulations))
     return path

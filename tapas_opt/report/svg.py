@@ -242,3 +242,108 @@ def series_panels(frame: pd.DataFrame, limits: pd.Series, unit: str, nd: int, la
         base = baseline[col] if baseline is not None and col in baseline.columns else None
         out.append(series_panel_svg(label_of(col), frame[col], float(limits[col]), unit, nd, base))
     return out
+
+
+CATEGORICAL = ("#1f5fa8", "#d95f02", "#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
+               "#666666", "#17becf", "#bcbd22", "#8c564b")
+"""Line colours for several policies (ColorBrewer Dark2 and Tableau tones, colour-blind aware first)."""
+
+
+def lines_panel_svg(title: str, subtitle: str, index: pd.DatetimeIndex, lines: list[tuple[str, np.ndarray, str]],
+                    unit: str, limit: np.ndarray | None = None, width: float = 360.0, height: float = 165.0) -> str:
+    """Several labelled series over one time index, with an optional (possibly time-varying)
+    limit drawn as a red dashed step line."""
+    left, right, top, bottom = 52.0, 12.0, 30.0, 22.0
+    pw, ph = width - left - right, height - top - bottom
+    n = len(index)
+    arrays = [np.asarray(v, float) for _, v, _ in lines] + ([np.asarray(limit, float)] if limit is not None else [])
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays]) if arrays else np.zeros(1)
+    if finite.size == 0:
+        finite = np.zeros(1)
+    vmax, vmin = float(finite.max()), float(finite.min())
+    hi = vmax + 0.06 * max(vmax - vmin, abs(vmax), 1e-9)
+    ref = float(np.nanmax(limit)) if limit is not None and np.isfinite(limit).any() else vmax
+    lo = 0.0 if vmin < 0.35 * ref else vmin - 0.12 * (hi - vmin)
+    ticks = _nice_ticks(lo, hi)
+    lo = min(lo, ticks[0])
+
+    def px(i):
+        return left + pw * i / max(n - 1, 1)
+
+    def py(v):
+        return top + ph * (1 - (v - lo) / (hi - lo if hi > lo else 1.0))
+
+    def path(vals):
+        pts = [(px(i), py(v)) for i, v in enumerate(vals) if np.isfinite(v)]
+        return " ".join(f"{'M' if k == 0 else 'L'}{_f(x)},{_f(y)}" for k, (x, y) in enumerate(pts))
+
+    parts = [f'<svg class="chart sim-chart" data-subject="{escape(title)}" viewBox="0 0 {_f(width)} {_f(height)}" '
+             f'width="{_f(width)}" height="{_f(height)}" xmlns="http://www.w3.org/2000/svg" role="img" '
+             f'aria-label="{escape(title)}: {escape(subtitle)}">',
+             f'<text class="panel-title" x="{_f(left)}" y="13">{escape(title)}</text>',
+             f'<text class="panel-sub" x="{_f(left)}" y="25">{escape(subtitle)}</text>']
+    for t in ticks:
+        parts.append(f'<line class="grid" x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(py(t))}" y2="{_f(py(t))}"/>'
+                     f'<text class="tick" x="{_f(left - 4)}" y="{_f(py(t) + 3)}" text-anchor="end">{t:,.0f}</text>')
+    for i in _day_ticks(index):
+        parts.append(f'<line class="grid" x1="{_f(px(i))}" x2="{_f(px(i))}" y1="{_f(top)}" y2="{_f(top + ph)}"/>'
+                     f'<text class="tick" x="{_f(px(i) + 2)}" y="{_f(top + ph + 13)}">{index[i].strftime("%a")}</text>')
+    parts.append(f'<rect class="frame" x="{_f(left)}" y="{_f(top)}" width="{_f(pw)}" height="{_f(ph)}"/>')
+    for label, values, colour in lines:
+        values = np.asarray(values, float)
+        peak = np.nanmax(values) if np.isfinite(values).any() else float("nan")
+        parts.append(f'<path class="plan-line" d="{path(values)}" stroke="{colour}">'
+                     f'<title>{escape(f"{label}: peak {fmt_num(peak)} {unit}")}</title></path>')
+    if limit is not None:
+        lim = np.asarray(limit, float)
+        steps = []
+        for i, v in enumerate(lim):
+            if not np.isfinite(v):
+                continue
+            x0, x1 = px(i), px(min(i + 1, n - 1))
+            steps.append(f"{'M' if not steps else 'L'}{_f(x0)},{_f(py(v))} L{_f(x1)},{_f(py(v))}")
+        parts.append(f'<path class="limit-step" d="{" ".join(steps)}" stroke="{LIMIT_COLOUR}" fill="none" '
+                     f'stroke-dasharray="5 3" stroke-width="1.2"><title>limit ({escape(unit)})</title></path>')
+    parts.append(f'<text class="tick" x="4" y="{_f(top + ph / 2)}" transform="rotate(-90 10 {_f(top + ph / 2)})" '
+                 f'text-anchor="middle">{escape(unit)}</text></svg>')
+    return "".join(parts)
+
+
+def sweep_panel_svg(title: str, x_label: str, xs: list[float], lines: list[tuple[str, list[float], str]],
+                    unit: str, width: float = 360.0, height: float = 190.0) -> str:
+    """Metric over a sweep (e.g. extra servers): one line with markers per policy."""
+    left, right, top, bottom = 52.0, 12.0, 22.0, 34.0
+    pw, ph = width - left - right, height - top - bottom
+    vals = [v for _, ys, _ in lines for v in ys if v is not None and np.isfinite(v)] or [0.0]
+    hi = max(vals) * 1.08 if max(vals) > 0 else 1.0
+    ticks = _nice_ticks(0.0, hi)
+    hi = max(hi, ticks[-1])
+    x_lo, x_hi = min(xs), max(xs)
+
+    def px(x):
+        return left + pw * ((x - x_lo) / (x_hi - x_lo) if x_hi > x_lo else 0.5)
+
+    def py(v):
+        return top + ph * (1 - v / hi)
+
+    parts = [f'<svg class="chart sweep-chart" data-subject="{escape(title)}" viewBox="0 0 {_f(width)} {_f(height)}" '
+             f'width="{_f(width)}" height="{_f(height)}" xmlns="http://www.w3.org/2000/svg" role="img" '
+             f'aria-label="{escape(title)}">',
+             f'<text class="panel-title" x="{_f(left)}" y="13">{escape(title)}</text>']
+    for t in ticks:
+        parts.append(f'<line class="grid" x1="{_f(left)}" x2="{_f(left + pw)}" y1="{_f(py(t))}" y2="{_f(py(t))}"/>'
+                     f'<text class="tick" x="{_f(left - 4)}" y="{_f(py(t) + 3)}" text-anchor="end">{t:g}</text>')
+    for x in xs:
+        parts.append(f'<text class="tick" x="{_f(px(x))}" y="{_f(top + ph + 13)}" text-anchor="middle">{x:g}</text>')
+    parts.append(f'<text class="tick" x="{_f(left + pw / 2)}" y="{_f(height - 4)}" text-anchor="middle">'
+                 f'{escape(x_label)}</text>'
+                 f'<rect class="frame" x="{_f(left)}" y="{_f(top)}" width="{_f(pw)}" height="{_f(ph)}"/>')
+    for label, ys, colour in lines:
+        pts = [(px(x), py(y), x, y) for x, y in zip(xs, ys) if y is not None and np.isfinite(y)]
+        d = " ".join(f"{'M' if k == 0 else 'L'}{_f(a)},{_f(b)}" for k, (a, b, _, _) in enumerate(pts))
+        parts.append(f'<path class="plan-line" d="{d}" stroke="{colour}"><title>{escape(label)}</title></path>')
+        for a, b, x, y in pts:
+            parts.append(f'<circle cx="{_f(a)}" cy="{_f(b)}" r="2.6" fill="{colour}">'
+                         f'<title>{escape(f"{label} at {x:g}: {y:g} {unit}")}</title></circle>')
+    parts.append("</svg>")
+    return "".join(parts)
