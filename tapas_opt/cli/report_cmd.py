@@ -58,14 +58,13 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     """Draw PLAN_DIR as one self-contained HTML file that opens offline.
 
     The report shows a floor map of the room (aisles, rows, racks; servers coloured by peak GPU
-    temperature and by peak power; servers that receive a VM marked), each row's power and
-    each aisle's airflow over the horizon against its limit, the summary numbers, the unplaced
-    VMs with their reasons, with --baseline both plans side by side, and with --emergency the
-    outcome of 'tapas-opt reconfigure' for each event, with --simulation the policies of
-    'tapas-opt simulate' side by side. Every number of the plan is
-    recomputed from the inventory and the plan with the physics module (as 'tapas-opt verify'
-    does). Exit code 0 when the report is written, also for a plan that breaks a limit (the
-    report says so; use 'tapas-opt verify' to gate on it).
+    temperature and by peak power; servers that receive a VM marked), each row's power and each
+    aisle's airflow over the horizon against its limit, the summary numbers and the unplaced VMs
+    with their reasons; with --baseline, both plans side by side; with --emergency, what
+    'tapas-opt reconfigure' does in each event; with --simulation, the policies of 'tapas-opt
+    simulate' side by side. Every number of the plan is recomputed from the inventory and the
+    plan with the physics module (as 'tapas-opt verify' does). Exit code 0 when the report is
+    written, also for a plan that breaks a limit (the report says so; gate on 'tapas-opt verify').
     """
     from tapas_opt.inventory.load import load_inventory
     from tapas_opt.report import load_plan_view, write_report
