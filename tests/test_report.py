@@ -363,3 +363,28 @@ def test_a_simulation_dir_that_is_not_one_is_malformed(plans, tmp_path):
     res = report(plans["optimal"], "-i", EXAMPLE, "--simulation", plans["optimal"], "--out", tmp_path / "r.html")
     assert res.exit_code == 2 and "simulate" in res.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_a_whatif_sweep_is_drawn_over_its_swept_parameter(plans, tmp_path):
+    """--whatif DIR (results.csv and deployable.csv in tapas-opt whatif's columns): one line per
+    scenario over the swept parameter for each metric, and the deployable-servers table."""
+    wi = tmp_path / "wi"
+    wi.mkdir()
+    rows = [{"scenario_id": f"{n}__add_servers.per_row={k}", "name": n, "evaluator": "predicted",
+             "param.add_servers.per_row": k, "servers_added": 4 * k, "peak_row_power_fraction": 0.9 + k / 100,
+             "max_gpu_temp_c": 75.0 + k / 10, "power_capped_row_time_pct": (2.0 * k if n == "hot" else 0.0),
+             "thermal_throttled_gpu_time_pct": 0.0, "vms_unplaced": 0}
+            for n in ("normal", "hot") for k in (0, 8, 16)]
+    pd.DataFrame(rows).to_csv(wi / "results.csv", index=False)
+    pd.DataFrame([{"group": "hot", "budget_pct": 5.0, "max_servers_per_row": 0.0,
+                   "metric": "power_capped_row_time_pct"}]).to_csv(wi / "deployable.csv", index=False)
+    out = tmp_path / "r.html"
+    res = report(plans["optimal"], "-i", EXAMPLE, "--whatif", wi, "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert '<section id="whatif">' in html
+    assert html.count('class="chart sweep-chart"') == 4
+    assert "hot at 16: 32 %" in html  # the capping point of the hot scenario at 16 servers per row
+    assert "most servers added per row" in html
+    res = report(plans["optimal"], "-i", EXAMPLE, "--whatif", plans["optimal"], "--out", tmp_path / "x.html")
+    assert res.exit_code == 2 and "whatif" in res.output

@@ -43,6 +43,9 @@ def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
 @click.option("--simulation", "simulation_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
               metavar="DIR", help="An output directory of 'tapas-opt simulate' (a run or a --study) to add to the "
                                   "Simulations section (repeatable).")
+@click.option("--whatif", "whatif_dirs", multiple=True, type=click.Path(file_okay=False, exists=True),
+              metavar="DIR", help="An output directory of 'tapas-opt whatif' to add to the What-if section "
+                                  "(repeatable).")
 @click.option("--png-dir", type=click.Path(file_okay=False), default=None,
               help="Also write every figure as a PNG (matplotlib) into this directory.")
 @click.option("--title", default=None, help="Title of the report [default: 'tapas-opt report: ROOM'].")
@@ -53,8 +56,8 @@ def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
 @o.quiet_option
 @o.json_option
 @handle_errors
-def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simulation_dirs, png_dir, title, label,
-           baseline_label, forecast_method, quiet, as_json):
+def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simulation_dirs, whatif_dirs, png_dir,
+           title, label, baseline_label, forecast_method, quiet, as_json):
     """Draw PLAN_DIR as one self-contained HTML file that opens offline.
 
     The report shows a floor map of the room (aisles, rows, racks; servers coloured by peak GPU
@@ -62,7 +65,7 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     aisle's airflow over the horizon against its limit, the summary numbers and the unplaced VMs
     with their reasons; with --baseline, both plans side by side; with --emergency, what
     'tapas-opt reconfigure' does in each event; with --simulation, the policies of 'tapas-opt
-    simulate' side by side. Every number of the plan is recomputed from the inventory and the
+    simulate' side by side; with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is recomputed from the inventory and the
     plan with the physics module (as 'tapas-opt verify' does). Exit code 0 when the report is
     written, also for a plan that breaks a limit (the report says so; gate on 'tapas-opt verify').
     """
@@ -70,10 +73,12 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     from tapas_opt.report import load_plan_view, write_report
     from tapas_opt.report.emergency import load_emergency
     from tapas_opt.report.simulation import load_simulation
+    from tapas_opt.report.whatif import load_whatif
 
     inventory_dir = _inventory_of(plan_dir, inventory_dir)
     emergencies = [load_emergency(d) for d in emergency_dirs]
     simulations = [load_simulation(d) for d in simulation_dirs]
+    whatifs = [load_whatif(d) for d in whatif_dirs]
     steps = ["loading the inventory", "evaluating the plan"] + (["evaluating the baseline"] if baseline_dir else []) \
         + ["writing the report"] + (["drawing the PNG figures"] if png_dir else [])
     with progress_steps(steps, enabled=not quiet and not as_json) as step:
@@ -87,7 +92,8 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
             base = load_plan_view(baseline_dir, inv, label="baseline", forecast_method=forecast_method)
         view, base = _labelled(view, label, base, baseline_label)
         step()
-        path = write_report(out_path, view, base, title, emergencies=emergencies, simulations=simulations)
+        path = write_report(out_path, view, base, title, emergencies=emergencies, simulations=simulations,
+                            whatifs=whatifs)
         pngs = []
         if png_dir:
             step()

@@ -303,10 +303,11 @@ def _differences(view: PlanView, base: PlanView) -> str:
 
 def render_report(view: PlanView, baseline: PlanView | None = None, title: str | None = None,
                   generated_at: datetime | None = None, emergencies: list | None = None,
-                  simulations: list | None = None) -> str:
+                  simulations: list | None = None, whatifs: list | None = None) -> str:
     """The whole report as one HTML string (see the module docstring). ``emergencies`` are
     :class:`~tapas_opt.report.emergency.Emergency` outputs of ``tapas-opt reconfigure``,
-    ``simulations`` :class:`~tapas_opt.report.simulation.Simulation` outputs of ``tapas-opt simulate``."""
+    ``simulations`` :class:`~tapas_opt.report.simulation.Simulation` outputs of ``tapas-opt simulate``,
+    ``whatifs`` :class:`~tapas_opt.report.whatif.WhatIf` outputs of ``tapas-opt whatif``."""
     s = view.summary
     title = title or f"tapas-opt report: {view.inventory_name}"
     when = (generated_at or datetime.now(timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
@@ -357,6 +358,11 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
 
         sections.append(("simulations", f"Simulations ({len(simulations)})", simulations_section(simulations)))
         nav.append(("simulations", "Simulations"))
+    if whatifs:
+        from tapas_opt.report.whatif import whatif_section
+
+        sections.append(("whatif", f"What-if ({len(whatifs)})", whatif_section(whatifs)))
+        nav.append(("whatif", "What-if"))
     warnings = s.get("warnings") or []
     if warnings:
         sections.append(("warnings", "Input warnings", "<ul>" + "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
@@ -378,16 +384,17 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
 <footer>Made by tapas-opt {escape(__version__)} on {when}. Every number and figure of the plan is recomputed from the
 inventory and the plan with the physics module alone (the check <code>tapas-opt verify</code> makes), using the plan's
 own load profiles (<code>profiles.parquet</code>) at its load band. Temperatures are the hottest GPU of each VM; row
-power and aisle airflow include idle servers. Emergencies and simulations, when shown, are the outputs of
-<code>tapas-opt reconfigure</code> and <code>tapas-opt simulate</code> as they wrote them.</footer>
+power and aisle airflow include idle servers. Emergencies, simulations and what-if sweeps, when shown, are the
+outputs of <code>tapas-opt reconfigure</code>, <code>simulate</code> and <code>whatif</code> as they wrote them.</footer>
 </body>
 </html>
 """
 
 
 def write_report(path: str | Path, view: PlanView, baseline: PlanView | None = None, title: str | None = None,
-                 emergencies: list | None = None, simulations: list | None = None) -> Path:
+                 emergencies: list | None = None, simulations: list | None = None, whatifs: list | None = None) -> Path:
     """Write :func:`render_report` to ``path`` atomically; returns the path."""
     path = Path(path)
-    atomic_write_text(path, render_report(view, baseline, title, emergencies=emergencies, simulations=simulations))
+    atomic_write_text(path, render_report(view, baseline, title, emergencies=emergencies, simulations=simulations,
+                                          whatifs=whatifs))
     return path
