@@ -56,7 +56,7 @@ def test_getting_started_commands_run_in_order(tmp_path, monkeypatch):
             assert res.returncode == 0, f"{command}\n{res.stdout}\n{res.stderr}"
         else:
             pytest.fail(f"the test does not know how to run {command!r}: use a `text` block for it")
-    for out in ("report.html", "compare.html", "nightly.html", "my-report.html"):
+    for out in ("report.html", "compare.html", "nightly.html", "my-report.html", "whatif.html"):
         assert (tmp_path / out).stat().st_size > 10_000, out
     assert len(list((tmp_path / "figures").glob("*.png"))) >= 4
     if SHARED_DATA.is_dir():
