@@ -388,3 +388,20 @@ def test_a_whatif_sweep_is_drawn_over_its_swept_parameter(plans, tmp_path):
     assert "most servers added per row" in html
     res = report(plans["optimal"], "-i", EXAMPLE, "--whatif", plans["optimal"], "--out", tmp_path / "x.html")
     assert res.exit_code == 2 and "whatif" in res.output
+
+
+def test_progress_helpers_are_silent_off_a_terminal(capsys):
+    """progress_steps / progress_bar print nothing when stderr is not a terminal or when disabled
+    (--quiet, --json), and still run every step and item."""
+    from tapas_opt.cli.render import progress_bar, progress_steps
+
+    done = []
+    with progress_steps(["a", "b"]) as step:
+        for name in ("a", "b"):
+            step()
+            done.append(name)
+    assert done == ["a", "b"]
+    assert list(progress_bar(range(5), total=5, description="x")) == list(range(5))
+    assert list(progress_bar(iter("ab"), enabled=False)) == ["a", "b"]
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
