@@ -64,6 +64,8 @@ class EngineOptions:
     router: str = "lp"
     """``lp``: the routing LP solved exactly at every step (GLOP, about 10 ms a step at 1,000
     servers); ``fast``: the vectorised mirror-descent approximation of it."""
+    route_stick: float = 1e-5
+    """LP router: cost per unit of load moved from a VM's previous-step load (stability)."""
     route_beta: float = 100.0
     """Sharpness of the smoothed maximum: a row 0.01 below the peak weighs exp(-1) of it."""
     config_power_target: float = 0.90
@@ -71,6 +73,10 @@ class EngineOptions:
     quality-neutral reconfiguration (docs/simulation.md explains the 10 % margin)."""
     config_temp_margin_c: float = 5.0
     """Soft thermal budget: hottest GPU within this many degrees of its limit."""
+    config_release: float = 0.05
+    """Hysteresis: a reconfigured VM returns to its default configuration only when its row and
+    aisle are below ``config_power_target - config_release`` of their limits and its hottest GPU
+    2 C below the soft thermal budget."""
     reload_s: float = 30.0
     """Seconds an instance is out of rotation when its model, precision or TP changes."""
     cap_floor_w: float = 100.0
@@ -175,6 +181,8 @@ class Engine:
             order = np.lexsort((rows, self.c_e[rows], -speed[rows], -self.c_q[rows]))
             self.candidates[f] = rows[order]
         self.M_row_s = self.M_row[:, self.idx_s]
+        self._prev_load = None
+        self._lp = None
         self.M_aisle_s = self.M_aisle[:, self.idx_s]
 
     # ---- physics ---------------------------------------------------------------------------
@@ -270,21 +278,37 @@ class Engine:
             w = w * np.exp(-step * np.divide(dev, scale[None, :], out=np.zeros_like(dev), where=scale[None, :] > 0))
             W = self.M_ep @ w
             w = np.divide(w, W[self.ep], out=np.zeros_like(w), where=W[self.ep] > 0) * present_s
-        return self._split(D, w, cap, redistribute=True)
+        # Never worse than round-robin: per step, keep the split with the lower objective.
+        out = self._split(D, w, cap, redistribute=True)
+        rr = self._split(D, k_s * present_s, cap, redistribute=False)
+
+        def objective(load):
+            u[s] = load / k_s
+            ph = self.physics(u, busy, present, ts)
+            return ((ph["row_kw"] / row_lim).max(axis=0) + (ph["aisle_cfm"] / aisle_lim).max(axis=0)
+                    + ph["temp"].max(axis=0) / self.t_lim)
+
+        better_rr = (objective(rr) < objective(out) - EPS) & (rr.sum(0) >= out.sum(0) - EPS)
+        return np.where(better_rr[None, :], rr, out)
 
     def _route_lp(self, D, present_s, cap, u, busy, present, ts) -> np.ndarray:
-        """Exact routing, one LP per step (:func:`tapas_opt.simulate.validate.solve_routing_lp`)."""
-        from tapas_opt.simulate.validate import solve_routing_lp
+        """Exact routing, the LP of :mod:`tapas_opt.simulate.routing` re-solved at every step."""
+        from tapas_opt.simulate.routing import RoutingLP
 
         s = self.idx_s
+        if self._lp is None:
+            self._lp = RoutingLP(self, self.opts.route_stick)
         u0 = u.copy()
         u0[s] = 0.0
         ph0 = self.physics(u0, busy, present, ts)
         out = np.zeros_like(cap)
-        t_idx = np.arange(ts.start, ts.stop)
-        for j, t in enumerate(t_idx):
-            out[:, j] = solve_routing_lp(self, t, D[:, j], present_s[:, j], cap[:, j], ph0["row_kw"][:, j],
-                                         ph0["aisle_cfm"][:, j], ph0["temp"][:, j])[0]
+        for j, t in enumerate(range(ts.start, ts.stop)):
+            if self._prev_load is None:  # first step: start from the round-robin split
+                self._prev_load = self._split(D[:, j:j + 1], self.k[s, None] * present_s[:, j:j + 1],
+                                              cap[:, j:j + 1], redistribute=True)[:, 0]
+            out[:, j] = self._lp.solve(t, D[:, j], present_s[:, j], cap[:, j], ph0["row_kw"][:, j],
+                                       ph0["aisle_cfm"][:, j], ph0["temp"][:, j], self._prev_load)[0]
+            self._prev_load = out[:, j]
         return np.minimum(out, cap)
 
     def _unit_effects(self):
@@ -302,50 +326,94 @@ class Engine:
 
     # ---- configuration ---------------------------------------------------------------------
     def configure(self, load, present_s, u, busy, present, ts, prev_cfg):
-        """SaaS configurations [Vs, Tc] and the load each VM serves (module docstring, step 3)."""
-        s, sc = self.idx_s, self.sc
-        cfg = np.repeat(self.default_cfg[:, None], load.shape[1], axis=1)
+        """SaaS configurations [Vs, Tc] and the load each VM serves (module docstring, step 3).
+
+        Sequential in time (a configuration persists): each step starts from the previous one."""
+        s = self.idx_s
+        Tc = load.shape[1]
+        cfg = np.repeat(self.default_cfg[:, None], Tc, axis=1)
         served = load.copy()
         if self.policy.config != "tapas" or len(s) == 0:
             return cfg, served
-        k_s = self.k[s]
+        cur = prev_cfg.copy()
+        for j in range(Tc):
+            col = slice(j, j + 1)
+            tj = slice(ts.start + j, ts.start + j + 1)
+            cur, got = self._configure_step(load[:, j], present_s[:, j], u[:, col], busy[:, col], present[:, col], tj, cur)
+            cfg[:, j], served[:, j] = cur, got
+        return cfg, served
+
+    def _saas_physics(self, cfg, served, u, busy, present, ts):
+        s = self.idx_s
+        u, busy = u.copy(), busy.copy()
+        u[s, 0] = self.c_e[cfg] * served / (self.k[s] * self.c_a[cfg])
+        busy[s, 0] = self.k[s] * self.c_a[cfg]
+        return self.physics(u, busy, present, ts), u
+
+    def _configure_step(self, load, present_s, u, busy, present, ts, cur):
+        """One step of the configurator for 1-D ``load`` [Vs] from configurations ``cur``."""
+        s, sc, o = self.idx_s, self.sc, self.opts
+        t = ts.start
+        cfg = cur.copy()
+        # A VM that left goes back to default; one whose configuration cannot carry its routed
+        # load any more is reconfigured below (the preferred configuration that can).
+        cfg = np.where(present_s, cfg, self.default_cfg)
+        short = present_s & (self.k[s] * self.c_cap[cfg] < load - EPS)
+        served = load.copy()
+        # Release: pressure well below the soft budget -> back to the default configuration.
+        ph, _ = self._saas_physics(cfg, served, u, busy, present, ts)
+        changed = cfg != self.default_cfg
+        if changed.any():
+            rel = o.config_power_target - o.config_release
+            calm = ((ph["row_kw"][:, 0] / sc.row_limit_kw[:, t])[self.row_v[s]] <= rel) \
+                & ((ph["aisle_cfm"][:, 0] / sc.aisle_limit_cfm[:, t])[self.aisle_v[s]] <= rel) \
+                & (ph["temp"][s, 0] <= self.t_lim - o.config_temp_margin_c - 2.0)
+            cfg = np.where(changed & calm, self.default_cfg, cfg)
+            short &= ~(changed & calm)
         for hard in (False, True):
-            u, busy = u.copy(), busy.copy()
-            u[s] = self.c_e[cfg] * served / (k_s[:, None] * self.c_a[cfg])
-            busy[s] = k_s[:, None] * self.c_a[cfg]
-            ph = self.physics(u, busy, present, ts)
-            share = 1.0 if hard else self.opts.config_power_target
-            t_target = self.t_lim if hard else self.t_lim - self.opts.config_temp_margin_c
+            ph, uu = self._saas_physics(cfg, served, u, busy, present, ts)
+            share = 1.0 if hard else o.config_power_target
+            t_target = self.t_lim if hard else self.t_lim - o.config_temp_margin_c
             budgets = []
-            for kind, lim, M, where in (("kw", sc.row_limit_kw[:, ts], self.M_row_s, self.row_v[s]),
-                                        ("cfm", sc.aisle_limit_cfm[:, ts], self.M_aisle_s, self.aisle_v[s])):
-                total = ph["row_kw"] if kind == "kw" else ph["aisle_cfm"]
+            families = [("kw", sc.row_limit_kw[:, t], self.M_row_s, self.row_v[s])]
+            if not hard:  # airflow over the AHU's recirculates (its heat is in the GPU check)
+                families.append(("cfm", sc.aisle_limit_cfm[:, t], self.M_aisle_s, self.aisle_v[s]))
+            for kind, lim, M, where in families:
+                total = (ph["row_kw"] if kind == "kw" else ph["aisle_cfm"])[:, 0]
                 excess = total - share * lim
-                mine = ph[kind][s]
+                mine = ph[kind][s, 0]
                 saas_total = M @ mine
                 frac = np.clip(np.divide(excess, saas_total, out=np.ones_like(excess), where=saas_total > 0), 0, 1)
                 budgets.append(np.where((excess > EPS)[where], mine * (1 - frac[where]), np.inf))
-            u_t = self.load_at_temp(t_target, ph["inlet"][s], self.srv[s][:, None])
-            hot = ph["temp"][s] > t_target + EPS
-            pressed = present_s & (load > EPS) & (np.isfinite(budgets[0]) | np.isfinite(budgets[1]) | hot)
             if hard:
-                pressed &= (budgets[0] < ph["kw"][s] - EPS) | (budgets[1] < ph["cfm"][s] - EPS) | hot
-            vi, ti = np.nonzero(pressed)
-            if len(vi) == 0:
+                budgets.append(np.full_like(budgets[0], np.inf))
+            u_t = self.load_at_temp(t_target, ph["inlet"][s, 0], self.srv[s])
+            hot = ph["temp"][s, 0] > t_target + EPS
+            over = (budgets[0] < ph["kw"][s, 0] - EPS) | (budgets[1] < ph["cfm"][s, 0] - EPS)
+            pressed = np.flatnonzero(present_s & (load > EPS) & (over | hot | (short if not hard else False)))
+            if len(pressed) == 0:
                 continue
-            new_cfg, new_served = self._choose(vi, load[vi, ti], budgets[0][vi, ti], budgets[1][vi, ti],
-                                               u_t[vi, ti], u[s][vi, ti], hard)
-            cfg[vi, ti], served[vi, ti] = new_cfg, new_served
+            new_cfg, new_served = self._choose(pressed, load[pressed], budgets[0][pressed], budgets[1][pressed],
+                                               u_t[pressed], uu[s, 0][pressed], cfg[pressed], hard)
+            cfg[pressed], served[pressed] = new_cfg, new_served
         return cfg, served
 
-    def _choose(self, vi, load, budget_kw, budget_cfm, u_t, u_now, hard: bool):
+    def _choose(self, vi, load, budget_kw, budget_cfm, u_t, u_now, cur, hard: bool):
         """Configuration and served load for pressed (SaaS VM, step) pairs (vectorised per family).
 
-        Soft pass: the first quality-neutral configuration (candidates are in preference order:
-        quality, then speed, then energy) that serves the whole load inside every budget; if none
-        does, the least-power quality-neutral one that serves it without heating the hottest GPU
-        beyond ``max(u_t, u_now)``. Hard pass: any configuration that serves the load inside the
-        budgets; if none, the one that serves the most (the rest is unserved)."""
+        Soft pass (row power and aisle airflow above ``config_power_target``, GPU within
+        ``config_temp_margin_c`` of its limit): the first quality-neutral configuration
+        (candidates are in preference order: quality, then speed, then energy) that serves the
+        whole load inside every budget; if none does, the least-power quality-neutral one that
+        serves it without heating the hottest GPU beyond ``max(u_t, u_now)``. Hard pass (row power
+        over its limit, GPU over its limit: what would be capped or throttled): any configuration,
+        quantised and smaller models included, that serves the load inside the budgets; if none
+        does, the least-power one that serves the whole load within the temperature limit (the
+        rest of the row's excess is left to IaaS capping: SaaS load is not shed to protect IaaS);
+        only if no configuration can serve the load within the temperature limit, the one that
+        serves the most (the rest is unserved). Ties within a quality level prefer configurations
+        reachable online from the current one (power level, batch: no model reload), then the
+        candidate order."""
         s = self.idx_s
         out_cfg = self.default_cfg[vi].copy()
         out_served = load.copy()
@@ -369,28 +437,33 @@ class Engine:
                 allowed = np.ones(len(cand), bool) if hard else (self.c_q[cand] >= 1.0 - EPS)
                 ok = full & fits & allowed[None, :]
                 has = ok.any(axis=1)
-                pick = np.where(has, ok.argmax(axis=1), -1)
+                n_c = len(cand)
+                qlevel = np.unique(-self.c_q[cand], return_inverse=True)[1]
+                reload = self.c_reload[cand][None, :] != self.c_reload[cur[b]][:, None]
+                rank = qlevel[None, :] * 4 * n_c + reload * 2 * n_c + np.arange(n_c)[None, :]
+                pick = np.where(has, np.where(ok, rank, np.iinfo(np.int64).max).argmin(axis=1), -1)
                 served = l[:, 0].copy()
                 rest = ~has
                 if rest.any():
                     if not hard:
                         cool = u[rest] <= np.maximum(u_t[b][rest], u_now[b][rest])[:, None] + EPS
-                        cost = np.where(full[rest] & allowed[None, :] & cool, kw[rest], np.inf)
+                        cost = np.where(full[rest] & allowed[None, :] & cool, kw[rest] + 1e-9 * rank[rest], np.inf)
                         best = cost.argmin(axis=1)
                         pick[rest] = np.where(np.isfinite(cost.min(axis=1)), best, -1)
                     else:
-                        per_kw = np.divide(kw[rest], l[rest], out=np.full_like(kw[rest], np.inf), where=l[rest] > 0)
-                        per_cfm = np.divide(cfm[rest], l[rest], out=np.full_like(cfm[rest], np.inf), where=l[rest] > 0)
+                        cool = u[rest] <= u_t[b][rest][:, None] + EPS
+                        cost = np.where(full[rest] & cool, kw[rest] + 1e-9 * rank[rest], np.inf)
+                        serves = np.isfinite(cost.min(axis=1))
+                        pick_rest = np.where(serves, cost.argmin(axis=1), -1)
                         lim = np.minimum.reduce([
                             np.broadcast_to(l[rest], kw[rest].shape), cap[rest],
-                            np.divide(budget_kw[b][rest][:, None], per_kw, out=np.full_like(per_kw, np.inf), where=per_kw > 0),
-                            np.divide(budget_cfm[b][rest][:, None], per_cfm, out=np.full_like(per_cfm, np.inf), where=per_cfm > 0),
                             u_t[b][rest][:, None] * busy[rest] / self.c_e[cand][None, :],
                             busy[rest] / self.c_e[cand][None, :]])
                         lim = np.maximum(lim, 0.0)
                         best = lim.argmax(axis=1)
-                        pick[rest] = best
-                        served[rest] = lim[np.arange(rest.sum()), best]
+                        most = lim[np.arange(rest.sum()), best]
+                        pick[rest] = np.where(serves, pick_rest, best)
+                        served[rest] = np.where(serves, l[rest][:, 0], most)
                 chosen = pick >= 0
                 out_cfg[b[chosen]] = cand[pick[chosen]]
                 out_served[b] = np.where(chosen, served, out_served[b])
@@ -413,14 +486,16 @@ class Engine:
             if not over.any():
                 break
             capp = mask[:, None] & present & over[self.row_v] & self.placed[:, None]
+            # Largest cap c (a load level of every cappable GPU) whose row power fits the limit:
+            # row power rises with c, so bisection keeps f(lo) <= limit < f(hi).
             lo = np.zeros_like(limit)
             hi = np.ones_like(limit)
-            for _ in range(30):
+            for _ in range(40):
                 mid = 0.5 * (lo + hi)
                 trial = np.where(capp, np.minimum(u, np.maximum(mid[self.row_v], floor)), u)
                 too = self._row_kw(trial, busy, present) > limit
-                lo, hi = np.where(too, mid, lo), np.where(too, hi, mid)
-            u = np.where(capp, np.minimum(u, np.maximum(hi[self.row_v], floor)), u)
+                lo, hi = np.where(too, lo, mid), np.where(too, mid, hi)
+            u = np.where(capp, np.minimum(u, np.maximum(lo[self.row_v], floor)), u)
         still = self._row_kw(u, busy, present) > limit * (1 + 1e-6)
         return u, over0, still
 
@@ -467,6 +542,8 @@ class Engine:
             present_s = present[s]
             D = sc.endpoint_load[:, ts] * (self.M_ep @ (k[s, None] * arrived[s]))
             step["saas_demand"][ts] = D.sum(0)
+            # Routing sees what each VM can serve in its default configuration; the configurator
+            # then keeps or changes configurations so that they carry the routed load.
             cap0 = k[s, None] * self.c_cap[self.default_cfg][:, None] * present_s
             # 2. routing, 3. configuration
             load = self.route(D, present_s, cap0, u, busy, present, ts) if len(s) else np.zeros((0, t1 - t0))

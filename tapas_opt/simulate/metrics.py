@@ -86,6 +86,7 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
             if iaas_dem + st["iaas_unplaced_demand"].sum() else 0.0,
         },
         "vms": {"simulated": int(len(vms)), "placed": int(placed.sum()), "unplaced": int((~placed).sum()),
+                "placed_over_forecast_limits": int(placement.stats.get("placed_over_forecast_limits", 0)),
                 "unplaced_saas": int((~placed & s_mask).sum()), "unplaced_iaas": int((~placed & ~s_mask).sum())},
     }
     if hv is not None and np.isfinite(result.vm_peak_temp_c[hv]):

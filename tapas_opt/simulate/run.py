@@ -45,13 +45,15 @@ class RunResult:
 
 def run_policies(scenario, policies: list[Policy], options: EngineOptions = EngineOptions(),
                  time_limit_s: float | None = None, seed: int = 0, progress=None,
-                 placements: dict[str, Placement] | None = None, fast_placement: bool = False) -> RunResult:
+                 placements: dict[str, Placement] | None = None, fast_placement: bool = False,
+                 must_place: bool = True) -> RunResult:
     """Simulate ``policies`` on ``scenario``.
 
     ``progress`` (optional) is called as ``progress(label, total)`` and returns a function that
     is called with the number of steps done; ``placements`` may pre-supply placements by method;
     ``fast_placement`` places with tapas-opt's online greedy instead of the optimiser's warm-up
-    batch (for large sweeps; recorded in each summary).
+    batch (for large sweeps; recorded in each summary); ``must_place`` places VMs a policy refuses
+    where the forecast breaks limits least (:func:`~tapas_opt.simulate.policies.place_least_violating`).
     """
     placements = dict(placements or {})
     results, summaries, event_summaries = {}, [], []
@@ -59,7 +61,7 @@ def run_policies(scenario, policies: list[Policy], options: EngineOptions = Engi
         method = "greedy" if (fast_placement and pol.placement == "tapas-opt") else pol.placement
         if pol.placement not in placements:
             tick = progress(f"placing ({method})", 1) if progress else None
-            placements[pol.placement] = place_scenario(scenario, method, time_limit_s, seed)
+            placements[pol.placement] = place_scenario(scenario, method, time_limit_s, seed, must_place)
             if tick:
                 tick(1)
         pl = placements[pol.placement]

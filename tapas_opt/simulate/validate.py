@@ -3,16 +3,14 @@
 * :func:`check_conservation`: every row's power is the sum of its servers' (idle plus VMs),
   every aisle's airflow the sum of its rows' servers', delivered never above demand, served never
   above demanded, recomputed from the placement and the loads with :mod:`tapas_opt.physics`.
-* :func:`routing_lp` solves one step's routing exactly (GLOP): the linear program whose
-  objective the fast ``tapas`` router descends (max row power / limit + max aisle airflow /
-  limit + max hottest-GPU temperature / limit, the objective of the reconfiguration engineer's
-  routing LP), so the router's gap to the optimum can be measured.
+* :func:`routing_lp` solves one step's routing exactly (:mod:`tapas_opt.simulate.routing`,
+  without the proximal term), so the fast router's gap to the optimum can be measured and
+  :func:`routing_objective` evaluates any split with the engine's physics.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from ortools.linear_solver import pywraplp
 
 
 def step_inputs(engine, t: int) -> dict:
@@ -40,64 +38,6 @@ def routing_objective(engine, load: np.ndarray, inp: dict) -> float:
                  + ph["temp"].max() / engine.t_lim)
 
 
-def solve_routing_lp(engine, t: int, D, present_s, cap, row_kw0, aisle_cfm0, temp0) -> tuple[np.ndarray, float]:
-    """Exact routing of one step: SaaS loads [Vs] and the objective.
-
-    ``row_kw0``, ``aisle_cfm0``, ``temp0``: rows, aisles and every VM's hottest GPU with the SaaS
-    VMs at zero load (idle and IaaS only). Recirculation is left out of the LP (it is zero while
-    aisles have enough air; the engine's physics adds it afterwards). Endpoint demand that no
-    VM can take is left unserved at a large cost."""
-    sc, s = engine.sc, engine.idx_s
-    kw_u, cfm_u, t_u = engine._unit_effects()
-    solver = pywraplp.Solver.CreateSolver("GLOP")
-    inf = solver.infinity()
-    live = np.flatnonzero(present_s & (cap > 0))
-    lv = {int(v): solver.NumVar(0.0, float(cap[v]), "") for v in live}
-    zr, za, zt = (solver.NumVar(0.0, inf, "") for _ in range(3))
-    obj = solver.Objective()
-    for z in (zr, za, zt):
-        obj.SetCoefficient(z, 1.0)
-    ep = engine.ep
-    for e in np.flatnonzero(D > 0):
-        members = live[ep[live] == e]
-        short = solver.NumVar(0.0, inf, "")
-        obj.SetCoefficient(short, 1e4)
-        ct = solver.Constraint(float(D[e]), float(D[e]))
-        ct.SetCoefficient(short, 1.0)
-        for v in members:
-            ct.SetCoefficient(lv[int(v)], 1.0)
-    row_s, aisle_s = engine.row_v[s], engine.aisle_v[s]
-    for r in range(engine.R):
-        lim = float(sc.row_limit_kw[r, t])
-        ct = solver.Constraint(-inf, -float(row_kw0[r]) / lim)
-        ct.SetCoefficient(zr, -1.0)
-        for v in live[row_s[live] == r]:
-            ct.SetCoefficient(lv[int(v)], float(kw_u[v]) / lim)
-    for a in range(engine.A):
-        lim = float(sc.aisle_limit_cfm[a, t])
-        ct = solver.Constraint(-inf, -float(aisle_cfm0[a]) / lim)
-        ct.SetCoefficient(za, -1.0)
-        for v in live[aisle_s[live] == a]:
-            ct.SetCoefficient(lv[int(v)], float(cfm_u[v]) / lim)
-    others = np.ones(engine.V, bool)
-    others[s[live]] = False
-    fixed = temp0[others]
-    if fixed.size and np.isfinite(fixed.max()):
-        zt.SetLb(float(fixed.max()) / engine.t_lim)
-    for v in live:
-        ct = solver.Constraint(-inf, -float(temp0[s[v]]) / engine.t_lim)
-        ct.SetCoefficient(zt, -1.0)
-        ct.SetCoefficient(lv[int(v)], float(t_u[v]) / engine.t_lim)
-    obj.SetMinimization()
-    status = solver.Solve()
-    load = np.zeros(len(s))
-    if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
-        raise RuntimeError(f"routing LP at step {t} did not solve (status {status})")
-    for v, x in lv.items():
-        load[v] = max(0.0, x.solution_value())
-    return load, zr.solution_value() + za.solution_value() + zt.solution_value()
-
-
 def routing_lp(engine, t: int) -> tuple[np.ndarray, float]:
     """Exact routing of step ``t`` from the engine's own demand (for comparisons)."""
     inp = step_inputs(engine, t)
@@ -105,8 +45,10 @@ def routing_lp(engine, t: int) -> tuple[np.ndarray, float]:
     u0 = inp["u"].copy()
     u0[s] = 0.0
     ph0 = engine.physics(u0, inp["busy"], inp["present"], inp["ts"])
-    load, obj = solve_routing_lp(engine, t, inp["D"][:, 0], inp["present"][s, 0], inp["cap"][:, 0],
-                                 ph0["row_kw"][:, 0], ph0["aisle_cfm"][:, 0], ph0["temp"][:, 0])
+    from tapas_opt.simulate.routing import RoutingLP
+
+    load, obj = RoutingLP(engine, stick=0.0).solve(t, inp["D"][:, 0], inp["present"][s, 0], inp["cap"][:, 0],
+                                                   ph0["row_kw"][:, 0], ph0["aisle_cfm"][:, 0], ph0["temp"][:, 0])
     return load[:, None], obj
 
 

@@ -1,0 +1,373 @@
+"""The simulator: hand-computed tiny rooms, conservation, agreement with the placement model's
+own prediction, routing against its LP, study transforms, the CLI. No real data needed (the
+actual load comes from ``--actual`` files); tests on ../shared/data are in
+test_simulate_realdata.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt import physics
+from tapas_opt.cli import main
+from tapas_opt.config import InletModel
+from tapas_opt.placement.evaluate import evaluate_assignment
+from tapas_opt.simulate.engine import Engine, EngineOptions, simulate
+from tapas_opt.simulate.metrics import comparison_table, summarise, timeseries_frame
+from tapas_opt.simulate.policies import POLICIES, place_scenario, resolve_policies
+from tapas_opt.simulate.run import run_policies, write_run
+from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario, oversubscribe, remix
+from tapas_opt.simulate.studies import run_study, write_study
+from tapas_opt.simulate.validate import check_conservation, routing_lp, routing_objective, step_inputs
+
+START = pd.Timestamp("2026-06-01 00:00")
+ALPHA = 0.5742  # models/catalogue/knob_effects.csv, iaas_cap_alpha (MLPerf v4.1 MaxQ vs MaxP)
+
+
+def actual_file(path: Path, loads: dict, hours: int = 24, step_min: int = 60) -> Path:
+    """A ``vm_id, timestamp, load`` file: constant or callable (timestamps -> loads) per VM."""
+    ts = pd.date_range(START, periods=hours * 60 // step_min, freq=f"{step_min}min")
+    parts = [pd.DataFrame({"vm_id": v, "timestamp": ts, "load": f(ts) if callable(f) else np.full(len(ts), f)})
+             for v, f in loads.items()]
+    pd.concat(parts).to_csv(path, index=False)
+    return path
+
+
+def tiny_room(tmp_path: Path, row_limit_a: float = 20.0, aisle_limit: float = 1e5, temp_limit: float = 85.0,
+              c_per_w_b: float | None = None) -> Path:
+    """Rows A and B (one 8-GPU server each: idle 2 kW, max 6.5 kW, 500-840 CFM; inlet offsets 0
+    and 1 C) in one aisle; an IaaS VM runs on A, a SaaS VM (endpoint e1) on B; 20 C outside."""
+    servers = [server("A1", "A"), server("B1", "B", offset=1.0,
+                                          **({"gpu_temp_c_per_w": c_per_w_b} if c_per_w_b else {}))]
+    vms = [vm("i1", server_id="A1"), vm("s1", kind="saas", customer="llm", endpoint="e1", server_id="B1")]
+    ts = pd.date_range(START - pd.Timedelta(days=28), START + pd.Timedelta(days=2), freq="60min")
+    return write_inventory(
+        tmp_path / "tiny", config={"gpu_temp_limit_c": temp_limit},
+        aisles=[{"aisle_id": "X", "airflow_limit_cfm": aisle_limit}],
+        rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": row_limit_a},
+              {"row_id": "B", "aisle_id": "X", "power_limit_kw": 20.0}],
+        servers=servers, vms=vms, telemetry=hourly_history(["i1", "s1"], [0.5, 0.4]),
+        outside=pd.DataFrame({"timestamp": ts, "temp_c": 20.0}))
+
+
+def tiny_scenario(tmp_path: Path, **room) -> object:
+    inv = tiny_room(tmp_path, **room)
+    actual = actual_file(tmp_path / "actual.csv", {"i1": 0.5, "s1": 0.4})
+    return build_scenario(inv, ScenarioOptions(step_min=60, preexisting="history", actual=str(actual), traces=None))
+
+
+def run_one(sc, name: str, **opts):
+    pol = POLICIES[name]
+    pl = place_scenario(sc, pol.placement)
+    eng = Engine(sc, pol, pl, EngineOptions(keep_vm_loads=True, **opts))
+    return eng, eng.run(), pl
+
+
+# ---- hand-computed ------------------------------------------------------------------------
+
+def hand_inlet(offset: float) -> float:
+    """19 + 0.95 (20 - 15) = 23.75; room load (8*0.5 + 8*0.4) / 16 = 0.45 adds 2 * 0.45 * 0.25."""
+    return 23.75 + 2 * 0.45 * (20 - 15) / (35 - 15) + offset
+
+
+def test_tiny_room_matches_hand_computation(tmp_path):
+    """Row power, aisle airflow and hottest-GPU temperature of a two-server room, by hand."""
+    sc = tiny_scenario(tmp_path)
+    eng, res, _ = run_one(sc, "baseline")
+    assert res.row_kw[0] == pytest.approx(2.0 + 4.5 * 0.5)   # 4.25 kW
+    assert res.row_kw[1] == pytest.approx(2.0 + 4.5 * 0.4)   # 3.80 kW
+    assert res.aisle_cfm[0] == pytest.approx(500 + 340 * 0.5 + 500 + 340 * 0.4)
+    t_a = hand_inlet(0.0) + 2.0 + 0.053 * (50 + 350 * 0.5)
+    t_b = hand_inlet(1.0) + 2.0 + 0.053 * (50 + 350 * 0.4)
+    assert res.step["max_gpu_temp_c"] == pytest.approx(max(t_a, t_b))
+    assert res.vm_peak_temp_c == pytest.approx([t_a, t_b])
+    assert not res.row_capped.any() and res.step["throttled_vms"].sum() == 0
+    assert res.step["saas_served"] == pytest.approx(res.step["saas_demand"])
+    assert res.step["saas_demand"] == pytest.approx(8 * 0.4)
+
+
+def test_power_capping_by_hand(tmp_path):
+    """Row A limited to 4.0 kW: the uniform cap holds its GPUs at load 4/9 (2 + 4.5 c = 4) and the
+    IaaS VM runs at (0.4444 / 0.5) ** alpha of its throughput."""
+    sc = tiny_scenario(tmp_path, row_limit_a=4.0)
+    eng, res, pl = run_one(sc, "baseline")
+    assert res.row_capped[0].all() and not res.row_capped[1].any()
+    assert res.row_kw[0] == pytest.approx(4.25)
+    assert res.row_kw_delivered[0] == pytest.approx(4.0, abs=1e-6)
+    cap = 2.0 / 4.5
+    assert res.vm_load_delivered[0] == pytest.approx(cap, abs=1e-6)
+    s = summarise(res, sc, pl, POLICIES["baseline"])
+    assert s["iaas"]["perf_lost_pct"] == pytest.approx(100 * (1 - (cap / 0.5) ** ALPHA), abs=1e-3)
+    assert s["power_capped_row_time_pct"] == pytest.approx(50.0)
+    assert s["peak_row_power_fraction"] == pytest.approx(4.25 / 4.0)
+    assert check_conservation(eng, res) == []
+
+
+def test_thermal_throttling_by_hand(tmp_path):
+    """Server B's GPU heats 0.2 C/W with a 40 C limit: it throttles to the load that holds it at
+    the limit, (40 - inlet - 2) / 0.2 W, and its GPUs count as throttled every step."""
+    sc = tiny_scenario(tmp_path, temp_limit=40.0, c_per_w_b=0.2)
+    eng, res, pl = run_one(sc, "baseline")
+    inlet_b = hand_inlet(1.0)
+    demand_t = inlet_b + 2.0 + 0.2 * (50 + 350 * 0.4)
+    assert res.vm_peak_temp_c[1] == pytest.approx(demand_t)
+    p_w = (40.0 - inlet_b - 2.0) / 0.2
+    # The throttled load lowers room load and so the inlet a little: delivered temperature <= limit.
+    assert res.vm_load_delivered[1] == pytest.approx((p_w - 50) / 350, rel=1e-2)
+    assert (res.step["throttled_gpus"] == 8).all()
+    assert (res.step["max_gpu_temp_delivered_c"] <= 40.0 + 1e-6).all()
+    s = summarise(res, sc, pl, POLICIES["baseline"])
+    assert s["thermal_throttled_gpu_time_pct"] == pytest.approx(50.0)  # 8 of 16 busy GPUs
+    assert s["saas"]["goodput_pct"] < 100.0
+
+
+def test_recirculation_raises_inlet(tmp_path):
+    """An aisle given less air than its servers pull recirculates: the rise is the physics
+    module's (1 - supply/demand) * exhaust rise, and it reaches the GPU temperatures."""
+    sc = tiny_scenario(tmp_path, aisle_limit=1000.0)
+    eng, res, _ = run_one(sc, "baseline")
+    demand = 500 + 340 * 0.5 + 500 + 340 * 0.4
+    rise = physics.recirculation_rise_c(demand, 1000.0, 4.25 + 3.8)
+    assert res.aisle_rise_c[0] == pytest.approx(rise)
+    assert rise > 0
+    t_a = hand_inlet(0.0) + rise + 2.0 + 0.053 * 225
+    assert res.vm_peak_temp_c[0] == pytest.approx(t_a)
+
+
+def test_inlet_model_default_is_what_the_hand_numbers_assume():
+    """The hand computations above use the default inlet model."""
+    m = InletModel()
+    assert (m.floor_c, m.knee_outside_c, m.slope_c_per_c, m.load_gain_c, m.load_gain_ref_outside_c) == \
+        (19.0, 15.0, 0.95, 2.0, 35.0)
+
+
+# ---- a small room with many VMs -------------------------------------------------------------
+
+def hour_shape(phase: float, level: float):
+    return lambda ts: np.clip(level * (0.6 + 0.4 * np.cos(2 * np.pi * (ts.hour.to_numpy() - phase) / 24)), 0, 1)
+
+
+@pytest.fixture
+def small_room(tmp_path) -> tuple[Path, dict]:
+    """Four rows of six 8-GPU servers in two aisles; 16 IaaS VMs (8 GPUs) of 4 customers and 12
+    SaaS VMs (4 GPUs) of 3 endpoints (176 of 192 GPUs); every VM's history repeats one day, so the template forecast is exact; 14
+    running (some of every family), 14 pending. Returns the inventory and the per-VM load functions."""
+    rows = ["R1", "R2", "R3", "R4"]
+    servers = [server(f"{r}-S{i}", r, rack=f"{r}-K{i // 3}", offset=0.3 * j + 0.2 * i,
+                      gpu_temp_intercept_c=2 + i, gpu_temp_c_per_w=0.05 + 0.005 * i)
+               for j, r in enumerate(rows) for i in range(6)]
+    vms, loads = [], {}
+    for c in range(4):
+        for n in range(4):
+            vid = f"i{c}{n}"
+            vms.append(vm(vid, customer=f"c{c}"))
+            loads[vid] = hour_shape(10 + 2 * c, 0.55 + 0.1 * c)
+    for e in range(3):
+        for n in range(4):
+            vid = f"s{e}{n}"
+            vms.append(vm(vid, kind="saas", customer="llm", endpoint=f"e{e}", gpus=4))
+            loads[vid] = hour_shape(14 + 3 * e, 0.6 + 0.1 * e)
+    running = vms[::2]  # every family has running VMs: pending ones borrow an exact profile
+    for k, v in enumerate(running):
+        v["server_id"] = servers[(5 * k) % len(servers)]["server_id"]
+    telemetry = hourly_history([v["vm_id"] for v in running], [loads[v["vm_id"]] for v in running])
+    inv = write_inventory(
+        tmp_path / "small", config={"horizon_h": 24},
+        aisles=[{"aisle_id": "X1", "airflow_limit_cfm": 9000.0}, {"aisle_id": "X2", "airflow_limit_cfm": 9000.0}],
+        rows=[{"row_id": r, "aisle_id": "X1" if j < 2 else "X2", "power_limit_kw": 30.0} for j, r in enumerate(rows)],
+        servers=servers, vms=vms, telemetry=telemetry)
+    return inv, loads
+
+
+def small_scenario(tmp_path, small_room, **opts):
+    inv, loads = small_room
+    actual = actual_file(tmp_path / "actual_small.csv", loads)
+    base = dict(step_min=60, actual=str(actual), traces=None, seed=3)
+    base.update(opts)
+    return build_scenario(inv, ScenarioOptions(**base))
+
+
+@pytest.mark.parametrize("name", ["baseline", "place", "rules-place", "baseline-ff"])
+def test_agrees_with_placement_model_when_actual_equals_forecast(tmp_path, small_room, name):
+    """Actual load = the planner's forecast (same hourly steps, every VM present all week):
+    the simulated row power, aisle airflow and each VM's peak GPU temperature equal what
+    evaluate_assignment predicts for the same plan."""
+    sc = small_scenario(tmp_path, small_room, arrival_hours=0.01)
+    assert (sc.vms["arrival_step"] == 0).all()
+    pol = POLICIES[name]
+    pl = place_scenario(sc, pol.placement)
+    res = simulate(sc, pol, pl)
+    inst = sc.instance
+    assign = np.full(inst.n_vms, -1)
+    pend = sc.vms["pending_pos"].to_numpy()
+    assign[pend[pend >= 0]] = pl.server[pend >= 0]
+    ev = evaluate_assignment(inst, assign)
+    np.testing.assert_allclose(res.row_kw, ev.row_kw, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(res.aisle_cfm, ev.aisle_cfm, rtol=1e-9, atol=1e-9)
+    ids = pd.Series(np.arange(len(sc.vms)), index=sc.vms["vm_id"])
+    np.testing.assert_allclose(res.vm_peak_temp_c[ids[inst.vm_ids].to_numpy()], ev.vm_peak_temp_c, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["baseline", "full", "config", "tapas-rules"])
+def test_conservation(tmp_path, small_room, name):
+    """Rows are the sum of their servers and aisles of theirs (demand and delivered), delivered
+    never exceeds demand, served never exceeds demanded, even under a UPS failure."""
+    sc = small_scenario(tmp_path, small_room, events=("ups-failure:0.6",), event_start_h=6, event_hours=12)
+    eng, res, _ = run_one(sc, name)
+    assert check_conservation(eng, res) == []
+    assert res.row_capped.any() or name in ("full", "config", "tapas-rules")
+
+
+def test_event_window_limits(tmp_path, small_room):
+    """A UPS failure scales every row's limit inside the window only."""
+    sc = small_scenario(tmp_path, small_room, events=("ups-failure",), event_start_h=6, event_hours=12)
+    inside = sc.event_mask
+    assert inside.sum() == 12 and inside[6] and not inside[5] and not inside[18]
+    np.testing.assert_allclose(sc.row_limit_kw[:, inside], 30.0 * 0.75)
+    np.testing.assert_allclose(sc.row_limit_kw[:, ~inside], 30.0)
+
+
+def test_arrivals_follow_batches(tmp_path, small_room):
+    """Running VMs form the initial population (step 0); pending ones arrive in batches of one
+    family, in queue order, at non-decreasing steps."""
+    sc = small_scenario(tmp_path, small_room)
+    v = sc.vms
+    assert (v.loc[v["initial"], "arrival_step"] == 0).all()
+    later = v[~v["initial"]]
+    assert later["arrival_step"].is_monotonic_increasing
+    assert later.groupby("family")["arrival_step"].nunique().max() == 1
+
+
+def test_full_no_worse_than_baseline_on_peaks(tmp_path, small_room):
+    """Routing is an exact LP per step: with the same placement it never raises the step's
+    objective, so route+config is not above baseline on peak row power."""
+    sc = small_scenario(tmp_path, small_room)
+    run = run_policies(sc, resolve_policies(["baseline", "route"]))
+    base, route = run.summaries
+    assert route["peak_row_power_fraction"] <= base["peak_row_power_fraction"] + 1e-9
+
+
+def test_router_against_lp(tmp_path, small_room):
+    """At every step the LP split is at least as good as the fast router's, and both at least
+    as good as round-robin (objective: max row + max aisle + max GPU, normalised)."""
+    sc = small_scenario(tmp_path, small_room)
+    pl = place_scenario(sc, "random")
+    fast = Engine(sc, POLICIES["route"], pl, EngineOptions(router="fast"))
+    rr = Engine(sc, POLICIES["baseline"], pl)
+    for t in range(0, 24, 3):
+        inp = step_inputs(fast, t)
+        args = (inp["D"], inp["present"][fast.idx_s], inp["cap"], inp["u"], inp["busy"], inp["present"], inp["ts"])
+        lp_load, _ = routing_lp(fast, t)
+        f = routing_objective(fast, fast.route(*args), inp)
+        r = routing_objective(fast, rr.route(*args), inp)
+        lp = routing_objective(fast, lp_load, inp)
+        assert lp <= f + 1e-6 and f <= r + 1e-6
+
+
+def test_reconfiguration_keeps_rows_under_limit(tmp_path, small_room):
+    """Under a deep UPS failure the configurator reconfigures SaaS (quality may drop) before any
+    IaaS VM is capped; capping happens less than for the baseline."""
+    sc = small_scenario(tmp_path, small_room, events=("ups-failure:0.55",), event_start_h=0, event_hours=24)
+    run = run_policies(sc, resolve_policies(["baseline", "config"]))
+    base, cfg = run.summaries
+    assert cfg["power_capped_row_time_pct"] <= base["power_capped_row_time_pct"]
+    assert cfg["saas"]["reconfigured_vm_time_pct"] > 0
+
+
+# ---- transforms, outputs, CLI ---------------------------------------------------------------
+
+def test_oversubscribe_keeps_limits(tmp_path, small_room):
+    """+50 %: every row gets half as many servers again (clones of its own), the VMs grow by
+    half, the limits stay."""
+    from tapas_opt.inventory.load import load_inventory
+
+    inv = load_inventory(small_room[0])
+    big = oversubscribe(inv, 0.5, seed=1)
+    assert big.servers.groupby("row_id").size().tolist() == [9, 9, 9, 9]
+    assert len(big.vms) == 42 and big.vms["vm_id"].is_unique and big.servers["server_id"].is_unique
+    pd.testing.assert_frame_equal(big.rows, inv.rows)
+    pd.testing.assert_frame_equal(big.aisles, inv.aisles)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_remix_sets_the_saas_share(tmp_path, small_room, share):
+    """Relabelled VMs reach the requested SaaS GPU share (within one VM) and every SaaS VM has
+    an endpoint."""
+    from tapas_opt.inventory.load import load_inventory
+
+    inv = load_inventory(small_room[0])
+    out = remix(inv, share, seed=0)
+    saas = out.vms["kind"] == "saas"
+    got = out.vms.loc[saas, "gpus"].sum() / out.vms["gpus"].sum()
+    assert abs(got - share) <= 8 / out.vms["gpus"].sum() + 1e-9
+    assert out.vms.loc[saas, "endpoint"].notna().all()
+    assert (out.vms["server_id"].fillna("") == inv.vms["server_id"].fillna("")).all()
+
+
+def test_write_run_outputs(tmp_path, small_room):
+    """timeseries.parquet is tidy (policy, timestamp, scope, id, metric, value) with rows,
+    aisles and room metrics; summary.json carries every policy; the table is relative to the
+    baseline."""
+    sc = small_scenario(tmp_path, small_room)
+    run = run_policies(sc, resolve_policies(["baseline", "full"]))
+    out = write_run(tmp_path / "out", run, plots=True)
+    ts = pd.read_parquet(out / "timeseries.parquet")
+    assert list(ts.columns) == ["policy", "timestamp", "scope", "id", "metric", "value"]
+    assert set(ts["scope"]) == {"row", "aisle", "room"}
+    rows = ts[(ts["scope"] == "row") & (ts["metric"] == "power_kw") & (ts["policy"] == "baseline")]
+    assert len(rows) == 4 * sc.n_steps
+    doc = json.loads((out / "summary.json").read_text())
+    assert set(doc["policies"]) == {"baseline", "full"}
+    assert doc["policies"]["baseline"]["components"]["placement"] == "random"
+    table = pd.read_csv(out / "comparison.csv")
+    assert table.loc[table["policy"] == "baseline", "peak_row_power_change_pct"].iloc[0] == 0
+    for png in ("row_power.png", "max_gpu_temp.png"):
+        assert (out / png).stat().st_size > 1000
+    assert comparison_table(run.summaries).shape[0] == 2
+    assert set(timeseries_frame(run.results["full"])["metric"]) >= {"power_kw", "airflow_cfm", "max_gpu_temp_c",
+                                                                    "capped_rows", "throttled_gpus"}
+
+
+def test_study_oversubscription(tmp_path, small_room):
+    """A two-point sweep gives one line per point and policy, a CSV and a PNG."""
+    inv, loads = small_room
+    actual = actual_file(tmp_path / "actual_os.csv", {**loads, **{f"{v}-x{j}": f for j, (v, f) in
+                                                                enumerate(loads.items(), 1)}})
+    opts = ScenarioOptions(step_min=60, actual=str(actual), traces=None)
+    # oversubscribe clones random VMs; give every possible clone id an actual series
+    res = run_study("oversubscription", inv, opts, resolve_policies(["baseline", "full"]), levels=[0.0],
+                    fast_placement=True)
+    out = write_study(tmp_path / "study", res)
+    frame = pd.read_csv(out / "oversubscription.csv")
+    assert list(frame["policy"]) == ["baseline", "full"]
+    assert (out / "oversubscription.png").exists()
+
+
+def test_resolve_policies():
+    """``all`` is the nine policies of the issue; unknown names are refused."""
+    names = [p.name for p in resolve_policies(["all"])]
+    assert names == ["baseline", "place", "route", "config", "place+route", "place+config", "route+config",
+                     "tapas-rules", "full"]
+    with pytest.raises(ValueError):
+        resolve_policies(["nope"])
+
+
+def test_cli_simulate(tmp_path, small_room):
+    """``tapas-opt simulate`` writes its outputs and exits 0; a bad policy exits 2."""
+    inv, loads = small_room
+    actual = actual_file(tmp_path / "actual_cli.csv", loads)
+    out = tmp_path / "sim"
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(out), "--actual", str(actual), "--step", "60",
+                                  "--policy", "baseline", "--policy", "full", "--no-plots", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in out.iterdir()} >= {"timeseries.parquet", "summary.json", "comparison.csv", "placements.csv"}
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(out), "--actual", str(actual), "--policy", "nope"])
+    assert r.exit_code == 2
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "x"), "--traces", str(tmp_path / "none")])
+    assert r.exit_code == 2
