@@ -10,6 +10,7 @@ memory and answers each request in milliseconds.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,7 @@ def place(inventory: str | Path | Inventory, out_dir: str | Path | None = None, 
     warnings = [str(w) for w in prep.inventory.warnings] + list(prep.instance.warnings)
     name = prep.config.name
     summary = build_summary(prep.instance, sol, prep.profiles, name, warnings)
+    summary["inventory_dir"] = str(Path(prep.inventory.root).resolve())
     explanations = explain_plan(prep.instance, sol.evaluation) if explain else None
     if out_dir is not None:
         write_plan(out_dir, prep.instance, sol, prep.profiles, summary, explanations)
@@ -101,7 +103,15 @@ def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyRep
     plan_dir = Path(plan_dir)
     plan = read_plan(plan_dir)
     saved = plan_dir / "profiles.parquet"
-    prep = prepare(inv, saved if saved.exists() else None)
+    # Check at the load band the plan was made for (its summary), else the inventory's.
+    quantile = None
+    summary_path = plan_dir / "summary.json"
+    if summary_path.exists():
+        try:
+            quantile = json.loads(summary_path.read_text()).get("quantile")
+        except (ValueError, AttributeError):
+            quantile = None
+    prep = prepare(inv, saved if saved.exists() else None, quantile=quantile)
     return verify_plan(prep.instance, plan)
 
 

@@ -77,3 +77,25 @@ def test_plan_command_writes_moves_and_a_diff(hot_row_room, tmp_path):
                             "--forecast-method", "template", "--time-limit", "5", "--previous", str(first), "--quiet"])
     assert res.exit_code == 0
     assert pd.read_csv(second / "diff.csv").empty  # same input, same plan
+
+
+def test_verify_accepts_declared_saas_moves_and_rejects_moved_iaas(hot_row_room, tmp_path):
+    """A nightly plan verifies (its SaaS moves are declared 'moved'); marking an IaaS VM as
+    moved, or moving a VM without declaring it, is a violation."""
+    run = CliRunner()
+    out = tmp_path / "night"
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(out), "--max-moves", "5",
+                            "--forecast-method", "template", "--time-limit", "5", "--quiet"])
+    assert res.exit_code == 0
+    assert run.invoke(main, ["verify", str(hot_row_room), str(out)]).exit_code == 0
+    plan = pd.read_csv(out / "plan.csv", dtype=str)
+    for status in ("moved", "running"):
+        bad = plan.copy()
+        bad.loc[bad["vm_id"] == "i1", ["server_id", "status"]] = ["B4", status]
+        broken = tmp_path / f"broken-{status}"
+        broken.mkdir()
+        for f in ("summary.json", "profiles.parquet"):
+            (broken / f).write_bytes((out / f).read_bytes())
+        bad.to_csv(broken / "plan.csv", index=False)
+        res = run.invoke(main, ["verify", str(hot_row_room), str(broken)])
+        assert res.exit_code == 1 and "running_moved" in res.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -165,9 +166,21 @@ def test_cli_writes_html_and_pngs(plans, tmp_path):
     assert data["baseline"]["peak_row_power_fraction"] >= data["plan"]["peak_row_power_fraction"] - 1e-9
 
 
+def test_cli_reads_the_inventory_the_plan_records(plans, tmp_path):
+    """place records the inventory in summary.json, so --inventory may be left out."""
+    res = report(plans["optimal"], "--out", tmp_path / "r.html")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "r.html").exists()
+
+
 def test_cli_needs_the_inventory(plans, tmp_path):
     """Without --inventory (and none recorded in the plan) the command says what to pass: exit 2."""
-    res = report(plans["optimal"], "--out", tmp_path / "r.html")
+    plan = tmp_path / "plan"
+    shutil.copytree(plans["optimal"], plan)
+    summary = json.loads((plan / "summary.json").read_text())
+    summary.pop("inventory_dir", None)
+    (plan / "summary.json").write_text(json.dumps(summary))
+    res = report(plan, "--out", tmp_path / "r.html")
     assert res.exit_code == 2
     assert "--inventory" in res.output
     assert not (tmp_path / "r.html").exists()

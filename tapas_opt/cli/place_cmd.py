@@ -61,6 +61,7 @@ def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile,
             click.echo(f"unplaced {u['vm_id']}: {u['code']}: {u['message']}", err=True)
         for v in summary["violations"]:
             click.echo(f"violation: {v['message']}", err=True)
-        click.echo(f"plan written to {out_dir}")
+        click.echo(f"plan written to {out_dir}; next: tapas-opt verify {inventory_dir} {out_dir}, "
+                   f"tapas-opt report {out_dir} --inventory {inventory_dir} --out report.html")
     unplaced = summary["vms"]["unplaced"] > 0 or summary["violations"]
     sys.exit(EXIT_INFEASIBLE if unplaced else EXIT_OK)

@@ -68,6 +68,7 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
     warnings = [str(w) for w in prep.inventory.warnings]
     summary = build_summary(final_inst, sol, prep.profiles, prep.config.name, warnings)
     summary["policy"] = "nightly"
+    summary["inventory_dir"] = str(Path(prep.inventory.root).resolve())
     # The placement bound does not cover moves: the move search reports its own.
     summary.update(bound=None, gap=None, peak_row_power_bound=None, peak_row_power_gap=None)
     summary["nightly"] = {

@@ -31,11 +31,16 @@ class VerifyReport:
 
 
 def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str = "plan.csv"
-                         ) -> tuple[np.ndarray, list[Violation]]:
-    """Server index per pending VM from a plan frame; structural problems raise, moves of
-    running VMs are violations."""
+                         ) -> tuple[np.ndarray, list[Violation], dict[int, int]]:
+    """Server index per pending VM from a plan frame, and the moves of running SaaS VMs that
+    the plan declares (``status`` = ``moved``, from ``tapas-opt plan``) as {running index:
+    server}. Structural problems raise; any other change of a running VM's server, and moving
+    an IaaS VM, are violations."""
     problems: list[Problem] = []
     violations: list[Violation] = []
+    moves: dict[int, int] = {}
+    run_pos = pd.Series(np.arange(len(inst.running)), index=inst.running["vm_id"])
+    run_kind = inst.running.set_index("vm_id")["kind"]
     dup = plan["vm_id"].duplicated(keep="first")
     for idx in plan.index[dup]:
         problems.append(Problem("duplicate_id", file, f"VM {plan.at[idx, 'vm_id']!r} appears twice",
@@ -53,10 +58,15 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
                                     line=idx + 2, column="server_id"))
             continue
         if vm in running.index:
-            if running[vm] != server:
+            declared = "status" in plan.columns and row.get("status") == "moved"
+            if running[vm] != server and declared and run_kind[vm] == "saas":
+                moves[int(run_pos[vm])] = int(server_pos[server])
+            elif running[vm] != server:
+                why = ("IaaS VMs cannot live-migrate" if declared else
+                       "running VMs stay where they are (only SaaS moves declared as 'moved')")
                 violations.append(Violation("running_moved", str(vm), None, 0, 0,
                                             f"running VM {vm} is on {running[vm]} but the plan puts it on "
-                                            f"{server}: running VMs stay where they are"))
+                                            f"{server}: {why}"))
             continue
         if vm not in pending_pos.index:
             problems.append(Problem("unknown_vm", file, f"vm_id {vm!r} is not in vms.csv",
@@ -73,11 +83,16 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
                                     f"{inst.server_ids[assign[v]]} has {inst.params.gpus[assign[v]]}"))
     if problems:
         raise InventoryError(problems)
-    return assign, violations
+    return assign, violations, moves
 
 
 def verify_plan(inst: PlacementInstance, plan: pd.DataFrame) -> VerifyReport:
-    assign, structural = assignment_from_plan(inst, plan)
+    assign, structural, moves = assignment_from_plan(inst, plan)
+    if moves:
+        from tapas_opt.fleet.moves import Move, moved_instance
+
+        inst = moved_instance(inst, [Move(str(inst.running["vm_id"].iloc[i]), i,
+                                          int(inst.running["server"].iloc[i]), s) for i, s in moves.items()])
     ev = evaluate_assignment(inst, assign)
     hard = structural + [v for v in ev.violations if not v.code.endswith("_preexisting")]
     pre = [v for v in ev.violations if v.code.endswith("_preexisting")]
