@@ -43,9 +43,10 @@ def _table(summary: dict):
               help="Times VMs a room could not seat are offered to the other rooms.")
 @o.time_limit_option
 @o.seed_option
-@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="template", show_default=True,
-              help="template: the paper's per-slot-of-week quantiles (about a second per room); auto: per VM "
-                   "the forecaster that back-tests best (minutes per 1,000-server room).")
+@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto", show_default=True,
+              help="auto: per VM the forecaster that back-tests best, as tapas-opt place (about 7 s of CPU per "
+                   "1,000-server room with hourly telemetry); template: the paper's per-slot-of-week quantiles "
+                   "(0.3 s).")
 @o.quiet_option
 @o.json_option
 @handle_errors

@@ -48,14 +48,17 @@ def _table(result):
     from rich.table import Table
 
     t = result.table
-    table = Table(title=f"tapas-opt whatif: {result.summary['name']}", title_justify="left")
-    for col in ("scenario", "peak row power", "max GPU C", "capped % row-time", "throttled % GPU-time", "forced",
-                "unplaced"):
-        table.add_column(col)
+    table = Table(title=f"tapas-opt whatif: {result.summary['name']} ({len(t)} scenarios; power as a fraction of "
+                        "the limit, capped: % of row-time, throttled: % of GPU-time)", title_justify="left")
+    table.add_column("scenario", overflow="fold")
+    for col in ("power", "GPU C", "capped", "throttled", "forced", "unplaced"):
+        table.add_column(col, justify="right", no_wrap=True)
     for _, r in t.head(40).iterrows():
-        table.add_row(str(r["scenario_id"]), f"{r['peak_row_power_fraction']:.1%}", f"{r['max_gpu_temp_c']:.1f}",
+        table.add_row(str(r["scenario_id"]), f"{r['peak_row_power_fraction']:.3f}", f"{r['max_gpu_temp_c']:.1f}",
                       f"{r['power_capped_row_time_pct']:.2f}", f"{r['thermal_throttled_gpu_time_pct']:.2f}",
                       str(r["vms_forced"]), str(r["vms_unplaced"]))
+    if len(t) > 40:
+        table.caption = f"first 40 of {len(t)}: all in results.csv"
     return table
 
 

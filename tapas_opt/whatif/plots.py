@@ -44,7 +44,7 @@ def plot_deployable(deploy: pd.DataFrame, path: Path) -> str | None:
     ax = fig.subplots()
     for group, grp in deploy.groupby("group", sort=True):
         grp = grp.sort_values("budget_pct")
-        ax.plot(grp["budget_pct"], grp["max_servers_per_row"], marker="o", label=str(group))
+        ax.plot(grp["budget_pct"], grp["max_servers_per_row"], marker="o", drawstyle="steps-post", label=str(group))
     ax.set_xlabel("capping budget: % of row-time power-capped")
     ax.set_ylabel("max servers deployable per row")
     ax.set_title("Servers deployable per row under a capping budget")
@@ -72,8 +72,11 @@ def plot_capping(table: pd.DataFrame, budgets, path: Path) -> str | None:
     ax2.set_ylabel("% of GPU-time thermally throttled")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
+    ax1.set_ylim(bottom=0)
+    ax2.set_ylim(bottom=0, top=max(1.0, float(table["thermal_throttled_gpu_time_pct"].max()) * 1.1))
     ax1.legend(fontsize=7)
     fig.suptitle("Capping and throttling as servers are added")
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -99,6 +102,7 @@ def plot_metrics(table: pd.DataFrame, param: str, path: Path) -> str | None:
     if table["name"].nunique() * max(1, len(others)) <= 12:
         ax1.legend(fontsize=7)
     fig.suptitle(f"Peak row power and GPU temperature vs {name}")
+    fig.tight_layout()
     return _save(fig, path)
 
 
