@@ -72,6 +72,9 @@ def _table(run):
 @click.option("--preexisting", type=click.Choice(["policy", "history"]), default="policy", show_default=True,
               help="policy: the policy also places the inventory's running VMs (a warm-up at the first step); "
                    "history: they stay where vms.csv puts them.")
+@click.option("--oversubscribe", "oversubscription", type=click.FloatRange(0, 3), default=0.0, show_default=True,
+              help="Add this share of servers to every row (same limits) and as many more VMs, e.g. 0.3 = +30 %; "
+                   "for the week and the emergencies and mix studies.")
 @click.option("--arrival-hours", type=click.FloatRange(min=0.01), default=None,
               help="Pending VMs arrive over this many hours [default: the whole week].")
 @o.event_option
@@ -96,7 +99,8 @@ def _table(run):
 @o.quiet_option
 @o.json_option
 @handle_errors
-def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, step_min, preexisting, arrival_hours,
+def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, step_min, preexisting, oversubscription,
+             arrival_hours,
              events, event_start_h, event_hours, weather, weather_start, router, fast_placement, forecast_method,
              catalogue, time_limit_s, seed, plots, quiet, as_json):
     """Simulate a week of INVENTORY_DIR under one or more policies and write DIR.
@@ -137,7 +141,8 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
                     raise InventoryError([Problem("bad_value", "--levels", f"{levels!r} is not a list of numbers",
                                                   "e.g. 0,0.2,0.4,0.5")]) from None
             result = run_study(study, inventory_dir, opts, chosen, eopts, points, time_limit_s, fast_placement,
-                               progress, log=(lambda m: err_console.print(m)) if show else None)
+                               progress, log=(lambda m: err_console.print(m)) if show else None,
+                               oversubscription=oversubscription)
             write_study(out_dir, result, plots)
             if as_json:
                 print_json(result.frame.to_dict(orient="records"))
@@ -145,7 +150,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
                 click.echo(result.frame.to_string(index=False))
                 click.echo(f"study written to {out_dir}")
             return
-        scenario = build_scenario(inventory_dir, opts)
+        scenario = build_scenario(inventory_dir, opts, oversubscription=oversubscription)
         run = run_policies(scenario, chosen, eopts, time_limit_s, seed, progress, fast_placement=fast_placement)
         write_run(out_dir, run, plots)
     if as_json:

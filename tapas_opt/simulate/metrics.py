@@ -5,6 +5,9 @@ Definitions (docs/simulation.md):
 
 * ``peak_row_power_fraction``: max over rows and steps of the row's *demand* power (after the
   policy's routing and configuration, before capping and throttling) over its limit.
+* ``room_power_fraction_peak``: max over steps of the room's demand power over the sum of the
+  row limits: no placement or routing of the same load can bring the peak row power fraction
+  below it (only reconfiguration, which changes the load, can).
 * ``max_gpu_temp_c``: max over VMs and steps of the hottest-GPU temperature at the demand load
   (``_fraction``: over the GPU limit, the paper's "normalised to provisioned").
 * ``power_capped_row_time_pct``: share of row-steps in which the row was power-capped;
@@ -56,6 +59,7 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
         "steps": int(m.sum()),
         "peak_row_power_fraction": round(float(norm.max()), 4),
         "peak_row_power_fraction_delivered": round(float(norm_del.max()), 4),
+        "room_power_fraction_peak": round(float((result.row_kw[:, m].sum(0) / result.row_limit_kw[:, m].sum(0)).max()), 4),
         "peak_row_power_at": {"row": str(result.row_ids[r]), "time": str(times[t]),
                               "kw": round(float(result.row_kw[:, m][r, t]), 2),
                               "limit_kw": round(float(result.row_limit_kw[:, m][r, t]), 2)},

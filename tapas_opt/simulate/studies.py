@@ -69,9 +69,10 @@ def _line(point: dict, s: dict) -> dict:
 
 def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOptions, policies: list[Policy],
               engine_options: EngineOptions = EngineOptions(), levels=None, time_limit_s: float | None = None,
-              fast_placement: bool = False, progress=None, log=None) -> StudyResult:
+              fast_placement: bool = False, progress=None, log=None, oversubscription: float = 0.0) -> StudyResult:
     """Run a study (module docstring); ``levels`` overrides the default sweep points (extra
-    server share, SaaS share, or emergency names)."""
+    server share, SaaS share, or emergency names); ``oversubscription`` is applied to every
+    point of the emergencies and mix studies (a stressed room)."""
     if study not in STUDIES:
         raise ValueError(f"unknown study {study!r}: use one of {STUDIES}")
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
@@ -84,12 +85,12 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
             opts = dataclasses.replace(options, events=_events_for(str(name), aisles))
             if log:
                 log(f"emergency {name}")
-            sc = build_scenario(inv, opts)
+            sc = build_scenario(inv, opts, oversubscription=oversubscription)
             run = run_policies(sc, policies, engine_options, time_limit_s, options.seed, progress, placements,
                                fast_placement=fast_placement)
             placements = run.placements  # placement does not depend on the event (the planner cannot know)
             for s in run.event_summaries:
-                lines.append(_line({"event": str(name)}, s))
+                lines.append(_line({"event": str(name), "extra_servers_pct": round(100 * oversubscription, 1)}, s))
             points.append({"event": str(name), "scenario": sc.describe(), "event_window": run.event_summaries})
     else:
         values = tuple(levels) if levels else (OVERSUBSCRIPTION_LEVELS if study == "oversubscription" else MIX_LEVELS)
@@ -101,7 +102,7 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
                 sc = build_scenario(inv, options, oversubscription=x)
                 point = {"extra_servers_pct": round(100 * x, 1)}
             else:
-                sc = build_scenario(inv, options, saas_share=x)
+                sc = build_scenario(inv, options, saas_share=x, oversubscription=oversubscription)
                 point = {"saas_share_pct": round(100 * x, 1)}
             run = run_policies(sc, policies, engine_options, time_limit_s, options.seed, progress,
                                fast_placement=fast_placement)
