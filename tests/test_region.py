@@ -160,3 +160,15 @@ def test_cli_plan_region(region, tmp_path):
     assert json.loads(res.stdout)["placed"] == 90
     bad = CliRunner().invoke(main, ["plan-region", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o2")])
     assert bad.exit_code == 2 and "no_region" in bad.output
+
+
+def test_rooms_over_the_gap_target_go_to_the_optimiser(client, region, tmp_path):
+    """With a gap target of 0, every room whose greedy plan is above its LP bound is re-planned by
+    the optimiser; the plans still place everything and pass verify."""
+    res = plan_region(region, None, client=client, options=RoomOptions("auto", gap_target=0.0, time_limit_s=3))
+    s = res.summary
+    assert s["placed"] == 90 and s["violations"] == 0
+    for r in s["room_results"]:
+        if r["escalated"]:
+            assert r["mode"] == "optimal" and r["peak_row_power_bound"] is not None
+    assert s["rooms_escalated"] == sum(r["escalated"] for r in s["room_results"])

@@ -348,3 +348,14 @@ def test_simulator_evaluator_refuses_load_growth(tmp_path, room):
     """)
     with pytest.raises(InventoryError, match="load_growth has no effect"):
         load_sweep(path)
+
+
+def test_optimal_policy_and_short_horizon(tmp_path, room):
+    """policy: optimal runs the optimiser (its LP bound is reported) and horizon_h shortens the week."""
+    r = _run(tmp_path, room, "{}", "policy: optimal, time_limit_s: 5, horizon_h: 12")
+    m = r["metrics"]
+    assert m["placement_status"] in ("optimal", "feasible") and m["vms_placed"] == 2
+    # The LP may split a VM over rows: (10.5 + 6 + 9) / 2 = 12.75 kW per row = 0.6375.
+    assert m["peak_row_power_bound"] == pytest.approx(0.6375, abs=1e-6)
+    assert m["planned_peak_row_power_fraction"] == pytest.approx(0.75)
+    assert len(r["rows"]) == 2 and r["settings"]["horizon_h"] == 12
