@@ -335,17 +335,21 @@ def test_write_run_outputs(tmp_path, small_room):
 
 
 def test_study_oversubscription(tmp_path, small_room):
-    """A two-point sweep gives one line per point and policy, a CSV and a PNG."""
+    """A two-point sweep gives one line per point and policy, a CSV and a PNG; cloned VMs
+    follow the actual load of the VM they clone; a quarter more servers and VMs under the same
+    limits raise the baseline's peak row power here."""
     inv, loads = small_room
-    actual = actual_file(tmp_path / "actual_os.csv", {**loads, **{f"{v}-x{j}": f for j, (v, f) in
-                                                                enumerate(loads.items(), 1)}})
+    actual = actual_file(tmp_path / "actual_os.csv", loads)
     opts = ScenarioOptions(step_min=60, actual=str(actual), traces=None)
-    # oversubscribe clones random VMs; give every possible clone id an actual series
-    res = run_study("oversubscription", inv, opts, resolve_policies(["baseline", "full"]), levels=[0.0],
+    res = run_study("oversubscription", inv, opts, resolve_policies(["baseline", "full"]), levels=[0.0, 0.25],
                     fast_placement=True)
     out = write_study(tmp_path / "study", res)
     frame = pd.read_csv(out / "oversubscription.csv")
-    assert list(frame["policy"]) == ["baseline", "full"]
+    assert list(frame["policy"]) == ["baseline", "full", "baseline", "full"]
+    assert list(frame["extra_servers_pct"]) == [0.0, 0.0, 25.0, 25.0]
+    assert frame["vms"].iloc[2] == 35
+    base = frame[frame["policy"] == "baseline"]["peak_row_power"].to_numpy()
+    assert base[1] >= base[0] - 1e-9
     assert (out / "oversubscription.png").exists()
 
 

@@ -163,6 +163,7 @@ def oversubscribe(inv: Inventory, extra: float, seed: int = 0) -> Inventory:
     vms = _with_initial(inv).reset_index(drop=True)
     n_add = int(round(extra * len(vms)))
     src = vms.iloc[rng.integers(0, len(vms), n_add)].copy()
+    src["sim_clone_of"] = src["vm_id"]
     src["vm_id"] = [f"{v}-x{j + 1}" for j, v in enumerate(src["vm_id"])]
     src["server_id"] = np.nan
     vms = pd.concat([vms, src], ignore_index=True)
@@ -253,7 +254,8 @@ def _arrivals(vms: pd.DataFrame, initial: np.ndarray, n_steps: int, step_min: in
 
 def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, step_min: int) -> pd.DataFrame:
     """A table ``vm_id, timestamp, load`` of actual per-VM loads over the week, averaged into
-    the simulation steps; every simulated VM must appear (missing steps are interpolated)."""
+    the simulation steps; every simulated VM must appear (missing steps are interpolated), except
+    VMs added by :func:`oversubscribe`, which follow the VM they clone."""
     path = Path(path)
     frame = read_table(path)
     missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
@@ -271,6 +273,13 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     frame["timestamp"] = frame["timestamp"].dt.floor(f"{step_min}min")
     wide = frame.pivot_table(index="vm_id", columns="timestamp", values="load", aggfunc="mean")
     wide = wide.reindex(columns=times)
+    if "sim_clone_of" in vms.columns:  # VMs added by oversubscribe() follow the VM they clone
+        clones = vms[vms["sim_clone_of"].notna() & ~vms["vm_id"].isin(wide.index)]
+        clones = clones[clones["sim_clone_of"].isin(wide.index)]
+        if len(clones):
+            extra = wide.loc[clones["sim_clone_of"]]
+            extra.index = clones["vm_id"].to_numpy()
+            wide = pd.concat([wide, extra])
     absent = sorted(set(vms["vm_id"]) - set(wide.index))
     if absent:
         raise InventoryError([Problem("unknown_vm", path.name, f"no actual load for VM {v!r}",
@@ -357,7 +366,8 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     order = np.lexsort((np.arange(len(vms)), arrival, (~initial).astype(int), running.astype(int) * -1))
     plan_vms = vms.iloc[order].copy()
     plan_vms.loc[~running[order], "server_id"] = np.nan
-    plan_inv = dataclasses.replace(inv, vms=plan_vms.drop(columns=["sim_initial"]).reset_index(drop=True),
+    plan_inv = dataclasses.replace(inv, vms=plan_vms.drop(columns=["sim_initial", "sim_clone_of"], errors="ignore")
+                                   .reset_index(drop=True),
                                    telemetry=history)
     prepared = prepare(plan_inv, forecast_method=opts.forecast_method, **opts.placement)
     inst = prepared.instance
