@@ -36,15 +36,17 @@ def _table(run):
     sc = run.scenario.describe()
     table = Table(title=f"tapas-opt simulate: {sc['name']}, {sc['steps']} steps of {sc['step_min']} min, "
                         f"{sc['vms']} VMs ({sc['initial_population']} initial, {sc['arrivals']} arriving)",
-                  title_justify="left")
-    for col in ("policy", "peak row power", "vs base", "max GPU temp", "vs base", "capped row-time",
-                "throttled GPU-time", "SaaS goodput", "SaaS quality", "IaaS perf lost", "unplaced"):
-        table.add_column(col, justify="left" if col == "policy" else "right")
+                  title_justify="left", caption="peaks at demand; % of row-time capped, % of GPU-time throttled",
+                  caption_justify="left")
+    table.add_column("policy", no_wrap=True)
+    for col in ("row peak (vs base)", "GPU max (vs base)", "capped", "throttled", "SaaS served", "quality",
+                "IaaS lost", "unplaced"):
+        table.add_column(col, justify="right")
     for r in run.table.itertuples(index=False):
-        table.add_row(r.policy, f"{r.peak_row_power:.1%}", f"{r.peak_row_power_change_pct:+.1f} %",
-                      f"{r.max_gpu_temp_c:.1f} C", f"{r.max_gpu_temp_change_pct:+.1f} %",
-                      f"{r.power_capped_row_time_pct:.2f} %", f"{r.thermal_throttled_gpu_time_pct:.2f} %",
-                      f"{r.saas_goodput_pct:.2f} %", f"{r.saas_quality:.4f}", f"{r.iaas_perf_lost_pct:.2f} %",
+        table.add_row(r.policy, f"{r.peak_row_power:.1%} ({r.peak_row_power_change_pct:+.1f}%)",
+                      f"{r.max_gpu_temp_c:.1f} C ({r.max_gpu_temp_change_pct:+.1f}%)",
+                      f"{r.power_capped_row_time_pct:.2f}%", f"{r.thermal_throttled_gpu_time_pct:.2f}%",
+                      f"{r.saas_goodput_pct:.2f}%", f"{r.saas_quality:.4f}", f"{r.iaas_perf_lost_pct:.2f}%",
                       str(r.vms_unplaced))
     return table
 
