@@ -259,7 +259,6 @@ def _running_only(inv: Inventory) -> Inventory:
 
 def _family_profiles(inv: Inventory, profiles: LoadProfiles) -> dict:
     out = {}
-    vms = inv.vms.set_index("vm_id")
     pos = pd.Series(np.arange(len(profiles.vm_ids)), index=profiles.vm_ids)
     running = inv.running_vms
     for col in ("endpoint", "customer"):
@@ -267,7 +266,6 @@ def _family_profiles(inv: Inventory, profiles: LoadProfiles) -> dict:
             idx = pos.reindex(members).dropna().to_numpy(int)
             if len(idx):
                 out[(col, str(name))] = {q: profiles.values[q][idx].mean(axis=0) for q in QUANTILES}
-    del vms
     return out
 
 
