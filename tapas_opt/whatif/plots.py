@@ -34,7 +34,7 @@ def _figure(width: float = 7.0, height: float = 4.2):
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height))
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def plot_deployable(deploy: pd.DataFrame, path: Path) -> str | None:
@@ -49,7 +49,7 @@ def plot_deployable(deploy: pd.DataFrame, path: Path) -> str | None:
     ax.set_ylabel("max servers deployable per row")
     ax.set_title("Servers deployable per row under a capping budget")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
 
@@ -74,9 +74,8 @@ def plot_capping(table: pd.DataFrame, budgets, path: Path) -> str | None:
         ax.grid(alpha=0.3)
     ax1.set_ylim(bottom=0)
     ax2.set_ylim(bottom=0, top=max(1.0, float(table["thermal_throttled_gpu_time_pct"].max()) * 1.1))
-    ax1.legend(fontsize=7)
+    fig.legend(*ax1.get_legend_handles_labels(), loc="outside right upper", fontsize=7)
     fig.suptitle("Capping and throttling as servers are added")
-    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -99,10 +98,10 @@ def plot_metrics(table: pd.DataFrame, param: str, path: Path) -> str | None:
     for ax in (ax1, ax2):
         ax.set_xlabel(name)
         ax.grid(alpha=0.3)
-    if table["name"].nunique() * max(1, len(others)) <= 12:
-        ax1.legend(fontsize=7)
+    handles, labels = ax1.get_legend_handles_labels()
+    if len(labels) <= 24:
+        fig.legend(handles, labels, loc="outside right upper", fontsize=7)
     fig.suptitle(f"Peak row power and GPU temperature vs {name}")
-    fig.tight_layout()
     return _save(fig, path)
 
 
