@@ -36,6 +36,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 
 MAX_SCENARIOS = 10_000
+MAX_ID_CHARS = 150
 EVALUATORS = ("predicted", "simulator")
 POLICIES = ("optimal", "greedy", "tapas-rules", "first-fit", "random")
 FORECAST_METHODS = ("auto", "template")
@@ -567,6 +568,8 @@ def expand(name: str, base: Path, source_dir: Path, settings: dict, changes: dic
             sid = "__".join([_slug(nm)] + [f"{k}={_slug(v)}" for k, v in params.items()])
             digest = hashlib.sha256(json.dumps({"settings": spec["settings"], "changes": spec["changes"],
                                                 "base": base_print}, sort_keys=True, default=str).encode())
+            if len(sid) > MAX_ID_CHARS:  # ids name files: keep them short, unique by a hash of the point
+                sid = sid[:MAX_ID_CHARS - 9] + "~" + hashlib.sha256(sid.encode()).hexdigest()[:8]
             out.append(ScenarioSpec(sid, nm, str(base), spec["settings"], spec["changes"], params,
                                     digest.hexdigest()[:16], str(source_dir)))
     return out
