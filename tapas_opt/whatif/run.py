@@ -59,6 +59,7 @@ def run_scenario(spec: ScenarioSpec) -> dict:
     from tapas_opt.whatif.evaluate import EVALUATOR_LABELS, evaluate_predicted, evaluate_simulated
 
     t0 = time.perf_counter()
+    cpu0 = time.process_time()
     st = spec.settings
     base = _base_inventory(spec.base, fingerprint(Path(spec.base)))
     inv, applied = apply_changes(base, spec.changes, int(st["seed"]), spec.source_dir, st.get("horizon_h"))
@@ -81,6 +82,7 @@ def run_scenario(spec: ScenarioSpec) -> dict:
     scored["metrics"]["servers"] = int(len(inv.servers))
     scored["metrics"]["gpus"] = int(inv.servers["gpus"].sum())
     timing["total_s"] = round(time.perf_counter() - t0, 3)
+    timing["cpu_s"] = round(time.process_time() - cpu0, 3)
     return {
         "scenario_id": spec.id, "name": spec.name, "spec_hash": spec.spec_hash,
         "evaluator": st["evaluator"], "evaluator_label": EVALUATOR_LABELS[st["evaluator"]],
