@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import settings
+
+# Property tests: reproducible by default (CI must not fail on a room no one can replay);
+# HYPOTHESIS_PROFILE=explore searches fresh random rooms.
+settings.register_profile("ci", max_examples=25, derandomize=True)
+settings.register_profile("explore", max_examples=500)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "data" / "example"

@@ -2,7 +2,12 @@
 
 The engine may leave VMs unplaced (each with a reason), but what it places never breaks a row,
 aisle, GPU-temperature or GPU-capacity limit, as re-checked by the solver-free evaluator; and
-the optimiser never scores worse than the greedy it starts from."""
+the optimiser never scores worse than the greedy it starts from, and any bound it reports is
+below the plan's peak.
+
+The run is derandomised (the same 25 rooms every time, so CI is reproducible); to explore new
+rooms run ``HYPOTHESIS_PROFILE=explore pytest tests/test_placement_properties.py`` (500 random
+rooms, see conftest.py)."""
 
 import numpy as np
 import pandas as pd
@@ -48,7 +53,7 @@ def rooms(draw):
     return dict(servers=servers, rows=rows, aisles=aisles, vms=vms, telemetry=tel)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(room=rooms())
 def test_plans_hold_every_limit(tmp_path_factory, room):
     root = write_inventory(tmp_path_factory.mktemp("room"), **room)

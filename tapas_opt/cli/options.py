@@ -35,7 +35,7 @@ event_option = click.option(
 at_option = click.option("--at", "at", default=None, metavar="TIME",
                          help="Time inside the forecast horizon (ISO 8601) [default: the weekly peak of room power].")
 catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
-                                help="LLM configuration catalogue CSV [default: models/catalogue/llm_configs.csv].")
+                                help="LLM configuration catalogue CSV [default: $TAPAS_OPT_CATALOGUE, else the bundled models/catalogue/llm_configs.csv, installed with the package].")
 forecast_method_option = click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto",
                                       show_default=True,
                                       help="auto: per VM the forecaster that back-tests best; template: the "

@@ -513,7 +513,7 @@ def _room_inventory(data: RoomData, incoming: Queue) -> tuple[Inventory, LoadPro
 def _greedy_with_bound(inst, stats: dict):
     from tapas_opt.placement import heuristics
     from tapas_opt.placement.evaluate import evaluate_assignment
-    from tapas_opt.placement.solve import PlacementSolution, RowLp
+    from tapas_opt.placement.solve import PlacementSolution, peak_power_bound
 
     t0 = time.perf_counter()
     assign = heuristics.greedy(inst)
@@ -522,7 +522,7 @@ def _greedy_with_bound(inst, stats: dict):
     bound = None
     lp_unplaced = None
     if inst.n_vms:
-        lp = RowLp(inst, inst.temp_limit_c).solve(inst.temp_limit_c)
+        lp = peak_power_bound(inst)
         lp_unplaced = lp.unplaced
         bound = lp.z if lp.unplaced < 1e-6 else None
     t2 = time.perf_counter()

@@ -320,12 +320,17 @@ def soft_spread(m: RowLevelModel) -> tuple[list, list]:
     return tops, coefs
 
 
-def set_objective(m: RowLevelModel) -> None:
-    """Minimise ``w_p * z / 1e6 + soft terms + 1000 * unplaced`` (all normalised)."""
+def set_objective(m: RowLevelModel, soft: bool = True) -> None:
+    """Minimise ``w_p * z / 1e6 + soft terms + 1000 * unplaced`` (all normalised).
+
+    ``soft=False`` drops the balance and spread terms: they trade peak power for spreading, so
+    only without them is the relaxation's ``z`` a lower bound on the peak power of a plan."""
     b, opts = m.backend, m.data.inst.options
-    vars_, coefs = [m.z], [opts.power_weight / PPM]
+    vars_, coefs = [m.z], [(opts.power_weight if soft else 1.0) / PPM]
     for name, (vs, cs), w in (("balance", m.penalties.get("balance", ([], [])), opts.balance_weight),
                               ("spread", m.penalties.get("spread", ([], [])), opts.spread_weight)):
+        if not soft:
+            continue
         vars_ += vs
         coefs += [w * c for c in cs]
     vars_ += list(m.unplaced.values())

@@ -30,7 +30,7 @@ from tapas_opt.placement.evaluate import Evaluation, evaluate_assignment, server
 from tapas_opt.placement.instance import PlacementInstance
 from tapas_opt.placement.rowlevel import (PPM, add_aisle_airflow_limit, add_row_power_limit,
                                           build_row_data, build_row_model, complete_hint, counts_from_model,
-                                          find_violated_slots, initial_slots, set_theta)
+                                          find_violated_slots, initial_slots, set_objective, set_theta)
 from tapas_opt.placement.serverlevel import PoolProblem, build_pool_model, pool_counts
 from tapas_opt.placement.state import RoomState
 
@@ -138,6 +138,25 @@ class RowLp:
         return LpResult(theta_c, z / PPM, unplaced, res.objective,
                         {k: list(v) for k, v in self.row_slots.items()},
                         {k: list(v) for k, v in self.aisle_slots.items()}, y)
+
+
+    def peak_bound(self) -> LpResult:
+        """The relaxation at the temperature limit minimising peak power alone (no soft terms).
+
+        Its ``z`` is a lower bound on the peak normalised row power of every plan that leaves at
+        most ``unplaced`` VMs out: such a plan is a point of this LP, whose objective puts a
+        penalty on each unplaced VM far above any peak. The steering solves (soft spread and
+        balance terms on) may accept a higher ``z`` for spreading, so theirs is no bound."""
+        set_objective(self.model, soft=False)
+        try:
+            return self.solve(self.inst.temp_limit_c)
+        finally:
+            set_objective(self.model)
+
+
+def peak_power_bound(instance: PlacementInstance) -> LpResult:
+    """Lower bound on the peak normalised row power (see :meth:`RowLp.peak_bound`)."""
+    return RowLp(instance, instance.temp_limit_c).peak_bound()
 
 
 def solve_row_lp(instance: PlacementInstance, theta_c: float) -> LpResult:
@@ -398,6 +417,7 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
         lp = RowLp(inst, inst.temp_limit_c)
         lp_limit = lp.solve(inst.temp_limit_c)
         theta, temp_lb = choose_theta(inst, lp, lp_limit, stats)
+        lp_bound = lp.peak_bound()
         stats["lp_time_s"] = round(time.perf_counter() - t0, 3)
         theta, warm_theta, warm_theta_ev = integral_witness(inst, theta, warm_ev.n_unplaced, stats)
         lp_theta = lp.solve(theta)
@@ -428,12 +448,19 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
             stats["returned"] = f"{name} (better than the optimised plan)"
     existing = inst.existing_peak_temp_c
     temp_bound = max(temp_lb, existing) if np.isfinite(existing) else temp_lb
-    bound = None
-    if _lp_feasible(lp_limit):
-        bound = (opts.power_weight * lp_limit.z + opts.temp_weight * temp_bound / inst.temp_limit_c
+    bound, power_bound = None, lp_bound.z
+    if _lp_feasible(lp_bound):
+        bound = (opts.power_weight * lp_bound.z + opts.temp_weight * temp_bound / inst.temp_limit_c
                  + opts.placed_temp_weight * temp_lb / inst.temp_limit_c)
+    if ev.n_unplaced > lp_bound.unplaced + 1e-6:
+        # The relaxation seats (fractionally) VMs this plan leaves out; its peaks are those of a
+        # fuller room and bound nothing about this plan (the penalty per unplaced VM dominates).
+        stats["bound_note"] = (f"no bound: the plan leaves {ev.n_unplaced} VM(s) unplaced, "
+                               f"the LP relaxation {lp_bound.unplaced:.3g}")
+        bound, power_bound = None, None
+        temp_bound = existing if np.isfinite(existing) else None
     sol = PlacementSolution("optimal", "feasible", assign, ev, _unplaced_reasons(inst, assign),
-                            time.perf_counter() - t0, ev.objective, bound, lp_limit.z, temp_bound, theta, stats)
+                            time.perf_counter() - t0, ev.objective, bound, power_bound, temp_bound, theta, stats)
     gap = sol.gap
     sol.status = _status(ev, optimal=gap is not None and gap < 1e-6)
     return sol

@@ -50,15 +50,12 @@ ENV_VAR = "TAPAS_OPT_CATALOGUE"
 
 
 def default_catalogue_path() -> Path:
-    """The bundled catalogue: ``$TAPAS_OPT_CATALOGUE``, else ``models/catalogue/llm_configs.csv``
-    of the source tree this package runs from, else of the current directory."""
+    """The catalogue used without ``--catalogue``: ``$TAPAS_OPT_CATALOGUE`` if set, else the one
+    shipped with the package (``tapas_opt/data/catalogue`` is a link to ``models/catalogue`` in the
+    source tree, copied into the wheel, so ``pip install .`` carries it)."""
     if os.environ.get(ENV_VAR):
         return Path(os.environ[ENV_VAR])
-    rel = Path("models") / "catalogue" / "llm_configs.csv"
-    for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / rel).exists():
-            return root / rel
-    return Path(__file__).resolve().parents[2] / rel
+    return Path(__file__).resolve().parents[1] / "data" / "catalogue" / "llm_configs.csv"
 
 
 def _bool(series: pd.Series) -> pd.Series:
