@@ -36,6 +36,10 @@ def test_moves_level_the_rows_and_only_saas_moves(hot_row_room):
     after = evaluate_assignment(moved_instance(inst, plan.moves), sol.assign)
     assert after.peak_row_power_norm == pytest.approx(17 / 30, abs=1e-6)
     assert len(plan.moves) == 2  # the fewest moves that reach the best peak
+    # The reported bound is a bound on the peak itself (not on peak + move costs): here the
+    # moves reach the optimum, so it sits just under it.
+    assert plan.stats["peak_bound"] <= after.peak_row_power_norm
+    assert plan.stats["peak_bound"] == pytest.approx(17 / 30, abs=1e-4)
 
 
 def test_no_intermediate_step_breaks_a_limit(hot_row_room):

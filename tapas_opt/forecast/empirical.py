@@ -479,9 +479,9 @@ def _mix_forecast(values, fitted, future, index, step_min, horizon, persistence_
     if future is not None:
         out = out + np.nan_to_num(future)[:, :, None]
     if p99_headroom:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # a series without any value: peak -inf, floor NaN, unused
             peak = np.nanmax(np.where(np.isnan(values), -np.inf, values), axis=1)
-        floor = peak + p99_headroom * (1.0 - peak)
+            floor = peak + p99_headroom * (1.0 - peak)
         out[:, :, 2] = np.maximum(out[:, :, 2], np.where(np.isfinite(floor), floor, 0.0)[:, None])
     out = np.clip(out, 0.0, 1.0)
     return np.maximum.accumulate(out, axis=2)
