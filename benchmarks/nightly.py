@@ -55,7 +55,20 @@ def bench(seed: int, args, tmp: Path) -> dict:
             "move_search_bound": bound,
             "best_possible_change_pct": None if bound is None else round(100 * (bound / before - 1), 2),
             "steps_with_violations": int((moves["in_flight_violations"] > 0).sum()) if len(moves) else 0,
-            "dropped": len(nightly["dropped"]), "verify_exit": vcode}
+            "dropped": len(nightly["dropped"]), "verify_exit": vcode,
+            **ten_percent_check(nightly["rows_without_moves"], pd.read_csv(room / "servers.csv"), args.max_moves)}
+
+
+def ten_percent_check(rows: list[dict], servers: pd.DataFrame, max_moves: int) -> dict:
+    """A solver-free reachability check of the -10 % target: every row above 0.9 x the peak must
+    shed its excess at its own peak slot, and one move takes away at most one server's dynamic
+    power (max - idle: a VM on all of a server's GPUs at full load)."""
+    peak = max(r["peak_fraction"] for r in rows)
+    hot = [r for r in rows if r["peak_fraction"] > 0.9 * peak]
+    need_kw = sum(r["peak_kw"] - 0.9 * peak * r["limit_kw"] for r in hot)
+    per_move_kw = float((servers["max_power_kw"] - servers["idle_power_kw"]).max())
+    return {"rows_within_10pct": f"{len(hot)}/{len(rows)}", "kw_to_shed_for_10pct": round(need_kw, 1),
+            "kw_20_moves_can_shed_at_most": round(max_moves * per_move_kw, 1)}
 
 
 def main() -> None:
