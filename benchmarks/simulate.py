@@ -69,6 +69,7 @@ def week(room: Path, out: Path, data: str, extra: list[str]) -> dict:
     table["placement_s"] = [pol[p]["timing"]["placement_s"] for p in table["policy"]]
     return {"wall_s": round(wall, 1), "scenario": doc["scenario"], "table": table.to_dict(orient="records"),
             "room_power_fraction_peak": pol["baseline"]["room_power_fraction_peak"],
+            "iaas_gpu_temp_floor_c": pol["baseline"].get("iaas_gpu_temp_floor_c"),
             "hottest_vm": {p: pol[p].get("hottest_vm") for p in pol},
             "placement": {p: {k: v for k, v in pol[p]["placement"].items() if k != "unplaced"} for p in pol}}
 
@@ -119,6 +120,7 @@ def main() -> None:
         w = res["week"]
         print(f"\n### Seed {seed}: {w['scenario']['servers']} servers, {w['scenario']['vms']} VMs, "
               f"{w['scenario']['steps']} steps; room-level bound on peak row power {w['room_power_fraction_peak']:.4f}; "
+              f"floor of the max GPU temperature {w['iaas_gpu_temp_floor_c']} C; "
               f"command wall {w['wall_s']} s\n")
         print(md(w["table"], ["policy", "peak_row_power", "peak_row_power_change_pct", "max_gpu_temp_c",
                               "max_gpu_temp_change_pct", "power_capped_row_time_pct", "thermal_throttled_gpu_time_pct",

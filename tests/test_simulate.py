@@ -19,7 +19,7 @@ from tapas_opt.cli import main
 from tapas_opt.config import InletModel
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.simulate.engine import Engine, EngineOptions, simulate
-from tapas_opt.simulate.metrics import comparison_table, summarise, timeseries_frame
+from tapas_opt.simulate.metrics import comparison_table, iaas_gpu_temp_floor_c, summarise, timeseries_frame
 from tapas_opt.simulate.policies import POLICIES, place_scenario, resolve_policies
 from tapas_opt.simulate.run import run_policies, write_run
 from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario, oversubscribe, remix
@@ -90,6 +90,17 @@ def test_tiny_room_matches_hand_computation(tmp_path):
     assert not res.row_capped.any() and res.step["throttled_vms"].sum() == 0
     assert res.step["saas_served"] == pytest.approx(res.step["saas_demand"])
     assert res.step["saas_demand"] == pytest.approx(8 * 0.4)
+
+
+def test_iaas_temperature_floor_by_hand(tmp_path):
+    """The IaaS VM at load 0.5 on the cooler server (offset 0), with the inlet of the IaaS load
+    alone (8 * 0.5 / 16 = 0.25 room load): a floor under the room's maximum."""
+    sc = tiny_scenario(tmp_path)
+    _, res, _ = run_one(sc, "baseline")
+    inlet = 23.75 + 2 * 0.25 * (20 - 15) / (35 - 15)
+    floor = iaas_gpu_temp_floor_c(sc)
+    assert floor == pytest.approx(inlet + 2.0 + 0.053 * (50 + 350 * 0.5), abs=1e-3)
+    assert floor <= res.step["max_gpu_temp_c"].max()
 
 
 def test_power_capping_by_hand(tmp_path):
@@ -251,6 +262,9 @@ def test_full_no_worse_than_baseline_on_peaks(tmp_path, small_room):
     run = run_policies(sc, resolve_policies(["baseline", "route"]))
     base, route = run.summaries
     assert route["peak_row_power_fraction"] <= base["peak_row_power_fraction"] + 1e-9
+    for summary in run.summaries:  # the bounds hold under every policy
+        assert summary["room_power_fraction_peak"] <= summary["peak_row_power_fraction"] + 1e-9
+        assert summary["iaas_gpu_temp_floor_c"] <= summary["max_gpu_temp_c"] + 1e-6
 
 
 def test_router_against_lp(tmp_path, small_room):

@@ -10,6 +10,8 @@ Definitions (docs/simulation.md):
   below it (only reconfiguration, which changes the load, can).
 * ``max_gpu_temp_c``: max over VMs and steps of the hottest-GPU temperature at the demand load
   (``_fraction``: over the GPU limit, the paper's "normalised to provisioned").
+* ``iaas_gpu_temp_floor_c``: no policy that places every IaaS VM gets ``max_gpu_temp_c`` below
+  it (:func:`iaas_gpu_temp_floor_c`), the temperature counterpart of ``room_power_fraction_peak``.
 * ``power_capped_row_time_pct``: share of row-steps in which the row was power-capped;
   ``power_capped_time_pct``: share of steps in which any row was.
 * ``thermal_throttled_gpu_time_pct``: share of busy GPU-steps (GPUs of placed, arrived VMs) in
@@ -27,9 +29,47 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tapas_opt import physics
+
 
 def _pct(num, den) -> float:
     return round(100.0 * float(num) / float(den), 4) if den else 0.0
+
+
+def iaas_gpu_temp_floor_c(scenario, mask: np.ndarray | None = None) -> float | None:
+    """A lower bound on the week's max GPU temperature under any placement, routing or
+    configuration that places every IaaS VM.
+
+    An IaaS VM's load is its trace whatever the policy, and it stays on one server; the inlet is
+    at least the model's inlet at the room load of the IaaS VMs alone (the inlet rises with room
+    load, recirculation only adds). So each IaaS VM reaches at least ``min over servers of max
+    over its steps`` of the physics module's hottest-GPU temperature, and the room's maximum is
+    at least the largest of these. Servers enter by thermal class (GPU power range, intercept,
+    slope) with the class's coolest inlet offset, which keeps it cheap."""
+    inst, vms = scenario.instance, scenario.vms
+    iaas = np.flatnonzero(vms["kind"].to_numpy(str) != "saas")
+    if len(iaas) == 0:
+        return None
+    T = len(scenario.times)
+    steps = np.arange(T)
+    m = np.ones(T, bool) if mask is None else np.asarray(mask, bool)
+    arrived = (vms["arrival_step"].to_numpy(int)[iaas, None] <= steps[None, :]) & m[None, :]
+    u = np.nan_to_num(scenario.vm_load[iaas]) * arrived
+    p = inst.params
+    k = vms["gpus"].to_numpy(float)[iaas]
+    room = physics.room_load(u, k, int(p.gpus.sum()))
+    base = physics.inlet_temp_c(scenario.outside_c + scenario.outside_shift_c, room,
+                                scenario.prepared.config.inlet)
+    classes = pd.DataFrame({"idle": p.gpu_idle_w, "max": p.gpu_max_w, "a": p.temp_intercept_c,
+                            "b": p.temp_c_per_w, "offset": p.inlet_offset_c})
+    coolest = classes.groupby(["idle", "max", "a", "b"], sort=True)["offset"].min()
+    per_vm = np.full(len(iaas), np.inf)
+    for (idle, mx, a, b), offset in coolest.items():
+        watts = physics.gpu_power_w(u, idle, mx, p.poly)
+        temp = physics.gpu_temp_c(base[None, :] + offset, watts, a, b)
+        per_vm = np.minimum(per_vm, np.where(arrived, temp, -np.inf).max(axis=1))
+    per_vm = per_vm[arrived.any(axis=1)]
+    return round(float(per_vm.max()), 3) if len(per_vm) else None
 
 
 def summarise(result, scenario, placement, policy, mask: np.ndarray | None = None) -> dict:
@@ -64,6 +104,7 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
                               "kw": round(float(result.row_kw[:, m][r, t]), 2),
                               "limit_kw": round(float(result.row_limit_kw[:, m][r, t]), 2)},
         "max_gpu_temp_c": round(float(temps.max()), 3),
+        "iaas_gpu_temp_floor_c": iaas_gpu_temp_floor_c(scenario, m),
         "max_gpu_temp_fraction": round(float(temps.max()) / t_lim, 4),
         "max_gpu_temp_at": str(times[hot_t]),
         "max_gpu_temp_delivered_c": round(float(st["max_gpu_temp_delivered_c"].max()), 3),
