@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from conftest import EXAMPLE
+from conftest import EXAMPLE, server, vm, write_inventory
 from tapas_opt.cli import main
 
 
@@ -173,6 +173,23 @@ def test_infeasible_request_exits_1_with_reasons(tmp_path):
     assert summary["vms"]["unplaced"] > 0
     assert {u["code"] for u in summary["unplaced"]} <= {"no_gpu_capacity", "row_power", "aisle_airflow",
                                                         "gpu_temperature", "combined_limits"}
+
+
+def test_a_room_with_no_busy_gpu_reads_in_every_command(tmp_path):
+    """Nothing running and the only request does not fit: no GPU temperature exists (null in
+    the summary); place, verify and report say so instead of failing."""
+    servers = [server(f"R{r}S{i}", f"R{r}") for r in range(2) for i in range(3)]
+    rows = [{"row_id": f"R{r}", "aisle_id": "A0", "power_limit_kw": 7.0} for r in range(2)]
+    room = write_inventory(tmp_path / "room", servers=servers, rows=rows, vms=[vm("new0", gpus=2)],
+                           aisles=[{"aisle_id": "A0", "airflow_limit_cfm": 10_000}],
+                           telemetry=pd.DataFrame({"timestamp": [], "vm_id": [], "load": []}))
+    res = run("place", room, "--out", tmp_path / "plan")
+    assert res.exit_code == 1 and "none (no busy GPU)" in res.output and "row_power" in res.output
+    assert json.loads((tmp_path / "plan" / "summary.json").read_text())["max_gpu_temp_c"] is None
+    res = run("verify", room, tmp_path / "plan")
+    assert res.exit_code == 0 and "1 unplaced" in res.output
+    res = run("report", tmp_path / "plan", "--out", tmp_path / "r.html")
+    assert res.exit_code == 0 and "none (no busy GPU)" in res.output
 
 
 def test_json_and_quiet_modes(tmp_path):

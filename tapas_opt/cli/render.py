@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from contextlib import contextmanager
 from typing import Iterable, Iterator, TypeVar
@@ -49,8 +50,8 @@ def place_table(summary: dict) -> Table:
                   + (f" in {worst}" if worst else "")
                   + (f" (LP bound {bound:.1%})" if bound is not None else ""))
     placed_t = summary.get("max_placed_gpu_temp_c")
-    table.add_row("max GPU temperature", f"{summary['max_gpu_temp_c']:.1f} C (limit {summary['gpu_temp_limit_c']:.0f} C"
-                  + (f"; placed VMs {placed_t:.1f} C" if placed_t is not None else "") + ")")
+    table.add_row("max GPU temperature", f"{temp_text(summary['max_gpu_temp_c'])} (limit {summary['gpu_temp_limit_c']:.0f} C"
+                  + (f"; placed VMs {temp_text(placed_t)}" if placed_t is not None else "") + ")")
     aisles = summary["aisles"]
     if aisles:
         top = max(aisles, key=lambda a: a["peak_fraction"])
@@ -58,6 +59,13 @@ def place_table(summary: dict) -> Table:
     table.add_row("objective", f"{summary['objective']:.4f}" + (f" (gap {gap:.2%})" if gap is not None else ""))
     table.add_row("solve time", f"{summary['solve_time_s']:.1f} s")
     return table
+
+
+def temp_text(celsius) -> str:
+    """A temperature for the terminal; "none" when no GPU is busy (the summary holds null)."""
+    if celsius is None or not math.isfinite(float(celsius)):
+        return "none (no busy GPU)"
+    return f"{float(celsius):.1f} C"
 
 
 def print_table(table: Table) -> None:

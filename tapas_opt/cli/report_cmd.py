@@ -9,7 +9,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, progress_steps
+from tapas_opt.cli.render import print_json, progress_steps, temp_text
 from tapas_opt.errors import EXIT_OK
 
 
@@ -108,7 +108,7 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
             click.echo(f"violation: {v['message']}", err=True)
         h = view.headline()
         click.echo(f"report written to {path}: {h['placed']} placed, {h['unplaced']} unplaced; peak row power "
-                   f"{h['peak_row_power_fraction']:.1%} of limit, max GPU {h['max_gpu_temp_c']:.1f} C"
+                   f"{h['peak_row_power_fraction']:.1%} of limit, max GPU {temp_text(h['max_gpu_temp_c'])}"
                    + (f"; {len(view.violations)} limit(s) broken" if view.violations else ""))
         for p in pngs:
             click.echo(f"figure written to {p}")

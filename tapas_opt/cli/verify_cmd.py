@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json
+from tapas_opt.cli.render import print_json, temp_text
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -44,5 +44,5 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
             click.echo(f"{'VIOLATION' if strict else 'warning'} {v.code} (running VMs alone): {v.message}", err=True)
         verdict = "FAILED" if failed else "ok"
         click.echo(f"verify {verdict}: {len(report.violations)} violation(s), {len(report.unplaced)} unplaced VM(s); "
-                   f"peak row power {ev.peak_row_power_norm:.1%} of limit, max GPU {ev.peak_temp_c:.1f} C")
+                   f"peak row power {ev.peak_row_power_norm:.1%} of limit, max GPU {temp_text(ev.peak_temp_c)}")
     sys.exit(EXIT_INFEASIBLE if failed else EXIT_OK)
