@@ -83,6 +83,23 @@ def test_no_power_bound_for_a_plan_that_leaves_vms_out(tmp_path):
     assert "unplaced" in sol.stats["bound_note"]
 
 
+def test_lp_past_its_deadline_raises_and_placement_falls_back_to_greedy(two_row_room, monkeypatch):
+    """The relaxation has a wall-clock budget; past it the optimal policy returns the greedy
+    plan, within limits, without a bound, and says why."""
+    import time
+
+    from tapas_opt.placement import solve as solve_module
+
+    inst = prepare(two_row_room, forecast_method="template").instance
+    with pytest.raises(RuntimeError, match="time budget"):
+        solve_module.RowLp(inst, inst.temp_limit_c, deadline=time.perf_counter() - 1).solve(inst.temp_limit_c)
+    monkeypatch.setattr(solve_module, "LP_BUDGET_SHARE", 0.0)
+    monkeypatch.setattr(solve_module.time, "perf_counter", lambda _c=iter(range(0, 10**9, 100)): float(next(_c)))
+    sol = solve_placement(inst, "optimal")
+    assert "time budget" in sol.stats["lp_error"] and sol.bound is None and sol.power_bound is None
+    assert not [v for v in sol.evaluation.violations if not v.code.endswith("_preexisting")]
+
+
 def test_cp_sat_and_pulp_agree(two_row_room):
     """The same model through PuLP/CBC reaches the same peak row power and temperature."""
     _, a = _solve(two_row_room, backend="cp-sat")

@@ -36,6 +36,13 @@ from tapas_opt.placement.state import RoomState
 
 POLICIES = ("optimal", "greedy", "tapas-rules", "first-fit", "random")
 MAX_CUT_ROUNDS = 30
+LP_SOLVE_LIMIT_S = 60.0
+"""Wall-clock limit of one GLOP solve of the row-level relaxation."""
+LP_BUDGET_SHARE = 1.0
+"""The LP relaxation (bound and threshold sweep) may use this share of the placement time limit
+(at least 10 s) of wall-clock time. It takes a few seconds on a 1,000-server room; the limit is
+a safety net for overloaded rooms (constraint generation adding slot after slot), where the
+greedy plan is returned without a bound."""
 
 
 @dataclass
@@ -107,10 +114,15 @@ class RowLp:
     """The LP relaxation of stage 1 (coefficients rounded down: a true relaxation, so its
     optimum is a valid lower bound), kept across thresholds: moving to a new ``theta`` changes
     bounds and the thermal capacity rows, and GLOP re-solves from its last basis; the row/time
-    constraints found by constraint generation stay (they hold at every threshold)."""
+    constraints found by constraint generation stay (they hold at every threshold).
 
-    def __init__(self, instance: PlacementInstance, theta_c: float):
+    ``deadline`` (a ``time.perf_counter()`` value) bounds all its solves together: past it,
+    :meth:`solve` raises, and the caller falls back to its heuristic plan without a bound. On an
+    overloaded room constraint generation can otherwise add slots for a long time."""
+
+    def __init__(self, instance: PlacementInstance, theta_c: float, deadline: float | None = None):
         self.inst = instance
+        self.deadline = deadline
         data = build_row_data(instance, theta_c, relax=True)
         self.row_slots, self.aisle_slots = initial_slots(data)
         self.backend = GlopBackend()
@@ -123,7 +135,7 @@ class RowLp:
             set_theta(m, build_row_data(self.inst, theta_c, relax=True))
         data = m.data
         for _ in range(MAX_CUT_ROUNDS):
-            res = backend.solve(60, 1, 0)
+            res = backend.solve(self._time_left(), 1, 0)
             self.solves += 1
             if not res.has_solution:
                 raise RuntimeError(f"row-level LP returned {res.status}")
@@ -139,6 +151,14 @@ class RowLp:
                         {k: list(v) for k, v in self.row_slots.items()},
                         {k: list(v) for k, v in self.aisle_slots.items()}, y)
 
+
+    def _time_left(self) -> float:
+        if self.deadline is None:
+            return LP_SOLVE_LIMIT_S
+        left = self.deadline - time.perf_counter()
+        if left <= 0:
+            raise RuntimeError("the row-level LP relaxation ran out of its time budget")
+        return min(LP_SOLVE_LIMIT_S, left)
 
     def peak_bound(self) -> LpResult:
         """The relaxation at the temperature limit minimising peak power alone (no soft terms).
@@ -414,7 +434,7 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
                                  time.perf_counter() - t0, warm_ev.objective, warm_ev.objective,
                                  warm_ev.peak_row_power_norm, warm_ev.peak_temp_c, inst.temp_limit_c, stats)
     try:
-        lp = RowLp(inst, inst.temp_limit_c)
+        lp = RowLp(inst, inst.temp_limit_c, deadline=t0 + max(10.0, LP_BUDGET_SHARE * time_limit_s))
         lp_limit = lp.solve(inst.temp_limit_c)
         theta, temp_lb = choose_theta(inst, lp, lp_limit, stats)
         lp_bound = lp.peak_bound()
