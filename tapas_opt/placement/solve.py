@@ -139,14 +139,17 @@ class RowLp:
             self.solves += 1
             if not res.has_solution:
                 raise RuntimeError(f"row-level LP returned {res.status}")
+            # Read every value before the model changes: GLOP forgets its solution then. If the
+            # rounds run out with slots still violated, this is the relaxation without them:
+            # still a relaxation, so still a lower bound.
             y = counts_from_model(m)
             z = backend.value(m.z)
+            unplaced = float(sum(backend.value(v) for v in m.unplaced.values()))
             new_rows, new_aisles = find_violated_slots(data, y, z, self.row_slots, self.aisle_slots)
             if not new_rows and not new_aisles:
                 break
             add_row_power_limit(m, new_rows)
             add_aisle_airflow_limit(m, new_aisles)
-        unplaced = float(sum(backend.value(v) for v in m.unplaced.values()))
         return LpResult(theta_c, z / PPM, unplaced, res.objective,
                         {k: list(v) for k, v in self.row_slots.items()},
                         {k: list(v) for k, v in self.aisle_slots.items()}, y)
