@@ -100,6 +100,34 @@ def test_lp_past_its_deadline_raises_and_placement_falls_back_to_greedy(two_row_
     assert not [v for v in sol.evaluation.violations if not v.code.endswith("_preexisting")]
 
 
+def test_lp_values_are_read_before_constraint_generation_changes_the_model(tmp_path, monkeypatch):
+    """When the cut rounds run out right after slots were added, the LP's result is that of its
+    last solve (GLOP forgets a solution once the model changes; read afterwards, the seated
+    share of a VM that cannot fit read as 0 unplaced)."""
+    from tapas_opt.placement import solve as solve_module
+
+    servers = [server(f"R{r}S{i}", f"R{r}") for r in range(2) for i in range(3)]
+    rows = [{"row_id": f"R{r}", "aisle_id": "A0", "power_limit_kw": 6.2} for r in range(2)]
+    root = write_inventory(tmp_path, servers=servers, rows=rows, vms=[vm("new0", customer="c0", gpus=2)],
+                           aisles=[{"aisle_id": "A0", "airflow_limit_cfm": 10_000}],
+                           telemetry=pd.DataFrame({"timestamp": [], "vm_id": [], "load": []}))
+    inst = prepare(root, forecast_method="template").instance
+    reference = solve_module.RowLp(inst, inst.temp_limit_c).solve(inst.temp_limit_c)
+    assert reference.unplaced > 0.01  # the VM cannot fit whole in either row
+    real = solve_module.find_violated_slots
+
+    def one_more_slot(data, y, z, row_slots, aisle_slots):
+        new_rows, new_aisles = real(data, y, z, row_slots, aisle_slots)
+        free = [t for t in range(inst.n_slots) if t not in row_slots[0]]
+        row_slots[0].append(free[0])
+        return {**new_rows, 0: [free[0]]}, new_aisles
+
+    monkeypatch.setattr(solve_module, "MAX_CUT_ROUNDS", 1)
+    monkeypatch.setattr(solve_module, "find_violated_slots", one_more_slot)
+    res = solve_module.RowLp(inst, inst.temp_limit_c).solve(inst.temp_limit_c)
+    assert res.unplaced == pytest.approx(reference.unplaced, abs=1e-6)
+
+
 def test_cp_sat_and_pulp_agree(two_row_room):
     """The same model through PuLP/CBC reaches the same peak row power and temperature."""
     _, a = _solve(two_row_room, backend="cp-sat")
