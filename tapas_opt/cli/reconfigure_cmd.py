@@ -53,8 +53,7 @@ def _table(summary: dict):
 @click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
               help="optimal (LP + integral solve), greedy (the paper's per-instance playbook) or uniform-cap.")
 @o.catalogue_option
-@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto", show_default=True,
-              help="auto: per VM the forecaster that back-tests best; template: the paper's per-slot quantiles (fast).")
+@o.forecast_method_option
 @o.quantile_option
 @o.profiles_option
 @o.time_limit_option

@@ -20,8 +20,7 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @click.option("--configs", "configs_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="configs.csv of 'tapas-opt reconfigure' (vm_id, config_id) [default: the VMs' current configurations].")
 @o.catalogue_option
-@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto", show_default=True,
-              help="auto: per VM the forecaster that back-tests best; template: the paper's per-slot quantiles (fast).")
+@o.forecast_method_option
 @o.quantile_option
 @o.profiles_option
 @o.quiet_option
