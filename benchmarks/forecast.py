@@ -19,7 +19,6 @@ frame the inventory loader produces. It prints progress on stderr and the peak m
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import sys
 import time
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -38,12 +39,6 @@ from tapas_opt.forecast.realdata import (alibaba_backtest, azure_day_ahead, corn
                                          default_methods, within)
 from tapas_opt.forecast.select import AutoForecaster  # noqa: E402
 from tapas_opt.forecast.statsmodels_models import STATSMODELS_METHODS, StatsmodelsMethod  # noqa: E402
-
-
-def machine() -> str:
-    import os
-
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def md(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,11 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def run(cmd: list[str]) -> tuple[int, float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    return proc.returncode, time.perf_counter() - t0, proc.stdout + proc.stderr
+from common import run
 
 
 def bench(seed: int, args, tmp: Path) -> dict:

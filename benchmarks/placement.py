@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,14 +27,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from common import machine, run
+
 HERE = Path(__file__).resolve().parent
 POLICIES = ["first-fit", "random", "tapas-rules", "greedy", "optimal"]
-
-
-def run(cmd: list[str]) -> tuple[int, float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    return proc.returncode, time.perf_counter() - t0, proc.stdout + proc.stderr
 
 
 def placed_peak_temp(plan_dir: Path) -> float:
@@ -130,8 +124,7 @@ def main() -> None:
     ap.add_argument("--skip-single", action="store_true")
     ap.add_argument("--out", default=str(HERE / "out" / "placement.json"))
     args = ap.parse_args()
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.processor() or ''} "
-              f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}", "command": " ".join(sys.argv)}
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "command": " ".join(sys.argv)}
     with tempfile.TemporaryDirectory() as tmp:
         rows = []
         for seed in args.seeds:

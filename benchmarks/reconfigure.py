@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from common import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,10 +53,6 @@ from tapas_opt.reconfig.run import prepare_room, reconfigure  # noqa: E402
 POLICIES = ("uniform-cap", "greedy", "optimal")
 ROOMS = {"default (50 % used)": dict(servers=1000), "70 % used": dict(servers=1000, occupancy=0.7, pending_vms=0),
          "85 % used": dict(servers=1000, occupancy=0.85, pending_vms=0)}
-
-
-def machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def md(frame: pd.DataFrame) -> str:

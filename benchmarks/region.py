@@ -28,10 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+
+from common import machine
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -70,7 +71,7 @@ def main() -> None:
     load = os.getloadavg()
     out = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "load_average_at_end": [round(x, 2) for x in load],
         "command": "python benchmarks/region.py " + " ".join(sys.argv[1:]),
         "wall_s": round(wall, 1), "workers": args.workers,

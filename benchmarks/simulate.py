@@ -30,20 +30,15 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
+from common import run
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-
-
-def run(cmd: list[str]) -> tuple[int, float, str]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    return proc.returncode, time.perf_counter() - t0, proc.stdout + proc.stderr
 
 
 def machine() -> dict:

@@ -39,11 +39,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import signal
 import sys
 import time
 from pathlib import Path
+
+from common import machine
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -207,7 +208,7 @@ def main() -> None:
     load = os.getloadavg()
     out = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": machine(),
         "load_average_at_end": [round(x, 2) for x in load],
         "command": "python benchmarks/whatif.py " + " ".join(sys.argv[1:]),
         "room": str(room), "scenarios": len(sweep.scenarios), "evaluator": args.evaluator,
