@@ -72,8 +72,12 @@ def iaas_gpu_temp_floor_c(scenario, mask: np.ndarray | None = None) -> float | N
     return round(float(per_vm.max()), 3) if len(per_vm) else None
 
 
-def summarise(result, scenario, placement, policy, mask: np.ndarray | None = None) -> dict:
-    """The summary of one policy's run; ``mask`` restricts it to some steps (an event window)."""
+def summarise(result, scenario, placement, policy, mask: np.ndarray | None = None,
+              temp_floor_c: float | None = None) -> dict:
+    """The summary of one policy's run; ``mask`` restricts it to some steps (an event window).
+
+    ``temp_floor_c``: :func:`iaas_gpu_temp_floor_c` of the scenario and mask, when the caller
+    has it (it is the same for every policy and takes seconds); computed here otherwise."""
     T = len(result.times)
     m = np.ones(T, bool) if mask is None else np.asarray(mask, bool)
     st = {k: v[m] for k, v in result.step.items()}
@@ -104,7 +108,7 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
                               "kw": round(float(result.row_kw[:, m][r, t]), 2),
                               "limit_kw": round(float(result.row_limit_kw[:, m][r, t]), 2)},
         "max_gpu_temp_c": round(float(temps.max()), 3),
-        "iaas_gpu_temp_floor_c": iaas_gpu_temp_floor_c(scenario, m),
+        "iaas_gpu_temp_floor_c": iaas_gpu_temp_floor_c(scenario, m) if temp_floor_c is None else temp_floor_c,
         "max_gpu_temp_fraction": round(float(temps.max()) / t_lim, 4),
         "max_gpu_temp_at": str(times[hot_t]),
         "max_gpu_temp_delivered_c": round(float(st["max_gpu_temp_delivered_c"].max()), 3),

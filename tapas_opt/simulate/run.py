@@ -25,7 +25,7 @@ import pandas as pd
 
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.simulate.engine import EngineOptions, SimResult, simulate
-from tapas_opt.simulate.metrics import comparison_table, summarise, timeseries_frame
+from tapas_opt.simulate.metrics import comparison_table, iaas_gpu_temp_floor_c, summarise, timeseries_frame
 from tapas_opt.simulate.policies import Placement, Policy, place_scenario
 
 
@@ -57,6 +57,9 @@ def run_policies(scenario, policies: list[Policy], options: EngineOptions = Engi
     """
     placements = dict(placements or {})
     results, summaries, event_summaries = {}, [], []
+    # The temperature floor depends on the scenario only: once per run, not per policy.
+    floor_c = iaas_gpu_temp_floor_c(scenario)
+    event_floor_c = iaas_gpu_temp_floor_c(scenario, scenario.event_mask) if scenario.event_mask.any() else None
     for pol in policies:
         method = "greedy" if (fast_placement and pol.placement == "tapas-opt") else pol.placement
         if pol.placement not in placements:
@@ -68,9 +71,9 @@ def run_policies(scenario, policies: list[Policy], options: EngineOptions = Engi
         tick = progress(f"simulating {pol.name}", scenario.n_steps) if progress else None
         res = simulate(scenario, pol, pl, options, tick)
         results[pol.name] = res
-        summaries.append(summarise(res, scenario, pl, pol))
+        summaries.append(summarise(res, scenario, pl, pol, temp_floor_c=floor_c))
         if scenario.event_mask.any():
-            event_summaries.append(summarise(res, scenario, pl, pol, scenario.event_mask))
+            event_summaries.append(summarise(res, scenario, pl, pol, scenario.event_mask, temp_floor_c=event_floor_c))
     ref = "baseline" if any(p.name == "baseline" for p in policies) else policies[0].name
     run = RunResult(scenario, policies, placements, results, summaries, event_summaries,
                     comparison_table(summaries, ref))
