@@ -154,7 +154,6 @@ class RowLp:
                         {k: list(v) for k, v in self.row_slots.items()},
                         {k: list(v) for k, v in self.aisle_slots.items()}, y)
 
-
     def _time_left(self) -> float:
         if self.deadline is None:
             return LP_SOLVE_LIMIT_S
