@@ -395,3 +395,21 @@ def test_same_input_same_plan(small_prep):
     a, b = solve_optimal(inst), solve_optimal(inst)
     assert (a.plan.saas_config == b.plan.saas_config).all()
     np.testing.assert_allclose(a.plan.saas_load, b.plan.saas_load, atol=1e-6)
+
+
+def test_polish_stops_on_its_node_limit_not_the_clock(small_prep):
+    """The integral polish is bounded by branch-and-bound nodes (the same on any machine), and
+    the summary says how it ended; a clock-stopped polish is flagged as not reproducible."""
+    from tapas_opt.reconfig.summary import _solver_warnings
+
+    opts = ReconfigOptions(max_nodes=1, mip_gap=0.0, mip_gap_abs=0.0)
+    inst = build_reconfig_instance(small_prep, CAT, parse_events(["ups-failure"]), options=opts)
+    res = solve_optimal(inst)
+    assert res.polish_stopped_by in ("nodes", "gap")
+    assert _solver_warnings(inst, res) == []
+    clocked = replace(res, polish_stopped_by="time")
+    (warning,) = _solver_warnings(inst, clocked)
+    assert "safety net" in warning and "1 nodes" in warning
+    no_polish = solve_optimal(build_reconfig_instance(small_prep, CAT, parse_events(["ups-failure"]),
+                                                      options=replace(opts, max_nodes=0)))
+    assert no_polish.status == "dived" and no_polish.polish_stopped_by is None

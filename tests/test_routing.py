@@ -129,10 +129,12 @@ def test_reconfigure_command_writes_outputs_and_exit_codes(busy_and_quiet, tmp_p
     runner = CliRunner()
     out = tmp_path / "plan"
     res = runner.invoke(main, ["reconfigure", str(busy_and_quiet), "--event", "row-power:A:14.5", "--out", str(out),
-                               "--forecast-method", "template", "--json"])
+                               "--forecast-method", "template", "--max-nodes", "7", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
     assert summary["feasible"] and summary["saas"]["quality_loss_pct"] == 0.0
+    assert summary["solver"]["max_nodes"] == 7
+    assert summary["solver"]["polish_stopped_by"] in ("gap", "nodes")
     configs = pd.read_csv(out / "configs.csv")
     assert list(configs["vm_id"]) == ["s1", "s2", "s3"]
     assert {"config_id", "tp", "precision", "power_level", "max_batch", "predicted_power_kw", "throughput_tok_s"} <= set(configs)

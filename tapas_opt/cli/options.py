@@ -36,6 +36,15 @@ at_option = click.option("--at", "at", default=None, metavar="TIME",
                          help="Time inside the forecast horizon (ISO 8601) [default: the weekly peak of room power].")
 catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
                                 help="LLM configuration catalogue CSV [default: $TAPAS_OPT_CATALOGUE, else the bundled models/catalogue/llm_configs.csv, installed with the package].")
+polish_time_limit_option = click.option(
+    "--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=None,
+    help="Wall-clock safety net of the integral polish in seconds [default: 120]. The polish stops "
+         "at --max-nodes; only if this clock stops it first can the plan depend on the machine "
+         "(summary.json says so).")
+max_nodes_option = click.option(
+    "--max-nodes", type=click.IntRange(min=0), default=None,
+    help="Branch-and-bound nodes of the integral polish [default: 1000]: a work limit, so the same "
+         "input gives the same plan on any machine; 0 keeps the LP-diving plan.")
 forecast_method_option = click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto",
                                       show_default=True,
                                       help="auto: per VM the forecaster that back-tests best; template: the "

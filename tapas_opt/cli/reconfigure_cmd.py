@@ -56,12 +56,13 @@ def _table(summary: dict):
 @o.forecast_method_option
 @o.quantile_option
 @o.profiles_option
-@o.time_limit_option
+@o.polish_time_limit_option
+@o.max_nodes_option
 @o.quiet_option
 @o.json_option
 @handle_errors
 def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_method, quantile, profiles_path, time_limit_s,
-                quiet, as_json):
+                max_nodes, quiet, as_json):
     """Plan how SaaS endpoints of INVENTORY_DIR ride out an EVENT without touching IaaS.
 
     Chooses per SaaS VM a configuration (GPU power level, batch, tensor parallelism, precision,
@@ -84,6 +85,8 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         if time_limit_s is not None:
             opts = replace(opts, time_limit_s=time_limit_s)
+        if max_nodes is not None:
+            opts = replace(opts, max_nodes=max_nodes)
         result = run(inventory_dir, events or ("none",), at, policy, catalogue, out_dir, opts, prepared=prep)
     finally:
         if status:

@@ -31,6 +31,8 @@ from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.plan import ReconfigPlan
 
 EPS = 1e-9
+TIME_LIMIT_SHARE = 0.98
+"""An integral solve that ran this share of ``time_limit_s`` or more was stopped by the clock."""
 LIMIT_MARGIN = 1e-5
 """The model keeps rows and aisles this share below their limits, and VMs 10x this share below
 their capacity: room for the catalogue's 5-digit rounding (power levels fit their power law to
@@ -182,6 +184,8 @@ class ReconfigModel:
     aisle_over: list = field(init=False)
     temp_over: list = field(init=False)
     terms: dict[str, tuple[list, list]] = field(init=False, default_factory=dict)
+    stopped_by: str | None = field(init=False, default=None)
+    """After an integral solve: ``"gap"`` (finished), ``"nodes"`` or ``"time"`` (a limit)."""
 
     def __post_init__(self) -> None:
         inst, g = self.instance, self.groups
@@ -460,20 +464,25 @@ class ReconfigModel:
             var.setInitialValue(float(min(max(value, lo), hi)))
 
     def solve(self, warm: bool = False) -> tuple[str, float | None, float]:
-        """Solve with CBC; return (status word, objective, wall seconds)."""
+        """Solve with CBC; return (status word, objective, wall seconds). An integral solve
+        stops at ``options.max_nodes`` (deterministic) or, failing that, at the wall-clock
+        safety net; :attr:`stopped_by` records which (or ``"gap"`` when it finished)."""
         o = self.instance.options
         mip = self.form == "full" and not self.relax and self.fixed_counts is None
         with warnings.catch_warnings():  # PuLP 3.3 deprecates the bundled CBC's class name only
             warnings.simplefilter("ignore", DeprecationWarning)
             solver = pulp.PULP_CBC_CMD(msg=False, mip=mip, timeLimit=o.time_limit_s, threads=o.threads,
                                        gapRel=o.mip_gap if mip else None, gapAbs=o.mip_gap_abs if mip else None,
-                                       warmStart=warm and mip)
+                                       warmStart=warm and mip, maxNodes=int(o.max_nodes) if mip else None)
         start = time.perf_counter()
         self.problem.solve(solver)
         wall = time.perf_counter() - start
         status = pulp.LpStatus[self.problem.status].lower()
         word = {"optimal": "optimal", "not solved": "unknown", "infeasible": "infeasible",
                 "unbounded": "unbounded", "undefined": "unknown"}.get(status, status)
+        if mip:
+            limited = word != "optimal" or self.problem.sol_status == pulp.LpSolutionIntegerFeasible
+            self.stopped_by = ("time" if wall >= TIME_LIMIT_SHARE * o.time_limit_s else "nodes") if limited else "gap"
         if word == "optimal" and mip and self.problem.sol_status == pulp.LpSolutionIntegerFeasible:
             word = "feasible"
         obj = pulp.value(self.problem.objective) if word in ("optimal", "feasible") else None
@@ -686,6 +695,8 @@ class OptimalResult:
     build_s: float
     lp_s: float
     mip_s: float
+    polish_stopped_by: str | None = None
+    """How the polish ended (:attr:`ReconfigModel.stopped_by`); None without a polish."""
 
     @property
     def gap(self) -> float | None:
@@ -716,7 +727,8 @@ def solve_optimal(instance: ReconfigInstance, method: str = "restricted", improv
        keeps: every unit the LP loads, the current configuration and the next best by reduced
        cost;
     3. if ``improve``, the integral model (CBC branch and bound) over the same columns,
-       warm-started from step 2, within ``options.time_limit_s``; the better of steps 2 and 3
+       warm-started from step 2, within ``options.max_nodes`` branch-and-bound nodes (the
+       wall-clock ``options.time_limit_s`` is a safety net only); the better of steps 2 and 3
        is the plan.
 
     ``method="full"``: the integral model over every candidate column (exact up to the MIP gap;
@@ -734,18 +746,19 @@ def solve_optimal(instance: ReconfigInstance, method: str = "restricted", improv
     lp_terms = lp.term_values() if lp_obj is not None else {}
     lp_s = time.perf_counter() - t1
     t2 = time.perf_counter()
-    best, status = None, "unknown"
+    best, status, stopped_by = None, "unknown", None
     int_pairs = pairs
     if method == "restricted" and lp_obj is not None:
         int_pairs = restricted_pairs(instance, groups, pairs, lp.load_values(), lp.reduced_costs())
         start = dict(zip(lp.units, lp.count_values()))
         dived, _ = dive(instance, groups, int_pairs, share=instance.options.dive_share, start=start)
         best, status = (dived, dived.objective_value()), "dived"
-    if improve or best is None:
+    if (improve and instance.options.max_nodes > 0) or best is None:
         mip = ReconfigModel(instance, groups, int_pairs, form="full").build()
         if best is not None:
             mip.warm_start(best[0].count_values(), best[0].load_values())
         word, obj, _ = mip.solve(warm=best is not None)
+        stopped_by = mip.stopped_by
         if obj is not None and (best is None or obj < best[1] - 1e-9):
             best, status = (mip, obj), word
         elif best is not None and word == "optimal":
@@ -754,4 +767,4 @@ def solve_optimal(instance: ReconfigInstance, method: str = "restricted", improv
     model, obj = best if best is not None else (None, None)
     plan = model.to_plan("optimal") if model is not None else ReconfigPlan.unchanged(instance, "optimal")
     return OptimalResult(plan, status, obj, lp_obj, model.term_values() if model is not None else {}, lp_terms,
-                         len(groups), len(pairs), len(int_pairs), method, build_s, lp_s, mip_s)
+                         len(groups), len(pairs), len(int_pairs), method, build_s, lp_s, mip_s, stopped_by)

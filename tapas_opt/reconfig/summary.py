@@ -187,7 +187,7 @@ def build_summary(instance: ReconfigInstance, plan: ReconfigPlan, after: Reconfi
         "violations_if_unchanged": unchanged.by_code(),
         "still_exceeded": [v.to_dict() for v in after.violations],
         "notes": list(plan.notes),
-        "warnings": list(instance.warnings),
+        "warnings": list(instance.warnings) + _solver_warnings(instance, optimal),
         "catalogue": instance.catalogue.path,
     }
     if optimal is not None:
@@ -197,10 +197,22 @@ def build_summary(instance: ReconfigInstance, plan: ReconfigPlan, after: Reconfi
             "gap_rel": _r(optimal.gap), "gap_abs": _r(optimal.gap_abs),
             "groups": optimal.n_groups, "columns": optimal.n_pairs, "columns_integral": optimal.n_pairs_integral,
             "build_s": round(optimal.build_s, 3), "lp_s": round(optimal.lp_s, 3), "mip_s": round(optimal.mip_s, 3),
+            "max_nodes": instance.options.max_nodes, "polish_stopped_by": optimal.polish_stopped_by,
             "terms": {k: _r(v) for k, v in optimal.terms.items()},
             "lp_terms": {k: _r(v) for k, v in optimal.lp_terms.items()},
         }
     return out
+
+
+def _solver_warnings(instance: ReconfigInstance, optimal) -> list[str]:
+    """A plan is reproducible only when the polish stopped on its node limit or gap, not on the
+    clock: say so when the clock stopped it."""
+    if optimal is None or optimal.polish_stopped_by != "time":
+        return []
+    o = instance.options
+    return [f"the integral polish was stopped by the {o.time_limit_s:g} s safety net before its "
+            f"{o.max_nodes} nodes: on a faster or less loaded machine the plan may differ. For a "
+            f"reproducible plan raise --time-limit (or lower the node limit)."]
 
 
 def _r(x, digits: int = 6):
