@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import err_console, place_table, print_json, print_table
+from tapas_opt.cli.render import place_table, print_json, print_table, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -42,16 +42,10 @@ def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile,
     """
     from tapas_opt.api import place as run_place
 
-    status = err_console.status("forecasting and solving...") if not quiet and not as_json else None
-    if status:
-        status.start()
-    try:
+    with spinner("forecasting and solving...", enabled=not quiet and not as_json):
         result = run_place(inventory_dir, out_dir, policy=policy, backend=backend, profiles_path=profiles_path,
                            explain=explain, forecast_method=forecast_method, time_limit_s=time_limit_s, workers=workers, seed=seed,
                            quantile=quantile, power_weight=power_weight, temp_weight=temp_weight)
-    finally:
-        if status:
-            status.stop()
     summary = result.summary
     if as_json:
         print_json(summary)

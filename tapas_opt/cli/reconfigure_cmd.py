@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import err_console, print_json, print_table
+from tapas_opt.cli.render import print_json, print_table, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 POLICIES = ("optimal", "greedy", "uniform-cap")
@@ -77,10 +77,7 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_
     from tapas_opt.reconfig.instance import ReconfigOptions
     from tapas_opt.reconfig.run import _prepare, reconfigure as run
 
-    status = err_console.status("forecasting and solving...") if not quiet and not as_json else None
-    if status:
-        status.start()
-    try:
+    with spinner("forecasting and solving...", enabled=not quiet and not as_json):
         prep = _prepare(inventory_dir, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         if time_limit_s is not None:
@@ -88,9 +85,6 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_
         if max_nodes is not None:
             opts = replace(opts, max_nodes=max_nodes)
         result = run(inventory_dir, events or ("none",), at, policy, catalogue, out_dir, opts, prepared=prep)
-    finally:
-        if status:
-            status.stop()
     summary = result.summary
     if as_json:
         print_json(summary)

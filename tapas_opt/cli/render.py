@@ -75,6 +75,17 @@ def print_table(table: Table) -> None:
 # ---- progress ------------------------------------------------------------------------------------
 
 @contextmanager
+def spinner(text: str, enabled: bool = True):
+    """A spinner with ``text`` on stderr while the block runs (nothing when disabled:
+    ``--quiet``, ``--json``); stopped however the block ends."""
+    if not enabled:
+        yield
+        return
+    with err_console.status(text):
+        yield
+
+
+@contextmanager
 def progress_steps(steps: list[str], enabled: bool = True):
     """A progress bar over named steps, on stderr; yields ``step()``, to call at each step's start.
 

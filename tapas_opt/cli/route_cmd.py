@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import err_console, print_json
+from tapas_opt.cli.render import print_json, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -37,16 +37,10 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     from tapas_opt.reconfig.instance import ReconfigOptions
     from tapas_opt.reconfig.run import _prepare, route as run
 
-    status = err_console.status("routing...") if not quiet and not as_json else None
-    if status:
-        status.start()
-    try:
+    with spinner("routing...", enabled=not quiet and not as_json):
         prep = _prepare(inventory_dir, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, catalogue, opts, prepared=prep)
-    finally:
-        if status:
-            status.stop()
     slots = result.slots
     unserved = int((slots["unserved_units"] > 1e-6).sum()) if len(slots) else 0
     if as_json:
