@@ -218,6 +218,33 @@ def test_same_input_and_seed_same_plan():
     np.testing.assert_array_equal(a.assign, b.assign)
 
 
+def test_solver_budgets_do_not_depend_on_the_clock(monkeypatch):
+    """Same input and seed, same plan, on a busy machine too: the stages' CP-SAT budgets are
+    fixed shares of the time limit, never cut by the wall time the greedy and LP used (here a
+    clock that jumps 2 s at every reading, a very slow machine)."""
+    import types
+
+    import tapas_opt.placement.solve as solve_mod
+
+    inst = prepare(EXAMPLE, forecast_method="template", time_limit_s=40, seed=3).instance
+    budgets: list[tuple[str, float]] = []
+    for name, position in (("solve_row_integer", 5), ("solve_servers", 4)):
+        real = getattr(solve_mod, name)
+
+        def record(*args, _real=real, _name=name, _at=position, **kwargs):
+            budgets.append((_name, args[_at]))
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(solve_mod, name, record)
+    quiet = solve_placement(inst)
+    ticks = iter(range(10**6))
+    slow_clock = types.SimpleNamespace(perf_counter=lambda: 2.0 * next(ticks))
+    monkeypatch.setattr(solve_mod, "time", slow_clock)
+    busy = solve_placement(inst)
+    assert budgets == [("solve_row_integer", 12.0), ("solve_servers", 6.0)] * 2
+    assert "lp_error" not in busy.stats
+    np.testing.assert_array_equal(quiet.assign, busy.assign)
+
+
 def test_planner_places_one_vm_within_limits():
     """The online API picks a feasible server and updates the room state."""
     planner = Planner.from_inventory(EXAMPLE, forecast_method="template")

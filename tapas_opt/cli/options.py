@@ -15,7 +15,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the su
 policy_option = click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
                              help="Placement policy (baselines share the same code path).")
 time_limit_option = click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=None,
-                                 help="Solver budget in seconds [default: datacenter.yaml, else 40].")
+                                 help="Solver budget in seconds of CP-SAT deterministic time, so the same input and seed give the same plan (on a busy machine the wall time can exceed it) [default: datacenter.yaml, else 40].")
 workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
                               help="Solver threads [default: datacenter.yaml, else 2].")
 seed_option = click.option("--seed", type=int, default=None, help="Random seed [default: datacenter.yaml, else 0].")

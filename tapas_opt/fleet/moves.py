@@ -219,7 +219,7 @@ def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, ti
     deadline = time_limit_s
     for rounds in range(1, 21):
         res = backend.solve(max(1.0, deadline / 3), workers, seed)
-        deadline -= res.wall_time_s
+        deadline -= res.work_s  # deterministic time: the same rounds on any machine
         if not res.has_solution:
             break
         chosen = {c: p for (c, p), v in x.items() if backend.value(v) > 0.5}

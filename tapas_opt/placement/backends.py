@@ -23,12 +23,17 @@ INF = float("inf")
 
 @dataclass(frozen=True)
 class SolveResult:
-    """Outcome of one solve: status word, objective, best bound, wall time."""
+    """Outcome of one solve: status word, objective, best bound, wall time, and the work it
+    took against the budget."""
 
     status: str  # "optimal" | "feasible" | "infeasible" | "unknown"
     objective: float | None
     bound: float | None
     wall_time_s: float
+    work_s: float = 0.0
+    """What the solve spent of its budget: CP-SAT's deterministic time (the same on any machine
+    at any load, so budgets split over several solves stay reproducible); wall time for the
+    back-ends that have no such measure (GLOP, CBC)."""
 
     @property
     def has_solution(self) -> bool:
@@ -108,7 +113,7 @@ class CpSatBackend(Backend):
         has = word in ("optimal", "feasible")
         return SolveResult(word, self.solver.objective_value if has else None,
                            self.solver.best_objective_bound if has else None,
-                           self.solver.wall_time)
+                           self.solver.wall_time, self.solver.response_proto.deterministic_time)
 
     def value(self, variable):
         return self.solver.value(variable)
@@ -153,8 +158,8 @@ class GlopBackend(Backend):
         word = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "feasible",
                 pywraplp.Solver.INFEASIBLE: "infeasible"}.get(status, "unknown")
         obj = self.solver.Objective().Value() if word in ("optimal", "feasible") else None
-        return SolveResult(word, obj, obj if word == "optimal" else None,
-                           self.solver.wall_time() / 1000.0)
+        wall = self.solver.wall_time() / 1000.0
+        return SolveResult(word, obj, obj if word == "optimal" else None, wall, wall)
 
     def value(self, variable):
         return variable.solution_value()
@@ -204,7 +209,7 @@ class PulpBackend(Backend):
         word = ("optimal" if self.problem.sol_status == pulp.LpSolutionOptimal else
                 "feasible" if has else "infeasible" if status == "Infeasible" else "unknown")
         obj = pulp.value(self.problem.objective) if has else None
-        return SolveResult(word, obj, obj if word == "optimal" else None, wall)
+        return SolveResult(word, obj, obj if word == "optimal" else None, wall, wall)
 
     def value(self, variable):
         return variable.value() or 0.0
