@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from tapas_opt.errors import Problem
@@ -178,6 +179,11 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
         bad("horizon_h", f"= {cfg.horizon_h} must be positive")
     elif cfg.time_step_min > 0 and (cfg.horizon_h * 60) % cfg.time_step_min:
         bad("horizon_h", "must be a whole number of time steps")
+    if cfg.start is not None:
+        try:
+            pd.Timestamp(cfg.start)
+        except (TypeError, ValueError):
+            bad("start", f"= {cfg.start!r} is not a date and time", "write it like '2026-06-01 00:00:00'")
     if not 0 < cfg.gpu_temp_limit_c < 150:
         bad("gpu_temp_limit_c", f"= {cfg.gpu_temp_limit_c} is not a plausible GPU limit",
             "GPUs throttle near 85 C")
@@ -190,11 +196,15 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
     if p.quantile not in QUANTILES:
         bad("placement.quantile", f"= {p.quantile!r} is not one of {QUANTILES}")
     for key in ("power_weight", "temp_weight", "placed_temp_weight", "balance_weight", "spread_weight",
-                "thermal_pref_weight", "fragmentation_weight", "time_limit_s"):
+                "thermal_pref_weight", "fragmentation_weight"):
         if getattr(p, key) < 0:
             bad(f"placement.{key}", "must be >= 0")
+    if p.time_limit_s < 0.1:
+        bad("placement.time_limit_s", f"= {p.time_limit_s} must be at least 0.1 s", "the default is 40")
     if p.workers < 1:
         bad("placement.workers", "must be >= 1")
+    if p.seed < 0:
+        bad("placement.seed", f"= {p.seed} must be >= 0")
     if cfg.inlet.cap_c < cfg.inlet.floor_c:
         bad("inlet.cap_c", "must be >= inlet.floor_c")
     return problems

@@ -63,6 +63,13 @@ class InventoryError(TapasError):
         super().__init__(f"{len(self.problems)} problem(s) in the input:\n{lines}")
 
 
+class OutputError(TapasError):
+    """The output path cannot be written without destroying something (an input, or a directory
+    tapas-opt did not write)."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class InfeasibleError(TapasError):
     """A request cannot be met; ``binding`` names the limits (families, rows, aisles) that bind."""
 

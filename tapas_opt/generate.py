@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from tapas_opt.io import atomic_directory
+from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
 
 HISTORY_END = pd.Timestamp("2026-06-01 00:00")  # a Monday; the horizon starts here
 SERVERS_PER_RACK = 4
@@ -137,7 +138,6 @@ def _workload(spec: RoomSpec, total_gpus: int, rng: np.random.Generator) -> tupl
     n_running = int(round(target_gpus / avg))
     n_total = n_running + spec.pending_vms
     n_saas = int(round(spec.saas_share * n_total))
-    shapes = _load_shapes()
     families: dict[str, dict] = {}
     vms = []
     for k, size in enumerate(_endpoint_sizes(n_saas, rng)):
@@ -261,12 +261,7 @@ def _outside(spec: RoomSpec, rng: np.random.Generator) -> pd.DataFrame:
     hist = spec.history_weeks * 7 * 24
     ts = pd.date_range(HISTORY_END - pd.Timedelta(hours=hist), periods=hist + spec.horizon_h, freq="60min")
     if spec.weather_epw:
-        epw = pd.read_csv(spec.weather_epw, skiprows=8, header=None)
-        temp = epw[6].to_numpy(float)
-        month, day = (int(x) for x in spec.weather_start.split("-"))
-        start_hour = int((pd.Timestamp(2025, month, day) - pd.Timestamp(2025, 1, 1)).total_seconds() // 3600)
-        idx = (start_hour - hist + np.arange(len(ts))) % len(temp)
-        values = temp[idx]
+        values = shifted_hours(read_epw_dry_bulb(spec.weather_epw), spec.weather_start, hist, len(ts))
     else:
         values = 27 + 5 * np.sin(2 * np.pi * (ts.hour.to_numpy() - 9) / 24) + rng.normal(0, 0.5, len(ts))
     out = pd.DataFrame({"timestamp": ts, "temp_c": np.round(values, 1)})

@@ -9,6 +9,7 @@ removed. At every instant the destination is either the old complete result or t
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -17,15 +18,56 @@ from pathlib import Path
 from typing import Iterator
 
 
+OUTPUT_MARKER = ".tapas-opt-output"
+"""Every directory tapas-opt writes carries this (empty) file: a later run may replace such a
+directory, but never one it did not write."""
+
+
+def check_replaceable(dest: Path | str) -> None:
+    """Raise :class:`~tapas_opt.errors.OutputError` unless ``dest`` may be replaced: it does not
+    exist, is empty, or is an earlier tapas-opt output (the marker, or ``summary.json`` for
+    outputs of versions before the marker). Replacing a directory deletes everything in it."""
+    from tapas_opt.errors import OutputError
+
+    dest = Path(dest)
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise OutputError(f"{dest} is a file: --out needs a directory path")
+    if (dest / OUTPUT_MARKER).exists() or (dest / "summary.json").exists() or not any(dest.iterdir()):
+        return
+    raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by tapas-opt, and "
+                      f"writing would delete everything in it. Choose a new --out directory (or empty this "
+                      f"one yourself).")
+
+
+def check_not_input(out: Path | str, inputs) -> None:
+    """Raise :class:`~tapas_opt.errors.OutputError` if replacing ``out`` would delete one of
+    ``inputs`` (paths that exist: the output is one of them or contains it)."""
+    from tapas_opt.errors import OutputError
+
+    out_r = Path(out).resolve()
+    for path in inputs:
+        p = Path(path).resolve()
+        if p == out_r or out_r in p.parents:
+            raise OutputError(f"--out {out} would replace an input ({path}): the run would delete it. "
+                              f"Write the output somewhere else.")
+
+
 @contextmanager
 def atomic_directory(dest: Path | str) -> Iterator[Path]:
-    """Yield a temporary directory; on success it replaces ``dest``, on error it is removed."""
+    """Yield a temporary directory; on success it replaces ``dest``, on error it is removed.
+
+    ``dest`` must be replaceable (:func:`check_replaceable`, checked before any work is done);
+    the result carries :data:`OUTPUT_MARKER`."""
     dest = Path(dest)
+    check_replaceable(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     _normal_mode(tmp, 0o777)  # mkdtemp makes 0700; give the result normal permissions
     try:
         yield tmp
+        (tmp / OUTPUT_MARKER).touch()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -62,7 +104,22 @@ def _normal_mode(path: Path, mode: int) -> None:
 
 
 def write_json(path: Path | str, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(path, json_text(data) + "\n")
+
+
+def json_text(data) -> str:
+    """Strict JSON (RFC 8259): NaN and infinities, which JSON has no words for, become null."""
+    return json.dumps(_finite(data), indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+
+
+def _finite(obj):
+    if isinstance(obj, float):  # numpy's float64 too
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _json_default(obj):
@@ -74,7 +131,7 @@ def _json_default(obj):
     if isinstance(obj, (np.floating,)):
         return None if not np.isfinite(obj) else float(obj)
     if isinstance(obj, np.ndarray):
-        return obj.tolist()
+        return _finite(obj.tolist())
     if isinstance(obj, pd.Timestamp):
         return obj.isoformat()
     raise TypeError(f"not JSON serialisable: {type(obj)}")

@@ -48,6 +48,23 @@ def test_verify_accepts_the_plan_the_engine_wrote(example_plan):
     assert "verify ok" in res.output
 
 
+def test_verify_reports_running_vms_over_the_gpu_limit(example_plan, tmp_path):
+    """A limit the running VMs break on their own is reported (pre-existing), and --strict fails
+    on it: here the GPU limit is lowered below what a running VM reaches."""
+    import yaml
+
+    room = tmp_path / "room"
+    shutil.copytree(EXAMPLE, room)
+    cfg = yaml.safe_load((room / "datacenter.yaml").read_text())
+    cfg["gpu_temp_limit_c"] = 40.0
+    (room / "datacenter.yaml").write_text(yaml.safe_dump(cfg))
+    res = run("verify", room, example_plan, "--strict", "--json")
+    assert res.exit_code == 1, res.output
+    pre = json.loads(res.output)["preexisting_violations"]
+    assert pre and {v["code"] for v in pre} == {"gpu_temperature_preexisting"}
+    assert all(v["value"] > 40.0 for v in pre)
+
+
 def _broken(example_plan, tmp_path, edit):
     broken = tmp_path / "broken"
     shutil.copytree(example_plan, broken)
@@ -158,6 +175,42 @@ def test_place_failure_keeps_the_previous_plan(tmp_path, monkeypatch, example_pl
     assert res.exit_code != 0
     assert (out / "plan.csv").read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["plan"]
+
+
+def test_out_never_replaces_an_input_or_a_foreign_directory(tmp_path, example_plan):
+    """--out equal to the inventory, or a parent of it, would delete the input; a non-empty
+    directory tapas-opt did not write would lose its files. Both are refused before any work
+    (exit 2) and leave everything as it was; an earlier output (marked) is replaced."""
+    inv = tmp_path / "room" / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    keep = tmp_path / "room" / "notes.txt"
+    keep.write_text("mine")
+    before = sorted(p.name for p in inv.iterdir())
+    for out in (inv, tmp_path / "room", tmp_path):
+        res = run("place", inv, "--out", out)
+        assert res.exit_code == 2 and "would replace an input" in res.output, res.output
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "data.txt").write_text("precious")
+    res = run("place", inv, "--out", foreign)
+    assert res.exit_code == 2 and "not written by tapas-opt" in res.output
+    assert (foreign / "data.txt").read_text() == "precious"
+    assert sorted(p.name for p in inv.iterdir()) == before and keep.read_text() == "mine"
+    assert (example_plan / ".tapas-opt-output").exists()
+    again = tmp_path / "again"
+    shutil.copytree(example_plan, again)
+    assert run("place", inv, "--out", again, "--time-limit", "2").exit_code == 0
+
+
+def test_json_output_is_strict():
+    """JSON has no NaN or Infinity: they are written as null, so strict parsers read every file."""
+    import numpy as np
+
+    from tapas_opt.io import json_text
+
+    text = json_text({"a": float("inf"), "b": [np.float64("nan"), 1.5], "c": np.array([np.inf, 2.0]),
+                      "d": np.float32("-inf"), "e": {"f": (1, float("nan"))}})
+    assert json.loads(text) == {"a": None, "b": [None, 1.5], "c": [None, 2.0], "d": None, "e": {"f": [1, None]}}
 
 
 def test_infeasible_request_exits_1_with_reasons(tmp_path):

@@ -389,3 +389,35 @@ def test_cli_simulate(tmp_path, small_room):
     assert r.exit_code == 2
     r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "x"), "--traces", str(tmp_path / "none")])
     assert r.exit_code == 2
+
+
+def test_actual_loads_are_checked_all_at_once(tmp_path):
+    """--actual: every bad row, unknown VM and VM without load in the week is reported in one
+    error; an hourly series over the whole week is full coverage, a series over part of it a
+    warning."""
+    from tapas_opt.errors import InventoryError
+    from tapas_opt.simulate.scenario import read_actual
+
+    times = pd.date_range("2026-06-01", periods=7 * 24 * 12, freq="5min")
+    vms = pd.DataFrame({"vm_id": ["a", "b", "c"]})
+    hours = pd.date_range("2026-06-01", periods=7 * 24, freq="60min")
+    good = pd.concat([pd.DataFrame({"vm_id": v, "timestamp": hours, "load": 0.5}) for v in ("a", "b")])
+    part = pd.DataFrame({"vm_id": "c", "timestamp": hours[:72], "load": 0.3})
+    path = tmp_path / "actual.csv"
+    pd.concat([good, part]).to_csv(path, index=False)
+    warnings: list[str] = []
+    wide = read_actual(path, vms, times, 5, warnings)
+    assert wide.shape == (3, len(times)) and not wide.isna().any().any()
+    assert len(warnings) == 1 and "1 VM(s)" in warnings[0] and "'c' 43%" in warnings[0]
+
+    bad = pd.concat([good.iloc[:3], part.iloc[:0]]).astype(object)
+    bad.iloc[0, 1] = "junk"
+    bad.iloc[1, 2] = 2.0
+    extra = pd.DataFrame({"vm_id": ["ghost"], "timestamp": ["2026-06-01"], "load": [0.1]})
+    pd.concat([bad, extra]).to_csv(path, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_actual(path, vms, times, 5)
+    got = {(p.code, p.line, p.column) for p in err.value.problems}
+    assert ("bad_value", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
+    assert ("unknown_vm", None, "vm_id") in got  # ghost, and no load for b and c
+    assert sum("no actual load for VM" in p.message for p in err.value.problems) == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
@@ -21,6 +22,7 @@ def handle_errors(func):
         from tapas_opt.cli.render import print_problems
 
         try:
+            _check_output(func.__name__, kwargs)
             return func(*args, **kwargs)
         except InventoryError as exc:
             print_problems(exc.problems, f"{len(exc.problems)} problem(s) in the input:")
@@ -36,6 +38,26 @@ def handle_errors(func):
             sys.exit(EXIT_INTERNAL)
 
     return wrapper
+
+
+KEEPS_ITS_OUTPUT = {"whatif"}
+"""Commands that add to their --out directory (resumable) instead of replacing it."""
+
+
+def _check_output(command: str, params: dict) -> None:
+    """Before any work: the --out directory may be replaced (tapas-opt wrote it, or it is new
+    or empty) and replacing it deletes no input of the command."""
+    from tapas_opt.io import check_not_input, check_replaceable
+
+    out = params.get("out_dir")
+    if out is None or command in KEEPS_ITS_OUTPUT:
+        return
+    inputs = []
+    for name, value in params.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        inputs += [v for v in values if name != "out_dir" and isinstance(v, (str, Path)) and Path(v).exists()]
+    check_not_input(out, inputs)
+    check_replaceable(out)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -13,7 +13,7 @@ from tapas_opt.cli import options as o
 @click.option("--occupancy", type=click.FloatRange(0, 0.85), default=0.5, show_default=True,
               help="Share of GPUs already used by running VMs.")
 @click.option("--pending", type=click.IntRange(min=0), default=400, show_default=True, help="VMs to place.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, help="Time step (minutes).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
               help="EnergyPlus .epw weather file for outside temperature (default: a warm diurnal cycle).")

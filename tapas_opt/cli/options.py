@@ -18,7 +18,7 @@ time_limit_option = click.option("--time-limit", "time_limit_s", type=click.Floa
                                  help="Solver budget in seconds of CP-SAT deterministic time, so the same input and seed give the same plan (on a busy machine the wall time can exceed it) [default: datacenter.yaml, else 40].")
 workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
                               help="Solver threads [default: datacenter.yaml, else 2].")
-seed_option = click.option("--seed", type=int, default=None, help="Random seed [default: datacenter.yaml, else 0].")
+seed_option = click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [default: datacenter.yaml, else 0].")
 quantile_option = click.option("--quantile", type=click.Choice(QUANTILES), default=None,
                                help="Load band to plan for [default: datacenter.yaml, else p99].")
 profiles_option = click.option("--profiles", "profiles_path", type=click.Path(dir_okay=False, exists=True),

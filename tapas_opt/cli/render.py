@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from contextlib import contextmanager
@@ -22,9 +21,9 @@ STATUS_COLOURS = {"optimal": "green", "feasible": "green", "ok": "green", "parti
 
 
 def print_json(data) -> None:
-    from tapas_opt.io import _json_default
+    from tapas_opt.io import json_text
 
-    click.echo(json.dumps(data, indent=2, default=_json_default))
+    click.echo(json_text(data))
 
 
 def print_problems(problems: list[Problem], title: str) -> None:

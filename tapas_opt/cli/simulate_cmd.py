@@ -95,7 +95,7 @@ def _table(run):
               help="What the planner forecasts with: the paper's templates (fast) or the automatic forecaster.")
 @o.catalogue_option
 @o.time_limit_option
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of arrivals, trace mapping, oblivious placement and study transforms.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
 @o.quiet_option

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
+from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
@@ -50,8 +51,27 @@ def diff_plans(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     return changed.assign(change=change).sort_values("vm_id").reset_index(drop=True)
 
 
+def read_previous_plan(previous: str | Path) -> pd.DataFrame:
+    """The previous night's ``plan.csv`` (``vm_id``, ``server_id``), checked before any work."""
+    path = Path(previous) / "plan.csv"
+    if not path.is_file():
+        raise InventoryError([Problem("missing_file", str(path), "the previous plan has no plan.csv",
+                                      "pass the --out directory of an earlier tapas-opt place or plan run")])
+    try:
+        frame = pd.read_csv(path, dtype=str)
+    except Exception as exc:  # noqa: BLE001 - a reader failure is a user-facing problem
+        raise InventoryError([Problem("unreadable_file", str(path), f"cannot be read: {exc}")]) from exc
+    missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", str(path), f"no column {c!r}",
+                                      "pass the --out directory of an earlier tapas-opt place or plan run",
+                                      column=c) for c in missing])
+    return frame
+
+
 def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, previous: str | Path | None = None,
                  forecast_method: str = "auto", explain: bool = True, **options) -> NightlyResult:
+    previous_plan = read_previous_plan(previous) if previous else None
     prep = prepare(inventory, forecast_method=forecast_method, **options)
     inst = prep.instance
     opts = inst.options
@@ -86,7 +106,10 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
     moves = pd.DataFrame(steps, columns=["step", "vm_id", "from_server", "to_server", "from_row", "to_row",
                                          "in_flight_peak_row_power", "in_flight_violations",
                                          "peak_row_power_after", "max_gpu_temp_after_c"])
-    diff = diff_plans(plan, pd.read_csv(Path(previous) / "plan.csv", dtype=str)) if previous else None
+    diff = diff_plans(plan, previous_plan) if previous_plan is not None else None
+    if previous_plan is not None and not previous_plan["vm_id"].isin(plan["vm_id"]).any():
+        summary["warnings"] = summary.get("warnings", []) + [
+            f"the previous plan ({previous}) shares no VM with this inventory: is it another room's?"]
     if out_dir is not None:
         explanations = explain_plan(final_inst, after) if explain else None
         with atomic_directory(out_dir) as tmp:

@@ -221,6 +221,14 @@ def _violations(inst: PlacementInstance, assign, row_kw, aisle_cfm, vm_peak, vm_
                              inst.aisle_limit_cfm[a],
                              f"aisle {inst.aisle_ids[a]} needs {aisle_cfm[a, t]:.0f} CFM > "
                              f"{inst.aisle_limit_cfm[a]:.0f} CFM at {inst.slot_label(t)} ({inst.horizon[t]})"))
+    if len(inst.running):
+        peaks = inst.running_peak_temp_c
+        for i in np.flatnonzero(np.nan_to_num(peaks) > inst.temp_limit_c + TOL_C):
+            vm_id, server = inst.running["vm_id"].iloc[i], int(inst.running["server"].iloc[i])
+            out.append(Violation("gpu_temperature_preexisting", str(vm_id), None, float(peaks[i]), inst.temp_limit_c,
+                                 f"running VM {vm_id} on server {inst.server_ids[server]} reaches "
+                                 f"{peaks[i]:.1f} C > {inst.temp_limit_c:.1f} C (forecast peak) before any "
+                                 f"placement: it throttles whatever is placed"))
     for v in np.flatnonzero(placed & (np.nan_to_num(vm_peak) > inst.temp_limit_c + TOL_C)):
         out.append(Violation("gpu_temperature", str(inst.vm_ids[v]), int(vm_slot[v]), vm_peak[v],
                              inst.temp_limit_c,

@@ -235,5 +235,8 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     df, problems = validate_catalogue(raw, path.name)
     if problems:
         raise InventoryError(problems)
+    if df.empty:
+        raise InventoryError([Problem("empty_file", path.name, "the catalogue has no configurations",
+                                      "give at least each family's default configuration (is_default true)")])
     df = add_ratios(df.reset_index(drop=True))
     return Catalogue(df, str(path))

@@ -37,8 +37,11 @@ from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, load_inventory, read_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
+from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
 
 PREEXISTING = ("policy", "history")
+ACTUAL_MIN_COVERAGE = 0.9
+"""A VM whose ``--actual`` series covers less of the simulated week than this gets a warning."""
 DEFAULT_TRACES = Path("..") / "shared" / "data"
 
 
@@ -211,15 +214,9 @@ def remix(inv: Inventory, saas_share: float, seed: int = 0) -> Inventory:
 def read_epw(path: str | Path, start: pd.Timestamp, weather_start: str, hours_before: int, hours_after: int) -> pd.DataFrame:
     """Hourly outside temperature from an EnergyPlus weather file (data from line 9, dry-bulb in
     column 7), shifted so that month-day ``weather_start`` falls on ``start``."""
-    try:
-        temp = pd.read_csv(path, skiprows=8, header=None)[6].to_numpy(float)
-    except Exception as exc:  # noqa: BLE001 - a reader failure is a user-facing problem
-        raise InventoryError([Problem("unreadable_file", str(path), f"cannot read the weather file: {exc}")]) from exc
-    month, day = (int(x) for x in weather_start.split("-"))
-    first = int((pd.Timestamp(2025, month, day) - pd.Timestamp(2025, 1, 1)).total_seconds() // 3600)
+    temp = read_epw_dry_bulb(path)
     ts = pd.date_range(start - pd.Timedelta(hours=hours_before), periods=hours_before + hours_after, freq="60min")
-    idx = (first - hours_before + np.arange(len(ts))) % len(temp)
-    return pd.DataFrame({"timestamp": ts, "temp_c": temp[idx]})
+    return pd.DataFrame({"timestamp": ts, "temp_c": shifted_hours(temp, weather_start, hours_before, len(ts))})
 
 
 def _outside_series(inv: Inventory, times: pd.DatetimeIndex) -> np.ndarray:
@@ -252,25 +249,39 @@ def _arrivals(vms: pd.DataFrame, initial: np.ndarray, n_steps: int, step_min: in
     return arrival
 
 
-def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, step_min: int) -> pd.DataFrame:
+def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, step_min: int,
+                warnings: list[str] | None = None) -> pd.DataFrame:
     """A table ``vm_id, timestamp, load`` of actual per-VM loads over the week, averaged into
-    the simulation steps; every simulated VM must appear (missing steps are interpolated), except
-    VMs added by :func:`oversubscribe`, which follow the VM they clone."""
+    the simulation steps; every simulated VM must appear, except VMs added by
+    :func:`oversubscribe`, which follow the VM they clone. Steps a VM's series does not cover
+    are interpolated (held at the ends); a VM covering none of the week is an error, one
+    covering under :data:`ACTUAL_MIN_COVERAGE` of it a warning (appended to ``warnings``).
+    Every problem is reported at once."""
     path = Path(path)
     frame = read_table(path)
     missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
                                       "columns: vm_id, timestamp, load") for c in missing])
+    raw = frame
     frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], errors="coerce", utc=True, format="mixed")
                          .dt.tz_convert(None).astype("datetime64[ns]"),
                          load=pd.to_numeric(frame["load"], errors="coerce"))
-    bad = frame["timestamp"].isna() | frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
-    if bad.any():
-        idx = frame.index[bad][:20]
-        raise InventoryError([Problem("out_of_range", path.name, "timestamp unreadable or load outside 0..1",
-                                      line=int(i) + 2) for i in idx])
-    frame["timestamp"] = frame["timestamp"].dt.floor(f"{step_min}min")
+    problems = []
+    for i in frame.index[frame["timestamp"].isna()][:20]:
+        problems.append(Problem("bad_value", path.name, f"timestamp {raw.at[i, 'timestamp']!r} is not a date and time",
+                                "write it like 2026-06-01 00:05:00", line=int(i) + 2, column="timestamp"))
+    bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
+    for i in frame.index[bad_load][:20]:
+        text = "(empty)" if pd.isna(raw.at[i, "load"]) else repr(raw.at[i, "load"])
+        problems.append(Problem("out_of_range", path.name, f"load {text} is not a number in 0..1",
+                                "load is the VM's GPU utilisation as a fraction", line=int(i) + 2, column="load"))
+    known = set(vms["vm_id"])
+    for v in sorted(set(frame["vm_id"].dropna()) - known)[:20]:
+        problems.append(Problem("unknown_vm", path.name, f"VM {v!r} is not in the inventory's vms.csv",
+                                "remove its rows, or add the VM to the inventory", column="vm_id"))
+    frame = frame[~(frame["timestamp"].isna() | bad_load)]
+    frame = frame.assign(timestamp=frame["timestamp"].dt.floor(f"{step_min}min"))
     wide = frame.pivot_table(index="vm_id", columns="timestamp", values="load", aggfunc="mean")
     wide = wide.reindex(columns=times)
     if "sim_clone_of" in vms.columns:  # VMs added by oversubscribe() follow the VM they clone
@@ -280,12 +291,41 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
             extra = wide.loc[clones["sim_clone_of"]]
             extra.index = clones["vm_id"].to_numpy()
             wide = pd.concat([wide, extra])
-    absent = sorted(set(vms["vm_id"]) - set(wide.index))
-    if absent:
-        raise InventoryError([Problem("unknown_vm", path.name, f"no actual load for VM {v!r}",
-                                      "give every simulated VM a load series") for v in absent[:20]])
+    span = f"{times[0]} to {times[-1]}"
+    for v in sorted(known - set(wide.index))[:20]:
+        problems.append(Problem("unknown_vm", path.name, f"no actual load for VM {v!r}",
+                                "give every simulated VM a load series", column="vm_id"))
+    coverage = _span_coverage(wide.notna().to_numpy(), step_min)
+    coverage = pd.Series(coverage, index=wide.index)
+    empty = [v for v in coverage.index[coverage == 0] if v in known]
+    if empty:
+        covers = f"{frame['timestamp'].min()} to {frame['timestamp'].max()}" if len(frame) else "nothing"
+        problems.append(Problem("out_of_range", path.name,
+                                f"{len(empty)} VM(s) have no load in the simulated week ({span}), e.g. "
+                                f"{', '.join(repr(v) for v in empty[:5])}; the file covers {covers}",
+                                "give loads for the week being simulated (see --actual in docs/simulation.md)",
+                                column="timestamp"))
+    if problems:
+        raise InventoryError(problems)
+    thin = coverage[(coverage < ACTUAL_MIN_COVERAGE) & coverage.index.isin(known)]
+    if len(thin) and warnings is not None:
+        warnings.append(f"{path.name}: {len(thin)} VM(s) have actual load for under {ACTUAL_MIN_COVERAGE:.0%} of "
+                        f"the simulated week ({span}), e.g. {thin.index[0]!r} {thin.iloc[0]:.0%}; the rest is "
+                        f"interpolated and held at the ends")
     wide = wide.T.interpolate(limit_direction="both").T
     return wide.reindex(vms["vm_id"])
+
+
+def _span_coverage(present: np.ndarray, step_min: int) -> np.ndarray:
+    """Share of the steps between each row's first and last value (plus the hour after the
+    last, so hourly series cover their whole last hour): the part of the week a series spans,
+    whatever its sampling interval."""
+    n = present.shape[1]
+    has = present.any(axis=1)
+    first = np.argmax(present, axis=1)
+    last = n - 1 - np.argmax(present[:, ::-1], axis=1)
+    tail = max(0, 60 // max(step_min, 1) - 1)
+    return np.where(has, np.minimum(last + tail + 1, n) - first, 0) / n
 
 
 def _event_window(opts: ScenarioOptions, times: pd.DatetimeIndex, demand: np.ndarray) -> np.ndarray:
@@ -322,6 +362,9 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     if oversubscription:
         inv = oversubscribe(inv, oversubscription, opts.seed)
     vms = _with_initial(inv).reset_index(drop=True)
+    if vms.empty:
+        raise InventoryError([Problem("empty_file", "vms.csv", "the inventory has no VMs: nothing to simulate",
+                                      "add running or pending VMs to vms.csv")])
     if opts.step_min <= 0 or (cfg.horizon_h * 60) % opts.step_min:
         raise InventoryError([Problem("bad_value", "--step", f"step {opts.step_min} min does not divide the "
                                       f"{cfg.horizon_h} h horizon", "use 5, 10, 15, 30 or 60")])
@@ -337,7 +380,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
 
     # Actual load and the history the planner sees.
     if opts.actual:
-        wide = read_actual(opts.actual, vms, times, opts.step_min).to_numpy(float)
+        wide = read_actual(opts.actual, vms, times, opts.step_min, warnings).to_numpy(float)
         saas = (vms["kind"] == "saas").to_numpy()
         vm_load = np.where(saas[:, None], np.nan, wide)
         fam = family_of(vms)
