@@ -168,3 +168,30 @@ def test_route_command(busy_and_quiet, tmp_path):
     late = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "q"), "--at", "2030-01-01",
                                      "--forecast-method", "template"])
     assert late.exit_code == 2 and "outside the forecast horizon" in late.output
+
+
+def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_path):
+    """configs.csv carries each VM's effective power level (an online GPU cap below its
+    configuration's own level) and caps.csv the IaaS caps: route applies both, so a plan from
+    reconfigure keeps the reduced limits when routed; a level outside 0..1 is bad input."""
+    from tapas_opt.reconfig.run import read_caps, read_configs
+
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["row-power:A:14.5"]))
+    current = [CAT.configs.at[c, "config_id"] for c in inst.saas["current"]]
+    configs = tmp_path / "plan" / "configs.csv"
+    configs.parent.mkdir()
+    pd.DataFrame({"vm_id": ["s1", "s2"], "config_id": current[:2], "power_level": [0.6, 1.0]}).to_csv(configs, index=False)
+    pd.DataFrame({"vm_id": ["i1"], "kind": ["iaas"], "load_after": [0.5]}).to_csv(configs.with_name("caps.csv"), index=False)
+    config, clock = read_configs(configs, inst)
+    assert list(config) == list(inst.saas["current"]) and clock == pytest.approx([0.6, 1.0, 1.0])
+    caps = read_caps(configs.with_name("caps.csv"), inst)
+    assert caps[list(inst.iaas["vm_id"]).index("i1")] == 0.5
+    res = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--event", "row-power:A:14.5",
+                                    "--out", str(tmp_path / "r"), "--forecast-method", "template", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["slots_over_a_limit"] == 0
+    pd.DataFrame({"vm_id": ["s1"], "config_id": current[:1], "power_level": [1.7]}).to_csv(configs, index=False)
+    bad = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--out", str(tmp_path / "b"),
+                                    "--forecast-method", "template"])
+    assert bad.exit_code == 2 and "power_level" in bad.output

@@ -11,6 +11,9 @@ from tapas_opt.cli import options as o
 from tapas_opt.cli.render import print_json, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
+LIMIT_TOL = 1e-4
+"""A peak ratio this far above 1 counts as over the limit (solver round-off below it)."""
+
 
 @main.command()
 @o.inventory_arg
@@ -18,7 +21,7 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.at_option
 @o.event_option
 @click.option("--configs", "configs_path", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="configs.csv of 'tapas-opt reconfigure' (vm_id, config_id) [default: the VMs' current configurations].")
+              help="configs.csv of 'tapas-opt reconfigure' (vm_id, config_id, power_level; the IaaS caps of the caps.csv beside it apply too) [default: the VMs' current configurations].")
 @o.catalogue_option
 @o.forecast_method_option
 @o.quantile_option
@@ -32,7 +35,8 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     Per slot, an LP splits every endpoint's forecast load over its VMs so that rows, aisles and
     GPUs stay as far from their limits as possible while every VM stays within its throughput
     under the SLO. Writes routing.csv (timestamp, endpoint, vm_id, share, load_units), slots.csv
-    and summary.json to --out. Exit code 1 if some slot cannot serve its whole load.
+    and summary.json to --out. Exit code 1 if some slot cannot serve its whole load or
+    leaves a row, aisle or GPU over its limit.
     """
     from tapas_opt.reconfig.instance import ReconfigOptions
     from tapas_opt.reconfig.run import _prepare, route as run
@@ -43,15 +47,18 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
         result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, catalogue, opts, prepared=prep)
     slots = result.slots
     unserved = int((slots["unserved_units"] > 1e-6).sum()) if len(slots) else 0
+    ratios = ["peak_row_power_ratio", "peak_aisle_airflow_ratio", "peak_gpu_temp_ratio"]
+    over = int((slots[ratios] > 1 + LIMIT_TOL).any(axis=1).sum()) if len(slots) else 0
     if as_json:
         print_json({"slots": len(slots), "unserved_slots": unserved,
                     "max_peak_row_power_ratio": float(slots["peak_row_power_ratio"].max()) if len(slots) else None,
                     "max_peak_aisle_airflow_ratio": float(slots["peak_aisle_airflow_ratio"].max()) if len(slots) else None,
-                    "max_peak_gpu_temp_ratio": float(slots["peak_gpu_temp_ratio"].max()) if len(slots) else None})
+                    "max_peak_gpu_temp_ratio": float(slots["peak_gpu_temp_ratio"].max()) if len(slots) else None,
+                    "slots_over_a_limit": over})
     elif not quiet:
         click.echo(f"routed {len(slots)} slot(s); peak row power {slots['peak_row_power_ratio'].max():.1%} of limit, "
                    f"peak aisle airflow {slots['peak_aisle_airflow_ratio'].max():.1%}, "
                    f"hottest GPU {slots['peak_gpu_temp_ratio'].max():.1%} of its limit; "
-                   f"{unserved} slot(s) with unserved load")
+                   f"{unserved} slot(s) with unserved load, {over} over a limit")
         click.echo(f"routing written to {out_dir}")
-    sys.exit(EXIT_INFEASIBLE if unserved else EXIT_OK)
+    sys.exit(EXIT_INFEASIBLE if unserved or over else EXIT_OK)

@@ -4,7 +4,8 @@
 GPUs stay as far from their limits as possible, while every VM stays within the throughput its
 configuration has under the SLO (and within its server's GPU temperature limit):
 
-    minimise   Z_row + Z_aisle + Z_temp + eps * sum_r P_r / P_r^max + W * sum_e unserved_e
+    minimise   Z_row + Z_aisle + Z_temp + W_over * sum_k max(0, Z_k - 1)
+               + eps * sum_r P_r / P_r^max + W * sum_e unserved_e
     subject to sum_{v in e} l_v + unserved_e = D_e                      (every endpoint)
                P_r / P_r^max <= Z_row,  Q_a / Q_a^max <= Z_aisle          (rows, aisles)
                T_v / T^max <= Z_temp                                      (every SaaS VM)
@@ -34,6 +35,9 @@ from tapas_opt.reconfig.plan import ReconfigPlan
 
 EPS_SPREAD = 1e-3
 W_UNSERVED = 1e4
+W_OVER = 1e2
+"""Per unit of a peak ratio above 1 (a limit broken): without it the sum of the three peaks
+could buy a cooler GPU with a row over its power limit."""
 
 
 @dataclass
@@ -87,6 +91,11 @@ def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_un
     obj = solver.Objective()
     for z in (z_row, z_aisle, z_temp):
         obj.SetCoefficient(z, 1.0)
+        over = solver.NumVar(0.0, solver.infinity(), f"over_{z.name()}")  # over >= z - 1
+        ct = solver.Constraint(-1.0, solver.infinity(), f"limit_{z.name()}")
+        ct.SetCoefficient(over, 1.0)
+        ct.SetCoefficient(z, -1.0)
+        obj.SetCoefficient(over, W_OVER)
     for u in un:
         obj.SetCoefficient(u, W_UNSERVED)
     ep = inst.saas_endpoint_idx

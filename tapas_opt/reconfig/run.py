@@ -108,9 +108,12 @@ def reconfigure(inventory, events=("none",), at=None, policy: str = "optimal", c
     return ReconfigResult(instance, plan, ev, summary, opt, Path(out_dir) if out_dir else None)
 
 
-def read_configs(path, instance: ReconfigInstance) -> np.ndarray:
-    """Configuration per SaaS VM from a ``configs.csv`` (``vm_id, config_id``); VMs it does not
-    list keep their current configuration. Unknown VMs or configurations are reported at once."""
+def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarray]:
+    """Configuration and power level per SaaS VM from a ``configs.csv`` (``vm_id, config_id``,
+    optional ``power_level``: the effective dynamic power level ``reconfigure`` writes, which
+    may sit below its configuration's own level when the plan caps the GPUs online); VMs it
+    does not list keep their current configuration at its level. Returns (catalogue position,
+    power level relative to that configuration) per SaaS VM. Every problem is reported at once."""
     path = Path(path)
     frame = pd.read_csv(path, dtype=str)
     problems = [Problem("missing_column", path.name, f"required column '{c}' is missing", "columns: vm_id, config_id")
@@ -118,8 +121,10 @@ def read_configs(path, instance: ReconfigInstance) -> np.ndarray:
     if problems:
         raise InventoryError(problems)
     config = instance.saas["current"].to_numpy(int).copy()
+    clock = np.ones(len(config))
     pos = {vm: i for i, vm in enumerate(instance.saas["vm_id"])}
     cat = instance.catalogue
+    level_ratio = instance.cfg["level_ratio"]
     for idx, rec in frame.iterrows():
         if rec["vm_id"] not in pos:
             problems.append(Problem("unknown_vm", path.name, f"vm_id {rec['vm_id']!r} is not a running SaaS VM",
@@ -129,10 +134,49 @@ def read_configs(path, instance: ReconfigInstance) -> np.ndarray:
             problems.append(Problem("unknown_config", path.name, f"config_id {rec['config_id']!r} is not in the catalogue",
                                     line=int(idx) + 2, column="config_id"))
             continue
-        config[pos[rec["vm_id"]]] = int(cat.position[rec["config_id"]])
+        v, c = pos[rec["vm_id"]], int(cat.position[rec["config_id"]])
+        config[v] = c
+        if "power_level" in frame.columns and pd.notna(rec["power_level"]):
+            own = float(level_ratio[c]) if np.isfinite(level_ratio[c]) and level_ratio[c] > 0 else 1.0
+            level = pd.to_numeric(rec["power_level"], errors="coerce")
+            if not (np.isfinite(level) and 0 < level <= own + 1e-4):
+                problems.append(Problem("out_of_range", path.name, f"power_level {rec['power_level']!r} is not in "
+                                        f"0..{own:g} (the level of {rec['config_id']})", line=int(idx) + 2,
+                                        column="power_level"))
+                continue
+            clock[v] = min(1.0, float(level) / own)
     if problems:
         raise InventoryError(problems[:40])
-    return config
+    return config, clock
+
+
+def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
+    """IaaS GPU loads after the caps of a ``caps.csv`` (``vm_id, kind, load_after``) that
+    ``reconfigure`` wrote beside its configs.csv; VMs it does not list run uncapped."""
+    path = Path(path)
+    load = instance.iaas["load"].to_numpy(float).copy()
+    frame = pd.read_csv(path, dtype=str)
+    if frame.empty:
+        return load
+    missing = [c for c in ("vm_id", "kind", "load_after") if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
+                                      "columns: vm_id, kind, load_after (as reconfigure writes them)") for c in missing])
+    pos = {vm: i for i, vm in enumerate(instance.iaas["vm_id"])}
+    problems = []
+    for idx, rec in frame[frame["kind"] == "iaas"].iterrows():
+        after = pd.to_numeric(rec["load_after"], errors="coerce")
+        if rec["vm_id"] not in pos:
+            problems.append(Problem("unknown_vm", path.name, f"vm_id {rec['vm_id']!r} is not a running IaaS VM",
+                                    line=int(idx) + 2, column="vm_id"))
+        elif not (np.isfinite(after) and 0 <= after <= 1):
+            problems.append(Problem("out_of_range", path.name, f"load_after {rec['load_after']!r} is not in 0..1",
+                                    line=int(idx) + 2, column="load_after"))
+        else:
+            load[pos[rec["vm_id"]]] = min(load[pos[rec["vm_id"]]], float(after))
+    if problems:
+        raise InventoryError(problems[:40])
+    return load
 
 
 @dataclass
@@ -147,7 +191,8 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     """Routing shares per time slot (every slot of the horizon, or only ``at``).
 
     Configurations are the VMs' current ones, or those of ``configs_path`` (a configs.csv of
-    ``reconfigure``); limits are today's or those after ``events``.
+    ``reconfigure``, with its power levels, and the IaaS caps of the caps.csv beside it);
+    limits are today's or those after ``events``.
     """
     prep = prepared or _prepare(inventory, profiles_path)
     cat = _catalogue(catalogue)
@@ -156,13 +201,17 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     horizon = prep.instance.horizon
     times = [at] if at is not None else list(horizon)
     frames, slots = [], []
-    config = None
+    config = clock = None
+    caps_path = Path(configs_path).with_name("caps.csv") if configs_path else None
     for t in times:
         inst = build_reconfig_instance(prep, cat, ev, t, opts)
         if config is None:
-            config = read_configs(configs_path, inst) if configs_path else inst.saas["current"].to_numpy(int)
+            config, clock = (read_configs(configs_path, inst) if configs_path
+                             else (inst.saas["current"].to_numpy(int), np.ones(len(inst.saas))))
         plan = ReconfigPlan.unchanged(inst, "route")
-        plan.saas_config = config
+        plan.saas_config, plan.saas_clock = config, clock
+        if caps_path is not None and caps_path.exists():
+            plan.iaas_load = np.minimum(plan.iaas_load, read_caps(caps_path, inst))
         res = solve_routing_slot(inst, plan)
         frames.append(shares_frame(inst, res))
         slots.append({"timestamp": inst.time, "status": res.status, "peak_row_power_ratio": round(res.z_row, 5),
