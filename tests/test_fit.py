@@ -141,3 +141,30 @@ def test_fit_without_calibration_columns_says_so(tmp_path):
     res = CliRunner().invoke(main, ["fit", str(root)])
     assert res.exit_code == 2 and "calibration columns" in res.output
     assert not (root / "physics.yaml").exists()
+
+
+def test_fit_keeps_models_the_telemetry_cannot_identify_out(calibrated_room, tmp_path):
+    """Constant GPU power, and outside temperatures that never reach the knee, cannot determine
+    the GPU power curve or the inlet model: those fits are skipped with the reason, the rest is
+    written, and the inventory still validates (a nonsense physics.yaml would break every later
+    command on it)."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv")
+    tel["gpu_power_w"] = 250.0
+    tel.to_csv(room / "telemetry.csv", index=False)
+    out = pd.read_csv(room / "outside.csv")
+    out["temp_c"] = 5.0 + 0.01 * np.arange(len(out)) % 3  # always far below the knee
+    out.to_csv(room / "outside.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert "gpu_power" in doc["skipped"] and "not written" in doc["skipped"]["gpu_power"]
+    assert "inlet" in doc["skipped"]
+    assert {"server_power", "airflow"} <= set(doc["fits"])
+    physics = yaml.safe_load((room / "physics.yaml").read_text())
+    assert "gpu_idle_w" not in physics.get("server_defaults", {}) and "inlet" not in physics
+    assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 0

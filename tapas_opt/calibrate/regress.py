@@ -80,9 +80,17 @@ class FitResult:
         return out
 
 
+class Unidentifiable(ValueError):
+    """The telemetry does not vary enough to determine every coefficient (a rank-deficient
+    design: constant load, a single outside temperature, ...)."""
+
+
 def _ols(y: np.ndarray, X: np.ndarray, names: list[str]):
     import statsmodels.api as sm
 
+    X = np.asarray(X, float)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise Unidentifiable(f"the rows do not vary enough to determine {', '.join(names)} (rank-deficient design)")
     return sm.OLS(np.asarray(y, float), pd.DataFrame(X, columns=names)).fit()
 
 
@@ -109,7 +117,10 @@ def _split(times: pd.Series) -> np.ndarray:
 def _holdout_mae(y, X, names, train, predict=None) -> float | None:
     if train.sum() < MIN_SAMPLES or (~train).sum() < 1:
         return None
-    res = _ols(y[train], X[train], names)
+    try:
+        res = _ols(y[train], X[train], names)
+    except Unidentifiable:  # the training part alone is too uniform: no hold-out score
+        return None
     pred = np.asarray(res.predict(pd.DataFrame(X[~train], columns=names)))
     if predict is not None:
         pred = predict(pred, ~train)
@@ -169,7 +180,10 @@ def fit_gpu_temp(frame: pd.DataFrame, per_server: bool = True) -> FitResult:
                 continue
             gy = (g["gpu_temp_c"] - g["inlet_temp_c"]).to_numpy(float)
             gp = g["gpu_power_w"].to_numpy(float)
-            r = _ols(gy, np.column_stack([np.ones_like(gp), gp]), names)
+            try:
+                r = _ols(gy, np.column_stack([np.ones_like(gp), gp]), names)
+            except Unidentifiable:  # this server keeps the pooled coefficients
+                continue
             rows.append({"server_id": sid, "gpu_temp_intercept_c": float(r.params["const"]),
                          "gpu_temp_c_per_w": max(float(r.params["power_w"]), 0.0),
                          "mae_c": float(np.mean(np.abs(r.resid))), "n": len(g)})
@@ -193,8 +207,11 @@ def _fit_linear_per_server(frame: pd.DataFrame, target: str, x: str, names: tupl
     for sid, g in frame.groupby("server_id", sort=True):
         if len(g) < MIN_SAMPLES or g[x].std() <= 0:
             continue
-        r = _ols(g[target].to_numpy(float), np.column_stack([np.ones(len(g)), g[x].to_numpy(float)]),
-                 ["const", "x"])
+        try:
+            r = _ols(g[target].to_numpy(float), np.column_stack([np.ones(len(g)), g[x].to_numpy(float)]),
+                     ["const", "x"])
+        except Unidentifiable:  # this server keeps the pooled coefficients
+            continue
         lo = float(r.params["const"])
         rows.append({"server_id": sid, names[0]: lo, names[1]: lo + float(r.params["x"]),
                      f"mae_{unit}": float(np.mean(np.abs(r.resid))), "n": len(g)})
@@ -310,8 +327,12 @@ def fit_inlet(frame: pd.DataFrame, ref_outside_c: float = InletModel.load_gain_r
     train = _split(frame["timestamp"])
     holdout = None
     if train.sum() >= MIN_SAMPLES and (~train).any():
-        r = _ols(yy[train], X[train], names)
-        p = X[~train] @ r.params.to_numpy() + offsets.reindex(sid[~train]).to_numpy()
-        holdout = float(np.mean(np.abs(p - y[~train])))
-        notes.append("hold-out MAE uses server offsets estimated on all the data")
+        try:
+            r = _ols(yy[train], X[train], names)
+        except Unidentifiable:
+            r = None
+        if r is not None:
+            p = X[~train] @ r.params.to_numpy() + offsets.reindex(sid[~train]).to_numpy()
+            holdout = float(np.mean(np.abs(p - y[~train])))
+            notes.append("hold-out MAE uses server offsets estimated on all the data")
     return FitResult("inlet", coefs, len(y), float(np.mean(np.abs(pred - y))), holdout, "c", notes, servers)

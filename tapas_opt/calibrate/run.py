@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from tapas_opt.calibrate.regress import (MIN_SAMPLES, FitResult, fit_airflow, fit_gpu_power, fit_gpu_temp,
+from tapas_opt.calibrate.regress import (MIN_SAMPLES, FitResult, Unidentifiable, fit_airflow, fit_gpu_power, fit_gpu_temp,
                                          fit_inlet, fit_server_power)
 from tapas_opt.calibrate.telemetry import calibration_columns, room_load, server_rows, with_outside
 from tapas_opt.errors import InventoryError
@@ -39,6 +39,35 @@ class Calibration:
     fits: dict[str, FitResult]
     skipped: dict[str, str]
     physics: dict = field(default_factory=dict)
+
+
+PLAUSIBLE = {
+    "gpu_power": {"gpu_idle_w": (0.0, 2000.0), "gpu_max_w": (1.0, 3000.0)},
+    "gpu_temp": {"gpu_temp_c_per_w": (0.0, 1.0), "gpu_temp_intercept_c": (-30.0, 80.0)},
+    "inlet": {"floor_c": (0.0, 45.0), "knee_outside_c": (-40.0, 60.0), "slope_c_per_c": (-1e-6, 5.0),
+              "cap_c": (0.0, 60.0), "load_gain_c": (-5.0, 30.0)},
+}
+"""Ranges a fitted coefficient must fall in to be used: outside them the data could not identify
+the model (a constant load, outside temperatures that never reach the knee, ...) and the values
+would make every later command on the inventory fail or mislead."""
+
+
+def implausible(name: str, fit: FitResult) -> str | None:
+    """Why a fit's coefficients cannot be used, or None when they can."""
+    bad = []
+    for key, (lo, hi) in PLAUSIBLE.get(name, {}).items():
+        if key in fit.coefficients:
+            value = fit.value(key)
+            if not (np.isfinite(value) and lo <= value <= hi):
+                bad.append(f"{key} = {value:.6g} (expected {lo:g}..{hi:g})")
+    if name == "gpu_power" and not bad and fit.value("gpu_max_w") <= fit.value("gpu_idle_w"):
+        bad.append(f"gpu_max_w {fit.value('gpu_max_w'):.6g} <= gpu_idle_w {fit.value('gpu_idle_w'):.6g}")
+    if name == "inlet" and not bad and fit.value("cap_c") < fit.value("floor_c") - 1e-6:
+        bad.append(f"cap_c {fit.value('cap_c'):.6g} < floor_c {fit.value('floor_c'):.6g}")
+    if not bad:
+        return None
+    return ("the telemetry does not identify this model (" + "; ".join(bad) + "): not written; "
+            "it needs rows that vary over the model's range (see docs/calibration.md)")
 
 
 def _enough(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
@@ -64,8 +93,17 @@ def fit_inventory(inventory: Inventory) -> Calibration:
         if len(rows) < MIN_SAMPLES:
             skipped[name] = f"{len(rows)} complete rows of {', '.join(cols)} (need {MIN_SAMPLES})"
             return None
-        fits[name] = fitter(rows)
-        return fits[name]
+        try:
+            fit = fitter(rows)
+        except Unidentifiable as exc:
+            skipped[name] = f"{exc}: not written (see docs/calibration.md)"
+            return None
+        why = implausible(name, fit)
+        if why is not None:
+            skipped[name] = why
+            return None
+        fits[name] = fit
+        return fit
 
     power = attempt("gpu_power", ["load", "gpu_power_w"], frame, fit_gpu_power)
     if power is not None:

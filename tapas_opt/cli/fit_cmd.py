@@ -79,7 +79,9 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
                 click.echo(f"note ({name}): {note}", err=True)
         click.echo(f"physics written to {target}" if wrote else "nothing written")
     if not calib.fits:
-        click.echo("error: no model could be fitted: the telemetry has none of the calibration columns "
-                   "(see docs/calibration.md)", err=True)
+        reason = ("see the reasons above" if calib.skipped and not quiet and not as_json
+                  else "; ".join(f"{k}: {v}" for k, v in calib.skipped.items()) or "no calibration columns")
+        click.echo(f"error: no model could be fitted ({reason}; docs/calibration.md lists the calibration columns each "
+                   f"model needs)", err=True)
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK)
