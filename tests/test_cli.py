@@ -243,6 +243,16 @@ def test_a_room_with_no_busy_gpu_reads_in_every_command(tmp_path):
     assert res.exit_code == 0 and "1 unplaced" in res.output
     res = run("report", tmp_path / "plan", "--out", tmp_path / "r.html")
     assert res.exit_code == 0 and "none (no busy GPU)" in res.output
+    res = run("reconfigure", room, "--event", "ups-failure", "--out", tmp_path / "ups", "--forecast-method", "template")
+    # 75 % of 7 kW is below the rows' 6 kW of idle servers: infeasible, said without a NaN
+    assert res.exit_code == 1 and "none (no busy GPU)" in res.output and "nan" not in res.output, res.output
+    saas = json.loads((tmp_path / "ups" / "summary.json").read_text())["saas"]
+    assert saas["served_pct"] == 100.0 and saas["perf_change_pct"] == 0.0
+
+
+def test_generate_needs_a_step_that_divides_a_day(tmp_path):
+    res = run("generate", "--servers", "4", "--step-min", "7", "--out", tmp_path / "g")
+    assert res.exit_code == 2 and "does not divide a day" in res.output and not (tmp_path / "g").exists()
 
 
 def test_json_and_quiet_modes(tmp_path):

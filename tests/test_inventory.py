@@ -127,3 +127,21 @@ def test_parquet_is_accepted_where_csv_is(tmp_path):
     (root / "telemetry.csv").unlink()
     inv = load_inventory(root)
     assert len(inv.telemetry) == len(tel)
+
+
+def test_csv_and_parquet_of_one_table_is_ambiguous(tmp_path):
+    """Both telemetry.csv and telemetry.parquet: which one is current is unknown, so it is a
+    problem rather than a silent choice."""
+    root = _room(tmp_path)
+    pd.read_csv(root / "telemetry.csv").to_parquet(root / "telemetry.parquet", index=False)
+    _, problems = check_inventory(root)
+    assert [(p.code, p.file) for p in problems] == [("ambiguous_file", "telemetry.csv")]
+
+
+def test_datacenter_yaml_start_time_limit_and_seed_are_checked(tmp_path):
+    root = _room(tmp_path)
+    text = (root / "datacenter.yaml").read_text()
+    (root / "datacenter.yaml").write_text(text + "start: 'not a date'\nplacement:\n  time_limit_s: 0\n  seed: -2\n")
+    _, problems = check_inventory(root)
+    keys = sorted(p.message.split("'")[1] for p in problems if p.code == "bad_value")
+    assert keys == ["placement.seed", "placement.time_limit_s", "start"]

@@ -172,3 +172,18 @@ def test_rooms_over_the_gap_target_go_to_the_optimiser(client, region, tmp_path)
         if r["escalated"]:
             assert r["mode"] == "optimal" and r["peak_row_power_bound"] is not None
     assert s["rooms_escalated"] == sum(r["escalated"] for r in s["room_results"])
+
+
+def test_region_queue_rejects_a_vm_no_server_can_hold(tmp_path):
+    """A pending VM larger than the region's largest server is bad input, reported with the
+    others, before any room is forecast."""
+    from tapas_opt.errors import InventoryError
+    from tapas_opt.fleet.region import read_region_pending
+
+    path = tmp_path / "pending.csv"
+    pd.DataFrame({"vm_id": ["a", "b", "b"], "kind": ["iaas", "saas", "iaas"], "customer": ["c", "c", "c"],
+                  "endpoint": [None, "ep", None], "gpus": [16, 8, 2]}).to_csv(path, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_region_pending(path, {"room01"}, max_gpus=8)
+    got = {(p.code, p.line) for p in err.value.problems}
+    assert got == {("vm_too_large", 2), ("duplicate_id", 4)}

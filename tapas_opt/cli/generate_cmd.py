@@ -8,13 +8,21 @@ from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
 
 
+def _divides_a_day(ctx, param, value: int) -> int:
+    """The inventory format needs a step that divides a day (datacenter.yaml: time_step_min)."""
+    if 1440 % value:
+        raise click.BadParameter(f"{value} does not divide a day (1440 minutes): use 5, 10, 15, 30 or 60")
+    return value
+
+
 @main.command()
 @click.option("--servers", type=click.IntRange(min=2), default=1000, show_default=True)
 @click.option("--occupancy", type=click.FloatRange(0, 0.85), default=0.5, show_default=True,
               help="Share of GPUs already used by running VMs.")
 @click.option("--pending", type=click.IntRange(min=0), default=400, show_default=True, help="VMs to place.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, help="Time step (minutes).")
+@click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, callback=_divides_a_day,
+              help="Time step (minutes); must divide a day (5, 15, 60, ...).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
               help="EnergyPlus .epw weather file for outside temperature (default: a warm diurnal cycle).")
 @click.option("--drift", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,

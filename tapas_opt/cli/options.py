@@ -58,6 +58,10 @@ dask_workers_option = click.option("--dask-workers", "dask_workers", type=click.
                                    show_default=True,
                                    help="Worker processes of the in-process LocalCluster (one thread each); 0: no "
                                         "Dask, one task after the other in this process; ignored with --scheduler.")
+region_dask_workers_option = click.option(
+    "--dask-workers", "dask_workers", type=click.IntRange(min=1), default=2, show_default=True,
+    help="Worker processes of the in-process LocalCluster (one thread each; rooms are planned as "
+         "Dask tasks, so at least 1); ignored with --scheduler.")
 retries_option = click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
                               help="Times a task that raised is retried (tasks of a killed worker are always "
                                    "re-run elsewhere).")

@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, print_table, spinner
+from tapas_opt.cli.render import print_json, print_table, spinner, temp_text
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 POLICIES = ("optimal", "greedy", "uniform-cap")
@@ -35,12 +35,15 @@ def _table(summary: dict):
         v = lim[key]
         table.add_row(label, f"{v['before']:.1%} before, {v['if_unchanged']:.1%} if nothing is done, {v['after']:.1%} with the plan")
     t = lim["max_gpu_temp_c"]
-    table.add_row("max GPU temperature", f"{t['after']:.1f} C (limit {lim['gpu_temp_limit_c']:.0f} C)")
+    table.add_row("max GPU temperature", f"{temp_text(t['after'])} (limit {lim['gpu_temp_limit_c']:.0f} C)")
     solver = summary.get("solver")
     if solver:
-        gap = solver["gap_rel"]
+        gap, bound = solver["gap_rel"], solver["lp_objective"]
+        # a relative gap on a bound near zero (no quality lost, tie-break terms only) says nothing
+        gap_text = (f" (gap {gap:.2%})" if gap is not None and abs(bound or 0.0) >= 0.01 else
+                    f" (gap {solver['gap_abs']:.4f} absolute)" if solver.get("gap_abs") is not None else "")
         table.add_row("solver", f"{solver['status']}, objective {solver['objective']:.4f}, LP bound "
-                                f"{solver['lp_objective']:.4f}" + (f" (gap {gap:.2%})" if gap is not None else "")
+                                f"{bound:.4f}" + gap_text
                       + f", {solver['build_s'] + solver['lp_s'] + solver['mip_s']:.2f} s")
     return table
 

@@ -32,7 +32,7 @@ def _table(summary: dict):
 @click.argument("region_dir", type=click.Path(file_okay=False, path_type=str))
 @o.out_option
 @o.scheduler_option
-@o.dask_workers_option
+@o.region_dask_workers_option
 @o.retries_option
 @click.option("--room-policy", type=click.Choice(["auto", "optimal", "greedy"]), default="auto", show_default=True,
               help="auto: the greedy plan when it is within --gap-target of the room's LP bound, else the "
@@ -64,9 +64,6 @@ def plan_region(region_dir, out_dir, scheduler, dask_workers, retries, room_poli
     from tapas_opt.fleet.region import plan_region as run
 
     say = None if quiet or as_json else (lambda msg: click.echo(msg, err=True))
-    if dask_workers == 0 and scheduler is None:
-        raise click.BadParameter("plan-region needs Dask workers (--dask-workers >= 1 or --scheduler)",
-                                 param_hint="--dask-workers")
     result = run(region_dir, out_dir, scheduler=scheduler, workers=dask_workers, forecast_method=forecast_method,
                  options=RoomOptions(room_policy, gap_target, time_limit_s, seed), repair_rounds=repair_rounds,
                  retries=retries, progress=say)

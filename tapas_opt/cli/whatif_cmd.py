@@ -102,7 +102,8 @@ def whatif(scenarios_file, out_dir, scheduler, dask_workers, retries, force, lis
     store = ResultStore(out_dir)
     todo = len(sweep.scenarios) if force else sum(not store.is_done(s) for s in sweep.scenarios)
     if not quiet and not as_json:
-        where = scheduler or f"a LocalCluster of {dask_workers} worker processes"
+        where = scheduler or (f"a LocalCluster of {dask_workers} worker processes" if dask_workers
+                              else "this process, one after the other (no Dask)")
         click.echo(f"{len(sweep.scenarios)} scenarios, {len(sweep.scenarios) - todo} already finished; "
                    f"running {todo} on {where}", err=True)
     with _progress(todo, not quiet and not as_json) as tick:

@@ -150,8 +150,26 @@ def load_region(root: str | Path) -> RegionSpec:
                       str(root / pending) if pending is not None else None)
 
 
-def read_region_pending(path: str | Path, room_ids: set[str]) -> pd.DataFrame:
-    """The region-level queue; problems raise :class:`InventoryError` (all of them)."""
+def largest_server_gpus(spec: "RegionSpec") -> int | None:
+    """GPUs of the region's largest server (from each room's servers table; None if unreadable:
+    the room's own loading reports that)."""
+    from tapas_opt.inventory.load import _find_table, read_table
+
+    most = None
+    for room in spec.rooms:
+        path = _find_table(Path(room.path), "servers")
+        try:
+            gpus = pd.to_numeric(read_table(path)["gpus"], errors="coerce").max() if path else np.nan
+        except Exception:  # noqa: BLE001 - reported when the room itself is loaded
+            continue
+        if np.isfinite(gpus):
+            most = int(gpus) if most is None else max(most, int(gpus))
+    return most
+
+
+def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | None = None) -> pd.DataFrame:
+    """The region-level queue; problems raise :class:`InventoryError` (all of them). A VM larger
+    than ``max_gpus`` (the region's largest server) is reported: no room could take it."""
     from tapas_opt.inventory.load import read_table
 
     path = Path(path)
@@ -177,6 +195,11 @@ def read_region_pending(path: str | Path, room_ids: set[str]) -> pd.DataFrame:
     for i in frame.index[frame["vm_id"].duplicated()][:20]:
         problems.append(Problem("duplicate_id", file, f"vm_id {frame.at[i, 'vm_id']!r} appears twice",
                                 line=i + 2, column="vm_id"))
+    if max_gpus is not None:
+        for i in frame.index[gpus > max_gpus][:20]:
+            problems.append(Problem("vm_too_large", file, f"VM {frame.at[i, 'vm_id']!r} needs {int(gpus[i])} GPUs; the "
+                                    f"region's largest server has {max_gpus}", "split the VM or add larger servers",
+                                    line=i + 2, column="gpus"))
     for i in frame.index[frame["room"].notna() & ~frame["room"].astype(str).isin(room_ids)][:20]:
         problems.append(Problem("unknown_room", file, f"room {frame.at[i, 'room']!r} is not a room of the region",
                                 line=i + 2, column="room"))
@@ -688,6 +711,8 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     rid = [r.room_id for r in spec.rooms]
+    # The region's queue is checked first: a bad file fails before the rooms are forecast.
+    pending = read_region_pending(spec.pending, set(rid), largest_server_gpus(spec)) if spec.pending is not None else None
     # Stage 1: rooms load and forecast in parallel; the rooms stay on the workers.
     say(f"stage 1: loading and forecasting {len(rid)} rooms")
     room_f = {r.room_id: _submit(client, analyse_room, r, forecast_method, spec.scope, spec.pending is not None,
@@ -699,8 +724,8 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     t1 = time.perf_counter()
     # Stage 2: which room takes which VM.
     queue = Queue.concat([v.queue for v in views])
-    if spec.pending is not None:
-        queue = Queue.concat([queue, family_queue(read_region_pending(spec.pending, set(rid)), views)])
+    if pending is not None:
+        queue = Queue.concat([queue, family_queue(pending, views)])
     say(f"stage 2: splitting {len(queue.vms)} queued VMs over {len(rid)} rooms")
     room_of, split_stats = split_queue(views, queue)
     t2 = time.perf_counter()

@@ -208,6 +208,10 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
     lines: dict = {}
     for name in TABLES:
         path = _find_table(root, name)
+        if path is not None and (root / f"{name}.csv").exists() and (root / f"{name}.parquet").exists():
+            problems.append(Problem("ambiguous_file", f"{name}.csv", f"both {name}.csv and {name}.parquet exist",
+                                    "keep one of them (tapas-opt would not know which one is current)"))
+            continue
         if path is None:
             if name not in OPTIONAL_TABLES:
                 problems.append(Problem("missing_file", f"{name}.csv", "file is missing",
