@@ -145,3 +145,17 @@ def test_datacenter_yaml_start_time_limit_and_seed_are_checked(tmp_path):
     _, problems = check_inventory(root)
     keys = sorted(p.message.split("'")[1] for p in problems if p.code == "bad_value")
     assert keys == ["placement.seed", "placement.time_limit_s", "start"]
+
+
+def test_text_in_a_number_column_does_not_hide_its_other_bad_values(tmp_path):
+    """'abc' and -3 in one column, 'x', 7 and an empty cell in another: all five reported."""
+    servers = [server("A1", "A"), server("A2", "A"), server("A3", "A")]
+    servers[0]["idle_power_kw"], servers[1]["idle_power_kw"] = "abc", -3
+    tel = hourly_history(["v1"], [0.5], weeks=1).astype({"load": object})
+    tel.loc[0, "load"], tel.loc[1, "load"], tel.loc[2, "load"] = "x", 7.0, None
+    root = _room(tmp_path, servers=servers, telemetry=tel)
+    _, problems = check_inventory(root)
+    got = {(p.file, p.line, p.column, p.code) for p in problems}
+    assert {("servers.csv", 2, "idle_power_kw", "bad_type"), ("servers.csv", 3, "idle_power_kw", "out_of_range"),
+            ("telemetry.csv", 2, "load", "bad_type"), ("telemetry.csv", 3, "load", "out_of_range"),
+            ("telemetry.csv", 4, "load", "missing_value")} <= got

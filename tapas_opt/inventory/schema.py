@@ -144,15 +144,40 @@ def problems_from_schema_errors(
         elif (column, index) in bad_type_cells:
             continue
         value = rec["failure_case"]
-        problems.append(Problem(code, file, f"value {value!r} {text}",
-                                "fix or remove this row", line_of(index), column))
+        if value is None or (isinstance(value, float) and pd.isna(value)):
+            message = "the cell is empty: a value is required" if code in ("missing_value", "bad_type") else f"empty {text}"
+            code = "missing_value"
+        else:
+            message = f"value {value!r} {text}"
+        problems.append(Problem(code, file, message, "fix or remove this row", line_of(index), column))
     return problems
 
 
 def validate_frame(df: pd.DataFrame, name: str, file: str, line_of) -> tuple[pd.DataFrame, list[Problem]]:
-    """Validate and coerce one inventory frame; return it (rows intact) and its problems."""
+    """Validate and coerce one inventory frame; return it (rows intact) and its problems.
+
+    A cell that is not a number makes its column's range checks fail as a whole (a TypeError),
+    which would hide the column's other bad values: so the columns with such cells are checked
+    again without them, and every problem is reported at once."""
     schema = SCHEMAS[name]
     try:
         return schema.validate(df, lazy=True), []
     except pa.errors.SchemaErrors as exc:
-        return df, problems_from_schema_errors(exc.failure_cases, file, line_of)
+        problems = problems_from_schema_errors(exc.failure_cases, file, line_of)
+    typed = {c for c, col in schema.to_schema().columns.items() if str(col.dtype) in ("int64", "float64")}
+    unreadable = {p.column for p in problems if p.code == "bad_type" and p.column in typed}
+    if unreadable:
+        rest = df.copy()
+        bad_rows = pd.Series(False, index=df.index)
+        for col in unreadable:
+            values = pd.to_numeric(rest[col], errors="coerce")
+            bad_rows |= values.isna() & rest[col].notna()
+            rest[col] = values
+        rest = rest[~bad_rows]
+        seen = {(p.column, p.line) for p in problems}
+        try:
+            schema.validate(rest, lazy=True)
+        except pa.errors.SchemaErrors as again:
+            problems += [p for p in problems_from_schema_errors(again.failure_cases, file, line_of)
+                         if (p.column, p.line) not in seen]
+    return df, problems
