@@ -94,7 +94,7 @@ def test_event_forms(text, kind, target, value):
     assert (ev.kind, ev.target, ev.value) == (kind, target, pytest.approx(value))
 
 
-@pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "row-power:R1", "row-power:R1:-3"])
+@pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "heatwave:+100C", "heatwave:-10C", "row-power:R1", "row-power:R1:-3"])
 def test_bad_events_say_which_forms_work(text):
     """A malformed event is refused with the accepted forms."""
     with pytest.raises(InventoryError) as err:

@@ -55,6 +55,12 @@ def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile,
             click.echo(f"unplaced {u['vm_id']}: {u['code']}: {u['message']}", err=True)
         for v in summary["violations"]:
             click.echo(f"violation: {v['message']}", err=True)
+        pre = summary.get("preexisting_violations", [])
+        if pre:
+            click.echo(f"pre-existing: {len(pre)} limit breach(es) no placement can repair (running VMs or idle "
+                       f"servers alone), e.g. {pre[0]['message']}; see summary.json", err=True)
+        for w in summary.get("warnings", []):
+            click.echo(f"warning: {w}", err=True)
         click.echo(f"plan written to {out_dir}; next: tapas-opt verify {inventory_dir} {out_dir}, "
                    f"tapas-opt report {out_dir} --inventory {inventory_dir} --out report.html")
     unplaced = summary["vms"]["unplaced"] > 0 or summary["violations"]

@@ -172,6 +172,19 @@ def _check_vms(vms: pd.DataFrame, servers: pd.DataFrame, file: str, line_of,
                                 line_of(idx), "server_id"))
 
 
+def _warn_idle_over_limit(servers: pd.DataFrame, rows: pd.DataFrame, file: str, line_of,
+                          warnings: list[Problem]) -> None:
+    """A row whose servers draw more than its limit while idle breaks it whatever is placed."""
+    idle = servers.groupby("row_id")["idle_power_kw"].sum()
+    for idx, rec in rows.iterrows():
+        kw = float(idle.get(rec["row_id"], 0.0))
+        if kw > float(rec["power_limit_kw"]):
+            warnings.append(Problem("limit_below_idle", file, f"row {rec['row_id']!r}: its servers draw {kw:g} kW "
+                                    f"idle, over its {float(rec['power_limit_kw']):g} kW limit: it is over the "
+                                    f"limit before any VM runs", "check power_limit_kw (kW, not W?)",
+                                    line_of(idx), "power_limit_kw"))
+
+
 def _cap_problems(problems: list[Problem]) -> list[Problem]:
     """Keep at most MAX_PROBLEMS_PER_CODE per (file, code), then one line saying how many more."""
     counts: Counter = Counter()
@@ -246,6 +259,20 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
     warnings: list[Problem] = []
     if "telemetry" in tables and {"timestamp", "vm_id"} <= set(tables["telemetry"].columns):
         _check_order(tables["telemetry"], files["telemetry"], lines["telemetry"], problems, warnings)
+    if "outside" in valid and len(tables["outside"]):
+        spread = tables["outside"].groupby("timestamp")["temp_c"].agg(lambda t: t.max() - t.min())
+        clash = spread[spread > 1.0]
+        if len(clash):
+            warnings.append(Problem("conflicting_duplicates", files["outside"],
+                                    f"{len(clash)} timestamp(s) appear more than once with temperatures up to "
+                                    f"{clash.max():.1f} C apart (e.g. {clash.index[0]}); their mean is used",
+                                    "keep one reading per timestamp"))
+    if {"servers", "rows"} <= valid:
+        _warn_idle_over_limit(tables["servers"], tables["rows"], files["rows"], lines["rows"], warnings)
+    if "telemetry" in tables and len(tables["telemetry"]) == 0:
+        warnings.append(Problem("empty_telemetry", files["telemetry"], "no telemetry rows: every VM's load "
+                                "is assumed at its peak (no forecast is possible)",
+                                "add the VMs' load history (see docs/inventory-format.md)"))
     problems = _cap_problems(problems)
     if any(name not in tables for name in TABLES if name not in OPTIONAL_TABLES) or problems:
         return None, problems

@@ -25,6 +25,8 @@ import numpy as np
 
 from tapas_opt.errors import InventoryError, Problem
 
+HEATWAVE_MAX_C = 25.0
+"""Largest heat-wave shift accepted: beyond it the outside temperature leaves anything recorded."""
 FORMS = "ups-failure[:FRACTION] | ahu-failure:AISLE[:FRACTION] | heatwave:+5C | row-power:ROW:KW | none"
 UPS_FRACTION = 0.75
 AHU_FRACTION = 0.90
@@ -84,7 +86,11 @@ def parse_event(text: str) -> Event:
         m = re.fullmatch(r"\s*([+-]?\d+(?:\.\d+)?)\s*(?:C|°C)?\s*", parts[1] if len(parts) == 2 else "", re.I)
         if not m:
             raise _bad(raw, "expected heatwave:+DEGREESC, e.g. heatwave:+5C")
-        return Event(kind, None, float(m.group(1)), raw)
+        shift = float(m.group(1))
+        if not 0 < shift <= HEATWAVE_MAX_C:
+            raise _bad(raw, f"a heat wave raises the outside temperature by more than 0 and at most "
+                            f"{HEATWAVE_MAX_C:g} C")
+        return Event(kind, None, shift, raw)
     if kind == "row-power":
         if len(parts) != 3 or not parts[1]:
             raise _bad(raw, "expected row-power:ROW:KW")
