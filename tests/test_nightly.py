@@ -103,3 +103,17 @@ def test_verify_accepts_declared_saas_moves_and_rejects_moved_iaas(hot_row_room,
         bad.to_csv(broken / "plan.csv", index=False)
         res = run.invoke(main, ["verify", str(hot_row_room), str(broken)])
         assert res.exit_code == 1 and "running_moved" in res.output
+
+
+def test_moves_that_buy_too_little_are_held_back(hot_row_room, tmp_path):
+    """The two moves cut the peak from 26/30 to 17/30 (30 points): proposed by default, held back
+    (with the reason) when --min-gain asks for more."""
+    run = CliRunner()
+    for gain, moves in (("0.5", 2), ("50", 0)):
+        out = tmp_path / f"night-{gain}"
+        res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(out), "--max-moves", "5", "--min-gain", gain,
+                                "--forecast-method", "template", "--time-limit", "5", "--json"])
+        assert res.exit_code == 0, res.output
+        n = json.loads(res.output)["nightly"]
+        assert n["moves"] == moves and len(pd.read_csv(out / "moves.csv")) == moves
+        assert (n["held_back"] is None) == (moves > 0)

@@ -17,6 +17,9 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.out_option
 @click.option("--max-moves", type=click.IntRange(min=0), default=20, show_default=True,
               help="At most this many SaaS moves (create new, drain, retire old); IaaS never moves.")
+@click.option("--min-gain", "min_gain_pct", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Propose moves only if together they cut the week's peak normalised row power by at least "
+                   "this many percentage points of the row limit.")
 @click.option("--previous", type=click.Path(file_okay=False, exists=True), default=None,
               help="Last night's plan directory: write diff.csv of VMs whose server changed.")
 @o.time_limit_option
@@ -26,13 +29,14 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.quiet_option
 @o.json_option
 @handle_errors
-def plan(inventory_dir, out_dir, max_moves, previous, time_limit_s, workers, seed, forecast_method, quiet, as_json):
+def plan(inventory_dir, out_dir, max_moves, min_gain_pct, previous, time_limit_s, workers, seed, forecast_method, quiet,
+         as_json):
     """Nightly plan for INVENTORY_DIR: place the pending VMs, then choose at most --max-moves
     SaaS moves that lower the week's peak normalised row power, in an order where no
     intermediate step breaks a limit (moves.csv). Nothing is applied to the room."""
     from tapas_opt.fleet.nightly import plan_nightly
 
-    result = plan_nightly(inventory_dir, max_moves, out_dir, previous, forecast_method,
+    result = plan_nightly(inventory_dir, max_moves, out_dir, previous, forecast_method, min_gain_pct=min_gain_pct,
                           time_limit_s=time_limit_s, workers=workers, seed=seed)
     s = result.summary
     if as_json:
@@ -43,6 +47,8 @@ def plan(inventory_dir, out_dir, max_moves, previous, time_limit_s, workers, see
         click.echo(f"moves: {n['moves']} of at most {n['max_moves']}; peak row power "
                    f"{n['peak_row_power_without_moves']:.1%} -> {n['peak_row_power_with_moves']:.1%} "
                    f"({n['peak_row_power_change_pct']:+.1f} %)")
+        if n["held_back"]:
+            click.echo(n["held_back"], err=True)
         if n["dropped"]:
             click.echo(f"dropped (no safe order): {', '.join(n['dropped'])}", err=True)
         click.echo(f"plan written to {out_dir}")

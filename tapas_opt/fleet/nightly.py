@@ -69,8 +69,15 @@ def read_previous_plan(previous: str | Path) -> pd.DataFrame:
     return frame
 
 
+MIN_GAIN_PCT = 0.5
+"""Default least cut in the week's peak normalised row power (percentage points of the row
+limit) that a night's moves must buy together: each move drains and re-creates an instance,
+which is not worth a rounding-error gain."""
+
+
 def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, previous: str | Path | None = None,
-                 forecast_method: str = "auto", explain: bool = True, **options) -> NightlyResult:
+                 forecast_method: str = "auto", explain: bool = True, min_gain_pct: float = MIN_GAIN_PCT,
+                 **options) -> NightlyResult:
     previous_plan = read_previous_plan(previous) if previous else None
     prep = prepare(inventory, forecast_method=forecast_method, **options)
     inst = prep.instance
@@ -83,6 +90,13 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
     done = [m for m in mp.moves if m.vm_id not in set(dropped)]
     final_inst = moved_instance(inst, done)
     after = evaluate_assignment(final_inst, sol.assign)
+    gain_pct = 100 * (before.peak_row_power_norm - after.peak_row_power_norm)
+    held_back = None
+    if done and gain_pct < min_gain_pct:
+        held_back = (f"{len(done)} move(s) would cut the peak by only {gain_pct:.3f} percentage points "
+                     f"(< --min-gain {min_gain_pct:g}): none proposed")
+        steps, done, dropped, final_inst = [], [], [], inst
+        after = evaluate_assignment(inst, sol.assign)
     sol.evaluation = after
     sol.objective = after.objective
     warnings = [str(w) for w in prep.inventory.warnings]
@@ -99,6 +113,7 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
         "max_gpu_temp_without_moves_c": round(before.peak_temp_c, 2),
         "max_gpu_temp_with_moves_c": round(after.peak_temp_c, 2),
         "rows_without_moves": row_peaks(inst, before), "move_search": mp.stats,
+        "min_gain_pct": min_gain_pct, "held_back": held_back,
     }
     plan = plan_frame(final_inst, after)
     moved_ids = {m.vm_id for m in done}
