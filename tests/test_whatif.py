@@ -359,3 +359,18 @@ def test_optimal_policy_and_short_horizon(tmp_path, room):
     assert m["peak_row_power_bound"] == pytest.approx(0.6375, abs=1e-6)
     assert m["planned_peak_row_power_fraction"] == pytest.approx(0.75)
     assert len(r["rows"]) == 2 and r["settings"]["horizon_h"] == 12
+
+
+def test_a_broken_base_inventory_is_bad_input_once(tmp_path):
+    """Every scenario would fail on it: the base's problems are reported up front (exit 2),
+    named by the base's path, before any scenario runs."""
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(EXAMPLE, base)
+    (base / "rows.csv").write_text((base / "rows.csv").read_text().replace("\n", "\nR99,NOWHERE,-5\n", 1))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: base\nsettings: {forecast_method: template}\n")
+    res = CliRunner().invoke(main, ["whatif", str(spec), "--out", str(tmp_path / "out"), "--dask-workers", "0"])
+    assert res.exit_code == 2, res.output
+    assert "base/rows.csv" in res.output and not (tmp_path / "out").exists()

@@ -451,6 +451,13 @@ def load_sweep(path: str | Path) -> Sweep:
             c.bad(("base",), "missing_file", f"{base_raw!r} is not an inventory directory ({base} has no datacenter.yaml)",
                   "see docs/inventory-format.md")
             base = None
+        else:  # a broken base would fail every scenario: report it once, as bad input
+            from dataclasses import replace
+
+            from tapas_opt.inventory.load import check_inventory
+
+            _, base_problems = check_inventory(base)
+            c.problems += [replace(p, file=f"{base_raw}/{p.file}") for p in base_problems]
     facts = base_facts(base) if base is not None else BaseFacts(frozenset(), frozenset(), frozenset(), frozenset())
     name = str(raw.get("name") or path.stem)
     settings = raw.get("settings") or {}
