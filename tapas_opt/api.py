@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from tapas_opt.config import DatacenterConfig
+from tapas_opt.config import QUANTILES, DatacenterConfig
+from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.forecast.profiles import build_profiles, outside_forecast, read_profiles
 from tapas_opt.inventory.load import Inventory, load_inventory
@@ -109,8 +109,13 @@ def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyRep
     if summary_path.exists():
         try:
             quantile = json.loads(summary_path.read_text()).get("quantile")
-        except (ValueError, AttributeError):
-            quantile = None
+        except (ValueError, AttributeError) as exc:
+            raise InventoryError([Problem("unreadable_file", str(summary_path), f"not a JSON object: {exc}",
+                                          "re-run place, or remove summary.json to verify at the inventory's "
+                                          "load band")]) from None
+        if quantile is not None and quantile not in QUANTILES:
+            raise InventoryError([Problem("bad_value", str(summary_path), f"quantile {quantile!r} is not one of "
+                                          f"{', '.join(QUANTILES)}", "re-run place", column="quantile")])
     prep = prepare(inv, saved if saved.exists() else None, quantile=quantile)
     return verify_plan(prep.instance, plan)
 

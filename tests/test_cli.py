@@ -65,6 +65,16 @@ def test_verify_reports_running_vms_over_the_gpu_limit(example_plan, tmp_path):
     assert all(v["value"] > 40.0 for v in pre)
 
 
+def test_verify_rejects_a_corrupt_summary(example_plan, tmp_path):
+    """summary.json says which load band the plan was made for: unreadable, it is bad input
+    rather than silently ignored."""
+    broken = tmp_path / "plan"
+    shutil.copytree(example_plan, broken)
+    (broken / "summary.json").write_text("{not json")
+    res = run("verify", EXAMPLE, broken)
+    assert res.exit_code == 2 and "summary.json" in res.output
+
+
 def _broken(example_plan, tmp_path, edit):
     broken = tmp_path / "broken"
     shutil.copytree(example_plan, broken)

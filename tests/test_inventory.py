@@ -159,3 +159,17 @@ def test_text_in_a_number_column_does_not_hide_its_other_bad_values(tmp_path):
     assert {("servers.csv", 2, "idle_power_kw", "bad_type"), ("servers.csv", 3, "idle_power_kw", "out_of_range"),
             ("telemetry.csv", 2, "load", "bad_type"), ("telemetry.csv", 3, "load", "out_of_range"),
             ("telemetry.csv", 4, "load", "missing_value")} <= got
+
+
+def test_cell_problems_do_not_hide_rules_across_rows(tmp_path):
+    """A bad kind in one VM row and a bad number in one server row: the other rows still get
+    the rules across rows and files (VM larger than every server, max power below idle)."""
+    servers = [server("A1", "A"), server("A2", "A"), server("A3", "A")]
+    servers[0]["idle_airflow_cfm"] = "lots"
+    servers[1]["max_power_kw"] = 1.0  # below its idle power
+    vms = [vm("v1", server_id="A1"), vm("v2", kind="paas"), vm("v3", gpus=16)]
+    root = _room(tmp_path, servers=servers, vms=vms)
+    _, problems = check_inventory(root)
+    got = {(p.file, p.line, p.code) for p in problems}
+    assert {("servers.csv", 2, "bad_type"), ("servers.csv", 3, "bad_power_range"),
+            ("vms.csv", 3, "out_of_range"), ("vms.csv", 4, "vm_too_large")} <= got

@@ -67,7 +67,7 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
             problems.append(Problem("bad_type", file, f"value {raw[idx]!r} cannot be read as a number",
                                     "fix or empty the cell", int(idx) + first_line, col))
         for idx in tel.index[bad_range.to_numpy()][:MAX_PROBLEMS]:
-            problems.append(Problem("out_of_range", file, f"value {num[idx]!r} is outside {lo:g}..{hi:g}",
+            problems.append(Problem("out_of_range", file, f"value {float(num[idx]):g} is outside {lo:g}..{hi:g}",
                                     "check the unit (see docs/calibration.md)", int(idx) + first_line, col))
         frame[col] = num.where(~bad_range)
     vms = inventory.vms.set_index("vm_id")

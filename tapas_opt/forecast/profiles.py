@@ -124,7 +124,9 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     for q in QUANTILES:
         bad = frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)
         for idx in frame.index[bad][:20]:
-            problems.append(Problem("out_of_range", file, f"load {frame.at[idx, q]!r} must be in 0..1",
+            value = frame.at[idx, q]
+            text = "(empty)" if pd.isna(value) else f"{float(value):g}"
+            problems.append(Problem("out_of_range", file, f"load {text} must be a number in 0..1",
                                     line=idx + line, column=q))
     crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
     for idx in frame.index[crossed][:20]:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tapas_opt.config import DatacenterConfig, check_config, load_config
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.schema import validate_frame
+from tapas_opt.inventory.schema import typed_rows, validate_frame
 
 TABLES = ("aisles", "rows", "servers", "vms", "telemetry", "outside")
 OPTIONAL_TABLES = {"outside"}
@@ -216,6 +216,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         problems.append(Problem("missing_file", "datacenter.yaml", "file is missing",
                                 "create it (see docs/inventory-format.md)"))
     tables: dict[str, pd.DataFrame] = {}
+    typed: dict[str, pd.DataFrame] = {}
     valid: set[str] = set()
     files: dict[str, str] = {}
     lines: dict = {}
@@ -243,6 +244,11 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         tables[name] = df
         if not table_problems:
             valid.add(name)
+            typed[name] = df
+        elif name in ("servers", "vms"):
+            partial = typed_rows(df, name, table_problems, lines[name])
+            if partial is not None:
+                typed[name] = partial
     _check_references(tables, files, lines, problems)
     # Fitted physics (tapas-opt fit) override datacenter.yaml's models and servers.csv columns.
     if (root / "physics.yaml").exists() and "servers" in valid:
@@ -251,11 +257,14 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         config, tables["servers"], physics_problems = apply_physics_file(root / "physics.yaml", config,
                                                                          tables["servers"])
         problems += physics_problems + check_config(config, "physics.yaml")
-    # Rules across columns and files need typed, unique data: they run on tables that passed.
-    if "servers" in valid:
-        _check_servers(tables["servers"], files["servers"], lines["servers"], problems)
-        if "vms" in valid:
-            _check_vms(tables["vms"], tables["servers"], files["vms"], lines["vms"], problems)
+    # Rules across columns and files need typed data: they run on the tables that passed, or on
+    # the rows of a table that pass on their own (so its cell problems hide nothing else).
+    if "servers" in typed:
+        _check_servers(tables["servers"] if "servers" in valid else typed["servers"], files["servers"],
+                       lines["servers"], problems)
+        if "vms" in typed:
+            _check_vms(typed["vms"], tables["servers"] if "servers" in valid else typed["servers"], files["vms"],
+                       lines["vms"], problems)
     warnings: list[Problem] = []
     if "telemetry" in tables and {"timestamp", "vm_id"} <= set(tables["telemetry"].columns):
         _check_order(tables["telemetry"], files["telemetry"], lines["telemetry"], problems, warnings)
