@@ -68,7 +68,12 @@ def temp_text(celsius) -> str:
 
 
 def print_table(table: Table) -> None:
-    Console(file=sys.stdout, highlight=False).print(table)
+    """On a terminal, as wide as it is; into a pipe or file, wide enough that no number is cut
+    (rich would otherwise assume 80 columns and truncate cells)."""
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, highlight=False, width=max(console.width, 200))
+    console.print(table)
 
 
 # ---- progress ------------------------------------------------------------------------------------

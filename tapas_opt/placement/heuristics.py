@@ -189,7 +189,7 @@ def explain_unplaced(state: RoomState, v: int) -> Unplaced:
         r = state.pool_row[p]
         return Unplaced(vm_id, "row_power",
                         f"every row with room would exceed its power limit; the least loaded, row "
-                        f"{inst.row_ids[r]}, would reach {row_peak[p]:.1%} of {inst.row_limit_kw[r]:.0f} kW "
+                        f"{inst.row_ids[r]}, would reach {row_peak[p]:.1%} of {inst.row_limit_kw[r]:g} kW "
                         f"at {inst.slot_label(row_slot[p])}")
     if not aisle_ok.any():
         p = pools[np.argmin(aisle_peak[pools])]
