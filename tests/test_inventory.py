@@ -173,3 +173,13 @@ def test_cell_problems_do_not_hide_rules_across_rows(tmp_path):
     got = {(p.file, p.line, p.code) for p in problems}
     assert {("servers.csv", 2, "bad_type"), ("servers.csv", 3, "bad_power_range"),
             ("vms.csv", 3, "out_of_range"), ("vms.csv", 4, "vm_too_large")} <= got
+
+
+def test_a_start_inside_the_history_is_a_warning(tmp_path):
+    """'start' before the telemetry ends: the horizon overlaps its own history, most likely a
+    typo; the inventory still loads, with a warning."""
+    root = _room(tmp_path)
+    text = (root / "datacenter.yaml").read_text()
+    (root / "datacenter.yaml").write_text(text + "start: '2020-01-01'\n")
+    inv, problems = check_inventory(root)
+    assert problems == [] and [w.code for w in inv.warnings] == ["start_in_history"]

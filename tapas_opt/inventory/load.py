@@ -185,6 +185,24 @@ def _warn_idle_over_limit(servers: pd.DataFrame, rows: pd.DataFrame, file: str, 
                                     line_of(idx), "power_limit_kw"))
 
 
+def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, warnings: list[Problem]) -> None:
+    """A horizon that starts before the telemetry ends, or weeks after it, is most likely a
+    typo in ``start``: the forecast then describes another period than the one planned."""
+    try:
+        start = pd.Timestamp(config.start)
+    except (TypeError, ValueError):
+        return  # reported by check_config
+    last = times.max()
+    if start < last:
+        warnings.append(Problem("start_in_history", "datacenter.yaml", f"'start' {start} is before the telemetry "
+                                f"ends ({last}): the plan's horizon overlaps the history it is forecast from",
+                                "leave 'start' out to plan from the slot after the last telemetry"))
+    elif start - last > pd.Timedelta(weeks=4):
+        warnings.append(Problem("start_far_ahead", "datacenter.yaml", f"'start' {start} is "
+                                f"{(start - last).days} days after the telemetry ends ({last}): forecasts "
+                                f"that far ahead are weak", "check 'start', or add recent telemetry"))
+
+
 def _cap_problems(problems: list[Problem]) -> list[Problem]:
     """Keep at most MAX_PROBLEMS_PER_CODE per (file, code), then one line saying how many more."""
     counts: Counter = Counter()
@@ -278,6 +296,8 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
                                     "keep one reading per timestamp"))
     if {"servers", "rows"} <= valid:
         _warn_idle_over_limit(tables["servers"], tables["rows"], files["rows"], lines["rows"], warnings)
+    if config.start is not None and "telemetry" in valid and len(tables["telemetry"]):
+        _warn_start_far_from_history(config, tables["telemetry"]["timestamp"], warnings)
     if "telemetry" in tables and len(tables["telemetry"]) == 0:
         warnings.append(Problem("empty_telemetry", files["telemetry"], "no telemetry rows: every VM's load "
                                 "is assumed at its peak (no forecast is possible)",
