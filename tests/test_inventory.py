@@ -183,3 +183,16 @@ def test_a_start_inside_the_history_is_a_warning(tmp_path):
     (root / "datacenter.yaml").write_text(text + "start: '2020-01-01'\n")
     inv, problems = check_inventory(root)
     assert problems == [] and [w.code for w in inv.warnings] == ["start_in_history"]
+
+
+def test_semicolon_csv_and_latin1_say_what_to_do(tmp_path):
+    """A spreadsheet export with ';' is one problem, not a cascade of unknown ids; a Latin-1
+    file says to save it as UTF-8."""
+    root = _room(tmp_path)
+    (root / "rows.csv").write_text((root / "rows.csv").read_text().replace(",", ";"))
+    (root / "aisles.csv").write_bytes("aisle_id,airflow_limit_cfm\nXé,10000\n".encode("latin-1"))
+    _, problems = check_inventory(root)
+    by_file = {p.file: p for p in problems}
+    assert by_file["rows.csv"].code == "wrong_separator"
+    assert by_file["aisles.csv"].code == "unreadable_file" and "UTF-8" in by_file["aisles.csv"].hint
+    assert not [p for p in problems if p.code == "unknown_row"]

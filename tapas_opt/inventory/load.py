@@ -70,6 +70,17 @@ def read_table(path: Path) -> pd.DataFrame:
     return df
 
 
+def _semicolon_separated(path: Path) -> bool:
+    """A header with ';' and no ',' (a spreadsheet's locale export): every later check on the
+    file would only cascade from it."""
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            header = fh.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return ";" in header and "," not in header
+
+
 def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> pd.DataFrame:
     """Parse ``timestamp`` (ISO 8601; time zones are converted to UTC and dropped)."""
     if "timestamp" not in df.columns:
@@ -250,10 +261,16 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
                                         f"add {name}.csv or {name}.parquet"))
             continue
         files[name], lines[name] = path.name, _line_mapper(path)
+        if path.suffix == ".csv" and _semicolon_separated(path):
+            problems.append(Problem("wrong_separator", path.name, "the columns are separated by ';', not ','",
+                                    "save the file as comma-separated CSV"))
+            continue
         try:
             df = read_table(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
-            problems.append(Problem("unreadable_file", path.name, f"cannot be read: {exc}"))
+            hint = ("save it as UTF-8 (tapas-opt reads UTF-8 CSV, with or without BOM)"
+                    if isinstance(exc, UnicodeDecodeError) else "")
+            problems.append(Problem("unreadable_file", path.name, f"cannot be read: {exc}", hint))
             continue
         if name in ("telemetry", "outside"):
             df = _parse_timestamps(df, path.name, lines[name], problems)
