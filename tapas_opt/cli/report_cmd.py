@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -10,7 +11,7 @@ import click
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
 from tapas_opt.cli.render import print_json, progress_steps, temp_text
-from tapas_opt.errors import EXIT_OK
+from tapas_opt.errors import EXIT_OK, InventoryError
 
 
 def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
@@ -89,7 +90,12 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
         base = None
         if baseline_dir:
             step()
-            base = load_plan_view(baseline_dir, inv, label="baseline", forecast_method=forecast_method)
+            try:
+                base = load_plan_view(baseline_dir, inv, label="baseline", forecast_method=forecast_method)
+            except InventoryError as exc:  # name the baseline: its files look like the plan's
+                raise InventoryError([replace(p, file=f"--baseline {baseline_dir}: {p.file}",
+                                              hint=p.hint or "is the baseline a plan of this inventory?")
+                                      for p in exc.problems]) from None
         view, base = _labelled(view, label, base, baseline_label)
         step()
         path = write_report(out_path, view, base, title, emergencies=emergencies, simulations=simulations,
