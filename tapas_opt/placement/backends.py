@@ -107,6 +107,10 @@ class CpSatBackend(Backend):
         p.num_workers = int(workers)
         p.random_seed = int(seed)
         p.interleave_search = True
+        # Ctrl-C must stop the whole command, not just this solve: CP-SAT's own handler would end
+        # the search "as if the time limit was reached" and the pipeline would carry on and write
+        # a plan. Left to Python, the interrupt is raised when the solve returns.
+        p.catch_sigint_signal = False
         status = self.solver.solve(self.model)
         word = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible",
                 cp_model.INFEASIBLE: "infeasible"}.get(status, "unknown")
