@@ -436,7 +436,6 @@ def _weekly_profile(values, index, step_min, horizon, w, width):
 
 
 def _daytype_profile(values, index, step_min, horizon, w, width):
-    per = DAY_MIN // step_min
     folded, offset = _fold(values, index, step_min, DAY_MIN)
     wf, _ = _fold(np.broadcast_to(w, values.shape), index, step_min, DAY_MIN)
     ok = ~np.isnan(folded)

@@ -292,7 +292,7 @@ def _moves(view: PlanView) -> str:
 def _differences(view: PlanView, base: PlanView) -> str:
     diff = compare_placements(view, base)
     if diff.empty:
-        return f'<p class="muted">Both plans put every pending VM on the same server.</p>'
+        return '<p class="muted">Both plans put every pending VM on the same server.</p>'
     same_row = (diff["row_id_plan"] == diff["row_id_baseline"]).sum()
     rows = [[r.vm_id, r.server_id_plan or "unplaced", r.row_id_plan, r.server_id_baseline or "unplaced",
              r.row_id_baseline] for r in diff.itertuples()]
