@@ -174,7 +174,7 @@ def test_gpu_capacity_packs_small_vms(tmp_path):
     servers = [server("A1", "A"), server("A2", "A"), server("A3", "A")]
     rows = [{"row_id": "A", "aisle_id": "X", "power_limit_kw": 100}]
     vms = [vm("run1", server_id="A1"), vm("s1", gpus=4), vm("s2", gpus=4)]
-    inst, sol = _solve(root := _room(tmp_path, servers, vms, rows))
+    inst, sol = _solve(_room(tmp_path, servers, vms, rows))
     assert _server_of(inst, sol, "s1") == _server_of(inst, sol, "s2")
 
 

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
-import pandas as pd
 
 from tapas_opt import __version__
 from tapas_opt.io import atomic_write_text
