@@ -296,7 +296,7 @@ def write_room(spec: RoomSpec, out_dir: Path | str, fmt: str = "csv") -> Path:
     """Generate and write an inventory directory atomically; ``fmt`` is csv or parquet."""
     room = generate_room(spec)
     out_dir = Path(out_dir)
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, inventory_ok=True) as tmp:
         (tmp / "datacenter.yaml").write_text(yaml.safe_dump(room["datacenter"], sort_keys=False))
         for name in ("aisles", "rows", "servers", "vms", "telemetry", "outside"):
             frame = room[name]

@@ -23,10 +23,17 @@ OUTPUT_MARKER = ".tapas-opt-output"
 directory, but never one it did not write."""
 
 
-def check_replaceable(dest: Path | str) -> None:
+INVENTORY_FILES = ("datacenter.yaml", "region.yaml")
+"""A directory holding one of these is an inventory (or a region of them): only ``generate``
+may replace it."""
+
+
+def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` unless ``dest`` may be replaced: it does not
     exist, is empty, or is an earlier tapas-opt output (the marker, or ``summary.json`` for
-    outputs of versions before the marker). Replacing a directory deletes everything in it."""
+    outputs of versions before the marker), and it is not an inventory (unless
+    ``inventory_ok``: ``generate`` writes inventories). Replacing a directory deletes everything
+    in it."""
     from tapas_opt.errors import OutputError
 
     dest = Path(dest)
@@ -34,11 +41,38 @@ def check_replaceable(dest: Path | str) -> None:
         return
     if not dest.is_dir():
         raise OutputError(f"{dest} is a file: --out needs a directory path")
+    held = [name for name in INVENTORY_FILES if (dest / name).exists()]
+    if held and not inventory_ok:
+        raise OutputError(f"refusing to write to {dest}: it holds an inventory ({held[0]}), which writing would "
+                          f"delete. Choose another --out directory.")
     if (dest / OUTPUT_MARKER).exists() or (dest / "summary.json").exists() or not any(dest.iterdir()):
         return
     raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by tapas-opt, and "
                       f"writing would delete everything in it. Choose a new --out directory (or empty this "
                       f"one yourself).")
+
+
+def check_file_replaceable(dest: Path | str, inputs, looks_like) -> None:
+    """For commands writing one file: ``dest`` is not one of ``inputs`` and, if it exists, its
+    first line passes ``looks_like`` (it is an earlier output of the same command)."""
+    from tapas_opt.errors import OutputError
+
+    dest = Path(dest)
+    for path in inputs:
+        p = Path(path).resolve()
+        if p == dest.resolve():
+            raise OutputError(f"--out {dest} is an input of this command ({path}): write the output elsewhere.")
+    if dest.is_dir():
+        raise OutputError(f"--out {dest} is a directory: give a file path")
+    if dest.exists():
+        try:
+            with open(dest, encoding="utf-8") as fh:
+                first = fh.readline()
+        except (OSError, UnicodeDecodeError):
+            first = ""
+        if not looks_like(first):
+            raise OutputError(f"refusing to overwrite {dest}: it was not written by this command. Choose a new "
+                              f"--out path (or remove the file yourself).")
 
 
 def check_not_input(out: Path | str, inputs) -> None:
@@ -55,13 +89,13 @@ def check_not_input(out: Path | str, inputs) -> None:
 
 
 @contextmanager
-def atomic_directory(dest: Path | str) -> Iterator[Path]:
+def atomic_directory(dest: Path | str, inventory_ok: bool = False) -> Iterator[Path]:
     """Yield a temporary directory; on success it replaces ``dest``, on error it is removed.
 
     ``dest`` must be replaceable (:func:`check_replaceable`, checked before any work is done);
     the result carries :data:`OUTPUT_MARKER`."""
     dest = Path(dest)
-    check_replaceable(dest)
+    check_replaceable(dest, inventory_ok)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
     _normal_mode(tmp, 0o777)  # mkdtemp makes 0700; give the result normal permissions

@@ -212,6 +212,30 @@ def test_out_never_replaces_an_input_or_a_foreign_directory(tmp_path, example_pl
     assert run("place", inv, "--out", again, "--time-limit", "2").exit_code == 0
 
 
+def test_out_never_writes_into_an_inventory_or_over_an_input_file(tmp_path, example_plan):
+    """An --out directory holding an inventory is refused by every command but generate (a
+    region's room, a what-if base); a report's --out is never an input file, and an existing
+    file is overwritten only if it is an earlier report."""
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    other = tmp_path / "other"
+    shutil.copytree(EXAMPLE, other)
+    res = run("place", inv, "--out", other)
+    assert res.exit_code == 2 and "holds an inventory" in res.output
+    spec = tmp_path / "s.yaml"
+    spec.write_text("base: inv\nsettings: {forecast_method: template}\n")
+    res = run("whatif", spec, "--out", other, "--dask-workers", "0")
+    assert res.exit_code == 2 and "holds an inventory" in res.output
+    before = (inv / "vms.csv").read_text()
+    res = run("report", example_plan, "--inventory", inv, "--out", inv / "vms.csv")
+    assert res.exit_code == 2 and (inv / "vms.csv").read_text() == before
+    html = tmp_path / "r.html"
+    assert run("report", example_plan, "--inventory", inv, "--out", html).exit_code == 0
+    assert run("report", example_plan, "--inventory", inv, "--out", html).exit_code == 0
+    for _ in range(2):  # generate writes inventories: it may replace its own earlier one
+        assert run("generate", "--servers", "4", "--pending", "1", "--out", tmp_path / "gen").exit_code == 0
+
+
 def test_json_output_is_strict():
     """JSON has no NaN or Infinity: they are written as null, so strict parsers read every file."""
     import numpy as np

@@ -44,20 +44,41 @@ KEEPS_ITS_OUTPUT = {"whatif"}
 """Commands that add to their --out directory (resumable) instead of replacing it."""
 
 
+OUT_FILE_HEADS = {"report": lambda line: line.lstrip().lower().startswith("<!doctype html"),
+                  "fit": lambda line: line.startswith("# Fitted by tapas-opt fit")}
+"""Commands writing one file (``--out``): what the first line of an earlier output looks like."""
+
+
 def _check_output(command: str, params: dict) -> None:
     """Before any work: the --out directory may be replaced (tapas-opt wrote it, or it is new
-    or empty) and replacing it deletes no input of the command."""
-    from tapas_opt.io import check_not_input, check_replaceable
+    or empty; never an inventory) and replacing it deletes no input of the command; an --out
+    file is no input and, if it exists, an earlier output of the same command."""
+    from tapas_opt.io import check_file_replaceable, check_not_input, check_replaceable
 
-    out = params.get("out_dir")
-    if out is None or command in KEEPS_ITS_OUTPUT:
-        return
     inputs = []
     for name, value in params.items():
         values = value if isinstance(value, (list, tuple)) else [value]
-        inputs += [v for v in values if name != "out_dir" and isinstance(v, (str, Path)) and Path(v).exists()]
+        inputs += [v for v in values if name not in ("out_dir", "out_path") and isinstance(v, (str, Path))
+                   and Path(v).exists()]
+    out_file = params.get("out_path")
+    if out_file is not None and command in OUT_FILE_HEADS:
+        check_file_replaceable(out_file, inputs, OUT_FILE_HEADS[command])
+    out = params.get("out_dir")
+    if out is None:
+        return
+    inventory_ok = command == "generate"
+    if command in KEEPS_ITS_OUTPUT:  # adds files: only an inventory must not be written into
+        if not inventory_ok:
+            from tapas_opt.io import INVENTORY_FILES
+            from tapas_opt.errors import OutputError
+
+            held = [n for n in INVENTORY_FILES if (Path(out) / n).exists()]
+            if held:
+                raise OutputError(f"refusing to write to {out}: it holds an inventory ({held[0]}) whose files "
+                                  f"the results would overwrite. Choose another --out directory.")
+        return
     check_not_input(out, inputs)
-    check_replaceable(out)
+    check_replaceable(out, inventory_ok)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
