@@ -222,4 +222,18 @@ def load_config(path: Path) -> tuple[DatacenterConfig, list[Problem]]:
     problems: list[Problem] = []
     cfg = _build(DatacenterConfig, raw, "", file, problems)
     problems += check_config(cfg, file)
-    return cfg, problems
+    return _start_in_utc(cfg), problems
+
+
+def _start_in_utc(cfg: DatacenterConfig) -> DatacenterConfig:
+    """A ``start`` with a time zone, in UTC without one: telemetry timestamps are converted the
+    same way, and the two must compare."""
+    if cfg.start is None:
+        return cfg
+    try:
+        ts = pd.Timestamp(cfg.start)
+    except (TypeError, ValueError):
+        return cfg  # reported by check_config
+    if ts.tzinfo is None:
+        return cfg
+    return replace(cfg, start=str(ts.tz_convert("UTC").tz_localize(None)))

@@ -196,3 +196,21 @@ def test_semicolon_csv_and_latin1_say_what_to_do(tmp_path):
     assert by_file["rows.csv"].code == "wrong_separator"
     assert by_file["aisles.csv"].code == "unreadable_file" and "UTF-8" in by_file["aisles.csv"].hint
     assert not [p for p in problems if p.code == "unknown_row"]
+
+
+def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
+    root = _room(tmp_path)
+    text = (root / "datacenter.yaml").read_text()
+    (root / "datacenter.yaml").write_text(text + "start: '2030-01-01T02:00:00+02:00'\n")
+    inv, problems = check_inventory(root)
+    assert problems == [] and inv.config.start == "2030-01-01 00:00:00"
+
+
+def test_more_problems_than_listed_are_counted(tmp_path):
+    """Only the first 20 bad timestamps are listed; the summary line counts all the others."""
+    tel = hourly_history(["v1"], [0.5], weeks=1).astype({"timestamp": object})
+    tel["timestamp"] = "yesterday"
+    root = _room(tmp_path, telemetry=tel)
+    _, problems = check_inventory(root)
+    bad = [p for p in problems if p.code == "bad_timestamp"]
+    assert len(bad) == 21 and bad[-1].message == f"... and {len(tel) - 20} more like the above"

@@ -90,9 +90,10 @@ def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Probl
     raw = df["timestamp"]
     parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
     bad = parsed.isna()
-    for idx in df.index[bad][:MAX_PROBLEMS_PER_CODE + 1]:
+    for idx in df.index[bad][:MAX_PROBLEMS_PER_CODE]:
         problems.append(Problem("bad_timestamp", file, f"cannot parse timestamp {raw[idx]!r}",
                                 "use ISO 8601, e.g. 2026-05-04 13:00:00", line_of(idx), "timestamp"))
+    _more(problems, "bad_timestamp", file, int(bad.sum()))
     df = df.copy()
     df["timestamp"] = parsed.dt.tz_convert(None).astype("datetime64[ns]")
     return df
@@ -105,11 +106,12 @@ def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
     t = tel.loc[ok, ["vm_id", "timestamp"]]
     prev = t.groupby("vm_id", sort=False)["timestamp"].shift()
     back = t.index[(t["timestamp"] < prev).to_numpy()]
-    for idx in back[:MAX_PROBLEMS_PER_CODE + 1]:
+    for idx in back[:MAX_PROBLEMS_PER_CODE]:
         problems.append(Problem("unsorted_timestamps", file,
                                 f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} "
                                 "is earlier than the one before it",
                                 "sort the file by timestamp", line_of(idx), "timestamp"))
+    _more(problems, "unsorted_timestamps", file, len(back))
     dup = int((t["timestamp"] == prev).sum())
     if dup:
         warnings.append(Problem("duplicate_timestamps", file,
@@ -134,11 +136,11 @@ def _check_references(t: dict[str, pd.DataFrame], files: dict[str, str], lines: 
         known = _ids(t[target], target_col)
         values = df[col]
         unknown = values.notna() & ~values.isin(known)
-        for idx in df.index[unknown.to_numpy()][:MAX_PROBLEMS_PER_CODE + 1]:
-            problems.append(Problem(f"unknown_{col.removesuffix('_id')}", files[table],
-                                    f"{col} {values[idx]!r} is not in {files[target]}",
-                                    f"add it to {files[target]} or fix the id",
-                                    lines[table](idx), col))
+        code = f"unknown_{col.removesuffix('_id')}"
+        for idx in df.index[unknown.to_numpy()][:MAX_PROBLEMS_PER_CODE]:
+            problems.append(Problem(code, files[table], f"{col} {values[idx]!r} is not in {files[target]}",
+                                    f"add it to {files[target]} or fix the id", lines[table](idx), col))
+        _more(problems, code, files[table], int(unknown.sum()))
 
 
 def _check_servers(servers: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> None:
@@ -214,18 +216,31 @@ def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, war
                                 f"that far ahead are weak", "check 'start', or add recent telemetry"))
 
 
+MORE = "... and {} more like the above"
+
+
+def _more(problems: list[Problem], code: str, file: str, total: int) -> None:
+    """After listing the first MAX_PROBLEMS_PER_CODE of ``total`` alike, say how many more."""
+    if total > MAX_PROBLEMS_PER_CODE:
+        problems.append(Problem(code, file, MORE.format(total - MAX_PROBLEMS_PER_CODE)))
+
+
 def _cap_problems(problems: list[Problem]) -> list[Problem]:
-    """Keep at most MAX_PROBLEMS_PER_CODE per (file, code), then one line saying how many more."""
+    """Keep at most MAX_PROBLEMS_PER_CODE per (file, code), then one line saying how many more
+    (checks that stop listing early add that line themselves, with the true count)."""
     counts: Counter = Counter()
     kept: list[Problem] = []
     for p in problems:
+        if p.message.startswith("... and "):
+            kept.append(p)
+            continue
         key = (p.file, p.code)
         counts[key] += 1
         if counts[key] <= MAX_PROBLEMS_PER_CODE:
             kept.append(p)
     for (file, code), n in counts.items():
         if n > MAX_PROBLEMS_PER_CODE:
-            kept.append(Problem(code, file, f"... and {n - MAX_PROBLEMS_PER_CODE} more like the above"))
+            kept.append(Problem(code, file, MORE.format(n - MAX_PROBLEMS_PER_CODE)))
     return kept
 
 

@@ -164,7 +164,11 @@ def read_plan(plan_dir: Path | str) -> pd.DataFrame:
     if not path.exists():
         raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing",
                                       "pass a directory written by 'tapas-opt place'")])
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
+        raise InventoryError([Problem("unreadable_file", str(path), f"not a CSV table: {exc}",
+                                      "pass a directory written by 'tapas-opt place'")]) from None
     missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", "plan.csv", f"required column '{c}' is missing")

@@ -365,9 +365,9 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     if vms.empty:
         raise InventoryError([Problem("empty_file", "vms.csv", "the inventory has no VMs: nothing to simulate",
                                       "add running or pending VMs to vms.csv")])
-    if opts.step_min <= 0 or (cfg.horizon_h * 60) % opts.step_min:
-        raise InventoryError([Problem("bad_value", "--step", f"step {opts.step_min} min does not divide the "
-                                      f"{cfg.horizon_h} h horizon", "use 5, 10, 15, 30 or 60")])
+    if opts.step_min <= 0 or (cfg.horizon_h * 60) % opts.step_min or 1440 % opts.step_min:
+        raise InventoryError([Problem("bad_value", "step", f"step {opts.step_min} min does not divide both a day "
+                                      f"and the {cfg.horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60")])
     n_steps = int(cfg.horizon_h * 60 // opts.step_min)
     times = pd.date_range(start, periods=n_steps, freq=f"{opts.step_min}min")
     if opts.weather:
