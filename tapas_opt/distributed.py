@@ -63,7 +63,11 @@ class TaskError:
 
 def guarded(fn: Callable, *args, **kwargs):
     """Run ``fn`` in a worker; a :class:`TapasError` becomes a :class:`TaskError` value (not
-    retried), any other exception propagates (Dask retries it)."""
+    retried), any other exception propagates (Dask retries it). A task fed by one that failed
+    on bad input passes that failure on instead of running on it."""
+    for arg in (*args, *kwargs.values()):
+        if isinstance(arg, TaskError):
+            return arg
     try:
         return fn(*args, **kwargs)
     except TapasError as exc:

@@ -187,3 +187,24 @@ def test_region_queue_rejects_a_vm_no_server_can_hold(tmp_path):
         read_region_pending(path, {"room01"}, max_gpus=8)
     got = {(p.code, p.line) for p in err.value.problems}
     assert got == {("vm_too_large", 2), ("duplicate_id", 4)}
+
+
+def test_an_invalid_room_is_bad_input_with_its_problems(client, region, tmp_path):
+    """A room whose inventory is broken fails its stage-1 task on bad input; the tasks fed by it
+    pass that failure on, so the user sees the room's own problems (exit 2), not an internal
+    error from a later stage."""
+    import shutil
+
+    from tapas_opt.fleet.region import RegionError
+
+    broken = tmp_path / "broken"
+    shutil.copytree(region, broken)
+    rows = broken / "room02" / "rows.csv"
+    lines = rows.read_text().splitlines()
+    head, first = lines[0].split(","), lines[1].split(",")
+    first[head.index("power_limit_kw")] = "-5"
+    rows.write_text("\n".join([lines[0], ",".join(first), *lines[2:]]) + "\n")
+    with pytest.raises(RegionError) as err:
+        plan_region(broken, None, client=client, options=RoomOptions(policy="greedy"))
+    assert err.value.exit_code == 2
+    assert "room02" in str(err.value) and "rows.csv:2 [power_limit_kw]" in str(err.value)
