@@ -80,3 +80,23 @@ def test_too_short_telemetry_for_a_backtest_is_a_clear_error(room, tmp_path):
                                     "--origins", "30"])
     assert res.exit_code == 2 and "fewer --origins" in res.output
     assert not (tmp_path / "fc").exists()
+
+
+def test_a_method_that_cannot_fit_a_short_series_falls_back(tmp_path):
+    """--method holt-winters on a VM with ten hours of history gives no model; that VM gets the
+    automatic choice's default (recent-mix), said in the summary, and no profile is empty."""
+    long = hourly_history(["run1"], [_office_hours])
+    short = long.tail(10).assign(vm_id="run2")
+    tel = pd.concat([long, short]).sort_values(["timestamp", "vm_id"], kind="stable")
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 30}],
+                           servers=[server("A1", "A"), server("A2", "A")],
+                           vms=[vm("run1", customer="c1", server_id="A1"), vm("run2", customer="c2", server_id="A2")],
+                           telemetry=tel, config={"horizon_h": 48})
+    res = CliRunner().invoke(main, ["forecast", str(root), "--out", str(tmp_path / "f"), "--method", "holt-winters",
+                                    "--quiet"])
+    assert res.exit_code == 0, res.output
+    prof = pd.read_csv(tmp_path / "f" / "profiles.csv")
+    assert not prof[["p50", "p90", "p99"]].isna().any().any() and len(prof) == 2 * 48
+    per_vm = json.loads((tmp_path / "f" / "summary.json").read_text())["per_vm"]
+    assert per_vm["run2"]["method"] == "recent-mix" and per_vm["run1"]["method"] == "holt-winters"

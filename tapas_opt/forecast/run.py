@@ -150,6 +150,11 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     methods = {"auto": AutoMethod(**auto_options), **{k: v for k, v in CHEAP_METHODS.items()}}
     tick = (lambda k, n: progress("back-test origins", k, n)) if progress else None
     main = rolling_origin_backtest(m_bt, methods, history_slots, horizon_slots, every, progress=tick)
+    if main.overall.empty or "pinball_mean" not in main.overall.columns:
+        raise InventoryError([Problem(
+            "short_telemetry", "telemetry", f"no VM has enough telemetry around any of the {origins} back-test "
+            f"origin(s) to be scored (gaps in the history, or series that end early)",
+            "use fewer --origins, or fill the gaps in telemetry.csv")])
     table = main.overall.copy()
     table["vms"] = len(m.vm_ids)
     table["seconds_per_series"] = pd.Series(main.seconds_per_series)

@@ -88,10 +88,27 @@ class MatrixForecaster(Forecaster):
         return self
 
     def predict_array(self, horizon: pd.DatetimeIndex) -> np.ndarray:
+        """Forecast of every VM; a VM the method cannot forecast (a statsmodels model on a few
+        hours of history gives NaN) gets the automatic choice's default instead, recorded in
+        :attr:`methods_`, so no profile is ever empty."""
         m = self.matrix_
+        self.fallback_ = pd.Index([], dtype=object)
         if len(m.vm_ids) == 0:
             return np.zeros((0, len(horizon), 3))
-        return self.method.forecast(m.values, m.index, m.step_min, pd.DatetimeIndex(horizon))
+        horizon = pd.DatetimeIndex(horizon)
+        values = self.method.forecast(m.values, m.index, m.step_min, horizon)
+        failed = ~np.isfinite(values).all(axis=(1, 2))
+        if failed.any():
+            fallback = CHEAP_METHODS[AutoConfig.default]
+            values[failed] = fallback.forecast(m.values[failed], m.index, m.step_min, horizon)
+            self.fallback_ = pd.Index(m.vm_ids[failed])
+        return values
+
+    @property
+    def methods_(self) -> pd.Series:
+        methods = pd.Series(self.name, index=pd.Index(self.vm_ids_, name="vm_id"), dtype=object)
+        methods[methods.index.isin(getattr(self, "fallback_", []))] = AutoConfig.default
+        return methods
 
     def predict(self, horizon: pd.DatetimeIndex, quantiles: tuple[str, ...] = QUANTILES) -> pd.DataFrame:
         return to_frame(self.vm_ids_, pd.DatetimeIndex(horizon), self.predict_array(horizon), quantiles)
