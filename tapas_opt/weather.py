@@ -44,9 +44,20 @@ def read_epw_dry_bulb(path: str | Path) -> np.ndarray:
     return temp
 
 
+def day_of_year_hour(month_day: str) -> int:
+    """Hour of the (non-leap) weather year at which month-day ``month_day`` ("MM-DD") begins.
+
+    Raises :class:`ValueError` with a plain message for anything but a real calendar day."""
+    try:
+        month, day = (int(x) for x in str(month_day).split("-"))
+        when = pd.Timestamp(2025, month, day)
+    except (TypeError, ValueError):
+        raise ValueError(f"{month_day!r} is not a month-day of the year like '07-13'") from None
+    return int((when - pd.Timestamp(2025, 1, 1)).total_seconds() // 3600)
+
+
 def shifted_hours(temp: np.ndarray, month_day: str, hours_before: int, count: int) -> np.ndarray:
     """``count`` hourly values starting ``hours_before`` hours before month-day ``month_day``
     ("MM-DD") of the weather year, wrapping around the year's end."""
-    month, day = (int(x) for x in month_day.split("-"))
-    first = int((pd.Timestamp(2025, month, day) - pd.Timestamp(2025, 1, 1)).total_seconds() // 3600)
+    first = day_of_year_hour(month_day)
     return temp[(first - hours_before + np.arange(count)) % len(temp)]

@@ -94,11 +94,12 @@ def test_every_problem_is_reported_with_line_and_key(tmp_path, room):
 def test_missing_base_and_weather_are_reported(tmp_path):
     """A base that is not an inventory and a weather file that does not exist are named."""
     path = tmp_path / "s.yaml"
-    path.write_text("base: nowhere\nchanges: {outside: {weather: missing.epw}}\n")
+    path.write_text("base: nowhere\nchanges: {outside: {weather: missing.epw, weather_start: '02-30'}}\n")
     with pytest.raises(InventoryError) as err:
         load_sweep(path)
     messages = " ".join(p.message for p in err.value.problems)
     assert "'nowhere' is not an inventory directory" in messages and "missing.epw" in messages
+    assert "'02-30' is not a month-day" in messages  # February has no 30th
 
 
 def test_spec_hash_follows_inputs(tmp_path, room):

@@ -51,6 +51,16 @@ def _table(run):
     return table
 
 
+def _month_day(value: str) -> str:
+    from tapas_opt.weather import day_of_year_hour
+
+    try:
+        day_of_year_hour(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 @main.command()
 @o.inventory_arg
 @o.out_option
@@ -86,7 +96,8 @@ def _table(run):
               help="Event window length (hours).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
               help="EnergyPlus .epw file: its outside temperature replaces outside.csv.")
-@click.option("--weather-start", default="07-13", show_default=True, help="Month-day the simulated week starts on.")
+@click.option("--weather-start", default="07-13", show_default=True, callback=lambda ctx, param, value: _month_day(value),
+              help="Month-day the simulated week starts on.")
 @click.option("--router", type=click.Choice(["lp", "fast"]), default="lp", show_default=True,
               help="tapas routing: the LP solved at every step, or its fast vectorised approximation.")
 @click.option("--fast-placement", is_flag=True,

@@ -34,6 +34,7 @@ import yaml
 
 from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.weather import day_of_year_hour
 
 MAX_SCENARIOS = 10_000
 MAX_ID_CHARS = 150
@@ -270,8 +271,10 @@ def check_changes(changes: dict, c: _Checker, path: tuple, facts: BaseFacts, sou
                           f"give an EnergyPlus .epw path relative to {source_dir}")
             if "weather_start" in value:
                 ws = value["weather_start"]
-                if not isinstance(ws, str) or not re.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])", ws):
-                    c.bad((*p, "weather_start"), "bad_value", f"{ws!r} is not a month-day like '07-13'")
+                try:
+                    day_of_year_hour(ws)
+                except ValueError as exc:
+                    c.bad((*p, "weather_start"), "bad_value", str(exc))
         elif kind == "failures":
             _check_failures(value, c, p, facts)
         elif kind == "limits":
