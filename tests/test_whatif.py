@@ -375,3 +375,24 @@ def test_a_broken_base_inventory_is_bad_input_once(tmp_path):
     res = CliRunner().invoke(main, ["whatif", str(spec), "--out", str(tmp_path / "out"), "--dask-workers", "0"])
     assert res.exit_code == 2, res.output
     assert "base/rows.csv" in res.output and not (tmp_path / "out").exists()
+
+
+def test_simulator_settings_and_weather_are_checked_when_the_file_is_read(tmp_path, room):
+    """A wrong sim_policy, a step that does not divide an hour, a missing traces folder and a
+    weather file that is not EPW are bad input at load time (file, line, key), not a failure of
+    every scenario at run time."""
+    (tmp_path / "not.epw").write_text("a,b\n1,2\n")
+    path = write_sweep(tmp_path / "s.yaml", room, """
+        settings:
+          evaluator: simulator
+          sim_policy: fullest
+          sim_step_min: 7
+          traces: /nonexistent/traces
+        changes:
+          outside: {weather: not.epw}
+    """)
+    with pytest.raises(InventoryError) as err:
+        load_sweep(path)
+    got = {p.column: p.code for p in err.value.problems}
+    assert got == {"settings.sim_policy": "bad_value", "settings.sim_step_min": "bad_value",
+                   "settings.traces": "missing_file", "changes.outside.weather": "bad_weather_file"}

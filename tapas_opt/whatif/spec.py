@@ -34,7 +34,7 @@ import yaml
 
 from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.weather import day_of_year_hour
+from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
 
 MAX_SCENARIOS = 10_000
 MAX_ID_CHARS = 150
@@ -224,9 +224,19 @@ def check_settings(settings: dict, c: _Checker, path: tuple) -> None:
                 c.number(value, p, 1, 24 * 28, integer=True)
         elif key == "sim_step_min":
             c.number(value, p, 1, 60, integer=True)
-        elif key in ("sim_policy", "traces"):
+            if isinstance(value, int) and 1 <= value <= 60 and 60 % value:
+                c.bad(p, "bad_value", f"{value} does not divide an hour", "use 5, 10, 15, 30 or 60")
+        elif key == "sim_policy":
+            from tapas_opt.simulate.policies import POLICIES as SIM_POLICIES
+
+            if value is not None:
+                c.choice(value, p, tuple(SIM_POLICIES))
+        elif key == "traces":
             if value is not None and not isinstance(value, str):
                 c.bad(p, "bad_type", f"{value!r} must be text")
+            elif value is not None and not Path(value).is_dir():
+                c.bad(p, "missing_file", f"traces directory {value!r} not found",
+                      "the folder of the real traces (../shared/data), relative to where tapas-opt runs")
 
 
 def _id_map(value, c: _Checker, path: tuple, known: frozenset, what: str, lo: float, integer: bool,
@@ -269,6 +279,12 @@ def check_changes(changes: dict, c: _Checker, path: tuple, facts: BaseFacts, sou
                 if not isinstance(w, str) or not (source_dir / w).is_file():
                     c.bad((*p, "weather"), "missing_file", f"weather file {w!r} not found",
                           f"give an EnergyPlus .epw path relative to {source_dir}")
+                else:
+                    try:
+                        read_epw_dry_bulb(source_dir / w)
+                    except InventoryError as exc:
+                        c.bad((*p, "weather"), "bad_weather_file", f"{w!r}: {exc.problems[0].message}",
+                              exc.problems[0].hint)
             if "weather_start" in value:
                 ws = value["weather_start"]
                 try:
