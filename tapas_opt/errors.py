@@ -18,6 +18,9 @@ EXIT_BAD_INPUT = 2
 """The input is malformed: every problem is listed (also click's exit code for bad usage)."""
 EXIT_INTERNAL = 3
 """An unexpected internal error (a bug): please report it with the input that caused it."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C, SIGINT): nothing half-written; what a run had finished stays (what-if
+sweeps keep every finished scenario and resume from there)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from tapas_opt import __version__
-from tapas_opt.errors import EXIT_INTERNAL, InventoryError, TapasError
+from tapas_opt.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InventoryError, TapasError
 
 
 def handle_errors(func):
@@ -30,7 +30,10 @@ def handle_errors(func):
         except TapasError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            click.echo("interrupted: no output was half-written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception:  # noqa: BLE001 - last-resort report of a bug
             click.echo("internal error (please report it with the input that caused it):", err=True)
@@ -87,7 +90,8 @@ def main() -> None:
     """Thermal- and power-aware planning for GPU datacenters running LLM inference.
 
     Exit codes: 0 success; 1 infeasible request (VMs left unplaced) or a plan violates a
-    limit; 2 malformed input (every problem is listed) or bad usage; 3 internal error.
+    limit; 2 malformed input (every problem is listed) or bad usage; 3 internal error; 130
+    interrupted (Ctrl-C).
     """
 
 
