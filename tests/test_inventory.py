@@ -214,3 +214,13 @@ def test_more_problems_than_listed_are_counted(tmp_path):
     _, problems = check_inventory(root)
     bad = [p for p in problems if p.code == "bad_timestamp"]
     assert len(bad) == 21 and bad[-1].message == f"... and {len(tel) - 20} more like the above"
+
+
+def test_a_vm_whose_telemetry_stopped_weeks_ago_is_a_warning(tmp_path):
+    tel = hourly_history(["v1", "v2"], [0.5, 0.5], weeks=4)
+    last = tel["timestamp"].max()
+    tel = tel[(tel["vm_id"] == "v1") | (tel["timestamp"] < last - pd.Timedelta(days=14))]
+    root = _room(tmp_path, vms=[vm("v1", server_id="A1"), vm("v2", server_id="A2")], telemetry=tel)
+    inv, problems = check_inventory(root)
+    assert problems == [] and [w.code for w in inv.warnings] == ["stale_telemetry"]
+    assert "'v2'" in inv.warnings[0].message

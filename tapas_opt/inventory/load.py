@@ -198,6 +198,21 @@ def _warn_idle_over_limit(servers: pd.DataFrame, rows: pd.DataFrame, file: str, 
                                     line_of(idx), "power_limit_kw"))
 
 
+STALE_AFTER = pd.Timedelta(days=7)
+"""A VM whose telemetry ends this long before the room's is forecast from stale history."""
+
+
+def _warn_stale_series(tel: pd.DataFrame, file: str, warnings: list[Problem]) -> None:
+    """VMs whose telemetry stops long before the others': their forecast repeats old load."""
+    last = tel.groupby("vm_id")["timestamp"].max()
+    stale = last[last < last.max() - STALE_AFTER].sort_values()
+    if len(stale):
+        warnings.append(Problem("stale_telemetry", file, f"{len(stale)} VM(s) have no telemetry in the last "
+                                f"{STALE_AFTER.days} days before {last.max()}, e.g. {stale.index[0]!r} (last "
+                                f"{stale.iloc[0]}): their forecast repeats old load",
+                                "check that their telemetry is still collected"))
+
+
 def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, warnings: list[Problem]) -> None:
     """A horizon that starts before the telemetry ends, or weeks after it, is most likely a
     typo in ``start``: the forecast then describes another period than the one planned."""
@@ -328,6 +343,8 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
                                     "keep one reading per timestamp"))
     if {"servers", "rows"} <= valid:
         _warn_idle_over_limit(tables["servers"], tables["rows"], files["rows"], lines["rows"], warnings)
+    if "telemetry" in valid and len(tables["telemetry"]):
+        _warn_stale_series(tables["telemetry"], files["telemetry"], warnings)
     if config.start is not None and "telemetry" in valid and len(tables["telemetry"]):
         _warn_start_far_from_history(config, tables["telemetry"]["timestamp"], warnings)
     if "telemetry" in tables and len(tables["telemetry"]) == 0:
