@@ -116,3 +116,16 @@ def test_profiles_frame_round_trip():
     prof = LoadProfiles(horizon, pd.Index(["a", "b"], name="vm_id"), vals, pd.Series(["x", "y"], index=["a", "b"]))
     back = LoadProfiles.from_frame(prof.to_frame(), horizon)
     np.testing.assert_allclose(back.at("p90"), vals["p90"])
+
+
+def test_supplied_profiles_finer_than_the_room_are_rejected(borrowing_room, tmp_path):
+    """Rows between the room's slots would be dropped silently, peaks and all: bad input."""
+    inv = load_inventory(borrowing_room)
+    frame = build_profiles(inv).to_frame()
+    frame = frame[frame["vm_id"] == "new_unknown"]
+    finer = frame.assign(timestamp=pd.to_datetime(frame["timestamp"]) + pd.Timedelta(minutes=30), p99=1.0)
+    path = tmp_path / "profiles.csv"
+    pd.concat([frame, finer]).to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    assert [p.code for p in exc.value.problems] == ["off_grid"]

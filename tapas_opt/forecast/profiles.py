@@ -137,6 +137,16 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
         problems.append(Problem("unknown_vm", file, f"vm_id {frame.at[idx, 'vm_id']!r} is not in vms.csv",
                                 line=idx + line, column="vm_id"))
     horizon = inventory_horizon(inventory)
+    inside = frame["timestamp"].between(horizon[0], horizon[-1])
+    off_grid = inside & ~frame["timestamp"].isin(horizon)
+    if off_grid.any():
+        first = frame.index[off_grid][0]
+        problems.append(Problem("off_grid", file, f"{int(off_grid.sum())} row(s) fall between the horizon's "
+                                f"{inventory.config.time_step_min}-minute slots (e.g. {frame.at[first, 'timestamp']}): "
+                                f"they would be dropped, with any peak they hold",
+                                f"give one row per VM and slot, every {inventory.config.time_step_min} min from "
+                                f"{horizon[0]} (forecast the room with its own step)", line=int(first) + line,
+                                column="timestamp"))
     if not problems:
         covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()
         counts = covered.reindex(pd.unique(frame["vm_id"])).fillna(0)
