@@ -396,3 +396,16 @@ def test_simulator_settings_and_weather_are_checked_when_the_file_is_read(tmp_pa
     got = {p.column: p.code for p in err.value.problems}
     assert got == {"settings.sim_policy": "bad_value", "settings.sim_step_min": "bad_value",
                    "settings.traces": "missing_file", "changes.outside.weather": "bad_weather_file"}
+
+
+def test_a_failure_window_outside_the_horizon_is_an_error():
+    """failures.start_h past the horizon would run the scenario with no failure at all."""
+    from tapas_opt.whatif.changes import FailureWindow
+    from tapas_opt.whatif.evaluate import failure_mask
+
+    horizon = pd.date_range("2026-06-01", periods=24, freq="60min")
+    inside = failure_mask(FailureWindow(("ups-failure",), 6.0, 4.0), horizon, np.ones(24))
+    assert inside.sum() == 4 and inside[6:10].all()
+    with pytest.raises(InventoryError) as err:
+        failure_mask(FailureWindow(("ups-failure",), 500.0, 24.0), horizon, np.ones(24))
+    assert "covers no slot" in err.value.problems[0].message

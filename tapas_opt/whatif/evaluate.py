@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt import physics
+from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.instance import PlacementInstance, build_instance
 from tapas_opt.whatif.changes import FailureWindow
@@ -86,6 +87,10 @@ def failure_mask(window: FailureWindow | None, horizon: pd.DatetimeIndex, room_k
         start = horizon[0] + pd.Timedelta(hours=float(window.start_h))
     end = horizon[-1] + pd.Timedelta(minutes=1) if window.hours is None else start + pd.Timedelta(hours=float(window.hours))
     mask[(horizon >= start) & (horizon < end)] = True
+    if not mask.any():
+        raise InventoryError([Problem("bad_value", "failures", f"the failure window ({start} for "
+                                      f"{window.hours} h) covers no slot of the horizon {horizon[0]} .. {horizon[-1]}",
+                                      "set failures.start_h within settings.horizon_h", column="start_h")])
     return mask
 
 
