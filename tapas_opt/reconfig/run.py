@@ -151,13 +151,14 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
 
 
 def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
-    """IaaS GPU loads after the caps of a ``caps.csv`` (``vm_id, kind, load_after``) that
-    ``reconfigure`` wrote beside its configs.csv; VMs it does not list run uncapped."""
+    """Highest GPU load per IaaS VM under the caps of a ``caps.csv`` (``vm_id, kind,
+    load_after``) that ``reconfigure`` wrote beside its configs.csv; ``inf`` for VMs it does not
+    list (uncapped). The order is the instance's, the same at every slot."""
     path = Path(path)
-    load = instance.iaas["load"].to_numpy(float).copy()
+    caps = np.full(len(instance.iaas), np.inf)
     frame = pd.read_csv(path, dtype=str)
     if frame.empty:
-        return load
+        return caps
     missing = [c for c in ("vm_id", "kind", "load_after") if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
@@ -173,10 +174,10 @@ def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
             problems.append(Problem("out_of_range", path.name, f"load_after {rec['load_after']!r} is not in 0..1",
                                     line=int(idx) + 2, column="load_after"))
         else:
-            load[pos[rec["vm_id"]]] = min(load[pos[rec["vm_id"]]], float(after))
+            caps[pos[rec["vm_id"]]] = float(after)
     if problems:
         raise InventoryError(problems[:40])
-    return load
+    return caps
 
 
 @dataclass
@@ -201,17 +202,18 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     horizon = prep.instance.horizon
     times = [at] if at is not None else list(horizon)
     frames, slots = [], []
-    config = clock = None
+    config = clock = caps = None
     caps_path = Path(configs_path).with_name("caps.csv") if configs_path else None
     for t in times:
         inst = build_reconfig_instance(prep, cat, ev, t, opts)
-        if config is None:
+        if config is None:  # the plan's files, read once: VM order is the same at every slot
             config, clock = (read_configs(configs_path, inst) if configs_path
                              else (inst.saas["current"].to_numpy(int), np.ones(len(inst.saas))))
+            caps = read_caps(caps_path, inst) if caps_path is not None and caps_path.exists() else None
         plan = ReconfigPlan.unchanged(inst, "route")
         plan.saas_config, plan.saas_clock = config, clock
-        if caps_path is not None and caps_path.exists():
-            plan.iaas_load = np.minimum(plan.iaas_load, read_caps(caps_path, inst))
+        if caps is not None:
+            plan.iaas_load = np.minimum(plan.iaas_load, caps)
         res = solve_routing_slot(inst, plan)
         frames.append(shares_frame(inst, res))
         slots.append({"timestamp": inst.time, "status": res.status, "peak_row_power_ratio": round(res.z_row, 5),
