@@ -28,6 +28,17 @@ INVENTORY_FILES = ("datacenter.yaml", "region.yaml")
 may replace it."""
 
 
+def check_not_inventory(dest: Path | str) -> None:
+    """Raise :class:`~tapas_opt.errors.OutputError` if ``dest`` holds an inventory (one of
+    :data:`INVENTORY_FILES`): writing there would delete or overwrite its files."""
+    from tapas_opt.errors import OutputError
+
+    held = [name for name in INVENTORY_FILES if (Path(dest) / name).exists()]
+    if held:
+        raise OutputError(f"refusing to write to {dest}: it holds an inventory ({held[0]}), whose files writing "
+                          f"would delete or overwrite. Choose another --out directory.")
+
+
 def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` unless ``dest`` may be replaced: it does not
     exist, is empty, or is an earlier tapas-opt output (the marker, or ``summary.json`` for
@@ -41,10 +52,8 @@ def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
         return
     if not dest.is_dir():
         raise OutputError(f"{dest} is a file: --out needs a directory path")
-    held = [name for name in INVENTORY_FILES if (dest / name).exists()]
-    if held and not inventory_ok:
-        raise OutputError(f"refusing to write to {dest}: it holds an inventory ({held[0]}), which writing would "
-                          f"delete. Choose another --out directory.")
+    if not inventory_ok:
+        check_not_inventory(dest)
     if (dest / OUTPUT_MARKER).exists() or (dest / "summary.json").exists() or not any(dest.iterdir()):
         return
     raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by tapas-opt, and "

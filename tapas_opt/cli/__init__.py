@@ -56,7 +56,7 @@ def _check_output(command: str, params: dict) -> None:
     """Before any work: the --out directory may be replaced (tapas-opt wrote it, or it is new
     or empty; never an inventory) and replacing it deletes no input of the command; an --out
     file is no input and, if it exists, an earlier output of the same command."""
-    from tapas_opt.io import check_file_replaceable, check_not_input, check_replaceable
+    from tapas_opt.io import check_file_replaceable, check_not_input, check_not_inventory, check_replaceable
 
     inputs = []
     for name, value in params.items():
@@ -69,19 +69,11 @@ def _check_output(command: str, params: dict) -> None:
     out = params.get("out_dir")
     if out is None:
         return
-    inventory_ok = command == "generate"
     if command in KEEPS_ITS_OUTPUT:  # adds files: only an inventory must not be written into
-        if not inventory_ok:
-            from tapas_opt.io import INVENTORY_FILES
-            from tapas_opt.errors import OutputError
-
-            held = [n for n in INVENTORY_FILES if (Path(out) / n).exists()]
-            if held:
-                raise OutputError(f"refusing to write to {out}: it holds an inventory ({held[0]}) whose files "
-                                  f"the results would overwrite. Choose another --out directory.")
+        check_not_inventory(out)
         return
     check_not_input(out, inputs)
-    check_replaceable(out, inventory_ok)
+    check_replaceable(out, inventory_ok=command == "generate")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

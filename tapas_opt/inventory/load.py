@@ -322,14 +322,13 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         config, tables["servers"], physics_problems = apply_physics_file(root / "physics.yaml", config,
                                                                          tables["servers"])
         problems += physics_problems + check_config(config, "physics.yaml")
+        typed["servers"] = tables["servers"]
     # Rules across columns and files need typed data: they run on the tables that passed, or on
     # the rows of a table that pass on their own (so its cell problems hide nothing else).
     if "servers" in typed:
-        _check_servers(tables["servers"] if "servers" in valid else typed["servers"], files["servers"],
-                       lines["servers"], problems)
+        _check_servers(typed["servers"], files["servers"], lines["servers"], problems)
         if "vms" in typed:
-            _check_vms(typed["vms"], tables["servers"] if "servers" in valid else typed["servers"], files["vms"],
-                       lines["vms"], problems)
+            _check_vms(typed["vms"], typed["servers"], files["vms"], lines["vms"], problems)
     warnings: list[Problem] = []
     if "telemetry" in tables and {"timestamp", "vm_id"} <= set(tables["telemetry"].columns):
         _check_order(tables["telemetry"], files["telemetry"], lines["telemetry"], problems, warnings)
