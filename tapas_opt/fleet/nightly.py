@@ -95,8 +95,7 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
     if done and gain_pct < min_gain_pct:
         held_back = (f"{len(done)} move(s) would cut the peak by only {gain_pct:.3f} percentage points "
                      f"(< --min-gain {min_gain_pct:g}): none proposed")
-        steps, done, dropped, final_inst = [], [], [], inst
-        after = evaluate_assignment(inst, sol.assign)
+        steps, done, dropped, final_inst, after = [], [], [], inst, before
     sol.evaluation = after
     sol.objective = after.objective
     warnings = [str(w) for w in prep.inventory.warnings]
