@@ -25,7 +25,7 @@ from tapas_opt.placement import heuristics
 from tapas_opt.placement.evaluate import server_warmth
 from tapas_opt.placement.explain import explain_plan
 from tapas_opt.placement.instance import PlacementInstance, build_instance
-from tapas_opt.placement.output import build_summary, read_plan, write_plan
+from tapas_opt.placement.output import build_summary, read_plan, with_plan_queue, write_plan
 from tapas_opt.placement.solve import PlacementSolution, solve_placement
 from tapas_opt.placement.state import RoomState
 from tapas_opt.placement.verify import VerifyReport, verify_plan
@@ -99,8 +99,8 @@ def place(inventory: str | Path | Inventory, out_dir: str | Path | None = None, 
 
 def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyReport:
     """Re-check a plan directory against an inventory (physics only, no solver)."""
-    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
     plan_dir = Path(plan_dir)
+    inv = with_plan_queue(inventory if isinstance(inventory, Inventory) else load_inventory(inventory), plan_dir)
     plan = read_plan(plan_dir)
     saved = plan_dir / "profiles.parquet"
     # Check at the load band the plan was made for (its summary), else the inventory's.

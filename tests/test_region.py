@@ -162,6 +162,56 @@ def test_cli_plan_region(region, tmp_path):
     assert bad.exit_code == 2 and "no_region" in bad.output
 
 
+def test_a_repaired_rooms_queue_keeps_earlier_rounds_placed_vms_and_all_of_its_last():
+    """A room solved in two rounds: its queue.csv lists the first round's VMs it placed (not the
+    ones it handed back to the region) and every VM of its last round, placed or not, which are
+    exactly the VMs its final plan.csv places or its summary lists as unplaced."""
+    from types import SimpleNamespace
+
+    from tapas_opt.fleet.region import _export_all
+
+    def rnd(queued, placed, plan_ids):
+        q = pd.DataFrame({"vm_id": queued, "kind": "iaas", "customer": "c", "endpoint": None, "gpus": 8})
+        plan = pd.DataFrame({"vm_id": plan_ids, "status": "running"})
+        return SimpleNamespace(queued=q, placed=pd.DataFrame({"vm_id": placed}), plan=plan, summary={},
+                               figures={"round": len(queued)}, profiles="final profiles")
+
+    first = rnd(["r/a", "r/b"], ["r/a"], ["v1", "r/a"])  # r/b went back to the region
+    last = rnd(["s/c", "s/d", "s/e"], ["s/c", "s/d"], ["v1", "r/a", "s/c", "s/d"])
+    out = _export_all([first, last])
+    assert list(out["queue"]["vm_id"]) == ["r/a", "s/c", "s/d", "s/e"]
+    assert out["plan"].set_index("vm_id")["status"].to_dict() == {"v1": "running", "r/a": "placed",
+                                                                  "s/c": "placed", "s/d": "placed"}
+    assert out["profiles"] == "final profiles" and len(out["summary"]["region_rounds"]) == 2
+
+
+def test_room_plans_of_a_region_verify_against_their_rooms(region, tmp_path):
+    """Each room plan of plan-region carries the VMs the region gave it (queue.csv, renamed
+    HOME/VM_ID) and their profiles, so verify and report re-check it against the room's own
+    inventory and get the peaks the region reported; a broken queue.csv is bad input with its
+    line and column."""
+    out = tmp_path / "o"
+    assert CliRunner().invoke(main, ["plan-region", str(region), "--out", str(out), "--quiet",
+                                     "--room-policy", "greedy"]).exit_code == 0
+    for room in ("room01", "room02", "room03"):
+        plan_dir = out / "rooms" / room
+        summary = json.loads((plan_dir / "summary.json").read_text())
+        queue = pd.read_csv(plan_dir / "queue.csv")
+        placed = pd.read_csv(plan_dir / "plan.csv").query("status == 'placed'")
+        assert set(queue["vm_id"]) == set(placed["vm_id"]) and queue["vm_id"].str.contains("/").all()
+        res = CliRunner().invoke(main, ["verify", str(region / room), str(plan_dir), "--json"])
+        assert res.exit_code == 0, res.output
+        got = json.loads(res.stdout)
+        assert got["violations"] == [] and got["unplaced"] == []
+        assert got["peak_row_power_fraction"] == pytest.approx(summary["peak_row_power_fraction"], abs=1e-4)
+    rep = CliRunner().invoke(main, ["report", str(out / "rooms" / "room01"), "--out", str(tmp_path / "r.html")])
+    assert rep.exit_code == 0, rep.output
+    queue_file = out / "rooms" / "room02" / "queue.csv"
+    queue_file.write_text(queue_file.read_text().replace(",saas,", ",sass,", 1))
+    bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
+    assert bad.exit_code == 2 and "queue.csv:2[kind]:out_of_range" in "".join(bad.output.split())
+
+
 def test_rooms_over_the_gap_target_go_to_the_optimiser(client, region, tmp_path):
     """With a gap target of 0, every room whose greedy plan is above its LP bound is re-planned by
     the optimiser; the plans still place everything and pass verify."""

@@ -31,7 +31,9 @@ The decomposition (each stage a set of independent Dask tasks, :mod:`tapas_opt.d
 Queued VMs are renamed ``HOME/VM_ID`` (HOME: the room whose queue or history they come from, or
 ``region`` for pending.csv), so that ids stay unique when VMs change rooms; running VMs keep
 theirs. Outputs (written atomically): ``region.json``, ``assignment.csv`` and
-``rooms/ROOM/{plan.csv,summary.json}`` (the formats of ``tapas-opt place``).
+``rooms/ROOM/{plan.csv,summary.json,profiles.parquet,queue.csv}`` (the formats of ``tapas-opt
+place``; ``queue.csv`` lists the VMs the region gave the room, so that ``verify`` and ``report``
+re-check a room plan against the room's own inventory).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Problem, TapasError
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.inventory.load import Inventory
+from tapas_opt.placement.output import QUEUE_COLUMNS, QUEUE_FILE
 
 REGION_FILE = "region.yaml"
 SCOPES = ("region", "room")
@@ -514,6 +517,8 @@ class RoomResult:
     state: RoomData  # the room with this round's VMs running (for repair rounds)
     verify_violations: int
     figures: dict
+    queued: pd.DataFrame  # this round's queued VMs as the room saw them (``queue.csv`` of its plan)
+    profiles: LoadProfiles  # every VM of this round's plan (``profiles.parquet``)
 
 
 def _room_inventory(data: RoomData, incoming: Queue) -> tuple[Inventory, LoadProfiles]:
@@ -630,8 +635,10 @@ def solve_room(data: RoomData, incoming: Queue, options: RoomOptions = RoomOptio
         "total_s": round(time.perf_counter() - t0, 3), **{f"stage1_{k}": v for k, v in data.timing.items()},
     }
     summary["region"] = figures
+    summary["inventory_dir"] = str(Path(inv.root).resolve())
+    queued = inv.vms.loc[inv.vms["vm_id"].isin(set(incoming.vms["vm_id"])), QUEUE_COLUMNS]
     return RoomResult(data.room_id, round_, summary, plan, placed, unplaced, view, state, len(report.violations),
-                      figures)
+                      figures, queued.reset_index(drop=True), profiles)
 
 
 def brief(result: RoomResult) -> dict:
@@ -807,19 +814,25 @@ def _assignment(queue: Queue, placed_parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _export_all(results: list[RoomResult]) -> dict:
-    """A room's final plan (its last round), with the VMs of earlier rounds marked ``placed``."""
+    """A room's final plan (its last round), with the VMs of earlier rounds marked ``placed``;
+    its queue (the VMs the region gave it that the plan places or leaves out: earlier rounds'
+    placed ones and all of the last round's) and the profiles of every VM, so that ``verify``
+    and ``report`` can re-check the room plan on their own."""
     last = results[-1]
     plan = last.plan.copy()
     ids = set().union(*[set(r.placed["vm_id"]) for r in results])
     plan.loc[plan["vm_id"].isin(ids), "status"] = "placed"
+    earlier = [r.queued[r.queued["vm_id"].isin(set(r.placed["vm_id"]))] for r in results[:-1]]
+    queue = pd.concat([*earlier, last.queued], ignore_index=True)
     summary = dict(last.summary)
     summary["region_rounds"] = [r.figures for r in results]
-    return {"plan": plan, "summary": summary}
+    return {"plan": plan, "summary": summary, "queue": queue, "profiles": last.profiles}
 
 
 def write_region(out_dir: str | Path, summary: dict, assignment: pd.DataFrame, exports: dict) -> Path:
     """Write the region's plan directory atomically."""
     from tapas_opt.io import atomic_directory, write_json
+    from tapas_opt.placement.output import profiles_frame
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
@@ -830,6 +843,8 @@ def write_region(out_dir: str | Path, summary: dict, assignment: pd.DataFrame, e
             d.mkdir(parents=True)
             files["plan"].to_csv(d / "plan.csv", index=False)
             write_json(d / "summary.json", files["summary"])
+            files["queue"].to_csv(d / QUEUE_FILE, index=False)
+            profiles_frame(files["profiles"]).to_parquet(d / "profiles.parquet", index=False)
     return out_dir
 
 

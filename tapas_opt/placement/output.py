@@ -1,4 +1,5 @@
-"""The plan directory: ``plan.csv``, ``summary.json``, ``explanations.json``, ``profiles.parquet``.
+"""The plan directory: ``plan.csv``, ``summary.json``, ``explanations.json``, ``profiles.parquet``
+(and ``queue.csv`` in the room plans of ``tapas-opt plan-region``).
 
 The format is documented in ``docs/plan-format.md``. A plan directory is written atomically
 (:func:`tapas_opt.io.atomic_directory`): it appears whole or not at all. ``place`` only writes a
@@ -20,6 +21,8 @@ from tapas_opt.placement.evaluate import Evaluation
 from tapas_opt.placement.instance import PlacementInstance
 from tapas_opt.placement.solve import PlacementSolution
 
+QUEUE_FILE = "queue.csv"
+QUEUE_COLUMNS = ["vm_id", "kind", "customer", "endpoint", "gpus"]
 PLAN_COLUMNS = ["vm_id", "kind", "gpus", "status", "server_id", "row_id", "aisle_id", "rack",
                 "peak_server_power_kw", "peak_gpu_temp_c", "peak_gpu_temp_at"]
 
@@ -174,3 +177,50 @@ def read_plan(plan_dir: Path | str) -> pd.DataFrame:
         raise InventoryError([Problem("missing_column", "plan.csv", f"required column '{c}' is missing")
                               for c in missing])
     return frame
+
+
+def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
+    """The pending VMs a plan was made for when they are not the inventory's own: ``queue.csv``
+    of a ``plan-region`` room plan (``vm_id, kind, customer, endpoint, gpus``, the VMs the region
+    gave that room). None when the plan has no such file. Problems raise, all at once."""
+    from tapas_opt.inventory.load import _line_mapper, read_table
+    from tapas_opt.inventory.schema import validate_frame
+
+    path = Path(plan_dir) / QUEUE_FILE
+    if not path.exists():
+        return None
+    try:
+        frame = read_table(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InventoryError([Problem("unreadable_file", str(path), f"not a CSV table: {exc}",
+                                      "pass a room plan written by 'tapas-opt plan-region'")]) from None
+    missing = [c for c in QUEUE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing",
+                                      "pass a room plan written by 'tapas-opt plan-region'") for c in missing])
+    frame = frame[QUEUE_COLUMNS].assign(server_id=pd.Series(np.nan, index=frame.index, dtype=object))
+    frame, problems = validate_frame(frame, "vms", str(path), _line_mapper(path))
+    if problems:
+        raise InventoryError(problems)
+    return frame
+
+
+def with_plan_queue(inventory, plan_dir: Path | str):
+    """The inventory as the plan saw it: when the plan directory carries ``queue.csv`` (a room of
+    ``tapas-opt plan-region``), its VMs replace the inventory's pending ones (a region renames
+    queued VMs and moves them between rooms); the running VMs stay. Otherwise unchanged."""
+    from dataclasses import replace
+
+    queue = read_plan_queue(plan_dir)
+    if queue is None:
+        return inventory
+    running = inventory.running_vms
+    clash = queue["vm_id"].isin(set(running["vm_id"]))
+    if clash.any():
+        path = str(Path(plan_dir) / QUEUE_FILE)
+        raise InventoryError([Problem("duplicate_id", path, f"VM {v!r} is also a running VM of the inventory",
+                                      "verify the room plan against the room it was made for", line=int(i) + 2,
+                                      column="vm_id")
+                              for i, v in queue.loc[clash, "vm_id"].items()])
+    vms = pd.concat([running, queue], ignore_index=True)
+    return replace(inventory, vms=vms)

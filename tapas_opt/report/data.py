@@ -156,11 +156,11 @@ def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, labe
         The inventory or the plan is malformed (every problem listed).
     """
     from tapas_opt.api import prepare
-    from tapas_opt.placement.output import read_plan
+    from tapas_opt.placement.output import read_plan, with_plan_queue
     from tapas_opt.placement.verify import verify_plan
 
     plan_dir = Path(plan_dir)
-    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    inv = with_plan_queue(inventory if isinstance(inventory, Inventory) else load_inventory(inventory), plan_dir)
     summary = _read_json(plan_dir / "summary.json", {})
     explanations = _read_json(plan_dir / "explanations.json", []) or []
     plan = read_plan(plan_dir)
