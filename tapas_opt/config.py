@@ -18,6 +18,13 @@ import yaml
 from tapas_opt.errors import Problem
 
 QUANTILES = ("p50", "p90", "p99")
+MINUTES_PER_DAY = 1440
+
+
+def divides_a_day(step_min: int) -> bool:
+    """Time steps must divide a day: daily profiles, weather by hour of day and the simulator's
+    steps all repeat on whole days."""
+    return step_min > 0 and MINUTES_PER_DAY % step_min == 0
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,7 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
     def bad(key: str, msg: str, hint: str = "") -> None:
         problems.append(Problem("bad_value", file, f"'{key}' {msg}", hint))
 
-    if cfg.time_step_min <= 0 or 1440 % cfg.time_step_min:
+    if not divides_a_day(cfg.time_step_min):
         bad("time_step_min", f"= {cfg.time_step_min} must be positive and divide a day (1440)",
             "use 5, 10, 15, 30 or 60")
     if cfg.horizon_h <= 0:

@@ -6,11 +6,12 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
+from tapas_opt.config import divides_a_day
 
 
 def _divides_a_day(ctx, param, value: int) -> int:
     """The inventory format needs a step that divides a day (datacenter.yaml: time_step_min)."""
-    if 1440 % value:
+    if not divides_a_day(value):
         raise click.BadParameter(f"{value} does not divide a day (1440 minutes): use 5, 10, 15, 30 or 60")
     return value
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
+from tapas_opt.config import divides_a_day
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, load_inventory, read_table
@@ -365,7 +366,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     if vms.empty:
         raise InventoryError([Problem("empty_file", "vms.csv", "the inventory has no VMs: nothing to simulate",
                                       "add running or pending VMs to vms.csv")])
-    if opts.step_min <= 0 or (cfg.horizon_h * 60) % opts.step_min or 1440 % opts.step_min:
+    if not divides_a_day(opts.step_min) or (cfg.horizon_h * 60) % opts.step_min:
         raise InventoryError([Problem("bad_value", "step", f"step {opts.step_min} min does not divide both a day "
                                       f"and the {cfg.horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60")])
     n_steps = int(cfg.horizon_h * 60 // opts.step_min)
