@@ -389,6 +389,9 @@ def test_cli_simulate(tmp_path, small_room):
     assert r.exit_code == 2
     r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "x"), "--traces", str(tmp_path / "none")])
     assert r.exit_code == 2
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "y"), "--actual", str(actual),
+                                  "--step", "7", "--quiet"])
+    assert r.exit_code == 2 and "does not divide both a day" in r.output and not (tmp_path / "y").exists()
 
 
 def test_actual_loads_are_checked_all_at_once(tmp_path):
