@@ -32,6 +32,7 @@ import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import Inventory
+from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
 
 DEFAULT_FAILURE_HOURS = 24.0
 
@@ -160,14 +161,6 @@ def load_growth(inv: Inventory, spec: dict, applied: Applied) -> Inventory:
     return dataclasses.replace(inv, telemetry=tel)
 
 
-def read_epw_dry_bulb(path: Path) -> np.ndarray:
-    """Hourly dry-bulb temperature (column 7 from line 9) of an EnergyPlus weather file."""
-    try:
-        return pd.read_csv(path, skiprows=8, header=None)[6].to_numpy(float)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
-        raise InventoryError([Problem("unreadable_file", str(path), f"cannot read the weather file: {exc}")]) from exc
-
-
 def outside(inv: Inventory, spec: dict, source_dir: Path, applied: Applied) -> Inventory:
     """Replace or shift the outside temperature."""
     from tapas_opt.forecast.profiles import inventory_horizon
@@ -180,10 +173,8 @@ def outside(inv: Inventory, spec: dict, source_dir: Path, applied: Applied) -> I
         before = 5 * 7 * 24
         after = int(np.ceil(inv.config.horizon_h)) + 24
         ts = pd.date_range(start - pd.Timedelta(hours=before), periods=before + after, freq="60min")
-        month, day = (int(x) for x in str(spec.get("weather_start", "07-13")).split("-"))
-        first = int((pd.Timestamp(2025, month, day) - pd.Timestamp(2025, 1, 1)).total_seconds() // 3600)
-        idx = (first - before + np.arange(len(ts))) % len(temp)
-        out = pd.DataFrame({"timestamp": ts, "temp_c": temp[idx]})
+        values = shifted_hours(temp, str(spec.get("weather_start", "07-13")), before, len(ts))
+        out = pd.DataFrame({"timestamp": ts, "temp_c": values})
         applied.weather = path.name
     shift = float(spec.get("shift_c", 0.0))
     config = inv.config
