@@ -104,11 +104,12 @@ def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyRep
     plan = read_plan(plan_dir)
     saved = plan_dir / "profiles.parquet"
     # Check at the load band the plan was made for (its summary), else the inventory's.
-    quantile = None
+    quantile, made_for = None, None
     summary_path = plan_dir / "summary.json"
     if summary_path.exists():
         try:
-            quantile = json.loads(summary_path.read_text()).get("quantile")
+            summary = json.loads(summary_path.read_text())
+            quantile, made_for = summary.get("quantile"), summary.get("inventory_dir")
         except (ValueError, AttributeError) as exc:
             raise InventoryError([Problem("unreadable_file", str(summary_path), f"not a JSON object: {exc}",
                                           "re-run place, or remove summary.json to verify at the inventory's "
@@ -117,7 +118,11 @@ def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyRep
             raise InventoryError([Problem("bad_value", str(summary_path), f"quantile {quantile!r} is not one of "
                                           f"{', '.join(QUANTILES)}", "re-run place", column="quantile")])
     prep = prepare(inv, saved if saved.exists() else None, quantile=quantile)
-    return verify_plan(prep.instance, plan)
+    report = verify_plan(prep.instance, plan)
+    if isinstance(made_for, str) and Path(made_for).resolve() != Path(inv.root).resolve():
+        report.warnings.append(f"the plan was made for the inventory {made_for} (its summary.json), not "
+                               f"{Path(inv.root).resolve()}: its violations may only mean the wrong room")
+    return report
 
 
 @dataclass

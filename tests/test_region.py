@@ -204,6 +204,9 @@ def test_room_plans_of_a_region_verify_against_their_rooms(region, tmp_path):
         got = json.loads(res.stdout)
         assert got["violations"] == [] and got["unplaced"] == []
         assert got["peak_row_power_fraction"] == pytest.approx(summary["peak_row_power_fraction"], abs=1e-4)
+        assert got["warnings"] == []
+    wrong = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room01"), "--json"])
+    assert "made for the inventory" in json.loads(wrong.stdout)["warnings"][0]
     rep = CliRunner().invoke(main, ["report", str(out / "rooms" / "room01"), "--out", str(tmp_path / "r.html")])
     assert rep.exit_code == 0, rep.output
     queue_file = out / "rooms" / "room02" / "queue.csv"

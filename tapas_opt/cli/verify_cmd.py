@@ -34,10 +34,13 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
     if as_json:
         print_json({"ok": not failed, "violations": [v.to_dict() for v in report.violations],
                     "preexisting_violations": [v.to_dict() for v in report.preexisting],
-                    "unplaced": report.unplaced, "peak_row_power_fraction": ev.peak_row_power_norm,
+                    "unplaced": report.unplaced, "warnings": report.warnings,
+                    "peak_row_power_fraction": ev.peak_row_power_norm,
                     "max_gpu_temp_c": ev.peak_temp_c, "rows": row_peaks(report.instance, ev),
                     "aisles": aisle_peaks(report.instance, ev)})
     elif not quiet:
+        for w in report.warnings:
+            click.echo(f"warning: {w}", err=True)
         for v in report.violations:
             click.echo(f"VIOLATION {v.code}: {v.message}", err=True)
         for v in report.preexisting:

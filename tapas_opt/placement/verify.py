@@ -24,6 +24,7 @@ class VerifyReport:
     violations: list[Violation] = field(default_factory=list)
     preexisting: list[Violation] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
