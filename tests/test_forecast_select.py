@@ -115,3 +115,18 @@ def test_build_profiles_reports_the_method_of_every_vm(tmp_path):
     assert prof.method["run1"] in {"profile-mix", "profile", "profile-recent", "seasonal-naive", "template",
                                    "mstl-ets", "holt-winters", "stl-ar"}
     assert prof.method["new1"] == "borrowed-customer"
+
+
+@pytest.mark.parametrize("step", [32, 40, 45])
+def test_steps_that_divide_a_day_but_not_an_hour_are_forecast(step):
+    """Methods are compared at a multiple of the telemetry step that divides a day (45 -> 90
+    minutes): a 45-minute room used to crash ("60 is not a multiple of 45"); its seasonal VM
+    still gets a seasonal method."""
+    from tapas_opt.forecast.select import selection_step
+
+    assert selection_step(step, 60) % step == 0 and 1440 % selection_step(step, 60) == 0
+    ts = pd.date_range(end="2026-05-31 23:59", periods=4 * 10080 // step, freq=f"{step}min")
+    hist = pd.DataFrame({"timestamp": ts, "vm_id": "s", "load": _seasonal(0)(ts)})
+    f = AutoForecaster(step, max_statsmodels_vms=0).fit(hist)
+    horizon = pd.date_range("2026-06-01", periods=1440 // step, freq=f"{step}min")
+    assert f.methods_["s"] != "recent-mix" and np.isfinite(f.predict_array(horizon)).all()

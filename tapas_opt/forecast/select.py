@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from tapas_opt.config import QUANTILES
+from tapas_opt.config import MINUTES_PER_DAY, QUANTILES, divides_a_day
 from tapas_opt.forecast.base import Forecaster
 from tapas_opt.forecast.empirical import (CHEAP_METHODS, DAY_MIN, MatrixMethod, RecentMixMethod,
                                           seasonal_profile)
@@ -147,6 +147,18 @@ class AutoConfig:
     methods: dict[str, MatrixMethod] = field(default_factory=dict)
 
 
+def selection_step(step_min: int, target_min: int) -> int:
+    """The step methods are compared at: the smallest multiple of the telemetry's step that is at
+    least ``target_min`` and still divides a day (a 45-minute room compares at 90 minutes, a
+    32-minute one at 96), so that slots aggregate whole and days stay whole."""
+    k = 1
+    while step_min * k < target_min or not divides_a_day(step_min * k):
+        if step_min * k >= MINUTES_PER_DAY:
+            return step_min
+        k += 1
+    return step_min * k
+
+
 class AutoForecaster(Forecaster):
     """Per-VM choice among forecasting methods by back-test on each VM's own history.
 
@@ -208,7 +220,7 @@ class AutoForecaster(Forecaster):
         self.notes_ = describe_quality(m.quality, self.step_min)
         # Methods are compared on hourly means when telemetry is finer: the choice depends on
         # the shape of the load, and a 5-minute back-test would cost 12 times as much.
-        sel = aggregate_matrix(m, max(self.step_min, cfg.select_step_min))
+        sel = aggregate_matrix(m, selection_step(self.step_min, cfg.select_step_min))
         self.sel_ = sel
         n = len(m.vm_ids)
         names = list(cfg.candidates) + list(cfg.statsmodels)
