@@ -198,6 +198,18 @@ def test_semicolon_csv_and_latin1_say_what_to_do(tmp_path):
     assert not [p for p in problems if p.code == "unknown_row"]
 
 
+def test_trailing_commas_are_not_read_as_shifted_columns(tmp_path):
+    """A comma at the end of every line gives pandas one cell more than the header, and it would
+    read the first column as an index and shift the others: an unreadable file instead, with
+    what to do."""
+    root = _room(tmp_path)
+    lines = (root / "vms.csv").read_text().splitlines()
+    (root / "vms.csv").write_text("\n".join([lines[0]] + [line + "," for line in lines[1:]]) + "\n")
+    _, problems = check_inventory(root)
+    (problem,) = [p for p in problems if p.file == "vms.csv"]
+    assert problem.code == "unreadable_file" and "trailing comma" in problem.message and "quote" in problem.hint
+
+
 def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
     root = _room(tmp_path)
     text = (root / "datacenter.yaml").read_text()

@@ -242,6 +242,24 @@ def test_region_queue_rejects_a_vm_no_server_can_hold(tmp_path):
     assert got == {("vm_too_large", 2), ("duplicate_id", 4)}
 
 
+def test_a_malformed_region_queue_is_bad_input(tmp_path):
+    """An unquoted comma in pending.csv is an unreadable file with a hint (it was an internal
+    error, exit 3); so is a ';'-separated one."""
+    from tapas_opt.errors import InventoryError
+    from tapas_opt.fleet.region import read_region_pending
+
+    path = tmp_path / "pending.csv"
+    path.write_text("vm_id,kind,customer,endpoint,gpus,room\nq1,iaas,acme,,2,\nq3,iaas,Client, Inc.,,2,\n")
+    with pytest.raises(InventoryError) as err:
+        read_region_pending(path, {"room01"})
+    (problem,) = err.value.problems
+    assert problem.code == "unreadable_file" and "line 3" in problem.message and "quote" in problem.hint
+    path.write_text("vm_id;kind;gpus\nq1;iaas;2\n")
+    with pytest.raises(InventoryError) as err:
+        read_region_pending(path, {"room01"})
+    assert [p.code for p in err.value.problems] == ["wrong_separator"]
+
+
 def test_an_invalid_room_is_bad_input_with_its_problems(client, region, tmp_path):
     """A room whose inventory is broken fails its stage-1 task on bad input; the tasks fed by it
     pass that failure on, so the user sees the room's own problems (exit 2), not an internal

@@ -424,3 +424,9 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     assert ("bad_value", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
     assert ("unknown_vm", None, "vm_id") in got  # ghost, and no load for b and c
     assert sum("no actual load for VM" in p.message for p in err.value.problems) == 2
+
+    for text in ("a,2026-06-01 00:00,0.5\nb,2026-06-01 00:00,0.5,extra\n", "a,2026-06-01 00:00,0.5,\n"):
+        path.write_text("vm_id,timestamp,load\n" + text)
+        with pytest.raises(InventoryError) as err:
+            read_actual(path, vms, times, 5)
+        assert [p.code for p in err.value.problems] == ["unreadable_file"]

@@ -173,11 +173,11 @@ def largest_server_gpus(spec: "RegionSpec") -> int | None:
 def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | None = None) -> pd.DataFrame:
     """The region-level queue; problems raise :class:`InventoryError` (all of them). A VM larger
     than ``max_gpus`` (the region's largest server) is reported: no room could take it."""
-    from tapas_opt.inventory.load import read_table
+    from tapas_opt.inventory.load import read_user_table
 
     path = Path(path)
     file = path.name
-    frame = read_table(path)
+    frame = read_user_table(path)
     problems = [Problem("missing_column", file, f"required column '{c}' is missing",
                         "columns: vm_id, kind, customer, endpoint, gpus[, room]")
                 for c in ("vm_id", "kind", "gpus") if c not in frame.columns]

@@ -17,7 +17,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
-from tapas_opt.inventory.load import Inventory, read_table
+from tapas_opt.inventory.load import Inventory, read_user_table
 
 
 def inventory_horizon(inventory: Inventory) -> pd.DatetimeIndex:
@@ -104,10 +104,7 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     path = Path(path)
     file = path.name
     problems: list[Problem] = []
-    try:
-        frame = read_table(path)
-    except Exception as exc:  # noqa: BLE001 - reader failure is a user-facing problem
-        raise InventoryError([Problem("unreadable_file", file, f"cannot be read: {exc}")]) from exc
+    frame = read_user_table(path)
     missing = [c for c in ("vm_id", "timestamp", *QUANTILES) if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing",

@@ -66,8 +66,37 @@ def read_table(path: Path) -> pd.DataFrame:
         df = pd.read_parquet(path)
         return df.reset_index(drop=True)
     df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    if not isinstance(df.index, pd.RangeIndex):
+        # pandas takes the first cells as an index when every line has more cells than the
+        # header, shifting every column by one: refuse rather than read the wrong columns.
+        raise ValueError(f"the lines have more cells than the header's {len(df.columns)} columns "
+                         "(a trailing comma, or an unquoted comma in a cell?)")
     df.columns = [c.strip() for c in df.columns]
     return df
+
+
+def unreadable(path: Path, exc: Exception, file: str | None = None) -> Problem:
+    """The problem of a table the reader fails on (malformed CSV, not UTF-8, not Parquet)."""
+    if isinstance(exc, UnicodeDecodeError):
+        hint = "save it as UTF-8 (tapas-opt reads UTF-8 CSV, with or without BOM)"
+    elif path.suffix == ".parquet":
+        hint = "give a Parquet file written by pandas or pyarrow, or the table as CSV"
+    else:
+        hint = "quote cells that contain commas, and give every line as many cells as the header"
+    return Problem("unreadable_file", file or path.name, f"cannot be read: {exc}", hint)
+
+
+def read_user_table(path: Path | str, file: str | None = None) -> pd.DataFrame:
+    """:func:`read_table` for a file given on its own (a queue, actual loads, profiles): a file
+    the reader fails on, or a CSV separated by ';', raises :class:`InventoryError` naming it."""
+    path = Path(path)
+    if path.suffix == ".csv" and _semicolon_separated(path):
+        raise InventoryError([Problem("wrong_separator", file or path.name, "the columns are separated by ';', not ','",
+                                      "save the file as comma-separated CSV")])
+    try:
+        return read_table(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
+        raise InventoryError([unreadable(path, exc, file)]) from None
 
 
 def _semicolon_separated(path: Path) -> bool:
@@ -298,9 +327,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         try:
             df = read_table(path)
         except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
-            hint = ("save it as UTF-8 (tapas-opt reads UTF-8 CSV, with or without BOM)"
-                    if isinstance(exc, UnicodeDecodeError) else "")
-            problems.append(Problem("unreadable_file", path.name, f"cannot be read: {exc}", hint))
+            problems.append(unreadable(path, exc))
             continue
         if name in ("telemetry", "outside"):
             df = _parse_timestamps(df, path.name, lines[name], problems)

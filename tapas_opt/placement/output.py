@@ -183,17 +183,13 @@ def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
     """The pending VMs a plan was made for when they are not the inventory's own: ``queue.csv``
     of a ``plan-region`` room plan (``vm_id, kind, customer, endpoint, gpus``, the VMs the region
     gave that room). None when the plan has no such file. Problems raise, all at once."""
-    from tapas_opt.inventory.load import _line_mapper, read_table
+    from tapas_opt.inventory.load import _line_mapper, read_user_table
     from tapas_opt.inventory.schema import validate_frame
 
     path = Path(plan_dir) / QUEUE_FILE
     if not path.exists():
         return None
-    try:
-        frame = read_table(path)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InventoryError([Problem("unreadable_file", str(path), f"not a CSV table: {exc}",
-                                      "pass a room plan written by 'tapas-opt plan-region'")]) from None
+    frame = read_user_table(path, str(path))
     missing = [c for c in QUEUE_COLUMNS if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing",

@@ -36,7 +36,7 @@ from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.profiles import inventory_horizon
-from tapas_opt.inventory.load import Inventory, load_inventory, read_table
+from tapas_opt.inventory.load import Inventory, load_inventory, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
 from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
 
@@ -259,7 +259,7 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     covering under :data:`ACTUAL_MIN_COVERAGE` of it a warning (appended to ``warnings``).
     Every problem is reported at once."""
     path = Path(path)
-    frame = read_table(path)
+    frame = read_user_table(path)
     missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
