@@ -94,6 +94,20 @@ def test_event_forms(text, kind, target, value):
     assert (ev.kind, ev.target, ev.value) == (kind, target, pytest.approx(value))
 
 
+@pytest.mark.parametrize("text, aisles, target, value", [
+    ("row-power:R:1:150", None, "R:1", 150.0),
+    ("ahu-failure:A:1:0.5", ["A:1"], "A:1", 0.5),
+    ("ahu-failure:A:1", ["A:1", "A"], "A:1", 0.9),  # the whole text names an aisle: default fraction
+    ("ahu-failure:A:1", ["A"], "A", 1.0),
+    ("ahu-failure:hall:north", None, "hall:north", 0.9),
+])
+def test_event_targets_may_contain_colons(text, aisles, target, value):
+    """Values are read from the right, so row and aisle ids with ':' (which validate accepts)
+    can be named; with the room's aisles known, a whole aisle id wins over a fraction."""
+    ev = parse_event(text, aisles)
+    assert (ev.target, ev.value) == (target, pytest.approx(value))
+
+
 @pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "heatwave:+100C", "heatwave:-10C", "row-power:R1", "row-power:R1:-3"])
 def test_bad_events_say_which_forms_work(text):
     """A malformed event is refused with the accepted forms."""

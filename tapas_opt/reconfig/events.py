@@ -67,11 +67,29 @@ def _fraction(text: str, raw: str) -> float:
     return value
 
 
-def parse_event(text: str) -> Event:
-    """Parse one ``--event`` value (see the module docstring for the forms)."""
+def _split_target(rest: str) -> tuple[str, str | None]:
+    """``ID:VALUE`` read from the right, so that ids may contain ':' (``R:1:10`` is row ``R:1``);
+    a last field that is not a number is part of the id."""
+    head, sep, tail = rest.rpartition(":")
+    if sep and head and re.fullmatch(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*(%|kw)?\s*", tail, re.I):
+        return head, tail
+    return rest, None
+
+
+def parse_event(text: str, aisle_ids=None) -> Event:
+    """Parse one ``--event`` value (see the module docstring for the forms). Row and aisle ids
+    may contain ':'; with ``aisle_ids`` known, ``ahu-failure:A:1`` is aisle ``A:1`` at the
+    default fraction when ``A:1`` is an aisle, else aisle ``A`` at fraction 1."""
     raw = text.strip()
-    parts = raw.split(":")
-    kind = parts[0].strip().lower()
+    kind_text, _, rest = raw.partition(":")
+    kind = kind_text.strip().lower()
+    if kind in ("ahu-failure", "row-power") and rest:
+        target, value = _split_target(rest)
+        if kind == "ahu-failure" and aisle_ids is not None and rest in {str(a) for a in aisle_ids}:
+            target, value = rest, None
+        parts = [kind_text, target] + ([value] if value is not None else [])
+    else:
+        parts = raw.split(":")
     if kind in ("none", ""):
         return Event("none", text=raw)
     if kind == "ups-failure":
@@ -93,7 +111,8 @@ def parse_event(text: str) -> Event:
         return Event(kind, None, shift, raw)
     if kind == "row-power":
         if len(parts) != 3 or not parts[1]:
-            raise _bad(raw, "expected row-power:ROW:KW")
+            last = rest.rpartition(":")[2]
+            raise _bad(raw, f"{last!r} is not a number of kW" if ":" in rest else "expected row-power:ROW:KW")
         try:
             kw = float(parts[2].lower().removesuffix("kw"))
         except ValueError:
@@ -104,9 +123,9 @@ def parse_event(text: str) -> Event:
     raise _bad(raw, f"unknown event kind {kind!r}")
 
 
-def parse_events(texts) -> tuple[Event, ...]:
+def parse_events(texts, aisle_ids=None) -> tuple[Event, ...]:
     """Parse several events; an empty list means ``none``."""
-    events = tuple(parse_event(t) for t in (texts or ()))
+    events = tuple(parse_event(t, aisle_ids) for t in (texts or ()))
     return tuple(e for e in events if e.kind != "none") or (Event("none", text="none"),)
 
 

@@ -98,7 +98,7 @@ def reconfigure(inventory, events=("none",), at=None, policy: str = "optimal", c
     prep = prepared or _prepare(inventory, profiles_path)
     cat = _catalogue(catalogue)
     opts = options or ReconfigOptions(quantile=prep.config.placement.quantile)
-    instance = build_reconfig_instance(prep, cat, parse_events(events), at, opts)
+    instance = build_reconfig_instance(prep, cat, parse_events(events, prep.instance.aisle_ids), at, opts)
     plan, opt = solve_policy(instance, policy)
     ev = check_plan(instance, plan)
     summary = build_summary(instance, plan, ev, opt)
@@ -198,7 +198,7 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     prep = prepared or _prepare(inventory, profiles_path)
     cat = _catalogue(catalogue)
     opts = options or ReconfigOptions(quantile=prep.config.placement.quantile)
-    ev = parse_events(events)
+    ev = parse_events(events, prep.instance.aisle_ids)
     horizon = prep.instance.horizon
     times = [at] if at is not None else list(horizon)
     frames, slots = [], []

@@ -435,7 +435,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     outside = _outside_series(inv, times)
     # Events: limits and outside temperature inside the window.
     events = tuple(e for e in opts.events if e and e.strip().lower() != "none")
-    parsed = parse_events(events)
+    parsed = parse_events(events, inst.aisle_ids)
     limits = apply_events(parsed, inst.row_ids, inst.row_limit_kw, inst.aisle_ids, inst.aisle_limit_cfm)
     gp = table["gpus"].to_numpy(float)
     iaas_demand = np.nansum(np.nan_to_num(vm_load) * gp[:, None], axis=0)

@@ -118,7 +118,7 @@ def evaluate_predicted(prepared, solution, evaluate_quantile: str, window: Failu
     aisle_limit = np.repeat(inst_e.aisle_limit_cfm[:, None], T, axis=1)
     shift = np.zeros(T)
     if mask.any():
-        lim = apply_events(parse_events(window.events), inst_e.row_ids, inst_e.row_limit_kw, inst_e.aisle_ids,
+        lim = apply_events(parse_events(window.events, inst_e.aisle_ids), inst_e.row_ids, inst_e.row_limit_kw, inst_e.aisle_ids,
                            inst_e.aisle_limit_cfm)
         row_limit[:, mask] = lim.row_limit_kw[:, None]
         aisle_limit[:, mask] = lim.aisle_limit_cfm[:, None]

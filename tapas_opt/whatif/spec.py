@@ -357,7 +357,7 @@ def _check_failures(value, c: _Checker, p: tuple, facts: BaseFacts) -> None:
             c.bad((*p, i), "bad_type", f"{text!r} is not an event")
             continue
         try:
-            ev = parse_event(text)
+            ev = parse_event(text, facts.aisles or None)
         except InventoryError as exc:
             for prob in exc.problems:
                 c.bad((*p, i), "bad_event", prob.message, prob.hint)
