@@ -156,6 +156,24 @@ def test_validate_lists_every_problem_and_exits_2(tmp_path):
     assert "rows.csv:2 [power_limit_kw]" in res.output and "rows.csv:3 [aisle_id]" in res.output
 
 
+def test_user_text_is_printed_as_it_is(tmp_path):
+    """Ids and names reach the terminal literally: no emoji codes (':fire:') and no rich markup
+    ('[bold]'), in problems and in the summary table."""
+    odd = tmp_path / "odd"
+    shutil.copytree(EXAMPLE, odd)
+    vms = pd.read_csv(odd / "vms.csv", dtype=str)
+    vms.loc[0, "server_id"] = ":fire:"
+    vms.to_csv(odd / "vms.csv", index=False)
+    res = run("validate", odd)
+    assert res.exit_code == 2 and "':fire:'" in res.output and "\U0001f525" not in res.output
+    shutil.copy(EXAMPLE / "vms.csv", odd / "vms.csv")
+    config = (odd / "datacenter.yaml").read_text()
+    (odd / "datacenter.yaml").write_text(config.replace(config.split("name:")[1].split("\n")[0],
+                                                        " 'hall :fire: [bold]x[/bold]'"))
+    res = run("place", odd, "--out", tmp_path / "plan", "--policy", "greedy")
+    assert res.exit_code == 0 and "hall :fire: [bold]x[/bold]" in res.output
+
+
 def test_validate_ok_on_the_example():
     res = run("validate", EXAMPLE)
     assert res.exit_code == 0 and "ok" in res.output

@@ -11,10 +11,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from tapas_opt.errors import Problem
 
-err_console = Console(stderr=True, highlight=False)
+# User text (ids, names, messages) is printed as it is: no rich markup ("[bold]") and no emoji
+# codes (":fire:"), which would otherwise rewrite an id the user has to find in a file.
+PLAIN = {"highlight": False, "markup": False, "emoji": False}
+err_console = Console(stderr=True, **PLAIN)
 T = TypeVar("T")
 STATUS_COLOURS = {"optimal": "green", "feasible": "green", "ok": "green", "partial": "yellow",
                   "violates": "red", "infeasible": "red"}
@@ -27,9 +31,9 @@ def print_json(data) -> None:
 
 
 def print_problems(problems: list[Problem], title: str) -> None:
-    err_console.print(f"[bold red]{title}[/]")
+    err_console.print(Text(title, style="bold red"))
     for p in problems:
-        err_console.print(f"  - {p}", markup=False)
+        err_console.print(f"  - {p}")
 
 
 def place_table(summary: dict) -> Table:
@@ -40,7 +44,7 @@ def place_table(summary: dict) -> Table:
     gap = summary.get("gap")
     vms = summary["vms"]
     colour = STATUS_COLOURS.get(summary["status"], "")
-    table.add_row("status", f"[{colour}]{summary['status']}[/]" if colour else summary["status"])
+    table.add_row("status", Text(summary["status"], style=colour))
     table.add_row("VMs", f"{vms['placed']} placed, {vms['unplaced']} unplaced, {vms['running']} running")
     bound = summary.get("peak_row_power_bound")
     rows = summary.get("rows") or []
@@ -70,9 +74,9 @@ def temp_text(celsius) -> str:
 def print_table(table: Table) -> None:
     """On a terminal, as wide as it is; into a pipe or file, wide enough that no number is cut
     (rich would otherwise assume 80 columns and truncate cells)."""
-    console = Console(file=sys.stdout, highlight=False)
+    console = Console(file=sys.stdout, **PLAIN)
     if not console.is_terminal:
-        console = Console(file=sys.stdout, highlight=False, width=max(console.width, 200))
+        console = Console(file=sys.stdout, width=max(console.width, 200), **PLAIN)
     console.print(table)
 
 

@@ -23,6 +23,7 @@ def _progress(total: int, enabled: bool):
     if err_console.is_terminal:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                                    TimeElapsedColumn, TimeRemainingColumn)
+        from rich.text import Text
 
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=True) as bar:
@@ -31,7 +32,7 @@ def _progress(total: int, enabled: bool):
             def tick(outcome) -> None:
                 bar.advance(task)
                 if not outcome.ok:
-                    err_console.print(f"[red]failed[/] {outcome.key}: {outcome.error}", markup=True, highlight=False)
+                    err_console.print(Text.assemble(("failed", "red"), f" {outcome.key}: {outcome.error}"))
 
             yield tick
         return
