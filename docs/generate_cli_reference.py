@@ -131,7 +131,9 @@ def render() -> str:
         parts.append(f"| [`{name}`](#tapas-opt-{name}) | {_cell(first)} |")
     parts += ["", "## Exit codes", "", "| code | name | meaning |", "|---|---|---|"]
     parts += [f"| {v} | `{n}` | {_cell(d)} |" for n, v, d in exit_codes()]
-    parts += ["", "Bad usage (an unknown option, a missing argument) is reported by click with exit code 2.", ""]
+    parts += ["", "Bad usage (an unknown option, a missing argument) is reported by click with exit code 2. "
+              "When standard output is piped into a reader that stops early (`| head -1`), the rest of "
+              "the output is dropped and the command still ends with its own exit code.", ""]
     for name in names:
         parts.append(_command(name, main.commands[name], main))
     return "\n".join(parts).rstrip() + "\n"

@@ -174,6 +174,20 @@ def test_user_text_is_printed_as_it_is(tmp_path):
     assert res.exit_code == 0 and "hall :fire: [bold]x[/bold]" in res.output
 
 
+def test_a_reader_that_stops_early_keeps_the_exit_code(example_plan):
+    """`verify ... | head -1`: once the pipe's reader is gone, output is dropped and the command
+    ends with its own exit code (it was an internal error, exit 3, with a BrokenPipeError)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "from tapas_opt.cli import main; main()", "verify", str(EXAMPLE),
+           str(example_plan), "--json"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader goes away before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "internal error" not in err and "BrokenPipe" not in err
+
+
 def test_validate_ok_on_the_example():
     res = run("validate", EXAMPLE)
     assert res.exit_code == 0 and "ok" in res.output

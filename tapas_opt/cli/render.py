@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import math
+import os
 import sys
 from contextlib import contextmanager
 from typing import Iterable, Iterator, TypeVar
@@ -22,6 +24,57 @@ err_console = Console(stderr=True, **PLAIN)
 T = TypeVar("T")
 STATUS_COLOURS = {"optimal": "green", "feasible": "green", "ok": "green", "partial": "yellow",
                   "violates": "red", "infeasible": "red"}
+
+
+class ReaderSafeStdout(io.TextIOBase):
+    """Standard output that outlives its reader: ``tapas-opt verify ... | head -1`` closes the
+    pipe early, and the next write would raise BrokenPipeError (an "internal error", exit 3) or
+    lose the command's exit code. Once the reader is gone, output goes to the null device and the
+    command ends with its own exit code; its files are written as usual."""
+
+    def __init__(self, stream):
+        super().__init__()
+        self.stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.reader_gone = True
+        try:  # the interpreter flushes the real stdout at exit: point it at the null device
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8")
+
+    @property
+    def errors(self) -> str | None:
+        return getattr(self.stream, "errors", None)
 
 
 def print_json(data) -> None:
