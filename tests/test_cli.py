@@ -134,6 +134,13 @@ def test_verify_rejects_a_row_over_its_power_limit(example_plan, tmp_path):
     res = run("verify", inventory, broken, "--json")
     report = json.loads(res.output)
     assert res.exit_code == 1 and any(v["code"] == "row_power" and v["subject"] == row for v in report["violations"])
+    # For people: one line per row over its limit, at its worst slot, with how many slots.
+    over = [v for v in report["violations"] if v["code"] == "row_power" and v["subject"] == row]
+    worst = max(over, key=lambda v: v["value"])
+    text = run("verify", inventory, broken).output
+    lines = [line for line in text.splitlines() if line.startswith("VIOLATION row_power")]
+    assert len(lines) == len({v["subject"] for v in report["violations"] if v["code"] == "row_power"})
+    assert any(worst["message"] in line and (len(over) == 1 or f"worst of {len(over)} slots" in line) for line in lines)
 
 
 def test_verify_rejects_unknown_ids_as_bad_input(example_plan, tmp_path):

@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import place_table, print_json, print_table, spinner
+from tapas_opt.cli.render import place_table, print_json, print_table, spinner, violation_lines
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -53,8 +53,8 @@ def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile,
         print_table(place_table(summary))
         for u in summary["unplaced"]:
             click.echo(f"unplaced {u['vm_id']}: {u['code']}: {u['message']}", err=True)
-        for v in summary["violations"]:
-            click.echo(f"violation: {v['message']}", err=True)
+        for line in violation_lines(summary["violations"]):
+            click.echo(f"violation: {line}", err=True)
         pre = summary.get("preexisting_violations", [])
         if pre:
             click.echo(f"pre-existing: {len(pre)} limit breach(es) no placement can repair (running VMs or idle "

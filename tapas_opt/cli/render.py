@@ -117,6 +117,22 @@ def place_table(summary: dict) -> Table:
     return table
 
 
+def violation_lines(violations) -> list[str]:
+    """One line per broken limit and place (a row, an aisle, a VM), its worst slot, instead of
+    one per slot: a row over its limit all afternoon is one line, with how many slots it breaks.
+    ``violations``: :class:`~tapas_opt.placement.evaluate.Violation` objects or their dicts."""
+    groups: dict[tuple, list[dict]] = {}
+    for v in violations:
+        d = v if isinstance(v, dict) else v.to_dict()
+        groups.setdefault((d["code"], d.get("subject")), []).append(d)
+    lines = []
+    for (code, _), items in groups.items():
+        worst = max(items, key=lambda d: (d.get("value") or 0) - (d.get("limit") or 0))
+        more = f" (the worst of {len(items)} slots over the limit)" if len(items) > 1 else ""
+        lines.append(f"{code}: {worst['message']}{more}")
+    return lines
+
+
 def temp_text(celsius) -> str:
     """A temperature for the terminal; "none" when no GPU is busy (the summary holds null)."""
     if celsius is None or not math.isfinite(float(celsius)):

@@ -10,7 +10,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, progress_steps, temp_text
+from tapas_opt.cli.render import print_json, progress_steps, temp_text, violation_lines
 from tapas_opt.errors import EXIT_OK, InventoryError
 
 
@@ -110,8 +110,8 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
         print_json({"report": str(path), "png": [str(p) for p in pngs], "plan": view.headline(),
                     "baseline": base.headline() if base is not None else None})
     elif not quiet:
-        for v in view.violations:
-            click.echo(f"violation: {v['message']}", err=True)
+        for line in violation_lines(view.violations):
+            click.echo(f"violation: {line}", err=True)
         h = view.headline()
         click.echo(f"report written to {path}: {h['placed']} placed, {h['unplaced']} unplaced; peak row power "
                    f"{h['peak_row_power_fraction']:.1%} of limit, max GPU {temp_text(h['max_gpu_temp_c'])}"

@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, temp_text
+from tapas_opt.cli.render import print_json, temp_text, violation_lines
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -41,11 +41,12 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
     elif not quiet:
         for w in report.warnings:
             click.echo(f"warning: {w}", err=True)
-        for v in report.violations:
-            click.echo(f"VIOLATION {v.code}: {v.message}", err=True)
-        for v in report.preexisting:
-            click.echo(f"{'VIOLATION' if strict else 'warning'} {v.code} (running VMs alone): {v.message}", err=True)
+        for line in violation_lines(report.violations):
+            click.echo(f"VIOLATION {line}", err=True)
+        for line in violation_lines(report.preexisting):
+            click.echo(f"{'VIOLATION' if strict else 'warning'} (running VMs alone) {line}", err=True)
         verdict = "FAILED" if failed else "ok"
-        click.echo(f"verify {verdict}: {len(report.violations)} violation(s), {len(report.unplaced)} unplaced VM(s); "
-                   f"peak row power {ev.peak_row_power_norm:.1%} of limit, max GPU {temp_text(ev.peak_temp_c)}")
+        pre = f", {len(report.preexisting)} by running VMs alone" if strict and report.preexisting else ""
+        click.echo(f"verify {verdict}: {len(report.violations)} violation(s){pre}, {len(report.unplaced)} unplaced "
+                   f"VM(s); peak row power {ev.peak_row_power_norm:.1%} of limit, max GPU {temp_text(ev.peak_temp_c)}")
     sys.exit(EXIT_INFEASIBLE if failed else EXIT_OK)
