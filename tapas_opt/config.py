@@ -185,7 +185,10 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
     if cfg.horizon_h <= 0:
         bad("horizon_h", f"= {cfg.horizon_h} must be positive")
     elif cfg.time_step_min > 0 and (cfg.horizon_h * 60) % cfg.time_step_min:
-        bad("horizon_h", "must be a whole number of time steps")
+        steps = cfg.horizon_h * 60 / cfg.time_step_min
+        lower, upper = (math.floor(steps) * cfg.time_step_min / 60, math.ceil(steps) * cfg.time_step_min / 60)
+        bad("horizon_h", f"= {cfg.horizon_h:g} h is not a whole number of {cfg.time_step_min}-minute time steps",
+            f"use {lower:g} or {upper:g}" if lower > 0 else f"use {upper:g}")
     if cfg.start is not None:
         try:
             pd.Timestamp(cfg.start)

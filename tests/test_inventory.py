@@ -112,6 +112,14 @@ def test_bad_yaml_keys_and_values(tmp_path):
     assert {"bad_value", "unknown_key"} <= set(_codes(problems))
 
 
+def test_a_horizon_off_the_time_grid_names_the_nearest_good_ones(tmp_path):
+    root = _room(tmp_path)
+    (root / "datacenter.yaml").write_text("time_step_min: 45\nhorizon_h: 1\n")
+    _, problems = check_inventory(root)
+    (p,) = [p for p in problems if "horizon_h" in p.message]
+    assert "45-minute" in p.message and p.hint == "use 0.75 or 1.5"
+
+
 def test_load_inventory_raises_with_every_problem(tmp_path):
     root = _room(tmp_path, rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": -5}],
                  vms=[vm("v1", server_id="A1"), vm("v2", kind="nope")])

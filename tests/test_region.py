@@ -25,8 +25,9 @@ from tapas_opt.inventory.load import load_inventory  # noqa: E402
 
 # ---- the region directory -----------------------------------------------------------------------
 
-def test_rooms_default_to_subdirectories(tmp_path, two_row_room):
-    """Without region.yaml every sub-directory holding a datacenter.yaml is a room."""
+def test_rooms_default_to_subdirectories(tmp_path, two_row_room, monkeypatch):
+    """Without region.yaml every sub-directory holding a datacenter.yaml is a room; the region
+    is named after its directory, also when given as '.'."""
     region = tmp_path / "region"
     region.mkdir()
     for name in ("west", "east"):
@@ -34,6 +35,8 @@ def test_rooms_default_to_subdirectories(tmp_path, two_row_room):
     (region / "notes").mkdir()
     spec = load_region(region)
     assert [r.room_id for r in spec.rooms] == ["east", "west"] and spec.scope == "region" and spec.pending is None
+    monkeypatch.chdir(region)
+    assert load_region(".").name == "region"
 
 
 def test_region_problems_are_listed_at_once(tmp_path, two_row_room):

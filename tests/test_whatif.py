@@ -315,6 +315,9 @@ def test_cli_whatif_runs_lists_and_reports_bad_files(tmp_path, room):
     assert json.loads(res.stdout)["finished"] == 4
     listed = runner.invoke(main, ["whatif", str(path), "--out", str(tmp_path / "o"), "--list"])
     assert listed.exit_code == 0 and listed.stdout.count("(finished)") == 4
+    bare = runner.invoke(main, ["whatif", str(path), "--list"])  # --list needs no --out
+    assert bare.exit_code == 0 and len(bare.stdout.splitlines()) == 4 and "(finished)" not in bare.stdout
+    assert runner.invoke(main, ["whatif", str(path)]).exit_code == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"base: {room}\nchanges: {{add_servers: {{per_row: -1}}}}\n")
     res = runner.invoke(main, ["whatif", str(bad), "--out", str(tmp_path / "o2")])

@@ -65,7 +65,8 @@ def _table(result):
 
 @main.command("whatif")
 @click.argument("scenarios_file", type=click.Path(dir_okay=False, path_type=str))
-@o.out_option
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Directory of the sweep's results (kept and resumed; required unless --list).")
 @o.scheduler_option
 @o.dask_workers_option
 @o.retries_option
@@ -88,11 +89,13 @@ def whatif(scenarios_file, out_dir, scheduler, dask_workers, retries, force, lis
     """
     from tapas_opt.whatif import ResultStore, load_sweep, run_sweep
 
+    if out_dir is None and not list_only:
+        raise click.UsageError("Missing option '--out' (only --list runs without it).")
     sweep = load_sweep(scenarios_file)
     if list_only:
-        store = ResultStore(out_dir)
-        rows = [{"scenario_id": s.id, "name": s.name, "parameters": s.parameters, "finished": store.is_done(s)}
-                for s in sweep.scenarios]
+        store = ResultStore(out_dir) if out_dir is not None else None
+        rows = [{"scenario_id": s.id, "name": s.name, "parameters": s.parameters,
+                 "finished": store is not None and store.is_done(s)} for s in sweep.scenarios]
         if as_json:
             print_json(rows)
         else:

@@ -91,7 +91,7 @@ class RegionSpec:
 
 def load_region(root: str | Path) -> RegionSpec:
     """Read ``region.yaml`` (optional) and check the rooms; every problem is listed at once."""
-    root = Path(root)
+    root = Path(root).resolve()  # "." names the region after the directory, not ""
     problems: list[Problem] = []
     if not root.is_dir():
         raise InventoryError([Problem("no_region", str(root), "is not a directory",
