@@ -83,20 +83,24 @@ def test_no_power_bound_for_a_plan_that_leaves_vms_out(tmp_path):
     assert "unplaced" in sol.stats["bound_note"]
 
 
-def test_lp_past_its_deadline_raises_and_placement_falls_back_to_greedy(two_row_room, monkeypatch):
-    """The relaxation has a wall-clock budget; past it the optimal policy returns the greedy
-    plan, within limits, without a bound, and says why."""
+def test_lp_past_its_budget_raises_and_placement_falls_back_to_greedy(two_row_room, monkeypatch):
+    """The relaxation has a deterministic budget of simplex iterations (and a wall-clock safety
+    net); past either, the optimal policy returns the greedy plan, within limits, without a
+    bound, and says why. The budget, not the clock, decides: a clock that jumps changes nothing."""
     import time
 
     from tapas_opt.placement import solve as solve_module
 
     inst = prepare(two_row_room, forecast_method="template").instance
-    with pytest.raises(RuntimeError, match="time budget"):
+    with pytest.raises(RuntimeError, match="safety net"):
         solve_module.RowLp(inst, inst.temp_limit_c, deadline=time.perf_counter() - 1).solve(inst.temp_limit_c)
-    monkeypatch.setattr(solve_module, "LP_BUDGET_SHARE", 0.0)
-    monkeypatch.setattr(solve_module.time, "perf_counter", lambda _c=iter(range(0, 10**9, 100)): float(next(_c)))
+    with pytest.raises(RuntimeError, match="simplex iterations"):
+        solve_module.RowLp(inst, inst.temp_limit_c, iteration_budget=1).solve(inst.temp_limit_c)
+    reference = solve_placement(inst, "optimal")
+    assert reference.stats["lp_iterations"] > 0 and "lp_error" not in reference.stats
+    monkeypatch.setattr(solve_module, "LP_ITERATIONS_PER_S", 0.01)
     sol = solve_placement(inst, "optimal")
-    assert "time budget" in sol.stats["lp_error"] and sol.bound is None and sol.power_bound is None
+    assert "simplex iterations" in sol.stats["lp_error"] and sol.bound is None and sol.power_bound is None
     assert not [v for v in sol.evaluation.violations if not v.code.endswith("_preexisting")]
 
 
@@ -258,3 +262,19 @@ def test_planner_places_one_vm_within_limits():
 def test_planner_refuses_when_nothing_fits():
     planner = Planner.from_inventory(EXAMPLE, forecast_method="template")
     assert planner.place(np.ones(planner.instance.n_slots), gpus=16) is None
+
+
+def test_glop_cold_solve_loads_its_solution_into_the_model():
+    """When GLOP's warm start fails (ABNORMAL), the model is solved from scratch through its
+    proto and the solution read through the same variables, as after a normal solve."""
+    from tapas_opt.placement.backends import GlopBackend
+
+    b = GlopBackend()
+    x, y = b.var(0, 10, "x"), b.var(0, 10, "y")
+    b.add_linear([x, y], [1, 1], 4, float("inf"), "cover")
+    b.add_linear([x, y], [1, -1], -float("inf"), 1, "tilt")
+    b.minimize([x, y], [2, 3])
+    warm = b.solve(10, 1, 0)
+    assert b._cold_solve(10) == 0  # pywraplp.Solver.OPTIMAL
+    assert b.solver.Objective().Value() == pytest.approx(warm.objective)
+    assert (b.value(x), b.value(y)) == (pytest.approx(2.5), pytest.approx(1.5))

@@ -132,6 +132,8 @@ class GlopBackend(Backend):
     def __init__(self, solver_id: str = "GLOP") -> None:
         self.solver = pywraplp.Solver.CreateSolver(solver_id)
         self.name = solver_id.lower()
+        self.params = ""
+        self.iterations = 0
 
     def var(self, lb, ub, name, integer=True):
         return self.solver.NumVar(float(lb), float(ub), name)
@@ -156,14 +158,40 @@ class GlopBackend(Backend):
             obj.SetCoefficient(v, float(c))
         obj.SetMinimization()
 
-    def solve(self, time_limit_s, workers, seed):
+    def solve(self, time_limit_s, workers, seed, max_iterations: int | None = None):
+        """One LP solve; ``max_iterations`` (simplex iterations) is the deterministic budget,
+        ``time_limit_s`` a wall-clock safety net. :attr:`iterations` holds what it used."""
         self.solver.SetTimeLimit(int(time_limit_s * 1000))
+        self.params = f"max_number_of_iterations: {int(max_iterations)}" if max_iterations is not None else ""
+        self.solver.SetSolverSpecificParametersAsString(self.params)
         status = self.solver.Solve()
+        self.iterations = int(self.solver.iterations())
+        if status == pywraplp.Solver.ABNORMAL:
+            status = self._cold_solve(time_limit_s)
         word = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "feasible",
                 pywraplp.Solver.INFEASIBLE: "infeasible"}.get(status, "unknown")
         obj = self.solver.Objective().Value() if word in ("optimal", "feasible") else None
         wall = self.solver.wall_time() / 1000.0
         return SolveResult(word, obj, obj if word == "optimal" else None, wall, wall)
+
+    def _cold_solve(self, time_limit_s: float) -> int:
+        """Solve the current model from scratch and load the solution into this solver.
+
+        GLOP re-solves from its last basis after bounds and rows change (the threshold sweep);
+        on some instances that basis is so far from feasible that GLOP stops at once with
+        ABNORMAL (seen on a 575-VM warm-up of the simulator), although the model solves in a
+        few seconds cold. The MPSolver keeps its basis, so the model goes through its proto."""
+        from ortools.linear_solver import linear_solver_pb2
+
+        request = linear_solver_pb2.MPModelRequest(
+            solver_type=linear_solver_pb2.MPModelRequest.GLOP_LINEAR_PROGRAMMING,
+            solver_time_limit_seconds=float(time_limit_s), solver_specific_parameters=self.params)
+        self.solver.ExportModelToProto(request.model)
+        response = linear_solver_pb2.MPSolutionResponse()
+        pywraplp.Solver.SolveWithProto(request, response)  # (its iterations are not reported)
+        if response.status != linear_solver_pb2.MPSOLVER_OPTIMAL or not self.solver.LoadSolutionFromProto(response):
+            return pywraplp.Solver.ABNORMAL
+        return pywraplp.Solver.OPTIMAL
 
     def value(self, variable):
         return variable.solution_value()

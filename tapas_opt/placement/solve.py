@@ -38,11 +38,15 @@ POLICIES = ("optimal", "greedy", "tapas-rules", "first-fit", "random")
 MAX_CUT_ROUNDS = 30
 LP_SOLVE_LIMIT_S = 60.0
 """Wall-clock limit of one GLOP solve of the row-level relaxation."""
-LP_BUDGET_SHARE = 1.0
-"""The LP relaxation (bound and threshold sweep) may use this share of the placement time limit
-(at least 10 s) of wall-clock time. It takes a few seconds on a 1,000-server room; the limit is
-a safety net for overloaded rooms (constraint generation adding slot after slot), where the
-greedy plan is returned without a bound."""
+LP_ITERATIONS_PER_S = 5000
+"""The LP relaxation (bound and threshold sweep) may use this many simplex iterations per second
+of the placement time limit (200,000 at the default 40 s): a deterministic budget, so that the
+same input gives the same plan on a busy machine too. A 1,000-server room with 400 pending VMs
+uses about 13,000; the simulator's 575-VM warm-up batch into an empty room about 93,000 (50 s
+here). Past it, the greedy plan is returned without a bound."""
+LP_WALL_SAFETY = 5.0
+"""Wall-clock safety net of the LP relaxation, in multiples of the time limit (at least 60 s):
+it only stops a machine far slower than the iteration budget assumes, and says so."""
 STAGE1_SHARE = 0.3
 """Share of the time limit the row-level model (stage 1) may spend, in CP-SAT deterministic time."""
 STAGE2_SHARE = 0.15
@@ -120,13 +124,17 @@ class RowLp:
     bounds and the thermal capacity rows, and GLOP re-solves from its last basis; the row/time
     constraints found by constraint generation stay (they hold at every threshold).
 
-    ``deadline`` (a ``time.perf_counter()`` value) bounds all its solves together: past it,
+    ``iteration_budget`` (simplex iterations, deterministic) and ``deadline`` (a
+    ``time.perf_counter()`` value, a safety net) bound all its solves together: past either,
     :meth:`solve` raises, and the caller falls back to its heuristic plan without a bound. On an
     overloaded room constraint generation can otherwise add slots for a long time."""
 
-    def __init__(self, instance: PlacementInstance, theta_c: float, deadline: float | None = None):
+    def __init__(self, instance: PlacementInstance, theta_c: float, deadline: float | None = None,
+                 iteration_budget: int | None = None):
         self.inst = instance
         self.deadline = deadline
+        self.iteration_budget = iteration_budget
+        self.iterations = 0
         data = build_row_data(instance, theta_c, relax=True)
         self.row_slots, self.aisle_slots = initial_slots(data)
         self.backend = GlopBackend()
@@ -139,9 +147,13 @@ class RowLp:
             set_theta(m, build_row_data(self.inst, theta_c, relax=True))
         data = m.data
         for _ in range(MAX_CUT_ROUNDS):
-            res = backend.solve(self._time_left(), 1, 0)
+            res = backend.solve(self._time_left(), 1, 0, self._iterations_left())
             self.solves += 1
-            if not res.has_solution:
+            self.iterations += backend.iterations
+            if res.status != "optimal":  # an LP stopped early bounds nothing
+                if self.iteration_budget is not None and self.iterations >= self.iteration_budget:
+                    raise RuntimeError(f"the row-level LP relaxation ran out of its budget of "
+                                       f"{self.iteration_budget} simplex iterations")
                 raise RuntimeError(f"row-level LP returned {res.status}")
             # Read every value before the model changes: GLOP forgets its solution then. If the
             # rounds run out with slots still violated, this is the relaxation without them:
@@ -163,8 +175,18 @@ class RowLp:
             return LP_SOLVE_LIMIT_S
         left = self.deadline - time.perf_counter()
         if left <= 0:
-            raise RuntimeError("the row-level LP relaxation ran out of its time budget")
+            raise RuntimeError("the row-level LP relaxation ran out of its wall-clock safety net "
+                               "(a very slow or overloaded machine)")
         return min(LP_SOLVE_LIMIT_S, left)
+
+    def _iterations_left(self) -> int | None:
+        if self.iteration_budget is None:
+            return None
+        left = self.iteration_budget - self.iterations
+        if left <= 0:
+            raise RuntimeError(f"the row-level LP relaxation ran out of its budget of {self.iteration_budget} "
+                               "simplex iterations")
+        return left
 
     def peak_bound(self) -> LpResult:
         """The relaxation at the temperature limit minimising peak power alone (no soft terms).
@@ -440,7 +462,8 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
                                  time.perf_counter() - t0, warm_ev.objective, warm_ev.objective,
                                  warm_ev.peak_row_power_norm, warm_ev.peak_temp_c, inst.temp_limit_c, stats)
     try:
-        lp = RowLp(inst, inst.temp_limit_c, deadline=t0 + max(10.0, LP_BUDGET_SHARE * time_limit_s))
+        lp = RowLp(inst, inst.temp_limit_c, deadline=t0 + max(60.0, LP_WALL_SAFETY * time_limit_s),
+                   iteration_budget=int(LP_ITERATIONS_PER_S * time_limit_s))
         lp_limit = lp.solve(inst.temp_limit_c)
         theta, temp_lb = choose_theta(inst, lp, lp_limit, stats)
         lp_bound = lp.peak_bound()
@@ -448,6 +471,7 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
         theta, warm_theta, warm_theta_ev = integral_witness(inst, theta, warm_ev.n_unplaced, stats)
         lp_theta = lp.solve(theta)
         stats["lp_solves"] = lp.solves
+        stats["lp_iterations"] = lp.iterations
     except RuntimeError as exc:
         # The LP only bounds and steers; if it fails (its own time limit on a very large or
         # very busy instance), the greedy plan stands, reported without a bound.
