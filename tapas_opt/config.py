@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import yaml
 
 from tapas_opt.errors import Problem
+from tapas_opt.timestamps import parse_timestamp
 
 QUANTILES = ("p50", "p90", "p99")
 MINUTES_PER_DAY = 1440
@@ -189,11 +189,9 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
         lower, upper = (math.floor(steps) * cfg.time_step_min / 60, math.ceil(steps) * cfg.time_step_min / 60)
         bad("horizon_h", f"= {cfg.horizon_h:g} h is not a whole number of {cfg.time_step_min}-minute time steps",
             f"use {lower:g} or {upper:g}" if lower > 0 else f"use {upper:g}")
-    if cfg.start is not None:
-        try:
-            pd.Timestamp(cfg.start)
-        except (TypeError, ValueError):
-            bad("start", f"= {cfg.start!r} is not a date and time", "write it like '2026-06-01 00:00:00'")
+    if cfg.start is not None and parse_timestamp(cfg.start) is None:
+        bad("start", f"= {cfg.start!r} is not an ISO 8601 date and time in the years 2000..2099",
+            "write it like '2026-06-01 00:00:00' (UTC, or with an offset like +02:00)")
     if not 0 < cfg.gpu_temp_limit_c < 150:
         bad("gpu_temp_limit_c", f"= {cfg.gpu_temp_limit_c} is not a plausible GPU limit",
             "GPUs throttle near 85 C")
@@ -240,10 +238,7 @@ def _start_in_utc(cfg: DatacenterConfig) -> DatacenterConfig:
     same way, and the two must compare."""
     if cfg.start is None:
         return cfg
-    try:
-        ts = pd.Timestamp(cfg.start)
-    except (TypeError, ValueError):
+    ts = parse_timestamp(cfg.start)
+    if ts is None:
         return cfg  # reported by check_config
-    if ts.tzinfo is None:
-        return cfg
-    return replace(cfg, start=str(ts.tz_convert("UTC").tz_localize(None)))
+    return replace(cfg, start=str(ts))

@@ -218,6 +218,42 @@ def test_trailing_commas_are_not_read_as_shifted_columns(tmp_path):
     assert problem.code == "unreadable_file" and "trailing comma" in problem.message and "quote" in problem.hint
 
 
+@pytest.mark.parametrize("stamp, why", [
+    ("01/10/2025 10:00", "ISO 8601"),  # day-first or month-first? never guessed
+    ("now", "ISO 8601"),  # would be the clock of the run
+    ("Sep 21", "ISO 8601"),
+    ("3025-10-19 23:00:00", "2000..2099"),  # crashed every command (out of pandas' range)
+])
+def test_timestamps_are_iso_8601_or_refused(tmp_path, stamp, why):
+    tel = hourly_history(["v1"], [0.5], weeks=1).astype({"timestamp": str})
+    tel.iloc[3, 0] = stamp
+    root = _room(tmp_path, telemetry=tel)
+    _, problems = check_inventory(root)
+    bad = [p for p in problems if p.code == "bad_timestamp"]
+    assert len(bad) == 1 and bad[0].line == 5 and why in bad[0].message
+
+
+def test_numbers_in_a_parquet_timestamp_column_are_refused(tmp_path):
+    """Integer epoch milliseconds in Parquet were read as nanoseconds: a week of 1970."""
+    tel = hourly_history(["v1"], [0.5], weeks=1)
+    tel = tel.assign(timestamp=tel["timestamp"].astype("int64") // 10**6)
+    root = _room(tmp_path)
+    (root / "telemetry.csv").unlink()
+    tel.to_parquet(root / "telemetry.parquet", index=False)
+    _, problems = check_inventory(root)
+    bad = [p for p in problems if p.code == "bad_timestamp"]
+    assert bad and "is a number" in bad[0].message
+
+
+def test_start_must_be_iso_8601(tmp_path):
+    root = _room(tmp_path)
+    text = (root / "datacenter.yaml").read_text()
+    for start in ("now", "3025-01-01"):
+        (root / "datacenter.yaml").write_text(text + f"start: '{start}'\n")
+        _, problems = check_inventory(root)
+        assert [p for p in problems if p.code == "bad_value" and "'start'" in p.message]
+
+
 def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
     root = _room(tmp_path)
     text = (root / "datacenter.yaml").read_text()

@@ -18,6 +18,7 @@ from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
 from tapas_opt.inventory.load import Inventory, read_user_table
+from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 
 
 def inventory_horizon(inventory: Inventory) -> pd.DatetimeIndex:
@@ -110,14 +111,14 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
         raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing",
                                       "columns: vm_id, timestamp, p50, p90, p99") for c in missing])
     frame = frame.copy()
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], errors="coerce", utc=True,
-                                        format="mixed").dt.tz_convert(None).astype("datetime64[ns]")
+    raw_times = frame["timestamp"]
+    frame["timestamp"], reasons = parse_timestamps(raw_times)
     for q in QUANTILES:
         frame[q] = pd.to_numeric(frame[q], errors="coerce")
     line = 2 if path.suffix == ".csv" else 1
-    for idx in frame.index[frame["timestamp"].isna()][:20]:
-        problems.append(Problem("bad_timestamp", file, "cannot parse timestamp", "use ISO 8601",
-                                idx + line, "timestamp"))
+    for idx in frame.index[reasons.notna()][:20]:
+        problems.append(Problem("bad_timestamp", file, f"timestamp {describe(raw_times[idx])} {reasons[idx]}",
+                                ISO_HINT, idx + line, "timestamp"))
     for q in QUANTILES:
         bad = frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)
         for idx in frame.index[bad][:20]:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from tapas_opt.config import DatacenterConfig, check_config, load_config
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
 from tapas_opt.inventory.schema import typed_rows, validate_frame
 
 TABLES = ("aisles", "rows", "servers", "vms", "telemetry", "outside")
@@ -111,20 +112,21 @@ def _semicolon_separated(path: Path) -> bool:
 
 
 def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> pd.DataFrame:
-    """Parse ``timestamp`` (ISO 8601; time zones are converted to UTC and dropped)."""
+    """Parse ``timestamp`` (ISO 8601 only, :mod:`tapas_opt.timestamps`; time zones are
+    converted to UTC and dropped)."""
     if "timestamp" not in df.columns:
         problems.append(Problem("missing_column", file, "required column 'timestamp' is missing",
                                 "add an ISO 8601 timestamp column"))
         return df
     raw = df["timestamp"]
-    parsed = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna()
+    parsed, reasons = parse_timestamps(raw)
+    bad = reasons.notna()
     for idx in df.index[bad][:MAX_PROBLEMS_PER_CODE]:
-        problems.append(Problem("bad_timestamp", file, f"cannot parse timestamp {raw[idx]!r}",
-                                "use ISO 8601, e.g. 2026-05-04 13:00:00", line_of(idx), "timestamp"))
+        problems.append(Problem("bad_timestamp", file, f"timestamp {describe(raw[idx])} {reasons[idx]}",
+                                ISO_HINT, line_of(idx), "timestamp"))
     _more(problems, "bad_timestamp", file, int(bad.sum()))
     df = df.copy()
-    df["timestamp"] = parsed.dt.tz_convert(None).astype("datetime64[ns]")
+    df["timestamp"] = parsed
     return df
 
 
@@ -245,9 +247,8 @@ def _warn_stale_series(tel: pd.DataFrame, file: str, warnings: list[Problem]) ->
 def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, warnings: list[Problem]) -> None:
     """A horizon that starts before the telemetry ends, or weeks after it, is most likely a
     typo in ``start``: the forecast then describes another period than the one planned."""
-    try:
-        start = pd.Timestamp(config.start)
-    except (TypeError, ValueError):
+    start = parse_timestamp(config.start)
+    if start is None:
         return  # reported by check_config
     last = times.max()
     if start < last:

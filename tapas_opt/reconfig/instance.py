@@ -37,6 +37,7 @@ from tapas_opt import physics
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.reconfig.catalogue import Catalogue
 from tapas_opt.reconfig.events import Event, Limits, apply_events
+from tapas_opt.timestamps import parse_timestamp
 
 FAMILY_MIX = ("llama-70b", "llama-70b", "mixtral-8x7b", "llama-8b")
 """Family of an endpoint when vms.csv has no ``model`` column: ``crc32(endpoint) % 4`` picks
@@ -231,13 +232,10 @@ def slot_at(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None, instance) 
     """Slot index of ``at`` (a time inside the horizon), or the weekly peak if ``at`` is None/'peak'."""
     if at is None or (isinstance(at, str) and at.strip().lower() == "peak"):
         return peak_slot(instance)
-    try:
-        ts = pd.Timestamp(at)
-    except (ValueError, TypeError):
+    ts = at if isinstance(at, pd.Timestamp) and at.tzinfo is None else parse_timestamp(at)
+    if ts is None:
         raise InventoryError([Problem("bad_time", "--at", f"cannot parse {at!r} as a time",
-                                      "use ISO 8601, e.g. 2026-06-02 14:00, or 'peak'")]) from None
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(None)
+                                      "use ISO 8601, e.g. 2026-06-02 14:00, or 'peak'")])
     step = horizon[1] - horizon[0] if len(horizon) > 1 else pd.Timedelta(hours=1)
     if ts < horizon[0] or ts >= horizon[-1] + step:
         raise InventoryError([Problem("bad_time", "--at", f"{ts} is outside the forecast horizon",

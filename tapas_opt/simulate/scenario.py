@@ -38,6 +38,7 @@ from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, load_inventory, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
+from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
 
 PREEXISTING = ("policy", "history")
@@ -265,13 +266,12 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
         raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
                                       "columns: vm_id, timestamp, load") for c in missing])
     raw = frame
-    frame = frame.assign(timestamp=pd.to_datetime(frame["timestamp"], errors="coerce", utc=True, format="mixed")
-                         .dt.tz_convert(None).astype("datetime64[ns]"),
-                         load=pd.to_numeric(frame["load"], errors="coerce"))
+    times_read, reasons = parse_timestamps(frame["timestamp"])
+    frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
     problems = []
-    for i in frame.index[frame["timestamp"].isna()][:20]:
-        problems.append(Problem("bad_value", path.name, f"timestamp {raw.at[i, 'timestamp']!r} is not a date and time",
-                                "write it like 2026-06-01 00:05:00", line=int(i) + 2, column="timestamp"))
+    for i in frame.index[reasons.notna()][:20]:
+        problems.append(Problem("bad_value", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}",
+                                ISO_HINT, line=int(i) + 2, column="timestamp"))
     bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
     for i in frame.index[bad_load][:20]:
         text = "(empty)" if pd.isna(raw.at[i, "load"]) else repr(raw.at[i, "load"])
