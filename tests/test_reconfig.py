@@ -427,3 +427,17 @@ def test_polish_stops_on_its_node_limit_not_the_clock(small_prep):
     no_polish = solve_optimal(build_reconfig_instance(small_prep, CAT, parse_events(["ups-failure"]),
                                                       options=replace(opts, max_nodes=0)))
     assert no_polish.status == "dived" and no_polish.polish_stopped_by is None
+
+
+def test_with_nothing_to_fix_the_plan_leaves_more_headroom_not_less():
+    """No event binds in the example room: the plan keeps every configuration and its load is
+    split for headroom, so no row, aisle or GPU ends closer to its limit than if nothing were
+    done (the model alone, indifferent between splits, pushed a row from 0.91 to 0.99 of its
+    limit and the hottest GPU from 70.8 to 77.3 C)."""
+    from conftest import EXAMPLE
+
+    res = reconfigure(EXAMPLE, ["none"], options=ReconfigOptions(), profiles_path=None)
+    lim = res.summary["limits"]
+    assert res.summary["saas"]["quality_loss_pct"] == 0 and res.summary["reconfiguration"]["reloads"] == 0
+    for key in ("peak_row_power_ratio", "peak_aisle_airflow_ratio", "max_gpu_temp_c"):
+        assert lim[key]["after"] <= lim[key]["if_unchanged"] + 1e-9, key

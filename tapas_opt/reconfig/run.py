@@ -22,7 +22,7 @@ from tapas_opt.reconfig.events import parse_events
 from tapas_opt.reconfig.instance import ReconfigInstance, ReconfigOptions, build_reconfig_instance
 from tapas_opt.reconfig.model import OptimalResult, solve_optimal
 from tapas_opt.reconfig.plan import ReconfigPlan
-from tapas_opt.reconfig.routing import shares_frame, solve_routing_slot
+from tapas_opt.reconfig.routing import reroute_for_headroom, shares_frame, solve_routing_slot
 from tapas_opt.reconfig.summary import build_summary, write_outputs
 
 POLICIES = ("optimal", "greedy", "uniform-cap")
@@ -66,6 +66,7 @@ def solve_policy(instance: ReconfigInstance, policy: str = "optimal") -> tuple[R
     """The plan of one policy (all on the same instance and plan type)."""
     if policy == "optimal":
         res = solve_optimal(instance)
+        res.plan = reroute_for_headroom(instance, res.plan)
         return res.plan, res
     if policy == "greedy":
         return solve_greedy(instance), None
