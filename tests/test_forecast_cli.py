@@ -50,6 +50,8 @@ def test_forecast_writes_profiles_and_summary(room, tmp_path):
     assert summary["telemetry_quality"]["merged"] >= 1 and summary["telemetry_quality"]["off_grid"] == 1
     assert summary["telemetry_quality"]["longest_gap_slots"] >= 1
     assert any("gaps" in n for n in summary["telemetry_notes"])
+    # the inventory's warnings, as validate and place give them
+    assert any("duplicate_timestamps" in w for w in summary["warnings"]) and "warning: " in res.output
 
 
 def test_place_accepts_the_forecast_profiles(room, tmp_path):

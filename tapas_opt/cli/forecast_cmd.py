@@ -101,6 +101,8 @@ def forecast(inventory_dir, out_dir, method, backtest, origins, statsmodels_vms,
                    f"in {summary['seconds']:.1f} s: {counts}")
         for note in summary["telemetry_notes"]:
             click.echo(f"note: {note}", err=True)
+        for warning in summary["warnings"]:
+            click.echo(f"warning: {warning}", err=True)
         if run.backtest is not None:
             print_table(_backtest_table(run.backtest, run.backtest_params))
         click.echo(f"profiles written to {out_dir}")

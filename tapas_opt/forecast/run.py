@@ -100,6 +100,7 @@ def _summary(inventory: Inventory, profiles: LoadProfiles, forecaster: Forecaste
         "methods": {str(k): int(v) for k, v in counts.items()},
         "seconds": round(seconds, 3),
         "telemetry_notes": notes,
+        "warnings": [str(w) for w in inventory.warnings],
         "telemetry_quality": _quality_totals(quality),
         "per_vm": per_vm,
     }
