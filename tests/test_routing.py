@@ -195,3 +195,15 @@ def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_
     bad = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--out", str(tmp_path / "b"),
                                     "--forecast-method", "template"])
     assert bad.exit_code == 2 and "power_level" in bad.output
+
+
+def test_shares_of_an_endpoint_sum_to_one_even_without_load():
+    """An endpoint with no forecast load is split evenly (all-zero weights would leave a load
+    balancer nothing to route by); others in proportion to their loads."""
+    from types import SimpleNamespace
+
+    from tapas_opt.reconfig.routing import endpoint_shares
+
+    inst = SimpleNamespace(saas_endpoint_idx=np.array([0, 0, 1, 1, 1]), endpoints=["busy", "idle"])
+    share = endpoint_shares(inst, np.array([3.0, 1.0, 0.0, 0.0, 0.0]))
+    np.testing.assert_allclose(share, [0.75, 0.25, 1 / 3, 1 / 3, 1 / 3])

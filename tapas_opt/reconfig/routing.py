@@ -164,12 +164,22 @@ def reroute_for_headroom(instance: ReconfigInstance, plan: ReconfigPlan) -> Reco
     return routed if after <= before else plan
 
 
+def endpoint_shares(instance: ReconfigInstance, loads: np.ndarray) -> np.ndarray:
+    """Each SaaS VM's share of its endpoint's load; the shares of an endpoint sum to 1. An
+    endpoint with no load at all is split evenly: a load balancer given all-zero weights would
+    have nothing to route its first request by."""
+    ep = instance.saas_endpoint_idx
+    loads = np.asarray(loads, float)
+    total = np.bincount(ep, loads, minlength=len(instance.endpoints))
+    members = np.bincount(ep, minlength=len(instance.endpoints))
+    even = 1.0 / np.maximum(members[ep], 1)
+    return np.where(total[ep] > 0, loads / np.maximum(total[ep], 1e-12), even)
+
+
 def shares_frame(instance: ReconfigInstance, result: RoutingSlot) -> pd.DataFrame:
     """``timestamp, endpoint, vm_id, share, load_units`` of one routing slot."""
     s = instance.saas
-    ep = instance.saas_endpoint_idx
-    total = np.bincount(ep, result.loads, minlength=len(instance.endpoints))
-    share = np.where(total[ep] > 0, result.loads / np.maximum(total[ep], 1e-12), 0.0)
+    share = endpoint_shares(instance, result.loads)
     return pd.DataFrame({"timestamp": result.time, "endpoint": s["endpoint"].to_numpy(), "vm_id": s["vm_id"].to_numpy(),
                          "share": np.round(share, 6), "load_units": np.round(result.loads, 6)})
 

@@ -17,6 +17,7 @@ from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan, saas_physics
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.plan import ReconfigPlan
+from tapas_opt.reconfig.routing import endpoint_shares
 
 CAP_TOL = 1e-9
 
@@ -42,7 +43,8 @@ def configs_table(instance: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEv
         "power_level": np.round(c["level_ratio"][cfg] * plan.clock(len(s)), 4),
         "tbt_ms": np.round(sp["tbt_ms"], 2),
         "reload": c["reload_key"][cfg] != c["reload_key"][cur],
-        "share": np.round(np.where(demand > 0, np.asarray(plan.saas_load) / np.maximum(demand, 1e-12), 0.0), 6),
+        "share": np.round(np.where(demand > 0, np.asarray(plan.saas_load) / np.maximum(demand, 1e-12),
+                                   endpoint_shares(instance, plan.saas_load)), 6),
         "load_units": np.round(plan.saas_load, 6), "capacity_units": np.round(sp["capacity"], 6),
         "predicted_power_kw": np.round(idle_share + sp["kw"], 4),
         "throughput_tok_s": np.round(sp["capacity"] * tok_per_unit, 1),
@@ -54,9 +56,7 @@ def configs_table(instance: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEv
 def routing_table(instance: ReconfigInstance, loads: np.ndarray) -> pd.DataFrame:
     """``endpoint, vm_id, share``: each endpoint's load split over its VMs (shares sum to 1)."""
     s = instance.saas
-    ep = instance.saas_endpoint_idx
-    total = np.bincount(ep, loads, minlength=len(instance.endpoints))
-    share = np.where(total[ep] > 0, loads / np.maximum(total[ep], 1e-12), 0.0)
+    share = endpoint_shares(instance, loads)
     return pd.DataFrame({"endpoint": s["endpoint"], "vm_id": s["vm_id"], "share": np.round(share, 6)})
 
 
