@@ -254,6 +254,14 @@ def test_start_must_be_iso_8601(tmp_path):
         assert [p for p in problems if p.code == "bad_value" and "'start'" in p.message]
 
 
+def test_an_unknown_vm_in_telemetry_is_one_problem_per_id(tmp_path):
+    tel = hourly_history(["v1", "ghost", "other"], [0.5, 0.2, 0.1], weeks=1)
+    root = _room(tmp_path, telemetry=tel)
+    _, problems = check_inventory(root)
+    unknown = sorted((p.message for p in problems if p.code == "unknown_vm"))
+    assert len(unknown) == 2 and all("(and 167 more row(s) with it)" in m for m in unknown)
+
+
 def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
     root = _room(tmp_path)
     text = (root / "datacenter.yaml").read_text()

@@ -141,7 +141,9 @@ def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
         problems.append(Problem("unsorted_timestamps", file,
                                 f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} "
                                 "is earlier than the one before it",
-                                "sort the file by timestamp", line_of(idx), "timestamp"))
+                                "sort the file by timestamp; if it is sorted, these are local clock times that "
+                                "repeat an hour when clocks go back: export them in UTC or with their offset "
+                                "(+01:00)", line_of(idx), "timestamp"))
     _more(problems, "unsorted_timestamps", file, len(back))
     dup = int((t["timestamp"] == prev).sum())
     if dup:
@@ -168,10 +170,17 @@ def _check_references(t: dict[str, pd.DataFrame], files: dict[str, str], lines: 
         values = df[col]
         unknown = values.notna() & ~values.isin(known)
         code = f"unknown_{col.removesuffix('_id')}"
-        for idx in df.index[unknown.to_numpy()][:MAX_PROBLEMS_PER_CODE]:
-            problems.append(Problem(code, files[table], f"{col} {values[idx]!r} is not in {files[target]}",
+        # One problem per unknown id, at its first line, with how many rows name it: a VM
+        # missing from vms.csv is one fix, not 600 lines of telemetry to read.
+        rows = df.index[unknown.to_numpy()]
+        firsts = values[rows].drop_duplicates()
+        counts = values[rows].value_counts()
+        for idx, value in firsts.iloc[:MAX_PROBLEMS_PER_CODE].items():
+            times = int(counts[value])
+            also = f" (and {times - 1} more row(s) with it)" if times > 1 else ""
+            problems.append(Problem(code, files[table], f"{col} {value!r} is not in {files[target]}{also}",
                                     f"add it to {files[target]} or fix the id", lines[table](idx), col))
-        _more(problems, code, files[table], int(unknown.sum()))
+        _more(problems, code, files[table], len(firsts))
 
 
 def _check_servers(servers: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> None:
