@@ -262,6 +262,17 @@ def test_an_unknown_vm_in_telemetry_is_one_problem_per_id(tmp_path):
     assert len(unknown) == 2 and all("(and 167 more row(s) with it)" in m for m in unknown)
 
 
+def test_coarse_telemetry_and_an_off_grid_start_are_warned(tmp_path):
+    """Hourly samples in a 15-minute room fill one slot in four (the rest read as gaps); a
+    start between two slots is moved back to the slot it falls in: both said, not silent."""
+    root = _room(tmp_path, config={"time_step_min": 15, "start": "2026-06-01 00:20:00"})
+    inv, problems = check_inventory(root)
+    assert problems == []
+    codes = {w.code: w for w in inv.warnings}
+    assert "set time_step_min to 60" in codes["coarse_telemetry"].hint
+    assert "2026-06-01 00:15:00" in codes["start_off_grid"].message
+
+
 def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
     root = _room(tmp_path)
     text = (root / "datacenter.yaml").read_text()

@@ -253,6 +253,31 @@ def _warn_stale_series(tel: pd.DataFrame, file: str, warnings: list[Problem]) ->
                                 "check that their telemetry is still collected"))
 
 
+def _warn_coarse_telemetry(tel: pd.DataFrame, step_min: int, file: str, warnings: list[Problem]) -> None:
+    """Telemetry sampled less often than ``time_step_min``: each sample fills one slot and the
+    slots between count as gaps, so the seasonal forecasters are not tried and the bands widen."""
+    t = tel[["vm_id", "timestamp"]].dropna()
+    gaps = t.groupby("vm_id", sort=False)["timestamp"].diff().dt.total_seconds() / 60
+    typical = gaps.groupby(t["vm_id"], sort=False).median().dropna()
+    coarse = typical[typical > step_min * 1.5]
+    if len(coarse) and len(coarse) >= len(typical) / 2:
+        every = float(coarse.median())
+        warnings.append(Problem("coarse_telemetry", file, f"{len(coarse)} of {len(typical)} VMs are sampled every "
+                                f"{every:g} min, coarser than time_step_min {step_min}: each sample fills one slot "
+                                "and the slots between count as gaps (seasonal forecasts are then not tried)",
+                                f"set time_step_min to {every:g} (if it divides a day), or give finer telemetry"))
+
+
+def _warn_start_off_grid(config: DatacenterConfig, warnings: list[Problem]) -> None:
+    """``start`` between two slots is moved back to the slot it falls in."""
+    start = parse_timestamp(config.start)
+    if start is not None and start != start.floor(f"{config.time_step_min}min"):
+        warnings.append(Problem("start_off_grid", "datacenter.yaml", f"'start' {start} is not on the "
+                                f"{config.time_step_min}-minute grid: the horizon starts at "
+                                f"{start.floor(f'{config.time_step_min}min')}",
+                                "give a start on the grid of time_step_min"))
+
+
 def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, warnings: list[Problem]) -> None:
     """A horizon that starts before the telemetry ends, or weeks after it, is most likely a
     typo in ``start``: the forecast then describes another period than the one planned."""
@@ -381,6 +406,10 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         _warn_idle_over_limit(tables["servers"], tables["rows"], files["rows"], lines["rows"], warnings)
     if "telemetry" in valid and len(tables["telemetry"]):
         _warn_stale_series(tables["telemetry"], files["telemetry"], warnings)
+        if config.time_step_min > 0:
+            _warn_coarse_telemetry(tables["telemetry"], config.time_step_min, files["telemetry"], warnings)
+    if config.start is not None and config.time_step_min > 0:
+        _warn_start_off_grid(config, warnings)
     if config.start is not None and "telemetry" in valid and len(tables["telemetry"]):
         _warn_start_far_from_history(config, tables["telemetry"]["timestamp"], warnings)
     if "telemetry" in tables and len(tables["telemetry"]) == 0:
