@@ -168,3 +168,22 @@ def test_fit_keeps_models_the_telemetry_cannot_identify_out(calibrated_room, tmp
     physics = yaml.safe_load((room / "physics.yaml").read_text())
     assert "gpu_idle_w" not in physics.get("server_defaults", {}) and "inlet" not in physics
     assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 0
+
+
+def test_an_outside_file_for_another_period_is_named_as_the_reason(calibrated_room, tmp_path):
+    """Without inlet sensors the GPU-temperature fit estimates the inlet from outside.csv; when
+    the two files cover different periods, the skip says so (it named inlet_temp_c, a column
+    the user never had)."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv").drop(columns=["inlet_temp_c"])
+    tel.to_csv(room / "telemetry.csv", index=False)
+    out = pd.read_csv(room / "outside.csv", parse_dates=["timestamp"])
+    out["timestamp"] = out["timestamp"] - pd.Timedelta(days=400)
+    out.to_csv(room / "outside.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room), "--json", "--dry-run"])
+    doc = json.loads(res.stdout)
+    assert "do not overlap" in doc["skipped"]["gpu_temp"]

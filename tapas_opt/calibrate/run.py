@@ -131,7 +131,12 @@ def fit_inventory(inventory: Inventory) -> Calibration:
             gpu["inlet_temp_c"] = inlet_temp_c(gpu["outside_c"].to_numpy(float),
                                                gpu["timestamp"].map(load_by_time).fillna(0.0).to_numpy(float),
                                                inlet_model, gpu["server_id"].map(offsets).fillna(0.0).to_numpy(float))
-            fit = attempt("gpu_temp", ["gpu_temp_c", "gpu_power_w", "inlet_temp_c"], gpu, fit_gpu_temp)
+            fit = None
+            if gpu["outside_c"].notna().any():
+                fit = attempt("gpu_temp", ["gpu_temp_c", "gpu_power_w", "inlet_temp_c"], gpu, fit_gpu_temp)
+            else:
+                skipped["gpu_temp"] = ("outside.csv has no temperature within an hour of any telemetry row (their "
+                                       "times do not overlap), so there is no inlet estimate to fit against")
             if fit is not None:
                 fit.notes.append("no inlet_temp_c: the inlet is the inlet model's estimate from outside.csv")
         else:
