@@ -273,6 +273,16 @@ def test_coarse_telemetry_and_an_off_grid_start_are_warned(tmp_path):
     assert "2026-06-01 00:15:00" in codes["start_off_grid"].message
 
 
+def test_outside_temperatures_of_another_period_are_warned(tmp_path):
+    tel = hourly_history(["v1"], [0.5], weeks=1)
+    far = pd.DataFrame({"timestamp": tel["timestamp"] - pd.Timedelta(days=300), "temp_c": 20.0})
+    same, _ = check_inventory(_room(tmp_path / "a", telemetry=tel,
+                                    outside=pd.DataFrame({"timestamp": tel["timestamp"], "temp_c": 20.0})))
+    inv, problems = check_inventory(_room(tmp_path / "b", telemetry=tel, outside=far))
+    assert "outside_elsewhere" not in {w.code for w in same.warnings}
+    assert problems == [] and "outside_elsewhere" in {w.code for w in inv.warnings}
+
+
 def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
     root = _room(tmp_path)
     text = (root / "datacenter.yaml").read_text()

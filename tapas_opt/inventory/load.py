@@ -268,6 +268,18 @@ def _warn_coarse_telemetry(tel: pd.DataFrame, step_min: int, file: str, warnings
                                 f"set time_step_min to {every:g} (if it divides a day), or give finer telemetry"))
 
 
+def _warn_outside_elsewhere(outside: pd.Series, telemetry: pd.Series, file: str, warnings: list[Problem]) -> None:
+    """Outside temperatures that end a week or more before the telemetry does (or start after
+    it): the horizon's outside forecast (the last two weeks of the file) then describes another
+    season."""
+    gap = telemetry.max() - outside.max()
+    if gap >= pd.Timedelta(days=7) or outside.min() > telemetry.max():
+        warnings.append(Problem("outside_elsewhere", file, f"outside temperatures cover {outside.min()} to "
+                                f"{outside.max()}, the telemetry ends {telemetry.max()}: the horizon's outside "
+                                "forecast comes from another period", "give the outside temperatures of the "
+                                "weeks the telemetry covers"))
+
+
 def _warn_start_off_grid(config: DatacenterConfig, warnings: list[Problem]) -> None:
     """``start`` between two slots is moved back to the slot it falls in."""
     start = parse_timestamp(config.start)
@@ -410,6 +422,9 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
             _warn_coarse_telemetry(tables["telemetry"], config.time_step_min, files["telemetry"], warnings)
     if config.start is not None and config.time_step_min > 0:
         _warn_start_off_grid(config, warnings)
+    if {"outside", "telemetry"} <= valid and len(tables["outside"]) and len(tables["telemetry"]):
+        _warn_outside_elsewhere(tables["outside"]["timestamp"], tables["telemetry"]["timestamp"], files["outside"],
+                                warnings)
     if config.start is not None and "telemetry" in valid and len(tables["telemetry"]):
         _warn_start_far_from_history(config, tables["telemetry"]["timestamp"], warnings)
     if "telemetry" in tables and len(tables["telemetry"]) == 0:
