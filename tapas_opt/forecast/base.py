@@ -74,15 +74,17 @@ class LoadProfiles:
             raise KeyError(f"no load profile for VMs {missing}")
         return self.values[quantile][pos]
 
-    def to_frame(self) -> pd.DataFrame:
-        """Long format of ``profiles.csv``: vm_id, timestamp, p50, p90, p99."""
+    def to_frame(self, decimals: int | None = 6) -> pd.DataFrame:
+        """Long format of ``profiles.csv``: vm_id, timestamp, p50, p90, p99 (rounded to
+        ``decimals`` for text; None keeps every bit, for Parquet)."""
         n_vm, n_t = len(self.vm_ids), len(self.horizon)
         out = pd.DataFrame({
             "vm_id": np.repeat(self.vm_ids.to_numpy(), n_t),
             "timestamp": np.tile(self.horizon.to_numpy(), n_vm),
         })
         for q in QUANTILES:
-            out[q] = np.round(self.values[q].reshape(-1), 6)
+            values = self.values[q].reshape(-1)
+            out[q] = values if decimals is None else np.round(values, decimals)
         return out
 
     @classmethod

@@ -154,8 +154,10 @@ def write_plan(out_dir: Path | str, inst: PlacementInstance, sol: PlacementSolut
 
 
 def profiles_frame(profiles: LoadProfiles) -> pd.DataFrame:
-    """The profiles a plan was made with, with the forecasting method of each VM."""
-    frame = profiles.to_frame()
+    """The profiles a plan was made with, with the forecasting method of each VM, unrounded:
+    ``verify`` re-checks the plan against exactly the loads it was made with (rounded to six
+    decimals, a peak could differ from the summary's in its last printed digit)."""
+    frame = profiles.to_frame(decimals=None)
     frame["method"] = frame["vm_id"].map(profiles.method).astype(str)
     return frame
 
