@@ -39,6 +39,7 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     leaves a row, aisle or GPU over its limit.
     """
     from tapas_opt.reconfig.instance import ReconfigOptions
+    from tapas_opt.reconfig.routing import unserved_slots
     from tapas_opt.reconfig.run import _prepare, route as run
 
     with spinner("routing...", enabled=not quiet and not as_json):
@@ -46,7 +47,7 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, catalogue, opts, prepared=prep)
     slots = result.slots
-    unserved = int((slots["unserved_units"] > 1e-6).sum()) if len(slots) else 0
+    unserved = unserved_slots(slots)
     ratios = ["peak_row_power_ratio", "peak_aisle_airflow_ratio", "peak_gpu_temp_ratio"]
     over = int((slots[ratios] > 1 + LIMIT_TOL).any(axis=1).sum()) if len(slots) else 0
     if as_json:

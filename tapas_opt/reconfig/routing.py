@@ -34,6 +34,10 @@ from tapas_opt.reconfig.evaluate import saas_physics, saas_rates
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.plan import ReconfigPlan
 
+UNSERVED_TOL = 1e-5
+"""Share of a slot's SaaS demand left unserved that counts as unserved: below it, the gap is
+the rounding of a plan's files (configs.csv keeps power levels to 4 decimals, caps.csv caps to
+4), not a shortage."""
 EPS_SPREAD = 1e-3
 W_UNSERVED = 1e4
 W_OVER = 1e2
@@ -305,3 +309,12 @@ class Router:
             while len(self._affinity) > self.affinity_size:
                 self._affinity.popitem(last=False)
         return out
+
+
+def unserved_slots(slots: pd.DataFrame) -> int:
+    """Slots of a routing run (``route``'s ``slots.csv``) that leave load unserved, beyond
+    :data:`UNSERVED_TOL` of their demand."""
+    if len(slots) == 0:
+        return 0
+    demand = slots["demand_units"] if "demand_units" in slots else 1.0
+    return int((slots["unserved_units"] > UNSERVED_TOL * np.maximum(demand, 1.0)).sum())

@@ -22,7 +22,7 @@ from tapas_opt.reconfig.events import parse_events
 from tapas_opt.reconfig.instance import ReconfigInstance, ReconfigOptions, build_reconfig_instance
 from tapas_opt.reconfig.model import OptimalResult, solve_optimal
 from tapas_opt.reconfig.plan import ReconfigPlan
-from tapas_opt.reconfig.routing import reroute_for_headroom, shares_frame, solve_routing_slot
+from tapas_opt.reconfig.routing import reroute_for_headroom, shares_frame, solve_routing_slot, unserved_slots
 from tapas_opt.reconfig.summary import build_summary, write_outputs
 
 POLICIES = ("optimal", "greedy", "uniform-cap")
@@ -219,6 +219,7 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
         frames.append(shares_frame(inst, res))
         slots.append({"timestamp": inst.time, "status": res.status, "peak_row_power_ratio": round(res.z_row, 5),
                       "peak_aisle_airflow_ratio": round(res.z_aisle, 5), "peak_gpu_temp_ratio": round(res.z_temp, 5),
+                      "demand_units": round(float(inst.endpoint_demand.sum()), 6),
                       "unserved_units": round(float(res.unserved.sum()), 6)})
     routing = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["timestamp", "endpoint", "vm_id", "share", "load_units"])
@@ -232,6 +233,6 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
                 "max_peak_row_power_ratio": float(slot_df["peak_row_power_ratio"].max()) if len(slot_df) else None,
                 "max_peak_aisle_airflow_ratio": float(slot_df["peak_aisle_airflow_ratio"].max()) if len(slot_df) else None,
                 "max_peak_gpu_temp_ratio": float(slot_df["peak_gpu_temp_ratio"].max()) if len(slot_df) else None,
-                "unserved_slots": int((slot_df["unserved_units"] > 1e-6).sum()) if len(slot_df) else 0,
+                "unserved_slots": unserved_slots(slot_df),
                 "catalogue": cat.path})
     return RouteResult(routing, slot_df, Path(out_dir) if out_dir else None)
