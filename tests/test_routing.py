@@ -105,6 +105,16 @@ def test_router_keeps_sessions_on_their_vm():
     assert moved[0] != first[0]
 
 
+def test_a_new_session_repeated_in_one_batch_stays_on_one_vm():
+    """Requests of a session not seen before, twice in the same batch, go to one VM (they were
+    dealt like strangers: session 'a' on two VMs); the rest follow the shares."""
+    r = Router(table({"a": 0.25, "b": 0.25, "c": 0.25, "d": 0.25}))
+    out = r.route("ep", 6, sessions=["x", "y", "z", "x", "x", "y"])
+    assert out[0] == out[3] == out[4] and out[1] == out[5]
+    assert len(set(out[[0, 1, 2]])) == 3  # three sessions dealt by the shares
+    assert list(r.route("ep", 2, sessions=["x", "z"])) == [out[0], out[2]]
+
+
 def test_router_is_deterministic_and_rejects_unknown_endpoints():
     """Same calls, same answers; an unknown endpoint is a KeyError naming it."""
     a, b = Router(table({"a": 0.7, "b": 0.3})), Router(table({"a": 0.7, "b": 0.3}))

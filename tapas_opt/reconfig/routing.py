@@ -277,8 +277,9 @@ class Router:
         vms, w, credit = self._vms[endpoint], self._weights[endpoint], self._credit[endpoint]
         out = np.empty(n_requests, dtype=object)
         free = np.ones(n_requests, dtype=bool)
+        first_of: dict = {}  # a new session seen twice in this batch: its later requests follow the first
+        pos = {vm: i for i, vm in enumerate(vms)}
         if sessions is not None:
-            pos = {vm: i for i, vm in enumerate(vms)}
             for j, key in enumerate(sessions):
                 vm = self._affinity.get((endpoint, key))
                 if vm is not None and w[pos[vm]] > 0:
@@ -286,6 +287,10 @@ class Router:
                     free[j] = False
                     credit[pos[vm]] -= 1.0
                     self._affinity.move_to_end((endpoint, key))
+                elif key in first_of:
+                    free[j] = False
+                else:
+                    first_of[key] = j
         n = int(free.sum())
         if n:
             target = credit + n * w
@@ -306,6 +311,10 @@ class Router:
         if sessions is not None:
             for j in np.flatnonzero(free):
                 self._affinity[(endpoint, sessions[j])] = out[j]
+            for j, key in enumerate(sessions):
+                if out[j] is None:  # a repeat of a session first seen in this batch
+                    out[j] = out[first_of[key]]
+                    credit[pos[out[j]]] -= 1.0
             while len(self._affinity) > self.affinity_size:
                 self._affinity.popitem(last=False)
         return out
