@@ -42,11 +42,12 @@ def plan(inventory_dir, out_dir, max_moves, min_gain_pct, previous, time_limit_s
     if as_json:
         print_json(s)
     elif not quiet:
-        print_table(place_table(s))
+        print_table(place_table(s, "plan"))
         n = s["nightly"]
+        points = 100 * (n["peak_row_power_with_moves"] - n["peak_row_power_without_moves"])
         click.echo(f"moves: {n['moves']} of at most {n['max_moves']}; peak row power "
                    f"{n['peak_row_power_without_moves']:.1%} -> {n['peak_row_power_with_moves']:.1%} "
-                   f"({n['peak_row_power_change_pct']:+.1f} %)")
+                   f"({points:+.1f} points, {n['peak_row_power_change_pct']:+.1f} % relative)")
         if n["held_back"]:
             click.echo(n["held_back"], err=True)
         if n["dropped"]:

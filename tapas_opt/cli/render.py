@@ -89,8 +89,8 @@ def print_problems(problems: list[Problem], title: str) -> None:
         err_console.print(f"  - {p}")
 
 
-def place_table(summary: dict) -> Table:
-    table = Table(title=f"tapas-opt place: {summary['inventory']} ({summary['policy']})", show_header=False,
+def place_table(summary: dict, command: str = "place") -> Table:
+    table = Table(title=f"tapas-opt {command}: {summary['inventory']} ({summary['policy']})", show_header=False,
                   title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
@@ -137,7 +137,9 @@ def temp_text(celsius) -> str:
     """A temperature for the terminal; "none" when no GPU is busy (the summary holds null)."""
     if celsius is None or not math.isfinite(float(celsius)):
         return "none (no busy GPU)"
-    return f"{float(celsius):.1f} C"
+    # Rounded as summary.json stores it first, so that place (which prints the summary) and
+    # verify (which prints its own evaluation) show the same digit for the same plan.
+    return f"{round(float(celsius), 2):.1f} C"
 
 
 def print_table(table: Table) -> None:

@@ -48,5 +48,5 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
         verdict = "FAILED" if failed else "ok"
         pre = f", {len(report.preexisting)} by running VMs alone" if strict and report.preexisting else ""
         click.echo(f"verify {verdict}: {len(report.violations)} violation(s){pre}, {len(report.unplaced)} unplaced "
-                   f"VM(s); peak row power {ev.peak_row_power_norm:.1%} of limit, max GPU {temp_text(ev.peak_temp_c)}")
+                   f"VM(s); peak row power {round(ev.peak_row_power_norm, 4):.1%} of limit, max GPU {temp_text(ev.peak_temp_c)}")
     sys.exit(EXIT_INFEASIBLE if failed else EXIT_OK)
