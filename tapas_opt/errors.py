@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 EXIT_OK = 0
 """Success: the plan places every requested VM, or the check found no violation."""
 EXIT_INFEASIBLE = 1
-"""The request cannot be met in full (VMs left unplaced) or ``verify`` found a violation."""
+"""The request cannot be met in full (VMs left unplaced), the plan breaks a limit (``place`` with a
+baseline policy such as ``first-fit``, ``reconfigure``, ``route``), or ``verify`` found a violation."""
 EXIT_BAD_INPUT = 2
 """The input is malformed: every problem is listed (also click's exit code for bad usage)."""
 EXIT_INTERNAL = 3
