@@ -65,6 +65,12 @@ class RoomSpec:
     scaled by a factor drawn uniformly from [1 - drift, 1 + drift], so that the running VMs'
     placement, made when they arrived, no longer matches what the room draws (nightly re-planning
     scenarios). Drawn from its own seeded stream: drift 0 leaves a room unchanged."""
+    sensors: bool = False
+    """Add the calibration columns of ``docs/calibration.md`` to the telemetry (GPU power and
+    hottest-GPU temperature per VM; inlet temperature, server power and fan airflow per server),
+    computed by :mod:`tapas_opt.physics` from the loads with the room's own published defaults
+    plus sensor noise: a room to try ``tapas-opt fit`` on, whose true coefficients are known.
+    Drawn from its own seeded stream: the rest of the room is unchanged."""
 
 
 def _load_shapes() -> pd.DataFrame:
@@ -226,6 +232,49 @@ def _telemetry(spec: RoomSpec, vms: pd.DataFrame, families: dict, rng: np.random
     return pd.concat(parts, ignore_index=True).sort_values(["timestamp", "vm_id"], kind="stable")
 
 
+SENSOR_NOISE = {"gpu_power_w": 4.0, "inlet_temp_c": 0.15, "gpu_temp_c": 0.4, "server_power_kw": 0.03,
+                "airflow_cfm": 3.0}
+"""Standard deviation of each generated sensor's noise (W, C, C, kW, CFM): typical of BMC readings."""
+
+
+def _sensor_columns(spec: RoomSpec, telemetry: pd.DataFrame, vms: pd.DataFrame, servers: pd.DataFrame,
+                    outside: pd.DataFrame) -> pd.DataFrame:
+    """The telemetry with calibration columns from the physics module at the published defaults
+    (``RoomSpec.sensors``)."""
+    from tapas_opt import physics
+    from tapas_opt.config import InletModel, ServerDefaults
+
+    rng = np.random.default_rng([spec.seed, 4243])
+    defaults, inlet_model = ServerDefaults(), InletModel()
+    params = physics.ServerParams.from_frame(servers, defaults)
+    srv_pos = pd.Series(np.arange(len(servers)), index=servers["server_id"])
+    t = telemetry.merge(vms[["vm_id", "server_id", "gpus"]], on="vm_id", how="left")
+    s = srv_pos.reindex(t["server_id"]).to_numpy(int)
+    u = t["load"].to_numpy(float)
+    vm_gpus = t["gpus"].to_numpy(float)
+    room = (t["gpus"] * t["load"]).groupby(t["timestamp"]).sum() / float(servers["gpus"].sum())
+    out = outside.set_index("timestamp")["temp_c"].sort_index()
+    outside_c = out.reindex(t["timestamp"], method="nearest").to_numpy(float)
+    inlet = physics.inlet_temp_c(outside_c, t["timestamp"].map(room).to_numpy(float), inlet_model,
+                                 params.inlet_offset_c[s])
+    gpu_w = physics.gpu_power_w(u, params.gpu_idle_w[s], params.gpu_max_w[s], params.poly)
+    key = [t["server_id"], t["timestamp"]]
+    share = vm_gpus / params.gpus[s]
+    x_power = pd.Series(share * physics.power_fraction(u, params.poly)).groupby(key).transform("sum").to_numpy()
+    x_load = pd.Series(share * u).groupby(key).transform("sum").to_numpy()
+    noise = {c: rng.normal(0, sd, len(t)) for c, sd in SENSOR_NOISE.items()}
+    inlet_read = pd.Series(inlet + noise["inlet_temp_c"]).groupby(key).transform("mean").to_numpy()
+    t["gpu_power_w"] = np.round(gpu_w + noise["gpu_power_w"], 1)
+    t["gpu_temp_c"] = np.round(physics.gpu_temp_c(inlet_read, gpu_w, params.temp_intercept_c[s], params.temp_c_per_w[s])
+                               + noise["gpu_temp_c"], 2)
+    t["inlet_temp_c"] = np.round(inlet_read, 2)
+    t["server_power_kw"] = np.round(params.idle_kw[s] + (params.max_kw[s] - params.idle_kw[s]) * x_power
+                                    + noise["server_power_kw"], 3)
+    t["airflow_cfm"] = np.round(params.idle_cfm[s] + (params.max_cfm[s] - params.idle_cfm[s]) * x_load
+                                + noise["airflow_cfm"], 1)
+    return t.drop(columns=["server_id", "gpus"])
+
+
 def _place_running(vms: pd.DataFrame, servers: pd.DataFrame, rows: pd.DataFrame,
                    rng: np.random.Generator) -> pd.Series:
     """Running VMs sit where years of oblivious allocation left them: rows filled unevenly."""
@@ -280,6 +329,8 @@ def generate_room(spec: RoomSpec) -> dict[str, pd.DataFrame | dict]:
     vms = vms[vms["pending"] | vms["server_id"].notna()].reset_index(drop=True)
     telemetry = _telemetry(spec, vms, families, rng)
     outside = _outside(spec, rng)
+    if spec.sensors and len(telemetry):
+        telemetry = _sensor_columns(spec, telemetry, vms, servers, outside)
     config = {
         "name": spec.name or f"generated-{spec.servers}-seed{spec.seed}",
         "time_step_min": spec.time_step_min,

@@ -187,3 +187,24 @@ def test_an_outside_file_for_another_period_is_named_as_the_reason(calibrated_ro
     res = CliRunner().invoke(main, ["fit", str(room), "--json", "--dry-run"])
     doc = json.loads(res.stdout)
     assert "do not overlap" in doc["skipped"]["gpu_temp"]
+
+
+def test_generated_sensors_are_the_physics_fit_recovers(tmp_path, shared_data):
+    """generate --sensors writes the calibration columns from the physics at the published
+    defaults (and each server's own GPU-temperature coefficients) plus sensor noise: fit finds
+    those defaults again, so the calibration guide can be tried on a room whose truth is known."""
+    from tapas_opt.calibrate.run import fit_inventory
+
+    weather = shared_data / "weather" / "USA_VA_Leesburg.Exec.epw"  # outside crosses the inlet's knee
+    res = CliRunner().invoke(main, ["generate", "--servers", "24", "--pending", "4", "--sensors",
+                                    "--weather", str(weather), "--out", str(tmp_path / "room")])
+    assert res.exit_code == 0, res.output
+    calib = fit_inventory(load_inventory(tmp_path / "room"))
+    f = calib.fits
+    assert f["gpu_power"].value("gpu_idle_w") == pytest.approx(50.0, abs=2.0)
+    assert f["gpu_power"].value("gpu_max_w") == pytest.approx(400.0, abs=2.0)
+    assert f["server_power"].value("idle_power_kw") == pytest.approx(2.0, abs=0.02)
+    assert f["server_power"].value("max_power_kw") == pytest.approx(6.5, abs=0.02)
+    assert f["airflow"].value("max_airflow_cfm") == pytest.approx(840.0, abs=3.0)
+    assert f["inlet"].value("slope_c_per_c") == pytest.approx(0.95, abs=0.02)
+    assert any("median MAE 0.4" in note for note in f["gpu_temp"].notes)  # the 0.4 C sensor noise

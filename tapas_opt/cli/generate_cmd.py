@@ -30,13 +30,17 @@ def _divides_a_day(ctx, param, value: int) -> int:
               help="Forecast drift: family loads over the last two weeks scaled by U(1-d, 1+d).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
               help="File format of telemetry and outside temperature.")
+@click.option("--sensors", is_flag=True,
+              help="Add the calibration columns (GPU power and temperature, inlet, server power, airflow; "
+                   "docs/calibration.md), from the physics at the published defaults plus sensor noise: "
+                   "a room to try 'tapas-opt fit' on.")
 @o.out_option
 @handle_errors
-def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, out_dir):
+def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, sensors, out_dir):
     """Write a generated inventory (DGX A100 rooms; see tapas_opt/generate.py for the sources)."""
     from tapas_opt.generate import RoomSpec, write_room
 
     spec = RoomSpec(servers=servers, occupancy=occupancy, pending_vms=pending, seed=seed,
-                    time_step_min=step_min, weather_epw=weather, drift=drift)
+                    time_step_min=step_min, weather_epw=weather, drift=drift, sensors=sensors)
     write_room(spec, out_dir, fmt)
     click.echo(f"wrote {out_dir}")
