@@ -115,6 +115,33 @@ def test_a_new_session_repeated_in_one_batch_stays_on_one_vm():
     assert list(r.route("ep", 2, sessions=["x", "z"])) == [out[0], out[2]]
 
 
+@pytest.mark.parametrize("mode", ["pairs", "sticky"])
+def test_sessions_never_break_the_shares_over_time(mode):
+    """Requests kept on their session's VM count against its share like dealt ones: with every
+    new session sending two requests per batch (which crashed the router by its second batch),
+    or half of every batch returning sessions, the shares hold over time and the credit stays
+    bounded."""
+    from collections import Counter
+
+    r = Router(table({"a": 0.5, "b": 0.3, "c": 0.2}))
+    seen = Counter()
+    for batch in range(500):
+        if mode == "pairs":
+            sessions = [f"{batch}-{k // 2}" for k in range(10)]
+        else:
+            sessions = [f"{batch}-{k}" for k in range(5)] + [f"{batch - 1}-{k}" for k in range(5)]
+        seen.update(r.route("ep", 10, sessions=sessions))
+    assert {vm: n / 5000 for vm, n in seen.items()} == pytest.approx({"a": 0.5, "b": 0.3, "c": 0.2}, abs=0.002)
+    assert np.abs(r._credit["ep"]).max() < 10
+
+
+def test_a_session_on_a_vm_no_longer_routed_is_dealt_again():
+    r = Router(table({"a": 0.5, "b": 0.5}))
+    first = r.route("ep", 1, sessions=["s"])[0]
+    r.update(routing=table({"b" if first == "a" else "a": 1.0}))
+    assert r.route("ep", 1, sessions=["s"])[0] != first
+
+
 def test_router_is_deterministic_and_rejects_unknown_endpoints():
     """Same calls, same answers; an unknown endpoint is a KeyError naming it."""
     a, b = Router(table({"a": 0.7, "b": 0.3})), Router(table({"a": 0.7, "b": 0.3}))

@@ -270,54 +270,71 @@ class Router:
         """VM id for each of ``n_requests`` requests of ``endpoint``.
 
         ``sessions`` (optional, one key per request) keeps a known session on the VM holding its
-        KV cache if that VM is not at risk; new sessions are remembered.
+        KV cache if that VM is not at risk (and still serves the endpoint), and the requests of a
+        new session in this batch on one VM; new sessions are remembered.
+
+        Every request of the batch, dealt or kept on its session's VM, counts against the VM's
+        share (smooth deficit counting), so the shares hold over time whatever the sessions do.
         """
         if endpoint not in self._vms:
             raise KeyError(f"unknown endpoint {endpoint!r}")
-        vms, w, credit = self._vms[endpoint], self._weights[endpoint], self._credit[endpoint]
+        vms, w = self._vms[endpoint], self._weights[endpoint]
+        pos = {vm: i for i, vm in enumerate(vms)} if sessions is not None else {}
+        target = self._credit[endpoint] + n_requests * w
         out = np.empty(n_requests, dtype=object)
-        free = np.ones(n_requests, dtype=bool)
-        first_of: dict = {}  # a new session seen twice in this batch: its later requests follow the first
-        pos = {vm: i for i, vm in enumerate(vms)}
+        deal: list[int] | np.ndarray = np.arange(n_requests) if sessions is None else []
+        follows: dict[int, int] = {}  # a repeat of a session first seen in this batch -> its first request
+        first_of: dict = {}
+        for j, key in enumerate(sessions if sessions is not None else ()):
+            vm = self._affinity.get((endpoint, key))
+            if vm is not None and vm in pos and w[pos[vm]] > 0:
+                out[j] = vm
+                target[pos[vm]] -= 1.0
+                self._affinity.move_to_end((endpoint, key))
+            elif key in first_of:
+                follows[j] = first_of[key]
+            else:
+                first_of[key] = j
+                deal.append(j)
+        if len(deal):
+            counts = _apportion(target, w, len(deal))
+            target -= counts
+            out[deal] = np.repeat(vms, counts)
+        for j, first in follows.items():
+            out[j] = out[first]
+            target[pos[out[j]]] -= 1.0
+        self._credit[endpoint] = target
         if sessions is not None:
-            for j, key in enumerate(sessions):
-                vm = self._affinity.get((endpoint, key))
-                if vm is not None and w[pos[vm]] > 0:
-                    out[j] = vm
-                    free[j] = False
-                    credit[pos[vm]] -= 1.0
-                    self._affinity.move_to_end((endpoint, key))
-                elif key in first_of:
-                    free[j] = False
-                else:
-                    first_of[key] = j
-        n = int(free.sum())
-        if n:
-            target = credit + n * w
-            counts = np.floor(np.maximum(target, 0.0)).astype(int)
-            short = n - counts.sum()
-            if short > 0:
-                frac = target - counts
-                counts[np.argsort(-frac, kind="stable")[:short]] += 1
-            elif short < 0:
-                for i in np.argsort(target - counts, kind="stable"):
-                    take = min(counts[i], -short)
-                    counts[i] -= take
-                    short += take
-                    if short == 0:
-                        break
-            credit[:] = target - counts
-            out[free] = np.repeat(vms, counts)
-        if sessions is not None:
-            for j in np.flatnonzero(free):
-                self._affinity[(endpoint, sessions[j])] = out[j]
-            for j, key in enumerate(sessions):
-                if out[j] is None:  # a repeat of a session first seen in this batch
-                    out[j] = out[first_of[key]]
-                    credit[pos[out[j]]] -= 1.0
+            for key, j in first_of.items():
+                self._affinity[(endpoint, key)] = out[j]
             while len(self._affinity) > self.affinity_size:
                 self._affinity.popitem(last=False)
         return out
+
+
+def _apportion(target: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
+    """Whole requests per VM summing to ``n``: the floor of each VM's positive credit, then the
+    largest remainders; only VMs with a share (not at risk) get the requests the floors leave."""
+    eligible = w > 0
+    if not eligible.any():
+        eligible = np.ones(len(w), dtype=bool)
+    t = np.where(eligible, np.maximum(target, 0.0), 0.0)
+    counts = np.floor(t).astype(int)
+    over = int(counts.sum()) - n
+    if over > 0:
+        for i in np.argsort(t - counts, kind="stable"):
+            take = min(counts[i], over)
+            counts[i] -= take
+            over -= take
+            if over == 0:
+                break
+    short = n - int(counts.sum())
+    if short > 0:
+        idx = np.flatnonzero(eligible)
+        order = idx[np.argsort(-(t - counts)[idx], kind="stable")]
+        counts[order] += short // len(order)
+        counts[order[: short % len(order)]] += 1
+    return counts
 
 
 def unserved_slots(slots: pd.DataFrame) -> int:
