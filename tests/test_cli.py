@@ -193,6 +193,11 @@ def test_a_reader_that_stops_early_keeps_the_exit_code(example_plan):
     proc.stdout.close()  # the reader goes away before anything is written
     err = proc.stderr.read().decode()
     assert proc.wait() == 0 and "internal error" not in err and "BrokenPipe" not in err
+    # the same for standard error (`2>&1 >/dev/null | head`): the code and stdout survive
+    proc = subprocess.Popen(cmd[:-1], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stderr.close()
+    out = proc.stdout.read().decode()
+    assert proc.wait() == 0 and "verify ok" in out
 
 
 def test_validate_ok_on_the_example():

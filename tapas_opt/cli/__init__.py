@@ -85,10 +85,12 @@ def main() -> None:
     limit; 2 malformed input (every problem is listed) or bad usage; 3 internal error; 130
     interrupted (Ctrl-C).
     """
-    from tapas_opt.cli.render import ReaderSafeStdout
+    from tapas_opt.cli.render import ReaderSafeStream
 
-    if not isinstance(sys.stdout, ReaderSafeStdout):
-        sys.stdout = ReaderSafeStdout(sys.stdout)
+    if not isinstance(sys.stdout, ReaderSafeStream):
+        sys.stdout = ReaderSafeStream(sys.stdout)
+    if not isinstance(sys.stderr, ReaderSafeStream):
+        sys.stderr = ReaderSafeStream(sys.stderr)
 
 
 from tapas_opt.cli import generate_cmd, place_cmd, plan_cmd, validate_cmd, verify_cmd, reconfigure_cmd, route_cmd, forecast_cmd, fit_cmd, report_cmd, simulate_cmd, whatif_cmd, region_cmd  # noqa: E402,F401

@@ -17,12 +17,15 @@ def _table(summary: dict):
 
     table = Table(title=f"tapas-opt plan-region: {summary['region']} ({summary['rooms']} rooms, "
                         f"{summary['servers']} servers)", title_justify="left")
-    for col in ("room", "VMs given", "placed", "peak row power", "LP bound", "gap", "max GPU C", "mode", "s"):
+    for col in ("room", "round", "VMs given", "placed", "peak row power", "LP bound", "gap", "max GPU C", "mode", "s"):
         table.add_column(col)
-    for r in summary["room_results"]:
+    # A room that took VMs in a repair round has a later line: that one describes its final plan.
+    rows = sorted(summary["room_results"] + summary.get("repair_results", []), key=lambda r: (r["room"], r["round"]))
+    for r in rows:
         bound = r["peak_row_power_bound"]
         gap = r["peak_row_power_gap"]
-        table.add_row(r["room"], str(r["vms_given"]), str(r["vms_placed"]), f"{r['peak_row_power_fraction']:.1%}",
+        table.add_row(r["room"], str(r["round"]), str(r["vms_given"]), str(r["vms_placed"]),
+                      f"{r['peak_row_power_fraction']:.1%}",
                       "-" if bound is None else f"{bound:.1%}", "-" if gap is None else f"{gap:.2%}",
                       f"{r['max_gpu_temp_c']:.1f}", r["mode"], f"{r['total_s']:.0f}")
     return table

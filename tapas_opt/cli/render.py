@@ -26,11 +26,11 @@ STATUS_COLOURS = {"optimal": "green", "feasible": "green", "ok": "green", "parti
                   "violates": "red", "infeasible": "red"}
 
 
-class ReaderSafeStdout(io.TextIOBase):
-    """Standard output that outlives its reader: ``tapas-opt verify ... | head -1`` closes the
-    pipe early, and the next write would raise BrokenPipeError (an "internal error", exit 3) or
-    lose the command's exit code. Once the reader is gone, output goes to the null device and the
-    command ends with its own exit code; its files are written as usual."""
+class ReaderSafeStream(io.TextIOBase):
+    """Standard output (or error) that outlives its reader: ``tapas-opt verify ... | head -1``
+    closes the pipe early, and the next write would raise BrokenPipeError (an "internal error",
+    exit 3) or lose the command's exit code. Once the reader is gone, output goes to the null
+    device and the command ends with its own exit code; its files are written as usual."""
 
     def __init__(self, stream):
         super().__init__()

@@ -269,11 +269,11 @@ def _warn_coarse_telemetry(tel: pd.DataFrame, step_min: int, file: str, warnings
 
 
 def _warn_outside_elsewhere(outside: pd.Series, telemetry: pd.Series, file: str, warnings: list[Problem]) -> None:
-    """Outside temperatures that end a week or more before the telemetry does (or start after
-    it): the horizon's outside forecast (the last two weeks of the file) then describes another
-    season."""
+    """Outside temperatures that end a week or more before the telemetry does: the horizon's
+    outside forecast (the last two weeks of the file) then describes another season. (A file
+    that starts after the telemetry holds the weather forecast of the horizon: that is fine.)"""
     gap = telemetry.max() - outside.max()
-    if gap >= pd.Timedelta(days=7) or outside.min() > telemetry.max():
+    if gap >= pd.Timedelta(days=7):
         warnings.append(Problem("outside_elsewhere", file, f"outside temperatures cover {outside.min()} to "
                                 f"{outside.max()}, the telemetry ends {telemetry.max()}: the horizon's outside "
                                 "forecast comes from another period", "give the outside temperatures of the "
