@@ -17,7 +17,7 @@ import pandas as pd
 EARLIEST = pd.Timestamp("2000-01-01")
 LATEST = pd.Timestamp("2100-01-01")
 ISO_HINT = "use ISO 8601, e.g. 2026-05-04 13:00:00 (UTC, or with an offset like +02:00)"
-_ISO_START = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:$|[ T])|\s*\d{8}T\d")
+_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}(?:$|[ T])|\d{8}(?:$|T\d)")
 
 
 def parse_timestamps(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -33,7 +33,8 @@ def parse_timestamps(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         empty = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
         return empty, pd.Series("is a number, not a date-time (seconds since 1970?)", index=raw.index, dtype=object)
     else:
-        text = raw.astype("string")
+        # Surrounding spaces and RFC 3339's lower-case 't' and 'z' are accepted.
+        text = raw.astype("string").str.strip().str.upper()
         iso = text.str.match(_ISO_START).fillna(False).astype(bool)
         times = pd.to_datetime(text.where(iso), errors="coerce", utc=True, format="ISO8601")
         why = "is not an ISO 8601 date-time"

@@ -216,6 +216,15 @@ def test_room_plans_of_a_region_verify_against_their_rooms(region, tmp_path):
     queue_file.write_text(queue_file.read_text().replace(",saas,", ",sass,", 1))
     bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
     assert bad.exit_code == 2 and "queue.csv:2[kind]:out_of_range" in "".join(bad.output.split())
+    queue = pd.read_csv(queue_file.with_name("queue.csv"))
+    queue["kind"] = "saas"
+    queue.loc[0, "endpoint"] = None
+    queue.to_csv(queue_file, index=False)
+    bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
+    assert bad.exit_code == 2 and "missing_endpoint" in bad.output
+    queue_file.unlink()  # a room plan copied without its queue: one clear problem, not one per VM
+    bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
+    assert bad.exit_code == 2 and "lost its queue.csv" in "".join(bad.output.split("\n")) and "unknown_vm" not in bad.output
 
 
 def test_rooms_over_the_gap_target_go_to_the_optimiser(client, region, tmp_path):

@@ -421,7 +421,7 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     with pytest.raises(InventoryError) as err:
         read_actual(path, vms, times, 5)
     got = {(p.code, p.line, p.column) for p in err.value.problems}
-    assert ("bad_value", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
+    assert ("bad_timestamp", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
     assert ("unknown_vm", None, "vm_id") in got  # ghost, and no load for b and c
     assert sum("no actual load for VM" in p.message for p in err.value.problems) == 2
 

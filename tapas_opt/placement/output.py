@@ -197,10 +197,30 @@ def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
         raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing",
                                       "pass a room plan written by 'tapas-opt plan-region'") for c in missing])
     frame = frame[QUEUE_COLUMNS].assign(server_id=pd.Series(np.nan, index=frame.index, dtype=object))
-    frame, problems = validate_frame(frame, "vms", str(path), _line_mapper(path))
+    line_of = _line_mapper(path)
+    frame, problems = validate_frame(frame, "vms", str(path), line_of)
+    no_endpoint = (frame["kind"] == "saas") & frame["endpoint"].isna()
+    problems += [Problem("missing_endpoint", str(path), f"SaaS VM {frame.at[i, 'vm_id']!r} has no endpoint",
+                         "pass a room plan written by 'tapas-opt plan-region'", line_of(i), "endpoint")
+                 for i in frame.index[no_endpoint.to_numpy()]]
     if problems:
         raise InventoryError(problems)
     return frame
+
+
+def _check_not_a_region_room(plan_dir: Path) -> None:
+    """A room plan of plan-region (its summary has a ``region`` section) needs its queue.csv:
+    without it every VM the region renamed would be reported unknown, one line each."""
+    import json
+
+    try:
+        summary = json.loads((plan_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return
+    if isinstance(summary, dict) and "region" in summary:
+        raise InventoryError([Problem("missing_file", str(plan_dir / QUEUE_FILE), "this room plan of "
+                                      "'tapas-opt plan-region' has lost its queue.csv (the VMs the region gave the "
+                                      "room)", "copy the room's directory whole from the plan-region output")])
 
 
 def with_plan_queue(inventory, plan_dir: Path | str):
@@ -211,6 +231,7 @@ def with_plan_queue(inventory, plan_dir: Path | str):
 
     queue = read_plan_queue(plan_dir)
     if queue is None:
+        _check_not_a_region_room(Path(plan_dir))
         return inventory
     running = inventory.running_vms
     clash = queue["vm_id"].isin(set(running["vm_id"]))

@@ -36,7 +36,7 @@ from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.profiles import inventory_horizon
-from tapas_opt.inventory.load import Inventory, load_inventory, read_user_table
+from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
@@ -269,14 +269,15 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     times_read, reasons = parse_timestamps(frame["timestamp"])
     frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
     problems = []
+    line_of = _line_mapper(path)  # CSV lines count the header; Parquet rows from 1
     for i in frame.index[reasons.notna()][:20]:
-        problems.append(Problem("bad_value", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}",
-                                ISO_HINT, line=int(i) + 2, column="timestamp"))
+        problems.append(Problem("bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}",
+                                ISO_HINT, line=line_of(i), column="timestamp"))
     bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
     for i in frame.index[bad_load][:20]:
         text = "(empty)" if pd.isna(raw.at[i, "load"]) else repr(raw.at[i, "load"])
         problems.append(Problem("out_of_range", path.name, f"load {text} is not a number in 0..1",
-                                "load is the VM's GPU utilisation as a fraction", line=int(i) + 2, column="load"))
+                                "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
     known = set(vms["vm_id"])
     for v in sorted(set(frame["vm_id"].dropna()) - known)[:20]:
         problems.append(Problem("unknown_vm", path.name, f"VM {v!r} is not in the inventory's vms.csv",
