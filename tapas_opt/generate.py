@@ -165,7 +165,7 @@ def _workload(spec: RoomSpec, total_gpus: int, rng: np.random.Generator) -> tupl
         vms.append({"kind": "iaas", "customer": f"cust{c + 1:03d}", "endpoint": None})
     order = rng.permutation(len(vms))
     vms = [vms[i] for i in order]
-    df = pd.DataFrame(vms)
+    df = pd.DataFrame(vms, columns=["kind", "customer", "endpoint"])  # a room may have no VM at all
     df["gpus"] = [_vm_size(rng) for _ in range(len(df))]
     df["vm_id"] = [f"vm{i + 1:05d}" for i in range(len(df))]
     df["pending"] = False

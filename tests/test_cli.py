@@ -345,3 +345,10 @@ def test_generate_is_deterministic(tmp_path):
         assert run("generate", "--servers", 40, "--pending", 5, "--seed", 3, "--out", tmp_path / name).exit_code == 0
     for f in ("servers.csv", "vms.csv", "telemetry.csv", "rows.csv"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_generate_writes_an_empty_room(tmp_path):
+    """No running and no pending VM is a room too (it crashed with KeyError 'endpoint')."""
+    res = run("generate", "--servers", "2", "--occupancy", "0", "--pending", "0", "--out", tmp_path / "g")
+    assert res.exit_code == 0, res.output
+    assert run("validate", tmp_path / "g").exit_code == 0
