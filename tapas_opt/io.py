@@ -28,6 +28,10 @@ INVENTORY_FILES = ("datacenter.yaml", "region.yaml")
 may replace it."""
 
 
+LEGACY_SUMMARIES = ("summary.json", "region.json")
+"""What outputs of versions before the marker file have (plan-region writes region.json)."""
+
+
 def check_not_inventory(dest: Path | str) -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` if ``dest`` holds an inventory (one of
     :data:`INVENTORY_FILES`): writing there would delete or overwrite its files."""
@@ -41,8 +45,8 @@ def check_not_inventory(dest: Path | str) -> None:
 
 def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` unless ``dest`` may be replaced: it does not
-    exist, is empty, or is an earlier tapas-opt output (the marker, or ``summary.json`` for
-    outputs of versions before the marker), and it is not an inventory (unless
+    exist, is empty, or is an earlier tapas-opt output (the marker, or ``summary.json`` or
+    ``region.json`` for outputs of versions before the marker), and it is not an inventory (unless
     ``inventory_ok``: ``generate`` writes inventories). Replacing a directory deletes everything
     in it."""
     from tapas_opt.errors import OutputError
@@ -54,7 +58,7 @@ def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
         raise OutputError(f"{dest} is a file: --out needs a directory path")
     if not inventory_ok:
         check_not_inventory(dest)
-    if (dest / OUTPUT_MARKER).exists() or (dest / "summary.json").exists() or not any(dest.iterdir()):
+    if (dest / OUTPUT_MARKER).exists() or any((dest / f).exists() for f in LEGACY_SUMMARIES) or not any(dest.iterdir()):
         return
     raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by tapas-opt, and "
                       f"writing would delete everything in it. Choose a new --out directory (or empty this "

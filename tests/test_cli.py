@@ -254,6 +254,12 @@ def test_out_never_replaces_an_input_or_a_foreign_directory(tmp_path, example_pl
     again = tmp_path / "again"
     shutil.copytree(example_plan, again)
     assert run("place", inv, "--out", again, "--time-limit", "2").exit_code == 0
+    for legacy in ("summary.json", "region.json"):  # outputs of versions before the marker
+        old = tmp_path / f"old-{legacy}"
+        old.mkdir()
+        (old / legacy).write_text("{}")
+        (old / "plan.csv").write_text("vm_id,server_id\n")
+        assert run("place", inv, "--out", old, "--time-limit", "2").exit_code == 0
 
 
 def test_out_never_writes_into_an_inventory_or_over_an_input_file(tmp_path, example_plan):
