@@ -329,8 +329,9 @@ def generate_room(spec: RoomSpec) -> dict[str, pd.DataFrame | dict]:
     vms = vms[vms["pending"] | vms["server_id"].notna()].reset_index(drop=True)
     telemetry = _telemetry(spec, vms, families, rng)
     outside = _outside(spec, rng)
-    if spec.sensors and len(telemetry):
-        telemetry = _sensor_columns(spec, telemetry, vms, servers, outside)
+    if spec.sensors:  # a room without history still gets the columns (empty): fit then says why
+        telemetry = (_sensor_columns(spec, telemetry, vms, servers, outside) if len(telemetry)
+                     else telemetry.reindex(columns=[*telemetry.columns, *SENSOR_NOISE]))
     config = {
         "name": spec.name or f"generated-{spec.servers}-seed{spec.seed}",
         "time_step_min": spec.time_step_min,

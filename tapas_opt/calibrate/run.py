@@ -132,7 +132,7 @@ def fit_inventory(inventory: Inventory) -> Calibration:
                                                gpu["timestamp"].map(load_by_time).fillna(0.0).to_numpy(float),
                                                inlet_model, gpu["server_id"].map(offsets).fillna(0.0).to_numpy(float))
             fit = None
-            if gpu["outside_c"].notna().any():
+            if gpu["outside_c"].notna().any() or gpu["gpu_temp_c"].notna().sum() == 0:
                 fit = attempt("gpu_temp", ["gpu_temp_c", "gpu_power_w", "inlet_temp_c"], gpu, fit_gpu_temp)
             else:
                 skipped["gpu_temp"] = ("outside.csv has no temperature within an hour of any telemetry row (their "
