@@ -16,6 +16,8 @@ import pandas as pd
 from tapas_opt import __version__
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import LoadProfiles
+from tapas_opt.inventory.load import _line_mapper, read_user_table
+from tapas_opt.inventory.schema import validate_frame
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import Evaluation
 from tapas_opt.placement.instance import PlacementInstance
@@ -169,11 +171,7 @@ def read_plan(plan_dir: Path | str) -> pd.DataFrame:
     if not path.exists():
         raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing",
                                       "pass a directory written by 'tapas-opt place'")])
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError is a ValueError
-        raise InventoryError([Problem("unreadable_file", str(path), f"not a CSV table: {exc}",
-                                      "pass a directory written by 'tapas-opt place'")]) from None
+    frame = read_user_table(path, str(path))
     missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", "plan.csv", f"required column '{c}' is missing")
@@ -185,9 +183,6 @@ def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
     """The pending VMs a plan was made for when they are not the inventory's own: ``queue.csv``
     of a ``plan-region`` room plan (``vm_id, kind, customer, endpoint, gpus``, the VMs the region
     gave that room). None when the plan has no such file. Problems raise, all at once."""
-    from tapas_opt.inventory.load import _line_mapper, read_user_table
-    from tapas_opt.inventory.schema import validate_frame
-
     path = Path(plan_dir) / QUEUE_FILE
     if not path.exists():
         return None

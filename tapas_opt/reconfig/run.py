@@ -15,6 +15,7 @@ import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.io import atomic_directory, write_json
+from tapas_opt.inventory.load import read_user_table
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
 from tapas_opt.reconfig.catalogue import Catalogue, load_catalogue
 from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan
@@ -116,7 +117,7 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
     does not list keep their current configuration at its level. Returns (catalogue position,
     power level relative to that configuration) per SaaS VM. Every problem is reported at once."""
     path = Path(path)
-    frame = pd.read_csv(path, dtype=str)
+    frame = read_user_table(path)
     problems = [Problem("missing_column", path.name, f"required column '{c}' is missing", "columns: vm_id, config_id")
                 for c in ("vm_id", "config_id") if c not in frame.columns]
     if problems:
@@ -157,7 +158,7 @@ def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
     list (uncapped). The order is the instance's, the same at every slot."""
     path = Path(path)
     caps = np.full(len(instance.iaas), np.inf)
-    frame = pd.read_csv(path, dtype=str)
+    frame = read_user_table(path)
     if frame.empty:
         return caps
     missing = [c for c in ("vm_id", "kind", "load_after") if c not in frame.columns]
