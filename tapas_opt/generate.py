@@ -259,18 +259,19 @@ def _sensor_columns(spec: RoomSpec, telemetry: pd.DataFrame, vms: pd.DataFrame, 
                                  params.inlet_offset_c[s])
     gpu_w = physics.gpu_power_w(u, params.gpu_idle_w[s], params.gpu_max_w[s], params.poly)
     key = [t["server_id"], t["timestamp"]]
-    share = vm_gpus / params.gpus[s]
-    x_power = pd.Series(share * physics.power_fraction(u, params.poly)).groupby(key).transform("sum").to_numpy()
-    x_load = pd.Series(share * u).groupby(key).transform("sum").to_numpy()
+
+    def per_server(values: np.ndarray) -> np.ndarray:  # what the server's VMs add together, on each row
+        return pd.Series(values).groupby(key).transform("sum").to_numpy()
+
     noise = {c: rng.normal(0, sd, len(t)) for c, sd in SENSOR_NOISE.items()}
     inlet_read = pd.Series(inlet + noise["inlet_temp_c"]).groupby(key).transform("mean").to_numpy()
     t["gpu_power_w"] = np.round(gpu_w + noise["gpu_power_w"], 1)
     t["gpu_temp_c"] = np.round(physics.gpu_temp_c(inlet_read, gpu_w, params.temp_intercept_c[s], params.temp_c_per_w[s])
                                + noise["gpu_temp_c"], 2)
     t["inlet_temp_c"] = np.round(inlet_read, 2)
-    t["server_power_kw"] = np.round(params.idle_kw[s] + (params.max_kw[s] - params.idle_kw[s]) * x_power
+    t["server_power_kw"] = np.round(params.idle_kw[s] + per_server(params.vm_power_kw(u, vm_gpus, s))
                                     + noise["server_power_kw"], 3)
-    t["airflow_cfm"] = np.round(params.idle_cfm[s] + (params.max_cfm[s] - params.idle_cfm[s]) * x_load
+    t["airflow_cfm"] = np.round(params.idle_cfm[s] + per_server(params.vm_airflow_cfm(u, vm_gpus, s))
                                 + noise["airflow_cfm"], 1)
     return t.drop(columns=["server_id", "gpus"])
 
