@@ -17,7 +17,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
-from tapas_opt.inventory.load import Inventory, read_user_table
+from tapas_opt.inventory.load import Inventory, _line_mapper, read_user_table
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 
 
@@ -115,25 +115,25 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     frame["timestamp"], reasons = parse_timestamps(raw_times)
     for q in QUANTILES:
         frame[q] = pd.to_numeric(frame[q], errors="coerce")
-    line = 2 if path.suffix == ".csv" else 1
+    line_of = _line_mapper(path)
     for idx in frame.index[reasons.notna()][:20]:
         problems.append(Problem("bad_timestamp", file, f"timestamp {describe(raw_times[idx])} {reasons[idx]}",
-                                ISO_HINT, idx + line, "timestamp"))
+                                ISO_HINT, line_of(idx), "timestamp"))
     for q in QUANTILES:
         bad = frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)
         for idx in frame.index[bad][:20]:
             value = frame.at[idx, q]
             text = "(empty)" if pd.isna(value) else f"{float(value):g}"
             problems.append(Problem("out_of_range", file, f"load {text} must be a number in 0..1",
-                                    line=idx + line, column=q))
+                                    line=line_of(idx), column=q))
     crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
     for idx in frame.index[crossed][:20]:
         problems.append(Problem("crossed_bands", file, "bands must satisfy p50 <= p90 <= p99",
-                                line=idx + line))
+                                line=line_of(idx)))
     unknown = ~frame["vm_id"].isin(set(inventory.vms["vm_id"]))
     for idx in frame.index[unknown][:20]:
         problems.append(Problem("unknown_vm", file, f"vm_id {frame.at[idx, 'vm_id']!r} is not in vms.csv",
-                                line=idx + line, column="vm_id"))
+                                line=line_of(idx), column="vm_id"))
     horizon = inventory_horizon(inventory)
     inside = frame["timestamp"].between(horizon[0], horizon[-1])
     off_grid = inside & ~frame["timestamp"].isin(horizon)
@@ -143,7 +143,7 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
                                 f"{inventory.config.time_step_min}-minute slots (e.g. {frame.at[first, 'timestamp']}): "
                                 f"they would be dropped, with any peak they hold",
                                 f"give one row per VM and slot, every {inventory.config.time_step_min} min from "
-                                f"{horizon[0]} (forecast the room with its own step)", line=int(first) + line,
+                                f"{horizon[0]} (forecast the room with its own step)", line=line_of(first),
                                 column="timestamp"))
     if not problems:
         covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()

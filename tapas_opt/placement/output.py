@@ -231,9 +231,10 @@ def with_plan_queue(inventory, plan_dir: Path | str):
     running = inventory.running_vms
     clash = queue["vm_id"].isin(set(running["vm_id"]))
     if clash.any():
-        path = str(Path(plan_dir) / QUEUE_FILE)
-        raise InventoryError([Problem("duplicate_id", path, f"VM {v!r} is also a running VM of the inventory",
-                                      "verify the room plan against the room it was made for", line=int(i) + 2,
+        path = Path(plan_dir) / QUEUE_FILE
+        line_of = _line_mapper(path)
+        raise InventoryError([Problem("duplicate_id", str(path), f"VM {v!r} is also a running VM of the inventory",
+                                      "verify the room plan against the room it was made for", line=line_of(i),
                                       column="vm_id")
                               for i, v in queue.loc[clash, "vm_id"].items()])
     vms = pd.concat([running, queue], ignore_index=True)
