@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from tapas_opt.config import QUANTILES
@@ -184,17 +185,23 @@ class BaseFacts:
     endpoints: frozenset
 
 
-def base_facts(base: Path) -> BaseFacts:
+def base_facts(base: Path, inventory=None) -> BaseFacts:
+    """The ids scenarios may name: from the loaded ``inventory`` when the base is valid, else
+    read from its tables as they are (so that a broken base still gets its ids checked)."""
     from tapas_opt.inventory.load import _find_table, read_table
 
-    def ids(table: str, col: str) -> frozenset:
-        path = _find_table(base, table)
-        if path is None:
-            return frozenset()
-        frame = read_table(path)
+    def table(name: str) -> pd.DataFrame:
+        if inventory is not None:
+            return getattr(inventory, name)
+        path = _find_table(base, name)
+        return read_table(path) if path is not None else pd.DataFrame()
+
+    def ids(frame: pd.DataFrame, col: str) -> frozenset:
         return frozenset(frame[col].dropna().astype(str)) if col in frame.columns else frozenset()
 
-    return BaseFacts(ids("rows", "row_id"), ids("aisles", "aisle_id"), ids("vms", "customer"), ids("vms", "endpoint"))
+    vms = table("vms")
+    return BaseFacts(ids(table("rows"), "row_id"), ids(table("aisles"), "aisle_id"), ids(vms, "customer"),
+                     ids(vms, "endpoint"))
 
 
 # ---- validation of one scenario's settings and changes -------------------------------------------
@@ -460,7 +467,7 @@ def load_sweep(path: str | Path) -> Sweep:
     source_dir = path.resolve().parent
     # The base inventory.
     base_raw = raw.get("base")
-    base = None
+    base = base_inventory = None
     if not isinstance(base_raw, str) or not base_raw:
         c.bad(("base",), "missing_value", "'base' (the inventory directory) is required",
               "base: ../example  (relative to this file)")
@@ -475,9 +482,10 @@ def load_sweep(path: str | Path) -> Sweep:
 
             from tapas_opt.inventory.load import check_inventory
 
-            _, base_problems = check_inventory(base)
+            base_inventory, base_problems = check_inventory(base)
             c.problems += [replace(p, file=f"{base_raw}/{p.file}") for p in base_problems]
-    facts = base_facts(base) if base is not None else BaseFacts(frozenset(), frozenset(), frozenset(), frozenset())
+    facts = (base_facts(base, base_inventory) if base is not None
+             else BaseFacts(frozenset(), frozenset(), frozenset(), frozenset()))
     name = str(raw.get("name") or path.stem)
     settings = raw.get("settings") or {}
     check_settings(settings, c, ("settings",))
