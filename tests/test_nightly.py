@@ -81,6 +81,11 @@ def test_plan_command_writes_moves_and_a_diff(hot_row_room, tmp_path):
                             "--forecast-method", "template", "--time-limit", "5", "--previous", str(first), "--quiet"])
     assert res.exit_code == 0
     assert pd.read_csv(second / "diff.csv").empty  # same input, same plan
+    empty = tmp_path / "no-plan"
+    empty.mkdir()
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "night3"), "--max-moves", "5",
+                            "--previous", str(empty)])
+    assert res.exit_code == 2 and "plan.csv is missing" in res.output and not (tmp_path / "night3").exists()
 
 
 def test_verify_accepts_declared_saas_moves_and_rejects_moved_iaas(hot_row_room, tmp_path):

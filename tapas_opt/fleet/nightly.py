@@ -21,12 +21,11 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
-from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.explain import explain_plan
-from tapas_opt.placement.output import build_summary, plan_frame, profiles_frame, row_peaks
+from tapas_opt.placement.output import build_summary, plan_frame, profiles_frame, read_plan, row_peaks
 from tapas_opt.placement.solve import solve_placement
 
 
@@ -51,24 +50,6 @@ def diff_plans(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     return changed.assign(change=change).sort_values("vm_id").reset_index(drop=True)
 
 
-def read_previous_plan(previous: str | Path) -> pd.DataFrame:
-    """The previous night's ``plan.csv`` (``vm_id``, ``server_id``), checked before any work."""
-    path = Path(previous) / "plan.csv"
-    if not path.is_file():
-        raise InventoryError([Problem("missing_file", str(path), "the previous plan has no plan.csv",
-                                      "pass the --out directory of an earlier tapas-opt place or plan run")])
-    try:
-        frame = pd.read_csv(path, dtype=str)
-    except Exception as exc:  # noqa: BLE001 - a reader failure is a user-facing problem
-        raise InventoryError([Problem("unreadable_file", str(path), f"cannot be read: {exc}")]) from exc
-    missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
-    if missing:
-        raise InventoryError([Problem("missing_column", str(path), f"no column {c!r}",
-                                      "pass the --out directory of an earlier tapas-opt place or plan run",
-                                      column=c) for c in missing])
-    return frame
-
-
 MIN_GAIN_PCT = 0.5
 """Default least cut in the week's peak normalised row power (percentage points of the row
 limit) that a night's moves must buy together: each move drains and re-creates an instance,
@@ -78,7 +59,7 @@ which is not worth a rounding-error gain."""
 def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, previous: str | Path | None = None,
                  forecast_method: str = "auto", explain: bool = True, min_gain_pct: float = MIN_GAIN_PCT,
                  **options) -> NightlyResult:
-    previous_plan = read_previous_plan(previous) if previous else None
+    previous_plan = read_plan(previous) if previous else None  # checked before any work
     prep = prepare(inventory, forecast_method=forecast_method, **options)
     inst = prep.instance
     opts = inst.options
