@@ -17,7 +17,12 @@ import pandas as pd
 EARLIEST = pd.Timestamp("2000-01-01")
 LATEST = pd.Timestamp("2100-01-01")
 ISO_HINT = "use ISO 8601, e.g. 2026-05-04 13:00:00 (UTC, or with an offset like +02:00)"
-_ISO_START = re.compile(r"\d{4}-\d{2}-\d{2}(?:$|[ T])|\d{8}(?:$|T\d)")
+_ISO = re.compile(
+    # extended (2026-05-04 13:00:00.5) or basic (20260504T130000) form, then an optional offset;
+    # every field has its full number of digits, so '13:0' or '2026-5-4' is refused, not guessed.
+    r"(?:\d{4}-\d{2}-\d{2}(?:[ T]\d{2}(?::\d{2}(?::\d{2}(?:\.\d+)?)?)?)?"
+    r"|\d{8}(?:T\d{2}(?:\d{2}(?:\d{2}(?:\.\d+)?)?)?)?)"
+    r"(?:Z|[+-]\d{2}(?::?\d{2})?)?")
 
 
 def parse_timestamps(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -35,7 +40,7 @@ def parse_timestamps(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     else:
         # Surrounding spaces and RFC 3339's lower-case 't' and 'z' are accepted.
         text = raw.astype("string").str.strip().str.upper()
-        iso = text.str.match(_ISO_START).fillna(False).astype(bool)
+        iso = text.str.fullmatch(_ISO).fillna(False).astype(bool)
         times = pd.to_datetime(text.where(iso), errors="coerce", utc=True, format="ISO8601")
         why = "is not an ISO 8601 date-time"
     naive = times.dt.tz_convert(None)
