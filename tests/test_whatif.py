@@ -91,6 +91,22 @@ def test_every_problem_is_reported_with_line_and_key(tmp_path, room):
     assert all(p.file == "bad.yaml" for p in problems)
 
 
+def test_a_wrong_sweep_key_is_reported_once_and_wrong_values_each(tmp_path, room):
+    """A misspelt key under a swept change is wrong for every value: one message, not one per
+    value; values that are wrong themselves are each reported."""
+    path = write_sweep(tmp_path / "bad.yaml", room, """
+        sweep:
+          changes.outside.shift: [1, 2, 3]
+          changes.outside.shift_c: [1, banana, 3, pear]
+    """)
+    with pytest.raises(InventoryError) as err:
+        load_sweep(path)
+    problems = err.value.problems
+    assert [p.column for p in problems if "'shift'" in p.message] == ["sweep.changes.outside.shift.0"]
+    assert [p.column for p in problems if p.code == "bad_type"] == [
+        "sweep.changes.outside.shift_c.1", "sweep.changes.outside.shift_c.3"]
+
+
 def test_missing_base_and_weather_are_reported(tmp_path):
     """A base that is not an inventory and a weather file that does not exist are named."""
     path = tmp_path / "s.yaml"

@@ -532,14 +532,23 @@ def load_sweep(path: str | Path) -> Sweep:
                 c.bad(p, "bad_value", "must be a non-empty list of values, e.g. [0, 4, 8]")
                 continue
             axes.append((head, values))
+            seen: set[tuple[str, str]] = set()
             for j, v in enumerate(values):
                 probe: dict = {}
                 set_path(probe, head, v)
+                before = len(c.problems)
                 if head[0] == "settings":
                     check_settings(probe["settings"], c, (*p, j))
                 else:
                     check_changes(deep_merge(common, probe["changes"]), _Sub(c, (*p, j)), ("changes",), facts,
                                   source_dir)
+                # A wrong key is wrong for every value: say it once, at its first value.
+                new = c.problems[before:]
+                del c.problems[before:]
+                for q in new:
+                    if (q.code, q.message) not in seen:
+                        seen.add((q.code, q.message))
+                        c.problems.append(q)
     report = raw.get("report") or {}
     if c.mapping(report, ("report",), _REPORT_KEYS) and "capping_budgets_pct" in report:
         budgets = report["capping_budgets_pct"]
