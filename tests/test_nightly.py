@@ -122,3 +122,32 @@ def test_moves_that_buy_too_little_are_held_back(hot_row_room, tmp_path):
         n = json.loads(res.output)["nightly"]
         assert n["moves"] == moves and len(pd.read_csv(out / "moves.csv")) == moves
         assert (n["held_back"] is None) == (moves > 0)
+
+
+def test_move_search_is_reproducible_with_two_workers(tmp_path):
+    """Same room and seed, same moves *and* the same solver bound, with two CP-SAT workers:
+    interleaved search overshoots its deterministic budget, and a tight wall-clock net used to
+    cut it at a load-dependent point (the reported bound changed from run to run)."""
+    from tapas_opt.generate import RoomSpec, write_room
+
+    room = tmp_path / "room"
+    write_room(RoomSpec(servers=60, occupancy=0.8, pending_vms=5, drift=0.3, seed=2), room)
+    inst = prepare(room, forecast_method="template", time_limit_s=5).instance
+    sol = solve_placement(inst, "greedy")
+    first, second = (choose_moves(inst, sol.assign, max_moves=5, time_limit_s=2, workers=2, seed=0) for _ in range(2))
+    assert [(m.vm_id, m.target) for m in first.moves] == [(m.vm_id, m.target) for m in second.moves]
+    assert first.moves and first.stats["returned"] == "cp-sat"  # the solver's answer, not the warm start
+    assert first.stats == second.stats and first.stats["cp_wall_stops"] == 0
+
+
+def test_cp_sat_wall_clock_net_leaves_room_for_the_budget_overshoot():
+    """The wall-clock limit is a safety net far above the deterministic budget, never the stop."""
+    from tapas_opt.placement.backends import CP_WALL_MIN_S, make_backend
+
+    backend = make_backend("cp-sat")
+    x = backend.var(0, 10, "x")
+    backend.add_linear([x], [1], 3, 10, "at_least_3")
+    backend.minimize([x], [1.0])
+    res = backend.solve(2.0, 2, 0)
+    assert res.objective == 3 and not res.wall_stopped
+    assert backend.solver.parameters.max_time_in_seconds >= max(CP_WALL_MIN_S, 5 * 2.0)

@@ -73,8 +73,75 @@ def _candidates(inst: PlacementInstance, state: RoomState, margin: float, limit:
     return idx[order][:limit]
 
 
-def greedy_moves(inst: PlacementInstance, state: RoomState, cand: np.ndarray, src: np.ndarray, gpus: np.ndarray,
-                 pool_ok: np.ndarray, p_src, a_src, p_hw, a_hw, max_moves: int) -> dict[int, int]:
+@dataclass(frozen=True)
+class Movers:
+    """The move candidates and what each would change: where it runs, its GPUs, the power and
+    airflow it draws there ([C, T]) and would draw on each hardware class ([C, H, T]), its
+    hottest-GPU peak on every server ([C, S]) and the pools it may go to ([C, P])."""
+
+    running: np.ndarray  # index into inst.running
+    source: np.ndarray   # server index
+    gpus: np.ndarray
+    source_row: np.ndarray
+    source_aisle: np.ndarray
+    kw_here: np.ndarray
+    cfm_here: np.ndarray
+    kw_on_hw: np.ndarray
+    cfm_on_hw: np.ndarray
+    temps: np.ndarray
+    pool_ok: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.running)
+
+    @classmethod
+    def of(cls, inst: PlacementInstance, state: RoomState, cand: np.ndarray) -> "Movers":
+        run = inst.running
+        src = run["server"].to_numpy(int)[cand]
+        gpus = run["gpus"].to_numpy(int)[cand]
+        reps = inst.hw_representative
+        load = inst.running_load[cand]
+        temps = inst.peak_temp_c(load)  # [C, S]
+        src_row = inst.server_row[src]
+        return cls(cand, src, gpus, src_row, inst.row_aisle[src_row],
+                   _running_power(inst, cand, src), _running_airflow(inst, cand, src),
+                   inst.params.vm_power_kw(load[:, None, :], gpus[:, None, None], reps[None, :, None]),
+                   inst.params.vm_airflow_cfm(load[:, None, :], gpus[:, None, None], reps[None, :, None]),
+                   temps, _target_pools(inst, state, src, gpus, temps))
+
+    def apply(self, inst: PlacementInstance, state: RoomState, chosen: dict[int, int]):
+        """Row power and aisle airflow [.., T] once each chosen mover runs in its target pool."""
+        row_kw = state.row_kw.copy()
+        aisle_cfm = state.aisle_cfm.copy()
+        for c, p in chosen.items():
+            row_kw[self.source_row[c]] -= self.kw_here[c]
+            aisle_cfm[self.source_aisle[c]] -= self.cfm_here[c]
+            row_kw[inst.pool_row[p]] += self.kw_on_hw[c, inst.pool_hw[p]]
+            aisle_cfm[inst.pool_aisle[p]] += self.cfm_on_hw[c, inst.pool_hw[p]]
+        return row_kw, aisle_cfm
+
+    def peak(self, inst: PlacementInstance, state: RoomState, chosen: dict[int, int]) -> float:
+        """The week's peak normalised row power after the moves; infinite if an aisle then needs
+        more air than its AHU gives (or than it already needs, where it is over today)."""
+        row_kw, aisle_cfm = self.apply(inst, state, chosen)
+        cap = np.maximum(inst.aisle_limit_cfm, state.aisle_cfm.max(axis=1))[:, None]
+        return float((row_kw / inst.row_limit_kw[:, None]).max()) if (aisle_cfm <= cap + 1e-6).all() else np.inf
+
+
+def _target_pools(inst: PlacementInstance, state: RoomState, src: np.ndarray, gpus: np.ndarray,
+                  temps: np.ndarray) -> np.ndarray:
+    """[C, P]: pools with a server that has room for the mover and keeps its GPUs under the
+    limit, other than its own pool (a move inside its pool buys nothing)."""
+    ok = (state.free[None, :] >= gpus[:, None]) & (temps <= inst.temp_limit_c + 1e-9)
+    ok[np.arange(len(src)), src] = False
+    pool_ok = np.zeros((len(src), inst.n_pools), bool)
+    for c in range(len(src)):
+        pool_ok[c, np.unique(inst.pool_of_server[ok[c]])] = True
+        pool_ok[c, inst.pool_of_server[src[c]]] = False
+    return pool_ok
+
+
+def greedy_moves(inst: PlacementInstance, state: RoomState, m: Movers, max_moves: int) -> dict[int, int]:
     """Warm start: repeatedly move the SaaS VM of the peak row whose move lowers the room's peak
     row power most (ties: the lower sum of the two rows' peaks), while a move still helps."""
     row_kw = state.row_kw.copy()
@@ -82,22 +149,20 @@ def greedy_moves(inst: PlacementInstance, state: RoomState, cand: np.ndarray, sr
     free_pool = np.bincount(inst.pool_of_server, state.free, minlength=inst.n_pools).astype(int)
     lim = inst.row_limit_kw[:, None]
     alim = inst.aisle_limit_cfm[:, None]
-    src_row = inst.server_row[src]
-    src_aisle = inst.row_aisle[src_row]
     chosen: dict[int, int] = {}
     for _ in range(max_moves):
         norm = (row_kw / lim).max(axis=1)
         peak = norm.max()
         hot = int(np.argmax(norm))
         best = None
-        for c in np.flatnonzero((src_row == hot)):
+        for c in np.flatnonzero((m.source_row == hot)):
             if c in chosen:
                 continue
-            for p in np.flatnonzero(pool_ok[c] & (free_pool >= gpus[c])):
+            for p in np.flatnonzero(m.pool_ok[c] & (free_pool >= m.gpus[c])):
                 r, a = inst.pool_row[p], inst.pool_aisle[p]
-                new_src = row_kw[hot] - p_src[c]
-                new_dst = row_kw[r] + p_hw[c, inst.pool_hw[p]]
-                air_dst = aisle_cfm[a] + a_hw[c, inst.pool_hw[p]] - (a_src[c] if a == src_aisle[c] else 0)
+                new_src = row_kw[hot] - m.kw_here[c]
+                new_dst = row_kw[r] + m.kw_on_hw[c, inst.pool_hw[p]]
+                air_dst = aisle_cfm[a] + m.cfm_on_hw[c, inst.pool_hw[p]] - (m.cfm_here[c] if a == m.source_aisle[c] else 0)
                 if (air_dst > np.maximum(alim[a, 0], aisle_cfm[a].max()) + 1e-6).any():
                     continue
                 if (new_dst > lim[r, 0] + 1e-6).any():
@@ -111,12 +176,139 @@ def greedy_moves(inst: PlacementInstance, state: RoomState, cand: np.ndarray, sr
             break
         _, c, p = best
         chosen[c] = p
-        row_kw[src_row[c]] -= p_src[c]
-        aisle_cfm[src_aisle[c]] -= a_src[c]
-        row_kw[inst.pool_row[p]] += p_hw[c, inst.pool_hw[p]]
-        aisle_cfm[inst.pool_aisle[p]] += a_hw[c, inst.pool_hw[p]]
-        free_pool[p] -= gpus[c]
+        row_kw[m.source_row[c]] -= m.kw_here[c]
+        aisle_cfm[m.source_aisle[c]] -= m.cfm_here[c]
+        row_kw[inst.pool_row[p]] += m.kw_on_hw[c, inst.pool_hw[p]]
+        aisle_cfm[inst.pool_aisle[p]] += m.cfm_on_hw[c, inst.pool_hw[p]]
+        free_pool[p] -= m.gpus[c]
     return chosen
+
+
+class MoveModel:
+    """CP-SAT model of the move search: ``x[c, p]`` = mover c goes to pool p; ``z`` = the peak
+    normalised row power in ppm. Row power and aisle airflow constraints exist only for the
+    (row or aisle, slot) pairs added so far (constraint generation, as in placement)."""
+
+    def __init__(self, inst: PlacementInstance, state: RoomState, movers: Movers):
+        self.inst, self.state, self.m = inst, state, movers
+        self.backend = make_backend("cp-sat")
+        self.x = {(c, int(p)): self.backend.var(0, 1, f"move_c{c}_p{p}")
+                  for c in range(len(movers)) for p in np.flatnonzero(movers.pool_ok[c])}
+        self.z = self.backend.var(0, 4 * PPM, "peak_row_power_ppm")
+        self.base_row = np.round(PPM * state.row_kw / inst.row_limit_kw[:, None]).astype(np.int64)
+        self.base_air = np.round(PPM * state.aisle_cfm / inst.aisle_limit_cfm[:, None]).astype(np.int64)
+        self.row_slots: set[tuple[int, int]] = set()
+        self.aisle_slots: set[tuple[int, int]] = set()
+        self.wall_stops = 0
+
+    # ---- constraint families ---------------------------------------------------------------
+    def add_one_target_per_mover(self) -> None:
+        by_c: dict[int, list] = {}
+        for (c, _), v in self.x.items():
+            by_c.setdefault(c, []).append(v)
+        for c, vs in by_c.items():
+            self.backend.add_linear(vs, [1] * len(vs), -INF, 1, f"one_target_c{c}")
+
+    def add_max_moves(self, max_moves: int) -> None:
+        self.backend.add_linear(list(self.x.values()), [1] * len(self.x), -INF, int(max_moves), "max_moves")
+
+    def add_pool_capacity(self) -> None:
+        """The GPUs moved into a pool fit in the free GPUs of its servers."""
+        for p in range(self.inst.n_pools):
+            terms = [(c, v) for (c, pp), v in self.x.items() if pp == p]
+            if terms:
+                free = self.state.free[self.inst.pool_of_server == p]
+                self.backend.add_linear([v for _, v in terms], [int(self.m.gpus[c]) for c, _ in terms], -INF,
+                                        int(free.sum()), f"capacity_p{p}")
+
+    def add_row_power(self, r: int, t: int) -> None:
+        """Row r at slot t, normalised by its limit, stays under the peak z."""
+        inst, m = self.inst, self.m
+        vs, cs = self._delta_terms(inst.pool_row, m.source_row, r, m.kw_on_hw, m.kw_here, inst.row_limit_kw[r], t)
+        self.backend.add_linear(vs + [self.z], cs + [-1], -INF, -int(self.base_row[r, t]), f"row_power_r{r}_t{t}")
+        self.row_slots.add((r, t))
+
+    def add_aisle_airflow(self, a: int, t: int) -> None:
+        """Aisle a at slot t needs no more air than its AHU gives (or than it needs today, where
+        it is already over)."""
+        inst, m = self.inst, self.m
+        vs, cs = self._delta_terms(inst.pool_aisle, m.source_aisle, a, m.cfm_on_hw, m.cfm_here,
+                                   inst.aisle_limit_cfm[a], t)
+        head = max(PPM, int(self.base_air[a].max())) - int(self.base_air[a, t])
+        self.backend.add_linear(vs, cs, -INF, head, f"aisle_airflow_a{a}_t{t}")
+        self.aisle_slots.add((a, t))
+
+    def _delta_terms(self, where_p, where_src, target, added, removed, lim, t: int):
+        """Variables and ppm coefficients of the change moves make to one row or aisle at slot t:
+        + what a mover adds where it lands, - what it drew where it was (rounded outwards)."""
+        vars_, coefs = [], []
+        for (c, p), v in self.x.items():
+            coef = (added[c, self.inst.pool_hw[p], t] if where_p[p] == target else 0.0) - \
+                (removed[c, t] if where_src[c] == target else 0.0)
+            if coef:
+                ppm = PPM * coef / lim
+                vars_.append(v)
+                coefs.append(int(np.ceil(ppm)) if coef > 0 else int(np.floor(ppm)))
+        return vars_, coefs
+
+    # ---- objective, slots, solving ---------------------------------------------------------
+    def minimise_peak_then_moves(self) -> None:
+        self.backend.minimize([self.z] + list(self.x.values()), [1.0 / PPM] + [MOVE_COST] * len(self.x))
+
+    def seed_slots(self, warm: dict[int, int]) -> None:
+        """Each row's three highest slots now and the slot where the warm start peaks; each
+        aisle's highest slot."""
+        inst = self.inst
+        warm_row, _ = self.m.apply(inst, self.state, warm)
+        rows = {(r, int(t)) for r in range(inst.n_rows) for t in np.argsort(-self.base_row[r], kind="stable")[:3]}
+        rows |= {(r, int(np.argmax(warm_row[r]))) for r in range(inst.n_rows)}
+        for r, t in sorted(rows):
+            self.add_row_power(r, t)
+        for a in range(len(inst.aisle_limit_cfm)):
+            self.add_aisle_airflow(a, int(np.argmax(self.base_air[a])))
+
+    def add_violated_slots(self, chosen: dict[int, int]) -> bool:
+        """Per row and aisle, the worst slot the chosen moves break that has no constraint yet;
+        whether any was added."""
+        inst = self.inst
+        row_kw, aisle_cfm = self.m.apply(inst, self.state, chosen)
+        zval = self.backend.value(self.z)
+        new = False
+        for r in range(inst.n_rows):
+            over = np.flatnonzero(PPM * row_kw[r] / inst.row_limit_kw[r] > zval + 1)
+            over = [t for t in over if (r, t) not in self.row_slots]
+            if over:
+                self.add_row_power(r, int(max(over, key=lambda t: row_kw[r, t])))
+                new = True
+        for a in range(len(inst.aisle_limit_cfm)):
+            cap = max(inst.aisle_limit_cfm[a], self.state.aisle_cfm[a].max())
+            over = [t for t in np.flatnonzero(aisle_cfm[a] > cap + 1e-6) if (a, t) not in self.aisle_slots]
+            if over:
+                self.add_aisle_airflow(a, int(max(over, key=lambda t: aisle_cfm[a, t])))
+                new = True
+        return new
+
+    def hint(self, chosen: dict[int, int]) -> None:
+        self.backend.hint(((v, 1 if chosen.get(c) == p else 0) for (c, p), v in self.x.items()))
+
+    def solve(self, warm: dict[int, int], time_limit_s: float, workers: int, seed: int,
+              max_rounds: int = 20) -> tuple[dict[int, int], int, float | None]:
+        """Solve, add the slots the answer breaks, re-solve from it, until nothing is broken or
+        the deterministic budget is spent. Returns the moves, the rounds and CP-SAT's bound."""
+        chosen, bound, budget, rounds = dict(warm), None, time_limit_s, 0
+        self.hint(warm)
+        for rounds in range(1, max_rounds + 1):
+            res = self.backend.solve(max(1.0, budget / 3), workers, seed)
+            budget -= res.work_s  # deterministic time: the same rounds on any machine
+            self.wall_stops += res.wall_stopped
+            if not res.has_solution:
+                break
+            chosen = {c: p for (c, p), v in self.x.items() if self.backend.value(v) > 0.5}
+            bound = res.bound
+            if budget <= 0 or not self.add_violated_slots(chosen):
+                break
+            self.hint(chosen)
+        return chosen, rounds, bound
 
 
 def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, time_limit_s: float = 20.0,
@@ -129,134 +321,24 @@ def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, ti
     cand = _candidates(inst, state, margin, max_candidates)
     if len(cand) == 0:
         return MovePlan([], peak_before, peak_before)
-    run = inst.running
-    src = run["server"].to_numpy(int)[cand]
-    gpus = run["gpus"].to_numpy(int)[cand]
-    pools = np.arange(inst.n_pools)
-    reps = inst.hw_representative
-    # Power each candidate draws where it is, and would draw on each hardware class.
-    p_src = _running_power(inst, cand, src)
-    a_src = _running_airflow(inst, cand, src)
-    p_hw = inst.params.vm_power_kw(inst.running_load[cand][:, None, :], gpus[:, None, None], reps[None, :, None])
-    a_hw = inst.params.vm_airflow_cfm(inst.running_load[cand][:, None, :], gpus[:, None, None], reps[None, :, None])
-    # Targets: pools with a server that has room and keeps the VM's GPUs under the limit.
-    temps = inst.peak_temp_c(inst.running_load[cand])  # [C, S]
-    room_ok = state.free[None, :] >= gpus[:, None]
-    ok = room_ok & (temps <= inst.temp_limit_c + 1e-9)
-    ok[np.arange(len(cand)), src] = False
-    pool_ok = np.zeros((len(cand), inst.n_pools), bool)
-    for c in range(len(cand)):
-        pool_ok[c, np.unique(inst.pool_of_server[ok[c]])] = True
-        pool_ok[c, inst.pool_of_server[src[c]]] = False  # a move inside its pool buys nothing
-
-    src_row = inst.server_row[src]
-    src_aisle = inst.row_aisle[src_row]
-    warm = greedy_moves(inst, state, cand, src, gpus, pool_ok, p_src, a_src, p_hw, a_hw, max_moves)
-    backend = make_backend("cp-sat")
-    x = {(c, p): backend.var(0, 1, f"move_c{c}_p{p}") for c in range(len(cand)) for p in np.flatnonzero(pool_ok[c])}
-    by_c: dict[int, list] = {}
-    for (c, p), v in x.items():
-        by_c.setdefault(c, []).append(v)
-    for c, vs in by_c.items():
-        backend.add_linear(vs, [1] * len(vs), -INF, 1, f"one_target_c{c}")
-    backend.add_linear(list(x.values()), [1] * len(x), -INF, int(max_moves), "max_moves")
-    # Capacity of each target pool in 8-GPU-block-consistent terms: GPUs on servers with room.
-    for p in pools:
-        terms = [(c, v) for (c, pp), v in x.items() if pp == p]
-        if terms:
-            free = state.free[inst.pool_of_server == p]
-            backend.add_linear([v for _, v in terms], [int(gpus[c]) for c, _ in terms], -INF, int(free.sum()),
-                               f"capacity_p{p}")
-    z = backend.var(0, 4 * PPM, "peak_row_power_ppm")
-    row_lim = inst.row_limit_kw
-    base_row = np.round(PPM * state.row_kw / row_lim[:, None]).astype(np.int64)
-    aisle_lim = inst.aisle_limit_cfm
-    base_air = np.round(PPM * state.aisle_cfm / aisle_lim[:, None]).astype(np.int64)
-
-    def delta_terms(where_p, where_src, target, added, removed, lim, t: int):
-        """Variables and ppm coefficients of the change moves make to one row or aisle at slot t:
-        + what a mover adds where it lands, - what it drew where it was (rounded outwards)."""
-        vars_, coefs = [], []
-        for (c, p), v in x.items():
-            coef = (added[c, inst.pool_hw[p], t] if where_p[p] == target else 0.0) - \
-                (removed[c, t] if where_src[c] == target else 0.0)
-            if coef:
-                ppm = PPM * coef / lim
-                vars_.append(v)
-                coefs.append(int(np.ceil(ppm)) if coef > 0 else int(np.floor(ppm)))
-        return vars_, coefs
-
-    def row_terms(r: int, t: int):
-        return delta_terms(inst.pool_row, src_row, r, p_hw, p_src, row_lim[r], t)
-
-    def aisle_terms(a: int, t: int):
-        return delta_terms(inst.pool_aisle, src_aisle, a, a_hw, a_src, aisle_lim[a], t)
-
-    # Seed slots: each row's three highest slots now, and where the warm start peaks.
-    warm_row, _ = _apply_pools(inst, state, warm, p_src, a_src, p_hw, a_hw, src_row, src_aisle)
-    row_slots: set[tuple[int, int]] = {(r, int(t)) for r in range(inst.n_rows)
-                                       for t in np.argsort(-base_row[r], kind="stable")[:3]}
-    row_slots |= {(r, int(np.argmax(warm_row[r]))) for r in range(inst.n_rows)}
-    aisle_slots: set[tuple[int, int]] = {(a, int(np.argmax(base_air[a]))) for a in range(len(aisle_lim))}
-
-    def add_row(r, t):
-        vs, cs = row_terms(r, t)
-        backend.add_linear(vs + [z], cs + [-1], -INF, -int(base_row[r, t]), f"row_power_r{r}_t{t}")
-
-    def add_aisle(a, t):
-        vs, cs = aisle_terms(a, t)
-        backend.add_linear(vs, cs, -INF, max(PPM, int(base_air[a].max())) - int(base_air[a, t]), f"aisle_airflow_a{a}_t{t}")
-
-    for r, t in sorted(row_slots):
-        add_row(r, t)
-    for a, t in sorted(aisle_slots):
-        add_aisle(a, t)
-    backend.minimize([z] + list(x.values()), [1.0 / PPM] + [MOVE_COST] * len(x))
-    chosen: dict[int, int] = dict(warm)
-    backend.hint(((v, 1 if warm.get(c) == p else 0) for (c, p), v in x.items()))
-    rounds = 0
-    best_bound = None
-    deadline = time_limit_s
-    for rounds in range(1, 21):
-        res = backend.solve(max(1.0, deadline / 3), workers, seed)
-        deadline -= res.work_s  # deterministic time: the same rounds on any machine
-        if not res.has_solution:
-            break
-        chosen = {c: p for (c, p), v in x.items() if backend.value(v) > 0.5}
-        best_bound = res.bound
-        if deadline <= 0:
-            break
-        row_kw, aisle_cfm = _apply_pools(inst, state, chosen, p_src, a_src, p_hw, a_hw, src_row, src_aisle)
-        zval = backend.value(z)
-        new = False
-        for r in range(inst.n_rows):
-            over = np.flatnonzero(PPM * row_kw[r] / row_lim[r] > zval + 1)
-            over = [t for t in over if (r, t) not in row_slots]
-            if over:
-                t = int(max(over, key=lambda t: row_kw[r, t]))
-                row_slots.add((r, t)); add_row(r, t); new = True
-        for a in range(len(aisle_lim)):
-            cap = max(aisle_lim[a], state.aisle_cfm[a].max())
-            over = [t for t in np.flatnonzero(aisle_cfm[a] > cap + 1e-6) if (a, t) not in aisle_slots]
-            if over:
-                t = int(max(over, key=lambda t: aisle_cfm[a, t]))
-                aisle_slots.add((a, t)); add_aisle(a, t); new = True
-        if not new:
-            break
-        backend.hint(((v, 1 if chosen.get(c) == p else 0) for (c, p), v in x.items()))
+    movers = Movers.of(inst, state, cand)
+    warm = greedy_moves(inst, state, movers, max_moves)
+    model = MoveModel(inst, state, movers)
+    model.add_one_target_per_mover()
+    model.add_max_moves(max_moves)
+    model.add_pool_capacity()
+    model.seed_slots(warm)
+    model.minimise_peak_then_moves()
+    chosen, rounds, bound = model.solve(warm, time_limit_s, workers, seed)
     # Never worse than the warm start: compare both by the peak they actually give.
-    def peak_of(sel):
-        rk, ac = _apply_pools(inst, state, sel, p_src, a_src, p_hw, a_hw, src_row, src_aisle)
-        ok = (ac <= np.maximum(inst.aisle_limit_cfm, state.aisle_cfm.max(axis=1))[:, None] + 1e-6).all()
-        return (rk / inst.row_limit_kw[:, None]).max() if ok else np.inf
     source = "cp-sat"
-    if peak_of(warm) <= peak_of(chosen) + 1e-12:
+    if movers.peak(inst, state, warm) <= movers.peak(inst, state, chosen) + 1e-12:
         chosen, source = warm, "greedy"
-    moves = _pick_servers(inst, state, cand, src, gpus, chosen, temps)
-    return MovePlan(moves, peak_before, float(peak_of(chosen)),
-                    stats={"candidates": int(len(cand)), "rounds": rounds, "row_slots": len(row_slots),
-                           "greedy_peak": round(float(peak_of(warm)), 6), "returned": source,
-                           "peak_bound": _peak_bound(best_bound, max_moves)})
+    moves = _pick_servers(inst, state, movers, chosen)
+    return MovePlan(moves, peak_before, movers.peak(inst, state, chosen),
+                    stats={"candidates": int(len(cand)), "rounds": rounds, "row_slots": len(model.row_slots),
+                           "greedy_peak": round(movers.peak(inst, state, warm), 6), "returned": source,
+                           "peak_bound": _peak_bound(bound, max_moves), "cp_wall_stops": model.wall_stops})
 
 
 def _peak_bound(objective_bound: float | None, max_moves: int) -> float | None:
@@ -272,29 +354,19 @@ def _peak_bound(objective_bound: float | None, max_moves: int) -> float | None:
     return float(np.floor(bound * 1e6) / 1e6)
 
 
-def _apply_pools(inst, state, chosen, p_src, a_src, p_hw, a_hw, src_row, src_aisle):
-    row_kw = state.row_kw.copy()
-    aisle_cfm = state.aisle_cfm.copy()
-    for c, p in chosen.items():
-        row_kw[src_row[c]] -= p_src[c]
-        aisle_cfm[src_aisle[c]] -= a_src[c]
-        row_kw[inst.pool_row[p]] += p_hw[c, inst.pool_hw[p]]
-        aisle_cfm[inst.pool_aisle[p]] += a_hw[c, inst.pool_hw[p]]
-    return row_kw, aisle_cfm
-
-
-def _pick_servers(inst, state, cand, src, gpus, chosen, temps) -> list[Move]:
+def _pick_servers(inst: PlacementInstance, state: RoomState, m: Movers, chosen: dict[int, int]) -> list[Move]:
     """Each mover to the coolest server of its target pool with room (deterministic order)."""
     free = state.free.copy()
     moves = []
     for c in sorted(chosen):
         p = chosen[c]
-        servers = np.flatnonzero((inst.pool_of_server == p) & (free >= gpus[c]) & (temps[c] <= inst.temp_limit_c + 1e-9))
+        servers = np.flatnonzero((inst.pool_of_server == p) & (free >= m.gpus[c])
+                                 & (m.temps[c] <= inst.temp_limit_c + 1e-9))
         if len(servers) == 0:
             continue
-        s = int(servers[np.lexsort((servers, temps[c, servers]))[0]])
-        free[s] -= gpus[c]
-        moves.append(Move(str(inst.running["vm_id"].iloc[cand[c]]), int(cand[c]), int(src[c]), s))
+        s = int(servers[np.lexsort((servers, m.temps[c, servers]))[0]])
+        free[s] -= m.gpus[c]
+        moves.append(Move(str(inst.running["vm_id"].iloc[m.running[c]]), int(m.running[c]), int(m.source[c]), s))
     return moves
 
 

@@ -328,6 +328,7 @@ def solve_row_integer(instance: PlacementInstance, theta_c: float, lp: LpResult,
                        "objective": results[-1].objective if results else None,
                        "bound": results[-1].bound if results else None,
                        "wall_s": round(sum(r.wall_time_s for r in results), 3),
+                       "cp_wall_stops": sum(r.wall_stopped for r in results),
                        "row_slots": int(sum(len(v) for v in row_slots.values())),
                        "aisle_slots": int(sum(len(v) for v in aisle_slots.values()))}
     return _expand_counts(data, y)
@@ -350,6 +351,7 @@ def solve_servers(instance: PlacementInstance, pool_counts_: dict[int, dict[int,
     assign = np.full(inst.n_vms, -1, dtype=int)
     next_member = {g: 0 for g in range(inst.n_groups)}
     statuses = []
+    wall_stops = 0
     per_pool = max(0.5, time_limit_s / max(1, len(pool_counts_)))
     problems = []
     for pool in sorted(pool_counts_):
@@ -366,6 +368,7 @@ def solve_servers(instance: PlacementInstance, pool_counts_: dict[int, dict[int,
         backend.hint(_pool_hint(m))
         res = backend.solve(per_pool, workers, seed)
         statuses.append(res.status)
+        wall_stops += res.wall_stopped
         if not res.has_solution:
             continue
         for (g, s), c in sorted(pool_counts(m).items()):
@@ -375,7 +378,8 @@ def solve_servers(instance: PlacementInstance, pool_counts_: dict[int, dict[int,
                 next_member[g] += 1
     stats["stage2"] = {"pools": len(statuses),
                        "optimal": sum(s == "optimal" for s in statuses),
-                       "unsolved": sum(s not in ("optimal", "feasible") for s in statuses)}
+                       "unsolved": sum(s not in ("optimal", "feasible") for s in statuses),
+                       "cp_wall_stops": wall_stops}
     return assign
 
 
