@@ -278,3 +278,25 @@ def test_glop_cold_solve_loads_its_solution_into_the_model():
     assert b._cold_solve(10) == 0  # pywraplp.Solver.OPTIMAL
     assert b.solver.Objective().Value() == pytest.approx(warm.objective)
     assert (b.value(x), b.value(y)) == (pytest.approx(2.5), pytest.approx(1.5))
+
+
+def test_load_added_to_a_row_already_over_its_limit_is_the_plans_violation(tmp_path):
+    """Row A's running VMs alone draw 6.5 + 2 + 2 = 10.5 kW > 10 kW at every slot: pre-existing.
+    A plan that puts a pending VM there too (here by hand, as another tool might) adds to the
+    breach: that is its own row_power violation, not a pre-existing one; in row B it is none."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in (1, 2, 3)]
+    vms = [vm("run1", server_id="A1"), vm("new1")]
+    room = write_inventory(tmp_path / "room", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 10.0},
+                                 {"row_id": "B", "aisle_id": "X", "power_limit_kw": 20.0}],
+                           servers=servers, vms=vms, telemetry=hourly_history(["run1"], [1.0]))
+    inst = prepare(room, forecast_method="template").instance
+    a2, b1 = list(inst.server_ids).index("A2"), list(inst.server_ids).index("B1")
+    in_a = evaluate_assignment(inst, np.array([a2]))
+    codes = {v.code for v in in_a.violations}
+    assert codes == {"row_power"}
+    assert "the plan adds 4.5 kW where the running VMs alone already exceed the limit (10.5 kW)" in in_a.violations[0].message
+    in_b = evaluate_assignment(inst, np.array([b1]))
+    assert {v.code for v in in_b.violations} == {"row_power_preexisting"}
+    placed = solve_placement(inst, "optimal").assign
+    assert inst.row_ids[inst.server_row[placed[0]]] == "B"  # the optimiser keeps it out of row A

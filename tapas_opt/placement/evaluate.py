@@ -200,6 +200,20 @@ def evaluate_assignment(instance: PlacementInstance, assign: np.ndarray,
                       run_peak, soft, objective, violations)
 
 
+def _limit_violation(code: str, subject: str, t: int, value: float, running_alone: float, limit: float, tol: float,
+                     unit: str, fmt: str, what: str, slot_label: str, time) -> Violation:
+    """A row power or aisle airflow limit broken at slot t: ``code`` when the plan breaks it,
+    ``code_preexisting`` when the running VMs alone already do and the plan adds nothing."""
+    message = f"{what} {value:{fmt}} {unit} > {limit:{fmt}} {unit} at {slot_label} ({time})"
+    if running_alone <= limit + tol:
+        return Violation(code, subject, t, value, limit, message)
+    if value <= running_alone + tol:
+        return Violation(f"{code}_preexisting", subject, t, value, limit, message)
+    return Violation(code, subject, t, value, limit,
+                     f"{message}: the plan adds {value - running_alone:{fmt}} {unit} where the running VMs "
+                     f"alone already exceed the limit ({running_alone:{fmt}} {unit})")
+
+
 def _violations(inst: PlacementInstance, assign, row_kw, aisle_cfm, vm_peak, vm_slot) -> list[Violation]:
     out: list[Violation] = []
     placed = assign >= 0
@@ -209,18 +223,16 @@ def _violations(inst: PlacementInstance, assign, row_kw, aisle_cfm, vm_peak, vm_
                              used[s] + inst.params.gpus[s] - inst.free_gpus[s], inst.params.gpus[s],
                              f"server {inst.server_ids[s]} is given more GPUs than it has"))
     # A limit that running VMs break on their own is reported as pre-existing: no placement
-    # of the pending VMs can repair it (they are kept out of that row or aisle).
+    # of the pending VMs can repair it (they are kept out of that row or aisle). Whatever the
+    # plan adds on top of such a breach is the plan's own violation.
     for r, t in zip(*np.nonzero(row_kw > inst.row_limit_kw[:, None] + TOL_KW)):
-        pre = inst.base_row_kw[r, t] > inst.row_limit_kw[r] + TOL_KW
-        out.append(Violation("row_power_preexisting" if pre else "row_power", str(inst.row_ids[r]), int(t), row_kw[r, t], inst.row_limit_kw[r],
-                             f"row {inst.row_ids[r]} draws {row_kw[r, t]:.1f} kW > {inst.row_limit_kw[r]:.1f} kW "
-                             f"at {inst.slot_label(t)} ({inst.horizon[t]})"))
+        out.append(_limit_violation("row_power", str(inst.row_ids[r]), int(t), row_kw[r, t], inst.base_row_kw[r, t],
+                                    inst.row_limit_kw[r], TOL_KW, "kW", ".1f",
+                                    f"row {inst.row_ids[r]} draws", inst.slot_label(t), inst.horizon[t]))
     for a, t in zip(*np.nonzero(aisle_cfm > inst.aisle_limit_cfm[:, None] + TOL_CFM)):
-        pre = inst.base_aisle_cfm[a, t] > inst.aisle_limit_cfm[a] + TOL_CFM
-        out.append(Violation("aisle_airflow_preexisting" if pre else "aisle_airflow", str(inst.aisle_ids[a]), int(t), aisle_cfm[a, t],
-                             inst.aisle_limit_cfm[a],
-                             f"aisle {inst.aisle_ids[a]} needs {aisle_cfm[a, t]:.0f} CFM > "
-                             f"{inst.aisle_limit_cfm[a]:.0f} CFM at {inst.slot_label(t)} ({inst.horizon[t]})"))
+        out.append(_limit_violation("aisle_airflow", str(inst.aisle_ids[a]), int(t), aisle_cfm[a, t],
+                                    inst.base_aisle_cfm[a, t], inst.aisle_limit_cfm[a], TOL_CFM, "CFM", ".0f",
+                                    f"aisle {inst.aisle_ids[a]} needs", inst.slot_label(t), inst.horizon[t]))
     if len(inst.running):
         peaks = inst.running_peak_temp_c
         for i in np.flatnonzero(np.nan_to_num(peaks) > inst.temp_limit_c + TOL_C):
