@@ -163,6 +163,21 @@ def test_validate_lists_every_problem_and_exits_2(tmp_path):
     assert "rows.csv:2 [power_limit_kw]" in res.output and "rows.csv:3 [aisle_id]" in res.output
 
 
+def test_validate_checks_models_against_the_catalogue(tmp_path):
+    """A model or config_id that reconfigure, route and simulate would refuse is refused by
+    validate too (it said ok, and reconfigure then exited 2)."""
+    bad = tmp_path / "bad"
+    shutil.copytree(EXAMPLE, bad)
+    vms = pd.read_csv(bad / "vms.csv", dtype=str)
+    saas = vms.index[vms["kind"] == "saas"]
+    vms["model"] = None
+    vms.loc[saas[0], "model"] = "llama-405b"
+    vms.to_csv(bad / "vms.csv", index=False)
+    res = run("validate", bad)
+    assert res.exit_code == 2 and f"vms.csv:{saas[0] + 2} [model]: unknown_model" in res.output
+    assert "mixed_models" not in res.output  # the unknown family is one problem, not two
+
+
 def test_user_text_is_printed_as_it_is(tmp_path):
     """Ids and names reach the terminal literally: no emoji codes (':fire:') and no rich markup
     ('[bold]'), in problems and in the summary table."""

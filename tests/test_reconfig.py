@@ -154,6 +154,17 @@ def test_bad_model_and_config_are_reported_with_line_and_column():
     assert ("unknown_config", 3, "config_id") in got and ("config_family", 4, "config_id") in got
 
 
+def test_an_endpoint_of_two_families_names_them_and_where_each_comes_from():
+    vms = pd.DataFrame([saas_vm("a", "ep1", None, model="llama-8b"), saas_vm("b", "ep1", None, model=None)])
+    other = next(f for f in CAT.families if f != "llama-8b")
+    vms.loc[1, "model"] = other
+    with pytest.raises(InventoryError) as err:
+        assign_configs(vms, CAT)
+    (problem,) = err.value.problems
+    assert problem.code == "mixed_models" and problem.line == 3
+    assert f"llama-8b (a), {other} (b)" in problem.message
+
+
 # ---- known optima -------------------------------------------------------------------------------
 
 def test_nothing_to_do_without_an_event(two_rows):

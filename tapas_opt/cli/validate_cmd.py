@@ -14,17 +14,28 @@ from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_OK
 
 @main.command()
 @o.inventory_arg
+@o.catalogue_option
 @o.quiet_option
 @o.json_option
 @handle_errors
-def validate(inventory_dir, quiet, as_json):
+def validate(inventory_dir, catalogue, quiet, as_json):
     """Check INVENTORY_DIR against the format (docs/inventory-format.md).
 
     Lists every problem at once (file, line, column, code, what to do); exit code 2 if any.
+    SaaS VMs' model and config_id are checked against the LLM catalogue, as reconfigure, route
+    and simulate check them.
     """
+    from tapas_opt.errors import InventoryError
     from tapas_opt.inventory.load import check_inventory
+    from tapas_opt.reconfig.catalogue import load_catalogue
+    from tapas_opt.reconfig.instance import assign_configs
 
     inventory, problems = check_inventory(inventory_dir)
+    if inventory is not None and not problems and (inventory.vms["kind"] == "saas").any():
+        try:
+            assign_configs(inventory.vms, load_catalogue(catalogue))
+        except InventoryError as exc:
+            problems = list(exc.problems)
     if as_json:
         print_json({"ok": not problems, "problems": [p.to_dict() for p in problems],
                     "warnings": [w.to_dict() for w in (inventory.warnings if inventory else [])]})

@@ -184,11 +184,17 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
                                     f"families: {', '.join(sorted(families))}", int(idx) + 2, "model"))
     else:
         fam = saas["endpoint"].map(_family_of)
-    mixed = fam.groupby(saas["endpoint"]).nunique()
-    for ep in mixed.index[mixed > 1][:20]:
-        idx = saas.index[saas["endpoint"] == ep][-1]
-        problems.append(Problem("mixed_models", file, f"endpoint {ep!r} has VMs of several model families",
-                                "one endpoint serves one model family", int(idx) + 2, "model"))
+    # Unknown families are reported above; they do not make an endpoint mixed as well.
+    known = fam[fam.isin(families)]
+    for ep, per_vm in known.groupby(saas.loc[known.index, "endpoint"]):
+        if per_vm.nunique() < 2:
+            continue
+        first = per_vm.groupby(per_vm).head(1)  # one VM of each family, in file order
+        named = ", ".join(f"{f} ({saas.at[i, 'vm_id']}{'' if _has_model(saas, i) else ', inferred from the endpoint'})"
+                          for i, f in first.items())
+        problems.append(Problem("mixed_models", file, f"endpoint {ep!r} has VMs of several model families: {named}",
+                                "one endpoint serves one model family: give every VM of the endpoint the same model",
+                                int(first.index[-1]) + 2, "model"))
     current = fam.map(catalogue.default_of)
     if "config_id" in vms.columns:
         given = saas["config_id"]
@@ -210,6 +216,10 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
         raise InventoryError(problems[:40])
     ids = saas["vm_id"].to_numpy()
     return pd.Series(fam.to_numpy(), index=ids), pd.Series(current.to_numpy(int), index=ids)
+
+
+def _has_model(saas: pd.DataFrame, idx) -> bool:
+    return "model" in saas.columns and pd.notna(saas.at[idx, "model"])
 
 
 def read_cap_alpha(catalogue: Catalogue) -> float:
