@@ -165,6 +165,15 @@ def test_an_endpoint_of_two_families_names_them_and_where_each_comes_from():
     assert f"llama-8b (a), {other} (b)" in problem.message
 
 
+def test_a_limit_below_the_servers_idle_draw_says_nothing_can_meet_it(two_rows):
+    """Row A's two servers idle at 4 kW: a 3 kW limit cannot be met by any configuration or
+    cap, and the violation says why instead of only by how much."""
+    inst = instance_of(two_rows, ("row-power:A:3",))
+    ev = check_plan(inst, solve_optimal(inst).plan)
+    (row,) = [v for v in ev.violations if v.code == "row_power"]
+    assert row.subject == "A" and "idle power alone is 4.0 kW" in row.message
+
+
 # ---- known optima -------------------------------------------------------------------------------
 
 def test_nothing_to_do_without_an_event(two_rows):

@@ -171,15 +171,26 @@ def check_plan(instance: ReconfigInstance, plan: ReconfigPlan, before_event: boo
     return ev
 
 
+def _idle_over(idle: float, limit: float, tol: float, unit: str, fmt: str, what: str) -> str:
+    """The reason a limit cannot be met at all, when the servers' idle draw alone breaks it."""
+    if idle <= limit + tol:
+        return ""
+    return (f": its servers' idle {what} alone is {idle:{fmt}} {unit}, so no configuration or cap can meet the "
+            f"limit (switch servers off or move VMs out)")
+
+
 def _violations(inst: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEvaluation, sp) -> list[Violation]:
     out: list[Violation] = []
     c = inst.cfg
     for r in np.flatnonzero(ev.row_kw > ev.row_limit_kw + TOL_KW):
         out.append(Violation("row_power", str(inst.row_ids[r]), ev.row_kw[r], ev.row_limit_kw[r],
-                             f"row {inst.row_ids[r]} draws {ev.row_kw[r]:.1f} kW > {ev.row_limit_kw[r]:.1f} kW"))
+                             f"row {inst.row_ids[r]} draws {ev.row_kw[r]:.1f} kW > {ev.row_limit_kw[r]:.1f} kW"
+                             + _idle_over(inst.idle_row_kw[r], ev.row_limit_kw[r], TOL_KW, "kW", ".1f", "power")))
     for a in np.flatnonzero(ev.aisle_cfm > ev.aisle_limit_cfm + TOL_CFM):
         out.append(Violation("aisle_airflow", str(inst.aisle_ids[a]), ev.aisle_cfm[a], ev.aisle_limit_cfm[a],
-                             f"aisle {inst.aisle_ids[a]} needs {ev.aisle_cfm[a]:.0f} CFM > {ev.aisle_limit_cfm[a]:.0f} CFM"))
+                             f"aisle {inst.aisle_ids[a]} needs {ev.aisle_cfm[a]:.0f} CFM > {ev.aisle_limit_cfm[a]:.0f} CFM"
+                             + _idle_over(inst.idle_aisle_cfm[a], ev.aisle_limit_cfm[a], TOL_CFM, "CFM", ".0f",
+                                          "airflow")))
     saas_ids = inst.saas["vm_id"].to_numpy(str)
     for v in np.flatnonzero(ev.saas_temp_c > inst.temp_limit_c + TOL_C):
         out.append(Violation("gpu_temperature", saas_ids[v], ev.saas_temp_c[v], inst.temp_limit_c,
