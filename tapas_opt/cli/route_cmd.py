@@ -59,7 +59,7 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     elif not quiet:
         click.echo(f"routed {len(slots)} slot(s); peak row power {slots['peak_row_power_ratio'].max():.1%} of limit, "
                    f"peak aisle airflow {slots['peak_aisle_airflow_ratio'].max():.1%}, "
-                   f"hottest GPU {slots['peak_gpu_temp_ratio'].max():.1%} of its limit; "
+                   f"hottest SaaS GPU {slots['peak_gpu_temp_ratio'].max():.1%} of its limit; "
                    f"{unserved} slot(s) with unserved load, {over} over a limit")
         click.echo(f"routing written to {out_dir}")
     sys.exit(EXIT_INFEASIBLE if unserved or over else EXIT_OK)
