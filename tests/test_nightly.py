@@ -70,7 +70,7 @@ def test_plan_command_writes_moves_and_a_diff(hot_row_room, tmp_path):
                             "--forecast-method", "template", "--time-limit", "5", "--json"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.output)
-    assert summary["nightly"]["moves"] == 2
+    assert summary["nightly"]["moves"] == 2 and summary["nightly"]["why_no_moves"] is None
     assert summary["nightly"]["peak_row_power_with_moves"] < summary["nightly"]["peak_row_power_without_moves"]
     moves = pd.read_csv(first / "moves.csv")
     assert list(moves["step"]) == [1, 2] and (moves["in_flight_violations"] == 0).all()
@@ -151,3 +151,21 @@ def test_cp_sat_wall_clock_net_leaves_room_for_the_budget_overshoot():
     res = backend.solve(2.0, 2, 0)
     assert res.objective == 3 and not res.wall_stopped
     assert backend.solver.parameters.max_time_in_seconds >= max(CP_WALL_MIN_S, 5 * 2.0)
+
+
+def test_no_moves_says_why(tmp_path):
+    """Row A's peak is IaaS load (which never moves): the plan proposes nothing and says why;
+    with moves that help, there is no such reason."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in range(1, 5)]
+    vms = [vm("i1", server_id="A1"), vm("i2", server_id="A2"), vm("i3", server_id="A3"),
+           vm("s1", kind="saas", endpoint="e", server_id="B1")]
+    room = write_inventory(tmp_path / "iaas_peak", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 30.0},
+                                 {"row_id": "B", "aisle_id": "X", "power_limit_kw": 30.0}],
+                           servers=servers, vms=vms, telemetry=hourly_history(["i1", "i2", "i3", "s1"], [1.0] * 4))
+    res = CliRunner().invoke(main, ["plan", str(room), "--out", str(tmp_path / "n"), "--max-moves", "5",
+                                    "--forecast-method", "template", "--time-limit", "5"])
+    assert res.exit_code == 0, res.output
+    assert "moves: 0 of at most 5" in res.output and "no moves: no running SaaS VM sits in a row near the peak" in res.output
+    summary = json.loads((tmp_path / "n" / "summary.json").read_text())
+    assert summary["nightly"]["why_no_moves"].startswith("no running SaaS VM")

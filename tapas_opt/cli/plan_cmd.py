@@ -50,6 +50,8 @@ def plan(inventory_dir, out_dir, max_moves, min_gain_pct, previous, time_limit_s
                    f"({points:+.1f} points, {n['peak_row_power_change_pct']:+.1f} % relative)")
         if n["held_back"]:
             click.echo(n["held_back"], err=True)
+        if n.get("why_no_moves"):
+            click.echo(f"no moves: {n['why_no_moves']}", err=True)
         if n["dropped"]:
             click.echo(f"dropped (no safe order): {', '.join(n['dropped'])}", err=True)
         click.echo(f"plan written to {out_dir}")

@@ -56,6 +56,26 @@ limit) that a night's moves must buy together: each move drains and re-creates a
 which is not worth a rounding-error gain."""
 
 
+def _why_no_moves(max_moves: int, mp: MovePlan, peak: float, dropped: list[str], min_gain_pct: float) -> str | None:
+    """Why a nightly plan proposes no move, in words (None when moves were not allowed)."""
+    if max_moves <= 0:
+        return None
+    if dropped:
+        return f"no safe order was found for the chosen move(s) ({', '.join(dropped)}): none proposed"
+    if not mp.stats.get("candidates"):
+        return ("no running SaaS VM sits in a row near the peak: only SaaS VMs move, and the peak rows' load "
+                "is IaaS VMs and idle servers")
+    bound = mp.stats.get("peak_bound")
+    if bound is not None and peak - bound < max(min_gain_pct / 100, 1e-4):
+        return (f"no choice of at most {max_moves} move(s) among the {mp.stats['candidates']} SaaS VMs of the rows "
+                f"near the peak lowers it by {min_gain_pct:g} points or more (peak {peak:.4f}, the move search's "
+                f"bound {bound:.4f}): what sets the peak cannot move (IaaS VMs, idle servers) or has nowhere to go "
+                "within the limits")
+    return (f"the move search found no move that lowers the peak ({peak:.4f}; its bound {bound:.4f}) within its "
+            "budget: a larger --time-limit may find one" if bound is not None else
+            "the move search found no move that lowers the peak within its budget: a larger --time-limit may find one")
+
+
 def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, previous: str | Path | None = None,
                  forecast_method: str = "auto", explain: bool = True, min_gain_pct: float = MIN_GAIN_PCT,
                  **options) -> NightlyResult:
@@ -77,6 +97,8 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
         held_back = (f"{len(done)} move(s) would cut the peak by only {gain_pct:.3f} percentage points "
                      f"(< --min-gain {min_gain_pct:g}): none proposed")
         steps, done, dropped, final_inst, after = [], [], [], inst, before
+    why_none = None if done or held_back else _why_no_moves(max_moves, mp, before.peak_row_power_norm, dropped,
+                                                              min_gain_pct)
     sol.evaluation = after
     sol.objective = after.objective
     warnings = [str(w) for w in prep.inventory.warnings]
@@ -93,7 +115,7 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
         "max_gpu_temp_without_moves_c": round(before.peak_temp_c, 2),
         "max_gpu_temp_with_moves_c": round(after.peak_temp_c, 2),
         "rows_without_moves": row_peaks(inst, before), "move_search": mp.stats,
-        "min_gain_pct": min_gain_pct, "held_back": held_back,
+        "min_gain_pct": min_gain_pct, "held_back": held_back, "why_no_moves": why_none,
     }
     plan = plan_frame(final_inst, after)
     moved_ids = {m.vm_id for m in done}
