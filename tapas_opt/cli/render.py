@@ -133,6 +133,14 @@ def violation_lines(violations) -> list[str]:
     return lines
 
 
+def broken_text(violations) -> str:
+    """How many limits are broken, counted per limit and place, and at how many slots in all:
+    an aisle over its limit all week is one broken limit, not 168."""
+    keys = {(d["code"], d.get("subject")) for d in (v if isinstance(v, dict) else v.to_dict() for v in violations)}
+    slots = f" ({len(violations)} limit-slots)" if len(violations) > len(keys) else ""
+    return f"{len(keys)} limit(s) broken{slots}"
+
+
 def temp_text(celsius) -> str:
     """A temperature for the terminal; "none" when no GPU is busy (the summary holds null)."""
     if celsius is None or not math.isfinite(float(celsius)):

@@ -10,7 +10,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, progress_steps, temp_text, violation_lines
+from tapas_opt.cli.render import broken_text, print_json, progress_steps, temp_text, violation_lines
 from tapas_opt.errors import EXIT_OK, InventoryError
 
 
@@ -115,7 +115,7 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
         h = view.headline()
         click.echo(f"report written to {path}: {h['placed']} placed, {h['unplaced']} unplaced; peak row power "
                    f"{h['peak_row_power_fraction']:.1%} of limit, max GPU {temp_text(h['max_gpu_temp_c'])}"
-                   + (f"; {len(view.violations)} limit(s) broken" if view.violations else ""))
+                   + (f"; {broken_text(view.violations)}" if view.violations else ""))
         for p in pngs:
             click.echo(f"figure written to {p}")
     raise SystemExit(EXIT_OK)

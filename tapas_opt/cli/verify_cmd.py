@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, temp_text, violation_lines
+from tapas_opt.cli.render import broken_text, print_json, temp_text, violation_lines
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -46,7 +46,7 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
         for line in violation_lines(report.preexisting):
             click.echo(f"{'VIOLATION' if strict else 'warning'} (running VMs alone) {line}", err=True)
         verdict = "FAILED" if failed else "ok"
-        pre = f", {len(report.preexisting)} by running VMs alone" if strict and report.preexisting else ""
-        click.echo(f"verify {verdict}: {len(report.violations)} violation(s){pre}, {len(report.unplaced)} unplaced "
+        pre = f", {broken_text(report.preexisting)} by running VMs alone" if strict and report.preexisting else ""
+        click.echo(f"verify {verdict}: {broken_text(report.violations)}{pre}, {len(report.unplaced)} unplaced "
                    f"VM(s); peak row power {round(ev.peak_row_power_norm, 4):.1%} of limit, max GPU {temp_text(ev.peak_temp_c)}")
     sys.exit(EXIT_INFEASIBLE if failed else EXIT_OK)
