@@ -16,11 +16,13 @@ EXIT_INFEASIBLE = 1
 """The request cannot be met in full (VMs left unplaced), the plan breaks a limit (``place`` with a
 baseline policy such as ``first-fit``, ``reconfigure``, ``route``), or ``verify`` found a violation."""
 EXIT_BAD_INPUT = 2
-"""The input is malformed: every problem is listed (also click's exit code for bad usage)."""
+"""The input is malformed: every problem is listed (also click's exit code for bad usage), or the
+output cannot be written (a parent that is a file, a read-only or full disk, someone else's
+directory): said before any work where it can be known."""
 EXIT_INTERNAL = 3
 """An unexpected internal error (a bug): please report it with the input that caused it."""
 EXIT_INTERRUPTED = 130
-"""Interrupted (Ctrl-C, SIGINT): nothing half-written; what a run had finished stays (what-if
+"""Interrupted (Ctrl-C, SIGTERM, SIGHUP): nothing half-written, the previous output kept; what a run had finished stays (what-if
 sweeps keep every finished scenario and resume from there)."""
 
 

@@ -8,10 +8,13 @@ removed. At every instant the destination is either the old complete result or t
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
 import shutil
+import signal
+import threading
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +46,46 @@ def check_not_inventory(dest: Path | str) -> None:
                           f"would delete or overwrite. Choose another --out directory.")
 
 
+def check_writable_location(dest: Path | str) -> None:
+    """Raise :class:`~tapas_opt.errors.OutputError` before any work if ``dest`` cannot be
+    written: a parent is a file, the nearest existing parent is read-only or not ours to write,
+    or ``dest`` is the working directory (or holds it), which cannot be swapped for a new one."""
+    from tapas_opt.errors import OutputError
+
+    dest = Path(dest)
+    here = Path.cwd().resolve()
+    real = Path(os.path.realpath(dest))
+    if real == here or real in here.parents:
+        raise OutputError(f"--out {str(dest) or '.'} is the working directory (or holds it), which a run cannot "
+                          f"replace: give a new directory, e.g. --out plan")
+    ancestor = real.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot write {dest}: {ancestor} is a file, not a directory. Choose another --out.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {dest}: {ancestor} is not writable (read-only file system or no "
+                          f"permission). Choose another --out.")
+
+
+def check_resumable(dest: Path | str, own_files: tuple[str, ...]) -> None:
+    """For commands that add to their --out directory (resumable sweeps): ``dest`` is new, empty,
+    or an earlier output of theirs (the marker or one of ``own_files``), never someone else's."""
+    from tapas_opt.errors import OutputError
+
+    dest = Path(dest)
+    check_writable_location(dest)
+    if not dest.exists():
+        return
+    if not dest.is_dir():
+        raise OutputError(f"{dest} is a file: --out needs a directory path")
+    check_not_inventory(dest)
+    if (dest / OUTPUT_MARKER).exists() or any((dest / f).exists() for f in own_files) or not any(dest.iterdir()):
+        return
+    raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by this command, whose "
+                      f"files would overwrite its own. Choose a new --out directory.")
+
+
 def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` unless ``dest`` may be replaced: it does not
     exist, is empty, or is an earlier tapas-opt output (the marker, or ``summary.json`` or
@@ -52,6 +95,7 @@ def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
     from tapas_opt.errors import OutputError
 
     dest = Path(dest)
+    check_writable_location(dest)
     if not dest.exists():
         return
     if not dest.is_dir():
@@ -77,6 +121,7 @@ def check_file_replaceable(dest: Path | str, inputs, looks_like) -> None:
             raise OutputError(f"--out {dest} is an input of this command ({path}): write the output elsewhere.")
     if dest.is_dir():
         raise OutputError(f"--out {dest} is a directory: give a file path")
+    check_writable_location(dest)
     if dest.exists():
         try:
             with open(dest, encoding="utf-8") as fh:
@@ -106,11 +151,15 @@ def atomic_directory(dest: Path | str, inventory_ok: bool = False) -> Iterator[P
     """Yield a temporary directory; on success it replaces ``dest``, on error it is removed.
 
     ``dest`` must be replaceable (:func:`check_replaceable`, checked before any work is done);
-    the result carries :data:`OUTPUT_MARKER`."""
-    dest = Path(dest)
+    the result carries :data:`OUTPUT_MARKER`. A symbolic link is followed (its target is
+    replaced). The swap (old aside, new in, old removed) runs with SIGINT, SIGTERM and SIGHUP
+    held back, so an interrupt lands before or after it, never between the two renames; the
+    temporaries of runs that were killed outright are removed by the next run."""
     check_replaceable(dest, inventory_ok)
+    dest = Path(os.path.realpath(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    _remove_dead_runs_leftovers(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-", dir=dest.parent))
     _normal_mode(tmp, 0o777)  # mkdtemp makes 0700; give the result normal permissions
     try:
         yield tmp
@@ -118,25 +167,82 @@ def atomic_directory(dest: Path | str, inventory_ok: bool = False) -> Iterator[P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if dest.exists():
-        old = dest.parent / f".{dest.name}.old-{os.getpid()}"
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(dest, old)
-    os.replace(tmp, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    with _signals_held():
+        old = None
+        if dest.exists():
+            old = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(dest, old)
+        os.replace(tmp, dest)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+_HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _signals_held():
+    """Hold back interrupts for a few renames: a signal that arrives meanwhile is recorded and
+    handed to its own handler when the block ends. (Blocking it with ``pthread_sigmask`` is not
+    enough: another thread of the process, a solver's or numpy's, would take it.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in _HELD_SIGNALS}
+    for sig in _HELD_SIGNALS:
+        signal.signal(sig, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for signum in caught[:1]:
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
+
+
+def _remove_dead_runs_leftovers(dest: Path) -> None:
+    """Remove ``.NAME.tmp-PID-*`` and ``.NAME.old-PID`` beside ``dest`` whose process is gone
+    (a run killed with SIGKILL or a power cut cannot clean up after itself)."""
+    for path in dest.parent.glob(f".{glob.escape(dest.name)}.*-*"):
+        kind, _, rest = path.name[len(dest.name) + 2:].partition("-")
+        pid = rest.split("-")[0]
+        if kind in ("tmp", "old") and pid.isdigit() and path.is_dir() and not path.is_symlink() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
     """Write a file via a temporary sibling and ``os.replace``."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write a file via a temporary sibling and ``os.replace``: an interrupted run leaves the
+    previous file, never a truncated one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         _normal_mode(Path(tmp), 0o666)  # mkstemp makes 0600
         os.replace(tmp, path)
     except BaseException:

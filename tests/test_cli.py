@@ -301,6 +301,94 @@ def test_out_never_writes_into_an_inventory_or_over_an_input_file(tmp_path, exam
         assert run("generate", "--servers", "4", "--pending", "1", "--out", tmp_path / "gen").exit_code == 0
 
 
+def test_out_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch, example_plan):
+    """A parent that is a file, the working directory, someone else's directory for a what-if
+    sweep, a hand-edited physics.yaml: exit 2 at once with what to do, never a traceback after
+    the work (it was exit 3 with FileExistsError or EBUSY, leaving a temporary directory)."""
+    afile = tmp_path / "afile"
+    afile.write_text("hello")
+    res = run("place", EXAMPLE, "--out", afile / "sub", "--policy", "greedy")
+    assert res.exit_code == 2 and f"{afile} is a file, not a directory" in res.output
+    res = run("report", example_plan, "--inventory", EXAMPLE, "--out", afile / "r.html")
+    assert res.exit_code == 2 and "is a file, not a directory" in res.output
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    res = run("place", EXAMPLE, "--out", ".", "--policy", "greedy")
+    assert res.exit_code == 2 and "is the working directory" in res.output and list(here.iterdir()) == []
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "results.csv").write_text("my notes\n")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"base: {EXAMPLE}\n")
+    res = run("whatif", spec, "--out", foreign, "--dask-workers", "0")
+    assert res.exit_code == 2 and "not written by this command" in res.output
+    assert (foreign / "results.csv").read_text() == "my notes\n"
+    room = tmp_path / "room"
+    assert run("generate", "--servers", "4", "--pending", "1", "--sensors", "--out", room, "-q").exit_code == 0
+    (room / "physics.yaml").write_text("# hand-edited by ops\n{}\n")
+    res = run("fit", room)
+    assert res.exit_code == 2 and "not written by this command" in res.output
+    assert (room / "physics.yaml").read_text().startswith("# hand-edited")
+
+
+def test_output_directory_swap_holds_interrupts_and_cleans_up_after_killed_runs(tmp_path, monkeypatch):
+    """An interrupt during the swap (old aside, new in) is delivered after it: the path holds the
+    new output, never nothing. Temporaries of runs killed outright go with the next run; a
+    symbolic link is followed."""
+    import os
+    import signal
+
+    from tapas_opt import io
+
+    out = tmp_path / "plan"
+    with io.atomic_directory(out) as tmp:
+        (tmp / "a.txt").write_text("old")
+    dead = tmp_path / ".plan.tmp-999999999-x"  # no such process
+    dead.mkdir()
+    real_replace = os.replace
+    calls = []
+
+    def interrupted_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # lands between the two renames
+        real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        with io.atomic_directory(out) as tmp:
+            (tmp / "a.txt").write_text("new")
+    monkeypatch.setattr(io.os, "replace", real_replace)
+    assert len(calls) == 2 and (out / "a.txt").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan"]
+    link = tmp_path / "link"
+    link.symlink_to(out)
+    with io.atomic_directory(link) as tmp:
+        (tmp / "a.txt").write_text("via link")
+    assert link.is_symlink() and (out / "a.txt").read_text() == "via link"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "plan"]
+
+
+def test_sigterm_stops_a_run_like_ctrl_c():
+    import os
+    import signal
+
+    from tapas_opt.cli import _interrupt_on_termination
+
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        _interrupt_on_termination()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.sigtimedwait([], 0.1) if hasattr(signal, "sigtimedwait") else None
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def test_json_output_is_strict():
     """JSON has no NaN or Infinity: they are written as null, so strict parsers read every file."""
     import numpy as np

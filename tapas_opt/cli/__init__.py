@@ -3,7 +3,9 @@ render, and map errors to the documented exit codes (see :mod:`tapas_opt.errors`
 
 from __future__ import annotations
 
+import errno
 import functools
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -11,7 +13,11 @@ from pathlib import Path
 import click
 
 from tapas_opt import __version__
-from tapas_opt.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, InventoryError, TapasError
+from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, InventoryError, TapasError
+
+WRITE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EROFS", "EACCES", "EPERM", "EDQUOT", "ENOTDIR")
+                if hasattr(errno, name)}
+"""Errors of writing an output that are the machine's or the location's, not a bug."""
 
 
 def handle_errors(func):
@@ -33,6 +39,13 @@ def handle_errors(func):
         except KeyboardInterrupt:
             click.echo("interrupted: no output was half-written", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRNOS:
+                raise
+            # Checked before any work, but the disk can fill or a mount turn read-only meanwhile.
+            click.echo(f"error: cannot write the output: {exc.strerror} ({exc.filename}); nothing was "
+                       f"half-written. Free space or choose another --out.", err=True)
+            sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception:  # noqa: BLE001 - last-resort report of a bug
@@ -43,8 +56,9 @@ def handle_errors(func):
     return wrapper
 
 
-KEEPS_ITS_OUTPUT = {"whatif"}
-"""Commands that add to their --out directory (resumable) instead of replacing it."""
+KEEPS_ITS_OUTPUT = {"whatif": ("sweep.json", "scenarios")}
+"""Commands that add to their --out directory (resumable) instead of replacing it, and what an
+earlier output of theirs holds."""
 
 
 OUT_FILE_HEADS = {"report": lambda line: line.lstrip().lower().startswith("<!doctype html"),
@@ -56,24 +70,42 @@ def _check_output(command: str, params: dict) -> None:
     """Before any work: the --out directory may be replaced (tapas-opt wrote it, or it is new
     or empty; never an inventory) and replacing it deletes no input of the command; an --out
     file is no input and, if it exists, an earlier output of the same command."""
-    from tapas_opt.io import check_file_replaceable, check_not_input, check_not_inventory, check_replaceable
+    from tapas_opt.io import (check_file_replaceable, check_not_input, check_replaceable, check_resumable,
+                              check_writable_location)
 
     inputs = []
     for name, value in params.items():
         values = value if isinstance(value, (list, tuple)) else [value]
         inputs += [v for v in values if name not in ("out_dir", "out_path") and isinstance(v, (str, Path))
                    and Path(v).exists()]
+    if params.get("png_dir"):  # report's figures: a directory it adds files to
+        check_writable_location(Path(params["png_dir"]) / "figure.png")
     out_file = params.get("out_path")
     if out_file is not None and command in OUT_FILE_HEADS:
         check_file_replaceable(out_file, inputs, OUT_FILE_HEADS[command])
     out = params.get("out_dir")
     if out is None:
         return
-    if command in KEEPS_ITS_OUTPUT:  # adds files: only an inventory must not be written into
-        check_not_inventory(out)
+    if command in KEEPS_ITS_OUTPUT:  # adds files: only into its own earlier output, never an inventory
+        check_resumable(out, KEEPS_ITS_OUTPUT[command])
         return
     check_not_input(out, inputs)
     check_replaceable(out, inventory_ok=command == "generate")
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _interrupt_on_termination() -> None:
+    """SIGTERM (``kill``, a scheduler's timeout) and SIGHUP (a closed terminal) stop a run the way
+    Ctrl-C does: temporaries removed, the old output kept, exit 130."""
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
+            try:
+                signal.signal(getattr(signal, name), _raise_interrupt)
+            except ValueError:  # not the main thread (main() called from a thread): leave it
+                pass
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,10 +115,11 @@ def main() -> None:
 
     Exit codes: 0 success; 1 infeasible request (VMs left unplaced) or a plan violates a
     limit; 2 malformed input (every problem is listed) or bad usage; 3 internal error; 130
-    interrupted (Ctrl-C).
+    interrupted (Ctrl-C, SIGTERM, SIGHUP).
     """
     from tapas_opt.cli.render import ReaderSafeStream
 
+    _interrupt_on_termination()
     if not isinstance(sys.stdout, ReaderSafeStream):
         sys.stdout = ReaderSafeStream(sys.stdout)
     if not isinstance(sys.stderr, ReaderSafeStream):

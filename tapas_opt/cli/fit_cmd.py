@@ -56,11 +56,15 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
     """
     from tapas_opt.calibrate.physics_file import write_physics_file
     from tapas_opt.calibrate.run import fit_inventory
+    from tapas_opt.cli import OUT_FILE_HEADS
     from tapas_opt.inventory.load import load_inventory
+    from tapas_opt.io import check_file_replaceable
 
+    target = Path(out_path) if out_path else Path(inventory_dir) / "physics.yaml"
+    if not out_path and not dry_run:  # the default target gets the same check as an explicit --out
+        check_file_replaceable(target, [], OUT_FILE_HEADS["fit"])
     inventory = load_inventory(inventory_dir)
     calib = fit_inventory(inventory)
-    target = Path(out_path) if out_path else Path(inventory_dir) / "physics.yaml"
     wrote = bool(calib.fits) and not dry_run
     if wrote:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

@@ -35,12 +35,14 @@ def _divides_a_day(ctx, param, value: int) -> int:
                    "docs/calibration.md), from the physics at the published defaults plus sensor noise: "
                    "a room to try 'tapas-opt fit' on.")
 @o.out_option
+@o.quiet_option
 @handle_errors
-def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, sensors, out_dir):
+def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, sensors, out_dir, quiet):
     """Write a generated inventory (DGX A100 rooms; see tapas_opt/generate.py for the sources)."""
     from tapas_opt.generate import RoomSpec, write_room
 
     spec = RoomSpec(servers=servers, occupancy=occupancy, pending_vms=pending, seed=seed,
                     time_step_min=step_min, weather_epw=weather, drift=drift, sensors=sensors)
     write_room(spec, out_dir, fmt)
-    click.echo(f"wrote {out_dir}")
+    if not quiet:
+        click.echo(f"wrote {out_dir}")

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from tapas_opt.io import atomic_write_bytes
+
 DPI = 110
 
 
 def _save(fig, path: Path) -> str:
-    from tapas_opt.whatif.run import _atomic_bytes
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    _atomic_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
     return str(path)
 
 

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,7 +34,7 @@ from typing import Callable
 import pandas as pd
 
 from tapas_opt.distributed import DEFAULT_WORKERS, TaskOutcome, dask_client, run_local, run_tasks
-from tapas_opt.io import write_json
+from tapas_opt.io import atomic_write_bytes, write_json
 from tapas_opt.whatif.spec import ScenarioSpec, Sweep, fingerprint
 
 DEFAULT_BUDGETS_PCT = (1.0, 5.0, 10.0)
@@ -94,29 +93,14 @@ def run_scenario(spec: ScenarioSpec) -> dict:
 
 # ---- results on disk ---------------------------------------------------------------------------------
 
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
     """A CSV or Parquet file, written atomically."""
     if path.suffix == ".parquet":
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
-        _atomic_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
     else:
-        _atomic_bytes(path, frame.to_csv(index=False).encode())
+        atomic_write_bytes(path, frame.to_csv(index=False).encode())
 
 
 class ResultStore:
