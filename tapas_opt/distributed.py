@@ -21,6 +21,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import traceback
 import uuid
 import warnings
@@ -75,6 +77,22 @@ def guarded(fn: Callable, *args, **kwargs):
 
 
 @contextmanager
+def _workers_ignore_ctrl_c():
+    """Start worker processes with SIGINT ignored (inherited; Python keeps an ignored SIGINT):
+    Ctrl-C in the terminal reaches the whole process group, and workers interrupted mid-task
+    printed a traceback each before the run stopped. The main process alone takes the
+    interrupt and closes the cluster."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
 def dask_client(scheduler: str | None = None, n_workers: int = DEFAULT_WORKERS, threads_per_worker: int = 1,
                 quiet: bool = True) -> Iterator:
     """A :class:`distributed.Client`: on ``scheduler`` if given, else on a fresh LocalCluster of
@@ -82,6 +100,10 @@ def dask_client(scheduler: str | None = None, n_workers: int = DEFAULT_WORKERS, 
     from distributed import Client, LocalCluster
 
     level = logging.ERROR if quiet else logging.WARNING
+    if quiet:
+        # distributed's own callback that cancels a pending call when Ctrl-C interrupts it fails
+        # with a NameError (distributed 2026.8) that tornado logs as a traceback: not ours to show.
+        logging.getLogger("tornado.application").setLevel(logging.CRITICAL)
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
@@ -97,8 +119,9 @@ def dask_client(scheduler: str | None = None, n_workers: int = DEFAULT_WORKERS, 
     with warnings.catch_warnings():
         # The scheduler's HTTP endpoint moves to a free port if 8787 is taken: not worth a warning.
         warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                               dashboard_address=None, silence_logs=level)
+        with _workers_ignore_ctrl_c():
+            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                                   dashboard_address=None, silence_logs=level)
     client = Client(cluster)
     try:
         yield client
