@@ -451,6 +451,34 @@ def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a scenario file; raise :class:`InventoryError` listing every problem."""
     path = Path(path)
     file = path.name
+    raw, c = _read_scenario_file(path)
+    source_dir = path.resolve().parent
+    base, facts = _check_base(raw, c, source_dir)
+    name = str(raw.get("name") or path.stem)
+    settings = raw.get("settings") or {}
+    check_settings(settings, c, ("settings",))
+    changes = raw.get("changes") or {}
+    check_changes(changes, c, ("changes",), facts, source_dir)
+    # Listed scenarios and sweep values are checked merged with the common changes (a rule may
+    # span both, e.g. per_row here and racks_per_row there), unless those are already wrong.
+    common = changes if not c.problems and isinstance(changes, dict) else {}
+    listed = _check_listed(raw, c, common, facts, source_dir)
+    axes = _check_sweep_axes(raw, c, common, facts, source_dir)
+    report = _check_report(raw, c)
+    n = max(1, len(listed)) * math.prod(len(v) for _, v in axes)
+    if n > MAX_SCENARIOS:
+        c.bad(("sweep",), "out_of_range", f"the file expands to {n} scenarios (more than {MAX_SCENARIOS})",
+              "split it into several files")
+    if c.problems:
+        raise InventoryError(c.problems)
+    scenarios = expand(name, base, source_dir, settings, changes, listed, axes)
+    _check_expanded(scenarios, c, file)
+    return Sweep(name, str(path.resolve()), str(base), scenarios, [short_name(h) for h, _ in axes], report)
+
+
+def _read_scenario_file(path: Path) -> tuple[dict, "_Checker"]:
+    """The file's mapping and a checker that knows each key's line."""
+    file = path.name
     if not path.is_file():
         raise InventoryError([Problem("missing_file", str(path), "scenario file not found",
                                       "pass a YAML file (see docs/whatif.md)")])
@@ -464,8 +492,12 @@ def load_sweep(path: str | Path) -> Sweep:
     if not isinstance(raw, dict):
         raise InventoryError([Problem("bad_yaml", file, "the top level must be a mapping (name:, base:, ...)")])
     c.mapping(raw, (), _TOP_KEYS)
-    source_dir = path.resolve().parent
-    # The base inventory.
+    return raw, c
+
+
+def _check_base(raw: dict, c: "_Checker", source_dir: Path) -> tuple[Path | None, BaseFacts]:
+    """The base inventory (checked: a broken base would fail every scenario, so its problems
+    are reported once, as bad input) and the ids scenarios may name."""
     base_raw = raw.get("base")
     base = base_inventory = None
     if not isinstance(base_raw, str) or not base_raw:
@@ -477,7 +509,7 @@ def load_sweep(path: str | Path) -> Sweep:
             c.bad(("base",), "missing_file", f"{base_raw!r} is not an inventory directory ({base} has no datacenter.yaml)",
                   "see docs/inventory-format.md")
             base = None
-        else:  # a broken base would fail every scenario: report it once, as bad input
+        else:
             from dataclasses import replace
 
             from tapas_opt.inventory.load import check_inventory
@@ -486,21 +518,17 @@ def load_sweep(path: str | Path) -> Sweep:
             c.problems += [replace(p, file=f"{base_raw}/{p.file}") for p in base_problems]
     facts = (base_facts(base, base_inventory) if base is not None
              else BaseFacts(frozenset(), frozenset(), frozenset(), frozenset()))
-    name = str(raw.get("name") or path.stem)
-    settings = raw.get("settings") or {}
-    check_settings(settings, c, ("settings",))
-    changes = raw.get("changes") or {}
-    check_changes(changes, c, ("changes",), facts, source_dir)
-    # Listed scenarios and sweep values are checked merged with the common changes (a rule may
-    # span both, e.g. per_row here and racks_per_row there), unless those are already wrong.
-    common = changes if not c.problems and isinstance(changes, dict) else {}
-    # Listed scenarios.
+    return base, facts
+
+
+def _check_listed(raw: dict, c: "_Checker", common: dict, facts: BaseFacts, source_dir: Path) -> list[dict]:
+    """The listed scenarios (default: one, ``base``): unique names, their settings and changes."""
     listed = raw.get("scenarios")
     if listed is None:
         listed = [{"name": "base"}]
     if not isinstance(listed, list) or not listed:
         c.bad(("scenarios",), "bad_value", "must be a non-empty list of scenarios (- name: ...)")
-        listed = []
+        return []
     names = []
     for i, item in enumerate(listed):
         p = ("scenarios", i)
@@ -517,38 +545,48 @@ def load_sweep(path: str | Path) -> Sweep:
         own = item.get("changes") or {}
         check_changes(deep_merge(common, own) if isinstance(own, dict) else own, c, (*p, "changes"), facts,
                       source_dir)
-    # The cartesian sweep.
+    return listed
+
+
+def _check_sweep_axes(raw: dict, c: "_Checker", common: dict, facts: BaseFacts,
+                      source_dir: Path) -> list[tuple[list[str], list]]:
+    """The cartesian sweep: each key names a change or setting, each value is checked as one."""
     sweep_raw = raw.get("sweep") or {}
     axes: list[tuple[list[str], list]] = []
-    if c.mapping(sweep_raw, ("sweep",)):
-        for key, values in sweep_raw.items():
-            p = ("sweep", key)
-            head = normalise_sweep_key(key)
-            if head is None:
-                c.bad(p, "unknown_key", f"{key!r} names no change or setting",
-                      f"use changes.KIND.KEY (KIND: {', '.join(CHANGE_KINDS)}) or settings.NAME")
-                continue
-            if not isinstance(values, list) or not values:
-                c.bad(p, "bad_value", "must be a non-empty list of values, e.g. [0, 4, 8]")
-                continue
-            axes.append((head, values))
-            seen: set[tuple[str, str]] = set()
-            for j, v in enumerate(values):
-                probe: dict = {}
-                set_path(probe, head, v)
-                before = len(c.problems)
-                if head[0] == "settings":
-                    check_settings(probe["settings"], c, (*p, j))
-                else:
-                    check_changes(deep_merge(common, probe["changes"]), _Sub(c, (*p, j)), ("changes",), facts,
-                                  source_dir)
-                # A wrong key is wrong for every value: say it once, at its first value.
-                new = c.problems[before:]
-                del c.problems[before:]
-                for q in new:
-                    if (q.code, q.message) not in seen:
-                        seen.add((q.code, q.message))
-                        c.problems.append(q)
+    if not c.mapping(sweep_raw, ("sweep",)):
+        return axes
+    for key, values in sweep_raw.items():
+        p = ("sweep", key)
+        head = normalise_sweep_key(key)
+        if head is None:
+            c.bad(p, "unknown_key", f"{key!r} names no change or setting",
+                  f"use changes.KIND.KEY (KIND: {', '.join(CHANGE_KINDS)}) or settings.NAME")
+            continue
+        if not isinstance(values, list) or not values:
+            c.bad(p, "bad_value", "must be a non-empty list of values, e.g. [0, 4, 8]")
+            continue
+        axes.append((head, values))
+        seen: set[tuple[str, str]] = set()
+        for j, v in enumerate(values):
+            probe: dict = {}
+            set_path(probe, head, v)
+            before = len(c.problems)
+            if head[0] == "settings":
+                check_settings(probe["settings"], c, (*p, j))
+            else:
+                check_changes(deep_merge(common, probe["changes"]), _Sub(c, (*p, j)), ("changes",), facts,
+                              source_dir)
+            # A wrong key is wrong for every value: say it once, at its first value.
+            new = c.problems[before:]
+            del c.problems[before:]
+            for q in new:
+                if (q.code, q.message) not in seen:
+                    seen.add((q.code, q.message))
+                    c.problems.append(q)
+    return axes
+
+
+def _check_report(raw: dict, c: "_Checker") -> dict:
     report = raw.get("report") or {}
     if c.mapping(report, ("report",), _REPORT_KEYS) and "capping_budgets_pct" in report:
         budgets = report["capping_budgets_pct"]
@@ -557,27 +595,25 @@ def load_sweep(path: str | Path) -> Sweep:
         else:
             for j, b in enumerate(budgets):
                 c.number(b, ("report", "capping_budgets_pct", j), 0, 100)
-    n = max(1, len(listed)) * math.prod(len(v) for _, v in axes)
-    if n > MAX_SCENARIOS:
-        c.bad(("sweep",), "out_of_range", f"the file expands to {n} scenarios (more than {MAX_SCENARIOS})",
-              "split it into several files")
-    if c.problems:
-        raise InventoryError(c.problems)
-    scenarios = expand(name, base, source_dir, settings, changes, listed, axes)
+    return report
+
+
+def _check_expanded(scenarios: list[ScenarioSpec], c: "_Checker", file: str) -> None:
+    """Rules across the expanded scenarios: load growth needs the predicted evaluator; ids are
+    unique."""
     for spec in scenarios:
         if spec.settings["evaluator"] == "simulator" and (spec.changes.get("load_growth") or {}):
             c.bad(("settings", "evaluator"), "bad_value",
                   f"scenario {spec.id!r}: load_growth has no effect with the simulator evaluator (it replaces "
                   "the telemetry with real traces)", "use evaluator: predicted for load growth")
             break
-    if spec_problems := c.problems:
-        raise InventoryError(spec_problems)
+    if c.problems:
+        raise InventoryError(c.problems)
     ids = [s.id for s in scenarios]
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         raise InventoryError([Problem("duplicate_id", file, f"scenario id {d!r} arises twice",
                                       "give listed scenarios distinct names") for d in sorted(dup)[:20]])
-    return Sweep(name, str(path.resolve()), str(base), scenarios, [short_name(h) for h, _ in axes], report)
 
 
 class _Sub(_Checker):
