@@ -107,7 +107,7 @@ def dask_client(scheduler: str | None = None, n_workers: int = DEFAULT_WORKERS, 
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: not an address (no port)
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc} "
                                "(start one with 'dask scheduler' and 'dask worker', or drop --scheduler "
                                "to run on an in-process LocalCluster)") from exc

@@ -392,6 +392,10 @@ def test_cli_simulate(tmp_path, small_room):
     r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "y"), "--actual", str(actual),
                                   "--step", "7", "--quiet"])
     assert r.exit_code == 2 and "does not divide both a day" in r.output and not (tmp_path / "y").exists()
+    for study, levels, bad in (("mix", "0.5,1.5,-0.2", ["1.5", "-0.2"]), ("oversubscription", "0,4", ["4"])):
+        r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "z"), "--actual", str(actual),
+                                      "--study", study, "--levels", levels, "--quiet"])
+        assert r.exit_code == 2 and [f"{x} is outside" in r.output for x in bad] == [True] * len(bad), r.output
 
 
 def test_actual_loads_are_checked_all_at_once(tmp_path):

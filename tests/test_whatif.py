@@ -428,3 +428,14 @@ def test_a_failure_window_outside_the_horizon_is_an_error():
     with pytest.raises(InventoryError) as err:
         failure_mask(FailureWindow(("ups-failure",), 500.0, 24.0), horizon, np.ones(24))
     assert "covers no slot" in err.value.problems[0].message
+
+
+def test_a_scheduler_address_without_a_port_is_bad_usage(tmp_path, room):
+    """It was a ValueError traceback (exit 3); an unreachable address already said what to do."""
+    from click.testing import CliRunner
+
+    from tapas_opt.cli import main
+
+    spec = write_sweep(tmp_path / "s.yaml", room, "settings: {forecast_method: template}\n")
+    res = CliRunner().invoke(main, ["whatif", str(spec), "--out", str(tmp_path / "w"), "--scheduler", "bogus"])
+    assert res.exit_code == 2 and "cannot reach the Dask scheduler at bogus" in res.output

@@ -61,6 +61,23 @@ def _month_day(value: str) -> str:
     return value
 
 
+LEVEL_RANGES = {"oversubscription": (0.0, 3.0, "extra server shares 0..3 (0.5 = +50 %), as --oversubscribe"),
+                "mix": (0.0, 1.0, "SaaS shares of the GPUs, 0..1")}
+
+
+def _check_levels(study: str, points) -> None:
+    """Sweep points of a numeric study within the range the study can build, all reported."""
+    from tapas_opt.errors import InventoryError, Problem
+
+    if study not in LEVEL_RANGES:
+        return
+    lo, hi, what = LEVEL_RANGES[study]
+    bad = [x for x in points if not lo <= x <= hi]
+    if bad:
+        raise InventoryError([Problem("bad_value", "--levels", f"{x:g} is outside {lo:g}..{hi:g}",
+                                      f"--study {study} takes {what}") for x in bad])
+
+
 @main.command()
 @o.inventory_arg
 @o.out_option
@@ -153,6 +170,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
                 except ValueError:
                     raise InventoryError([Problem("bad_value", "--levels", f"{levels!r} is not a list of numbers",
                                                   "e.g. 0,0.2,0.4,0.5")]) from None
+                _check_levels(study, points)
             result = run_study(study, inventory_dir, opts, chosen, eopts, points, time_limit_s, fast_placement,
                                progress, log=(lambda m: err_console.print(m)) if show else None,
                                oversubscription=oversubscription)
