@@ -242,6 +242,22 @@ def test_event_window_limits(tmp_path, small_room):
     assert inside.sum() == 12 and inside[6] and not inside[5] and not inside[18]
     np.testing.assert_allclose(sc.row_limit_kw[:, inside], 30.0 * 0.75)
     np.testing.assert_allclose(sc.row_limit_kw[:, ~inside], 30.0)
+    # The per-row summary gives the draw and the limit of the same step (its ratio is the
+    # row's peak fraction), not the week's largest draw against the event's limit.
+    run = run_policies(sc, resolve_policies(["baseline"]))
+    for row in run.summaries[0]["rows"]:
+        assert row["peak_kw"] / row["limit_kw"] == pytest.approx(row["peak_fraction"], abs=1e-3)
+        assert row["limit_kw"] in (pytest.approx(22.5), pytest.approx(30.0)) and row["max_kw"] >= row["peak_kw"]
+
+
+def test_event_windows_the_week_cannot_give_are_warned_about(tmp_path, small_room):
+    """An event window outside the week never happens, one past its end is cut: both said."""
+    outside = small_scenario(tmp_path, small_room, events=("ups-failure",), event_start_h=500, event_hours=12)
+    assert not outside.event_mask.any() and any("the events never happen" in w for w in outside.warnings)
+    cut = small_scenario(tmp_path, small_room, events=("ups-failure",), event_start_h=20, event_hours=48)
+    assert any("cut to the simulated week" in w for w in cut.warnings)
+    whole = small_scenario(tmp_path, small_room, events=("ups-failure",), event_start_h=6, event_hours=12)
+    assert not any("event" in w for w in whole.warnings)
 
 
 def test_arrivals_follow_batches(tmp_path, small_room):

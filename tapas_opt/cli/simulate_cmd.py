@@ -108,7 +108,7 @@ def _check_levels(study: str, points) -> None:
               help="Pending VMs arrive over this many hours [default: the whole week].")
 @o.event_option
 @click.option("--event-start", "event_start_h", type=float, default=None,
-              help="Event window start, hours after the week's start [default: midnight of the peak-demand day].")
+              help="Event window start, hours after the week's start [default: midnight of the day the demand of every simulated VM, as if present all week, peaks].")
 @click.option("--event-hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True,
               help="Event window length (hours).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,

@@ -142,13 +142,19 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
         out["hottest_vm"] = {"vm_id": str(vms.at[hv, "vm_id"]), "kind": str(vms.at[hv, "kind"]),
                              "server_id": str(scenario.instance.server_ids[placement.server[hv]]),
                              "peak_gpu_temp_c": round(float(result.vm_peak_temp_c[hv]), 3)}
-    out["rows"] = [{"row_id": str(result.row_ids[j]), "limit_kw": round(float(result.row_limit_kw[j, m].min()), 2),
-                    "peak_kw": round(float(result.row_kw[j, m].max()), 2),
-                    "peak_fraction": round(float(norm[j].max()), 4), "at": str(times[int(np.argmax(norm[j]))]),
+    # Per row and aisle, the step where it is nearest its limit (or furthest over), with the
+    # draw and the limit of that step: under an event the limit changes, and the week's largest
+    # draw (max_kw, max_cfm) may fall outside the event, against the normal limit.
+    row_kw, row_lim = result.row_kw[:, m], result.row_limit_kw[:, m]
+    aisle_cfm, aisle_lim = result.aisle_cfm[:, m], result.aisle_limit_cfm[:, m]
+    at_r, at_a = np.argmax(norm, axis=1), np.argmax(air, axis=1)
+    out["rows"] = [{"row_id": str(result.row_ids[j]), "limit_kw": round(float(row_lim[j, at_r[j]]), 2),
+                    "peak_kw": round(float(row_kw[j, at_r[j]]), 2), "max_kw": round(float(row_kw[j].max()), 2),
+                    "peak_fraction": round(float(norm[j, at_r[j]]), 4), "at": str(times[int(at_r[j])]),
                     "capped_pct": _pct(result.row_capped[j, m].sum(), m.sum())} for j in range(len(result.row_ids))]
-    out["aisles"] = [{"aisle_id": str(result.aisle_ids[j]), "limit_cfm": round(float(result.aisle_limit_cfm[j, m].min()), 1),
-                      "peak_cfm": round(float(result.aisle_cfm[j, m].max()), 1),
-                      "peak_fraction": round(float(air[j].max()), 4),
+    out["aisles"] = [{"aisle_id": str(result.aisle_ids[j]), "limit_cfm": round(float(aisle_lim[j, at_a[j]]), 1),
+                      "peak_cfm": round(float(aisle_cfm[j, at_a[j]]), 1), "max_cfm": round(float(aisle_cfm[j].max()), 1),
+                      "peak_fraction": round(float(air[j, at_a[j]]), 4), "at": str(times[int(at_a[j])]),
                       "over_pct": _pct((air[j] > 1 + 1e-9).sum(), m.sum()),
                       "max_recirculation_rise_c": round(float(result.aisle_rise_c[j, m].max()), 3)}
                      for j in range(len(result.aisle_ids))]

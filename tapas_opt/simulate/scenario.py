@@ -64,7 +64,8 @@ class ScenarioOptions:
     events: tuple[str, ...] = ()
     event_start_h: float | None = None
     """Start of the event window (hours after the week's start); default: midnight of the day
-    in which the room's demand peaks."""
+    in which the demand of the room's whole simulated population (every VM, arrived or not)
+    peaks: the day follows from the load traces, not from a policy's arrivals."""
     event_hours: float | None = 24.0
     """Length of the event window; None = until the end of the week."""
     forecast_method: str = "template"
@@ -344,6 +345,22 @@ def _event_window(opts: ScenarioOptions, times: pd.DatetimeIndex, demand: np.nda
     return mask
 
 
+def _event_window_warnings(opts: ScenarioOptions, events: tuple[str, ...], times: pd.DatetimeIndex,
+                           mask: np.ndarray) -> list[str]:
+    """What the user asked of the event window that the simulated week cannot give."""
+    if not events:
+        return ["--event-start has no effect without --event"] if opts.event_start_h is not None else []
+    if not mask.any():
+        return [f"the event window (from {opts.event_start_h:g} h) lies outside the simulated week "
+                f"({times[0]} .. {times[-1]}): the events never happen"]
+    step = times[1] - times[0] if len(times) > 1 else pd.Timedelta(hours=1)
+    got_h = mask.sum() * step / pd.Timedelta(hours=1)
+    if opts.event_hours is not None and got_h < opts.event_hours - 1e-9:
+        return [f"the event window is cut to the simulated week: {got_h:g} h of the {opts.event_hours:g} h "
+                f"asked ({times[mask][0]} .. {times[mask][-1]})"]
+    return []
+
+
 # ---- building ---------------------------------------------------------------------------------
 
 def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions = ScenarioOptions(),
@@ -378,6 +395,9 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
 
     initial = vms["sim_initial"].to_numpy(bool)
     hours = cfg.horizon_h if opts.arrival_hours is None else opts.arrival_hours
+    if hours > cfg.horizon_h:
+        warnings.append(f"--arrival-hours {hours:g} is longer than the simulated {cfg.horizon_h:g} h: arrivals "
+                        f"drawn after its end arrive at its last step")
     arrival = _arrivals(vms, initial, n_steps, opts.step_min, hours, opts.seed)
 
     # Actual load and the history the planner sees.
@@ -443,6 +463,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     ep_gpus = np.bincount(endpoint_idx[endpoint_idx >= 0], gp[endpoint_idx >= 0], minlength=len(endpoint_ids))
     demand = iaas_demand + (endpoint_load * ep_gpus[:, None]).sum(axis=0)
     mask = _event_window(dataclasses.replace(opts, events=events), times, demand)
+    warnings += _event_window_warnings(opts, events, times, mask)
     row_limit = np.where(mask[None, :], limits.row_limit_kw[:, None], inst.row_limit_kw[:, None])
     aisle_limit = np.where(mask[None, :], limits.aisle_limit_cfm[:, None], inst.aisle_limit_cfm[:, None])
     shift = np.where(mask, limits.outside_shift_c, 0.0)
