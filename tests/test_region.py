@@ -154,6 +154,23 @@ def test_region_pending_file_and_room_scope(client, region, tmp_path):
     assert {"region/n1", "region/n2"} <= set(a.index) and a.loc["region/n1", "status"] == "placed"
 
 
+def test_every_unplaced_vm_says_why(client, region, tmp_path):
+    """More 8-GPU VMs than the region can hold: each one left out carries a reason in
+    assignment.csv, the limit that binds in the last room that tried it or that no room had the
+    GPUs free, and the command prints them."""
+    alt = tmp_path / "alt"
+    alt.mkdir()
+    for room in ("room01", "room02", "room03"):
+        (alt / room).symlink_to(region / room, target_is_directory=True)
+    pd.DataFrame({"vm_id": [f"big{i}" for i in range(150)], "kind": "iaas", "customer": "nobody", "endpoint": None,
+                  "gpus": 8}).to_csv(alt / "pending.csv", index=False)
+    res = plan_region(alt, None, client=client, options=RoomOptions(policy="greedy"))
+    left = res.assignment[res.assignment["status"] == "unplaced"]
+    assert len(left) > 0 and (left["reason"] != "").all()
+    assert left["reason"].str.match(r"^(room room0\d: \w+: |no_gpu_capacity: )").all()
+    assert (res.assignment.loc[res.assignment["status"] == "placed", "reason"] == "").all()
+
+
 def test_cli_plan_region(region, tmp_path):
     """tapas-opt plan-region writes the plan and exits 0 when everything is placed; a broken
     region exits 2."""

@@ -75,6 +75,11 @@ def plan_region(region_dir, out_dir, scheduler, dask_workers, retries, room_poli
         print_json(s)
     elif not quiet:
         print_table(_table(s))
+        left = result.assignment[result.assignment["status"] == "unplaced"]
+        for row in left.head(20).itertuples():
+            click.echo(f"unplaced {row.vm_id}: {row.reason}", err=True)
+        if len(left) > 20:
+            click.echo(f"... and {len(left) - 20} more unplaced VMs (assignment.csv gives every reason)", err=True)
         gap = s["max_room_peak_row_power_gap"]
         click.echo(f"{s['placed']} of {s['queued_vms']} queued VMs placed; {s['rooms_within_gap_target']} of "
                    f"{s['rooms']} rooms within {s['gap_target']:.0%} of their LP bound"

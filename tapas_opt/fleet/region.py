@@ -643,7 +643,10 @@ def solve_room(data: RoomData, incoming: Queue, options: RoomOptions = RoomOptio
 
 def brief(result: RoomResult) -> dict:
     """What the client gathers from a solved room (the plan and the room stay on the worker)."""
-    return {"figures": result.figures, "placed": result.placed, "unplaced": result.unplaced, "view": result.view}
+    reasons = {str(u["vm_id"]): f"room {result.room_id}: {u['code']}: {u['message']}"
+               for u in result.summary.get("unplaced", [])}
+    return {"figures": result.figures, "placed": result.placed, "unplaced": result.unplaced, "view": result.view,
+            "reasons": reasons}
 
 
 # ---- the whole region ---------------------------------------------------------------------------------
@@ -740,8 +743,10 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     results_f: dict[str, list] = {}
     rounds, figures, placed_parts = [], [], []
     exclude: dict[str, set[str]] = {}
+    reasons: dict[str, str] = {}
     offered = queue
     for round_ in range(1, repair_rounds + 2):
+        reasons.update(_not_offered(offered, room_of, exclude))
         given = {rid[k]: np.flatnonzero(room_of == k) for k in range(len(rid)) if (room_of == k).any()}
         if not given:
             break
@@ -759,6 +764,7 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
             figures.append(b["figures"])
             placed_parts.append(b["placed"].assign(room=room, round=round_, status="placed"))
             unplaced_parts.append(b["unplaced"])
+            reasons.update(b["reasons"])
             for vm_id in b["unplaced"].vms["vm_id"]:
                 exclude.setdefault(str(vm_id), set()).add(room)
         unplaced = Queue.concat(unplaced_parts)
@@ -773,7 +779,7 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     exports = _gather({k: _submit(client, _export_all, fs, key=f"export-{k}", retries=retries)
                        for k, fs in results_f.items()}, "collecting the plans")
     t4 = time.perf_counter()
-    assignment = _assignment(queue, placed_parts)
+    assignment = _assignment(queue, placed_parts, reasons)
     final = {f["room"]: f for f in figures}  # a room's last round describes its final plan
     room_rows = [final[k] for k in rid if k in final]
     first = {f["room"]: f for f in reversed(figures)}
@@ -802,15 +808,31 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     return result
 
 
-def _assignment(queue: Queue, placed_parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """One line per queued VM: where it went (or ``unplaced``)."""
+def _not_offered(offered: Queue, room_of: np.ndarray, exclude: dict[str, set[str]]) -> dict[str, str]:
+    """Why the split gave some VMs to no room: no server left in the region (outside the rooms
+    that already refused them) with enough free GPUs."""
+    out = {}
+    for v in np.flatnonzero(room_of < 0):
+        vm_id = str(offered.vms["vm_id"].iloc[v])
+        tried = sorted(exclude.get(vm_id, ()))
+        where = f"outside the rooms that could not seat it ({', '.join(tried)})" if tried else "in the region"
+        out[vm_id] = (f"no_gpu_capacity: no server {where} had {int(offered.vms['gpus'].iloc[v])} free GPUs "
+                      f"left for it (the free GPUs went to the VMs split before it, largest first)")
+    return out
+
+
+def _assignment(queue: Queue, placed_parts: list[pd.DataFrame], reasons: dict[str, str]) -> pd.DataFrame:
+    """One line per queued VM: where it went, or ``unplaced`` and why (the last room that tried
+    it, with the limit that binds there, or why no room was offered it)."""
     cols = ["vm_id", "server_id", "row_id", "room", "round", "status"]
     placed = pd.concat(placed_parts, ignore_index=True) if placed_parts else pd.DataFrame(columns=cols)
     left = queue.vms[~queue.vms["vm_id"].isin(set(placed["vm_id"]))]
     out = pd.concat([placed[cols], pd.DataFrame({"vm_id": left["vm_id"], "status": "unplaced"})], ignore_index=True)
     home = queue.vms.set_index("vm_id")[["source_id", "home", "kind", "gpus"]]
     out = out.join(home, on="vm_id")
-    return out[["vm_id", "source_id", "home", "kind", "gpus", "room", "server_id", "row_id", "round", "status"]]
+    out["reason"] = np.where(out["status"] == "unplaced", out["vm_id"].map(reasons).fillna(""), "")
+    return out[["vm_id", "source_id", "home", "kind", "gpus", "room", "server_id", "row_id", "round", "status",
+                "reason"]]
 
 
 def _export_all(results: list[RoomResult]) -> dict:
