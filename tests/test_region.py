@@ -193,7 +193,9 @@ def test_a_repaired_rooms_queue_keeps_earlier_rounds_placed_vms_and_all_of_its_l
     def rnd(queued, placed, plan_ids):
         q = pd.DataFrame({"vm_id": queued, "kind": "iaas", "customer": "c", "endpoint": None, "gpus": 8})
         plan = pd.DataFrame({"vm_id": plan_ids, "status": "running"})
-        return SimpleNamespace(queued=q, placed=pd.DataFrame({"vm_id": placed}), plan=plan, summary={},
+        summary = {"vms": {"pending": len(queued), "placed": len(placed), "unplaced": len(queued) - len(placed),
+                           "running": len(plan_ids) - len(placed)}}
+        return SimpleNamespace(queued=q, placed=pd.DataFrame({"vm_id": placed}), plan=plan, summary=summary,
                                figures={"round": len(queued)}, profiles="final profiles")
 
     first = rnd(["r/a", "r/b"], ["r/a"], ["v1", "r/a"])  # r/b went back to the region
@@ -203,6 +205,8 @@ def test_a_repaired_rooms_queue_keeps_earlier_rounds_placed_vms_and_all_of_its_l
     assert out["plan"].set_index("vm_id")["status"].to_dict() == {"v1": "running", "r/a": "placed",
                                                                   "s/c": "placed", "s/d": "placed"}
     assert out["profiles"] == "final profiles" and len(out["summary"]["region_rounds"]) == 2
+    # its VM counts cover both rounds: 4 queued, 3 placed, 1 unplaced, 1 running before the region
+    assert out["summary"]["vms"] == {"pending": 4, "placed": 3, "unplaced": 1, "running": 1}
 
 
 def test_room_plans_of_a_region_verify_against_their_rooms(region, tmp_path):
@@ -253,7 +257,7 @@ def test_rooms_over_the_gap_target_go_to_the_optimiser(client, region, tmp_path)
     for r in s["room_results"]:
         if r["escalated"]:
             assert r["mode"] == "optimal" and r["peak_row_power_bound"] is not None
-    assert s["rooms_escalated"] == sum(r["escalated"] for r in s["room_results"])
+    assert s["rooms_escalated"] == len({r["room"] for r in s["room_results"] + s["repair_results"] if r["escalated"]})
 
 
 def test_region_queue_rejects_a_vm_no_server_can_hold(tmp_path):

@@ -792,7 +792,7 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
         "forecast_method": forecast_method, "room_policy": options.policy, "gap_target": options.gap_target,
         "max_room_peak_row_power_gap": max(gaps) if gaps else None,
         "rooms_within_gap_target": int(sum(g <= options.gap_target + 1e-12 for g in gaps)),
-        "rooms_escalated": int(sum(f["escalated"] for f in figures)),
+        "rooms_escalated": len({f["room"] for f in figures if f["escalated"]}),
         "rooms_repaired": sorted({f["room"] for f in figures if f["round"] > 1}),
         "violations": int(sum(r["violations"] for r in room_rows)),
         "split": split_stats, "rounds": rounds,
@@ -848,6 +848,12 @@ def _export_all(results: list[RoomResult]) -> dict:
     queue = pd.concat([*earlier, last.queued], ignore_index=True)
     summary = dict(last.summary)
     summary["region_rounds"] = [r.figures for r in results]
+    # The room's VM counts cover every round (the last round's summary counts its own VMs only).
+    n_placed = int(plan["vm_id"].isin(ids).sum())
+    earlier_placed = sum(len(r.placed) for r in results[:-1])  # running in the last round's room
+    vms = summary.get("vms", {})
+    summary["vms"] = {**vms, "pending": int(len(queue)), "placed": n_placed, "unplaced": int(len(queue)) - n_placed,
+                      "running": int(vms.get("running", 0)) - earlier_placed}
     return {"plan": plan, "summary": summary, "queue": queue, "profiles": last.profiles}
 
 
