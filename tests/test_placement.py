@@ -298,5 +298,7 @@ def test_load_added_to_a_row_already_over_its_limit_is_the_plans_violation(tmp_p
     assert "the plan adds 4.5 kW where the running VMs alone already exceed the limit (10.5 kW)" in in_a.violations[0].message
     in_b = evaluate_assignment(inst, np.array([b1]))
     assert {v.code for v in in_b.violations} == {"row_power_preexisting"}
-    placed = solve_placement(inst, "optimal").assign
-    assert inst.row_ids[inst.server_row[placed[0]]] == "B"  # the optimiser keeps it out of row A
+    sol = solve_placement(inst, "optimal")
+    assert inst.row_ids[inst.server_row[sol.assign[0]]] == "B"  # the optimiser keeps it out of row A
+    # and its bound is no lower than what row A's running VMs alone draw (10.5 / 10 kW)
+    assert sol.power_bound == pytest.approx(1.05, abs=1e-6) and sol.power_gap == pytest.approx(0.0, abs=1e-6)

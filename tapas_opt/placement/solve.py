@@ -19,6 +19,8 @@ The ``optimal`` policy (the default):
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -197,9 +199,14 @@ class RowLp:
         balance terms on) may accept a higher ``z`` for spreading, so theirs is no bound."""
         set_objective(self.model, soft=False)
         try:
-            return self.solve(self.inst.temp_limit_c)
+            res = self.solve(self.inst.temp_limit_c)
         finally:
             set_objective(self.model)
+        # No plan goes below what the running VMs alone draw, in rows the model leaves out too
+        # (rows already over their limit are closed to new VMs).
+        inst = self.inst
+        running = float((inst.base_row_kw / inst.row_limit_kw[:, None]).max()) if inst.base_row_kw.size else 0.0
+        return dataclasses.replace(res, z=max(res.z, math.floor(running * PPM) / PPM))
 
 
 def peak_power_bound(instance: PlacementInstance) -> LpResult:
