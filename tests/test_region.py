@@ -312,3 +312,11 @@ def test_an_invalid_room_is_bad_input_with_its_problems(client, region, tmp_path
         plan_region(broken, None, client=client, options=RoomOptions(policy="greedy"))
     assert err.value.exit_code == 2
     assert "room02" in str(err.value) and "rows.csv:2 [power_limit_kw]" in str(err.value)
+    assert "InventoryError" not in str(err.value)
+    # a bad region queue as well: its problems and the room's come out together, before any work
+    (broken / "pending.csv").write_text("vm_id,kind,customer,endpoint,gpus\nq1,iaas,acme,,eight\n")
+    (broken / "region.yaml").write_text(yaml.safe_dump({"pending": "pending.csv"}))
+    with pytest.raises(InventoryError) as err:
+        plan_region(broken, None, client=client, options=RoomOptions(policy="greedy"))
+    where = {(p.file, p.column) for p in err.value.problems}
+    assert ("pending.csv", "gpus") in where and ("room02/rows.csv", "power_limit_kw") in where

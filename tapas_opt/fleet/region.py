@@ -701,8 +701,19 @@ def _gather(futures: dict, what: str) -> dict:
     if failed:
         bad_input = all(o.error.startswith("InventoryError") for o in failed)
         raise RegionError(f"{what} failed for {len(failed)} room(s):\n"
-                          + "\n".join(f"  room {o.key}: {o.error}" for o in failed),
+                          + "\n".join(f"  room {o.key}: {o.error.removeprefix('InventoryError: ')}" for o in failed),
                           EXIT_BAD_INPUT if bad_input else EXIT_INTERNAL)
+    return out
+
+
+def _rooms_problems(spec: RegionSpec) -> list[Problem]:
+    """Every room's inventory problems, each file named under its room."""
+    from tapas_opt.inventory.load import check_inventory
+
+    out = []
+    for room in spec.rooms:
+        _, problems = check_inventory(room.path)
+        out += [dataclasses.replace(p, file=f"{room.room_id}/{p.file}") for p in problems]
     return out
 
 
@@ -721,8 +732,13 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     rid = [r.room_id for r in spec.rooms]
-    # The region's queue is checked first: a bad file fails before the rooms are forecast.
-    pending = read_region_pending(spec.pending, set(rid), largest_server_gpus(spec)) if spec.pending is not None else None
+    # The region's queue is checked first: a bad file fails before the rooms are forecast, with
+    # the rooms' own problems listed too (every problem at once).
+    try:
+        pending = (read_region_pending(spec.pending, set(rid), largest_server_gpus(spec))
+                   if spec.pending is not None else None)
+    except InventoryError as exc:
+        raise InventoryError(list(exc.problems) + _rooms_problems(spec)) from None
     # Stage 1: rooms load and forecast in parallel; the rooms stay on the workers.
     say(f"stage 1: loading and forecasting {len(rid)} rooms")
     room_f = {r.room_id: _submit(client, analyse_room, r, forecast_method, spec.scope, spec.pending is not None,
