@@ -192,7 +192,6 @@ class MoveModel:
     def __init__(self, inst: PlacementInstance, state: RoomState, movers: Movers):
         self.inst, self.state, self.m = inst, state, movers
         self.backend = make_backend("cp-sat")
-        self.backend.core_search = True  # it finds the moves here (see CpSatBackend.core_search)
         self.x = {(c, int(p)): self.backend.var(0, 1, f"move_c{c}_p{p}")
                   for c in range(len(movers)) for p in np.flatnonzero(movers.pool_ok[c])}
         self.z = self.backend.var(0, 4 * PPM, "peak_row_power_ppm")

@@ -87,11 +87,6 @@ class CpSatBackend(Backend):
     def __init__(self) -> None:
         self.model = cp_model.CpModel()
         self.solver = cp_model.CpSolver()
-        self.core_search = False
-        """Run CP-SAT's core-based bound search too. Off by default: it reports a fortieth of
-        its work as deterministic time (39 s of search counted as 1 s on a 60-server placement
-        model), so the budget does not bound it. The nightly move search turns it on: there it
-        finds the moves (seed 1 of the nightly benchmark: -4.33 % with it, -2.22 % without)."""
 
     def var(self, lb, ub, name, integer=True):
         if not integer:
@@ -123,7 +118,11 @@ class CpSatBackend(Backend):
         p.num_workers = int(workers)
         p.random_seed = int(seed)
         p.interleave_search = True
-        if not self.core_search and "core" not in p.ignore_subsolvers:
+        # The core-based bound search reports about a fortieth of its work as deterministic time
+        # (39 s of search counted as 1 s on a 60-server placement model), so the budget does not
+        # bound it and the wall-clock net decides, which makes the result depend on the machine's
+        # load (the nightly move search gave -0.77 % instead of -1.82 % on a loaded machine).
+        if "core" not in p.ignore_subsolvers:
             p.ignore_subsolvers.append("core")
         # Ctrl-C must stop the whole command, not just this solve: CP-SAT's own handler would end
         # the search "as if the time limit was reached" and the pipeline would carry on and write
