@@ -264,7 +264,8 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     frame = read_user_table(path)
     missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
     if missing:
-        raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
+        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing (found: {found})",
                                       "columns: vm_id, timestamp, load") for c in missing])
     raw = frame
     times_read, reasons = parse_timestamps(frame["timestamp"])
@@ -280,9 +281,13 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
         problems.append(Problem("out_of_range", path.name, f"load {text} is not a number in 0..1",
                                 "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
     known = set(vms["vm_id"])
-    for v in sorted(set(frame["vm_id"].dropna()) - known)[:20]:
-        problems.append(Problem("unknown_vm", path.name, f"VM {v!r} is not in the inventory's vms.csv",
-                                "remove its rows, or add the VM to the inventory", column="vm_id"))
+    unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(known)
+    first_rows = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"]).first()
+    for v, i in list(first_rows.items())[:20]:
+        n = int((frame["vm_id"] == v).sum())
+        problems.append(Problem("unknown_vm", path.name, f"VM {v!r} is not in the inventory's vms.csv ({n} row(s), "
+                                f"the first here)", "remove its rows, or add the VM to the inventory",
+                                line=line_of(i), column="vm_id"))
     frame = frame[~(frame["timestamp"].isna() | bad_load)]
     frame = frame.assign(timestamp=frame["timestamp"].dt.floor(f"{step_min}min"))
     wide = frame.pivot_table(index="vm_id", columns="timestamp", values="load", aggfunc="mean")
