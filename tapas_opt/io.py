@@ -73,17 +73,24 @@ def check_resumable(dest: Path | str, own_files: tuple[str, ...]) -> None:
     or an earlier output of theirs (the marker or one of ``own_files``), never someone else's."""
     from tapas_opt.errors import OutputError
 
-    dest = Path(dest)
+    if not _new_or_own(Path(dest), own_files, inventory_ok=False):
+        raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by this command, "
+                          f"whose files would overwrite its own. Choose a new --out directory.")
+
+
+def _new_or_own(dest: Path, own_files, inventory_ok: bool) -> bool:
+    """Whether ``dest`` is writable and new, empty or carries the marker or one of ``own_files``
+    (False: someone else's directory). A file or (unless ``inventory_ok``) an inventory raises."""
+    from tapas_opt.errors import OutputError
+
     check_writable_location(dest)
     if not dest.exists():
-        return
+        return True
     if not dest.is_dir():
         raise OutputError(f"{dest} is a file: --out needs a directory path")
-    check_not_inventory(dest)
-    if (dest / OUTPUT_MARKER).exists() or any((dest / f).exists() for f in own_files) or not any(dest.iterdir()):
-        return
-    raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by this command, whose "
-                      f"files would overwrite its own. Choose a new --out directory.")
+    if not inventory_ok:
+        check_not_inventory(dest)
+    return (dest / OUTPUT_MARKER).exists() or any((dest / f).exists() for f in own_files) or not any(dest.iterdir())
 
 
 def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
@@ -94,15 +101,7 @@ def check_replaceable(dest: Path | str, inventory_ok: bool = False) -> None:
     in it."""
     from tapas_opt.errors import OutputError
 
-    dest = Path(dest)
-    check_writable_location(dest)
-    if not dest.exists():
-        return
-    if not dest.is_dir():
-        raise OutputError(f"{dest} is a file: --out needs a directory path")
-    if not inventory_ok:
-        check_not_inventory(dest)
-    if (dest / OUTPUT_MARKER).exists() or any((dest / f).exists() for f in LEGACY_SUMMARIES) or not any(dest.iterdir()):
+    if _new_or_own(Path(dest), LEGACY_SUMMARIES, inventory_ok):
         return
     raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by tapas-opt, and "
                       f"writing would delete everything in it. Choose a new --out directory (or empty this "

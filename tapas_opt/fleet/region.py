@@ -846,7 +846,7 @@ def _assignment(queue: Queue, placed_parts: list[pd.DataFrame], reasons: dict[st
     out = pd.concat([placed[cols], pd.DataFrame({"vm_id": left["vm_id"], "status": "unplaced"})], ignore_index=True)
     home = queue.vms.set_index("vm_id")[["source_id", "home", "kind", "gpus"]]
     out = out.join(home, on="vm_id")
-    out["reason"] = np.where(out["status"] == "unplaced", out["vm_id"].map(reasons).fillna(""), "")
+    out["reason"] = [reasons.get(v, "") if st == "unplaced" else "" for v, st in zip(out["vm_id"], out["status"])]
     return out[["vm_id", "source_id", "home", "kind", "gpus", "room", "server_id", "row_id", "round", "status",
                 "reason"]]
 
