@@ -432,6 +432,16 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     wide = read_actual(path, vms, times, 5, warnings)
     assert wide.shape == (3, len(times)) and not wide.isna().any().any()
     assert len(warnings) == 1 and "1 VM(s)" in warnings[0] and "'c' 43%" in warnings[0]
+    # the same row twice with another load is averaged, and said; an empty file says it is empty
+    clash = pd.DataFrame({"vm_id": ["a"], "timestamp": [hours[0]], "load": [0.9]})
+    pd.concat([good, part, clash]).to_csv(path, index=False)
+    warnings = []
+    read_actual(path, vms, times, 5, warnings)
+    assert any("appear more than once with different loads, e.g. 'a'" in w for w in warnings)
+    path.write_text("")
+    with pytest.raises(InventoryError) as err:
+        read_actual(path, vms, times, 5)
+    assert "is empty" in err.value.problems[0].message
 
     bad = pd.concat([good.iloc[:3], part.iloc[:0]]).astype(object)
     bad.iloc[0, 1] = "junk"
@@ -442,7 +452,8 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
         read_actual(path, vms, times, 5)
     got = {(p.code, p.line, p.column) for p in err.value.problems}
     assert ("bad_timestamp", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
-    assert ("unknown_vm", None, "vm_id") in got  # ghost, and no load for b and c
+    assert ("unknown_vm", 5, "vm_id") in got  # ghost, at its first row
+    assert ("unknown_vm", None, "vm_id") in got  # no load for b and c
     assert sum("no actual load for VM" in p.message for p in err.value.problems) == 2
 
     for text in ("a,2026-06-01 00:00,0.5\nb,2026-06-01 00:00,0.5,extra\n", "a,2026-06-01 00:00,0.5,\n"):

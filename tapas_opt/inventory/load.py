@@ -78,6 +78,9 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def unreadable(path: Path, exc: Exception, file: str | None = None) -> Problem:
     """The problem of a table the reader fails on (malformed CSV, not UTF-8, not Parquet)."""
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return Problem("unreadable_file", file or path.name, "is empty: not even a header line",
+                       "give the header line, then the rows")
     if isinstance(exc, UnicodeDecodeError):
         hint = "save it as UTF-8 (tapas-opt reads UTF-8 CSV, with or without BOM)"
     elif path.suffix == ".parquet":

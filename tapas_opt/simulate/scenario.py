@@ -289,6 +289,13 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
                                 f"the first here)", "remove its rows, or add the VM to the inventory",
                                 line=line_of(i), column="vm_id"))
     frame = frame[~(frame["timestamp"].isna() | bad_load)]
+    twice = frame.duplicated(["vm_id", "timestamp"], keep=False)
+    if twice.any() and warnings is not None:
+        clash = frame[twice].groupby(["vm_id", "timestamp"])["load"].nunique()
+        if (clash > 1).any():
+            (v, t) = clash.index[clash > 1][0]
+            warnings.append(f"{path.name}: {int((clash > 1).sum())} (vm_id, timestamp) pair(s) appear more than once "
+                            f"with different loads, e.g. {v!r} at {t}; their loads are averaged")
     frame = frame.assign(timestamp=frame["timestamp"].dt.floor(f"{step_min}min"))
     wide = frame.pivot_table(index="vm_id", columns="timestamp", values="load", aggfunc="mean")
     wide = wide.reindex(columns=times)
