@@ -199,8 +199,7 @@ def explain_unplaced(state: RoomState, v: int) -> Unplaced:
                         f"{inst.aisle_ids[a]}, would reach {aisle_peak[p]:.1%} of "
                         f"{inst.aisle_limit_cfm[a]:.0f} CFM at {inst.slot_label(aisle_slot[p])}")
     row_of = inst.server_row[fits]
-    breached = ((inst.base_row_kw > inst.row_limit_kw[:, None] + 1e-9).any(axis=1)[row_of]
-                | (inst.base_aisle_cfm > inst.aisle_limit_cfm[:, None] + 1e-9).any(axis=1)[inst.row_aisle[row_of]])
+    breached = inst.rows_over_by_running[row_of] | inst.aisles_over_by_running[inst.row_aisle[row_of]]
     already = (f"; {int(breached.sum())} of them in a row or aisle its running VMs already put over its limit"
                if breached.any() else "")
     return Unplaced(vm_id, "combined_limits",

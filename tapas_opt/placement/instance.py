@@ -120,6 +120,17 @@ class PlacementInstance:
         return self.params.vm_airflow_cfm(self.vm_load[:, None, :], self.vm_gpus[:, None, None],
                                           reps[None, :, None])
 
+    # ---- limits the running VMs break on their own ----------------------------------------
+    @cached_property
+    def rows_over_by_running(self) -> np.ndarray:
+        """[R] rows whose running VMs alone draw more than the row's limit at some slot."""
+        return (self.base_row_kw > self.row_limit_kw[:, None]).any(axis=1)
+
+    @cached_property
+    def aisles_over_by_running(self) -> np.ndarray:
+        """[A] aisles whose running VMs alone need more air than the AHU gives at some slot."""
+        return (self.base_aisle_cfm > self.aisle_limit_cfm[:, None]).any(axis=1)
+
     # ---- temperature -------------------------------------------------------------------
     def inlet_c(self, servers) -> np.ndarray:
         """Inlet temperature [len(servers), T] (without recirculation)."""

@@ -62,9 +62,7 @@ def build_row_data(inst: PlacementInstance, theta_c: float, relax: bool = False)
     reps = inst.group_rep
     n = np.array([len(m) for m in inst.group_members], dtype=int)
     gpus = inst.vm_gpus[reps] if len(reps) else np.zeros(0, int)
-    over_row = (inst.base_row_kw > inst.row_limit_kw[:, None]).any(axis=1)
-    over_aisle = (inst.base_aisle_cfm > inst.aisle_limit_cfm[:, None]).any(axis=1)
-    pool_open = ~over_row[inst.pool_row] & ~over_aisle[inst.pool_aisle]
+    pool_open = ~inst.rows_over_by_running[inst.pool_row] & ~inst.aisles_over_by_running[inst.pool_aisle]
     pools = np.flatnonzero(pool_open)
     # Eligible VM slots per group and pool: free GPU blocks on servers cool enough for theta.
     temps = inst.group_peak_temp_c if len(reps) else np.zeros((0, inst.n_servers))
@@ -84,8 +82,8 @@ def build_row_data(inst: PlacementInstance, theta_c: float, relax: bool = False)
     base_row = _to_ppm(inst.base_row_kw, inst.row_limit_kw[:, None], relax)
     base_air = _to_ppm(inst.base_aisle_cfm, inst.aisle_limit_cfm[:, None], relax)
     return RowLevelData(inst, theta_c, n, gpus, inst.vm_kind[reps], inst.vm_endpoint[reps], pools,
-                        slots, np.flatnonzero(over_row), np.flatnonzero(over_aisle),
-                        row_coef, air_coef, base_row, base_air)
+                        slots, np.flatnonzero(inst.rows_over_by_running),
+                        np.flatnonzero(inst.aisles_over_by_running), row_coef, air_coef, base_row, base_air)
 
 
 @dataclass
