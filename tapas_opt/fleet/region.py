@@ -762,7 +762,9 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     reasons: dict[str, str] = {}
     offered = queue
     for round_ in range(1, repair_rounds + 2):
-        reasons.update(_not_offered(offered, room_of, exclude))
+        for vm_id, why in _not_offered(offered, room_of, exclude).items():
+            # after a room refused it, keep that room's binding limit in front of the split's reason
+            reasons[vm_id] = f"{reasons[vm_id]}; then {why}" if vm_id in reasons else why
         given = {rid[k]: np.flatnonzero(room_of == k) for k in range(len(rid)) if (room_of == k).any()}
         if not given:
             break
