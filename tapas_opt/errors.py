@@ -22,8 +22,8 @@ directory): said before any work where it can be known."""
 EXIT_INTERNAL = 3
 """An unexpected internal error (a bug): please report it with the input that caused it."""
 EXIT_INTERRUPTED = 130
-"""Interrupted (Ctrl-C, SIGTERM, SIGHUP): nothing half-written, the previous output kept; what a run had finished stays (what-if
-sweeps keep every finished scenario and resume from there)."""
+"""Interrupted (Ctrl-C, SIGTERM, SIGHUP): nothing half-written, the previous output kept; what a
+run had finished stays (what-if sweeps keep every finished scenario and resume from there)."""
 
 
 @dataclass(frozen=True)

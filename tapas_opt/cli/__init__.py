@@ -42,9 +42,10 @@ def handle_errors(func):
         except OSError as exc:
             if exc.errno not in WRITE_ERRNOS:
                 raise
-            # Checked before any work, but the disk can fill or a mount turn read-only meanwhile.
-            click.echo(f"error: cannot write the output: {exc.strerror} ({exc.filename}); nothing was "
-                       f"half-written. Free space or choose another --out.", err=True)
+            # Outputs are checked before any work, but the disk can fill or a mount turn read-only
+            # meanwhile (and an input may be unreadable to this user): name the path, not a guess.
+            click.echo(f"error: {exc.strerror}: {exc.filename}; nothing was half-written. Free space, or "
+                       f"check that path's permissions, or choose another --out.", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
