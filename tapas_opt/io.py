@@ -249,6 +249,16 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         raise
 
 
+def atomic_write_figure(fig, path: Path | str, **savefig_options) -> None:
+    """A matplotlib figure as PNG, drawn in memory and written with :func:`atomic_write_bytes`
+    (an interrupt mid-draw left a truncated PNG over the previous one)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", **savefig_options)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def _normal_mode(path: Path, mode: int) -> None:
     umask = os.umask(0)
     os.umask(umask)

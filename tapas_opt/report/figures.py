@@ -6,13 +6,12 @@ the HTML report, with the same colour scales (:mod:`tapas_opt.report.scales`).
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 
-from tapas_opt.io import atomic_write_bytes
+from tapas_opt.io import atomic_write_figure
 from tapas_opt.report.data import PlanView
 from tapas_opt.report.layout import LABEL_W, build_layout, natural_key
 from tapas_opt.report.scales import (BASELINE_COLOUR, LIMIT_COLOUR, PLAN_COLOUR, ColourScale, power_scale,
@@ -174,10 +173,8 @@ def write_pngs(out_dir: str | Path, view: PlanView, baseline: PlanView | None = 
     paths = []
     for name, fig in figures.items():
         path = out_dir / name
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
+        atomic_write_figure(fig, path, dpi=dpi)
         plt.close(fig)
-        atomic_write_bytes(path, buf.getvalue())
         paths.append(path)
     return paths
 

@@ -10,21 +10,18 @@
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
-from tapas_opt.io import atomic_write_bytes
+from tapas_opt.io import atomic_write_figure
 
 DPI = 110
 
 
 def _save(fig, path: Path) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_figure(fig, path, dpi=DPI, bbox_inches="tight")
     return str(path)
 
 
