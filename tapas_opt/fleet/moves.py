@@ -114,11 +114,16 @@ class Movers:
         row_kw = state.row_kw.copy()
         aisle_cfm = state.aisle_cfm.copy()
         for c, p in chosen.items():
-            row_kw[self.source_row[c]] -= self.kw_here[c]
-            aisle_cfm[self.source_aisle[c]] -= self.cfm_here[c]
-            row_kw[inst.pool_row[p]] += self.kw_on_hw[c, inst.pool_hw[p]]
-            aisle_cfm[inst.pool_aisle[p]] += self.cfm_on_hw[c, inst.pool_hw[p]]
+            self.move(inst, row_kw, aisle_cfm, c, p)
         return row_kw, aisle_cfm
+
+    def move(self, inst: PlacementInstance, row_kw: np.ndarray, aisle_cfm: np.ndarray, c: int, p: int) -> None:
+        """Take mover c's power and airflow off its source row and aisle and put it on pool p's
+        (in place)."""
+        row_kw[self.source_row[c]] -= self.kw_here[c]
+        aisle_cfm[self.source_aisle[c]] -= self.cfm_here[c]
+        row_kw[inst.pool_row[p]] += self.kw_on_hw[c, inst.pool_hw[p]]
+        aisle_cfm[inst.pool_aisle[p]] += self.cfm_on_hw[c, inst.pool_hw[p]]
 
     def peak(self, inst: PlacementInstance, state: RoomState, chosen: dict[int, int]) -> float:
         """The week's peak normalised row power after the moves; infinite if an aisle then needs
@@ -176,10 +181,7 @@ def greedy_moves(inst: PlacementInstance, state: RoomState, m: Movers, max_moves
             break
         _, c, p = best
         chosen[c] = p
-        row_kw[m.source_row[c]] -= m.kw_here[c]
-        aisle_cfm[m.source_aisle[c]] -= m.cfm_here[c]
-        row_kw[inst.pool_row[p]] += m.kw_on_hw[c, inst.pool_hw[p]]
-        aisle_cfm[inst.pool_aisle[p]] += m.cfm_on_hw[c, inst.pool_hw[p]]
+        m.move(inst, row_kw, aisle_cfm, c, p)
         free_pool[p] -= m.gpus[c]
     return chosen
 
