@@ -16,6 +16,7 @@ Run standalone from the repository root (the numbers in BENCHMARKS.md come from 
 
     python benchmarks/reconfigure.py                  # all parts, ~3-5 minutes on 2 cores
     python benchmarks/reconfigure.py --parts timing   # one part: events | timing | router
+    python benchmarks/reconfigure.py --parts events --seeds 1 2   # held-out rooms
 
 Profiles use the paper's template forecaster (``--forecast-method template``, the same for every
 policy; ``auto`` is slower and changes the loads, not the comparison). Writes
@@ -70,11 +71,20 @@ def worst_aisle(prep) -> str:
     return str(inst.aisle_ids[int(np.argmax(inst.base_aisle_cfm[:, t] / inst.aisle_limit_cfm))])
 
 
-def run_events(tmp: Path, forecast: str, cat) -> list[dict]:
+def run_events(tmp: Path, forecast: str, cat, seeds=(0,)) -> list[dict]:
+    """Every event and policy on every room of :data:`ROOMS`, generated with each seed (seed 0
+    is the room the policies were built on; other seeds are held-out rooms)."""
+    rows = []
+    for seed in seeds:
+        rows += _run_events_seed(tmp, forecast, cat, seed)
+    return rows
+
+
+def _run_events_seed(tmp: Path, forecast: str, cat, seed: int) -> list[dict]:
     rows = []
     for label, spec in ROOMS.items():
-        path = tmp / label.split()[0].replace("%", "")
-        write_room(RoomSpec(**spec), path)
+        path = tmp / f"{label.split()[0].replace('%', '')}-seed{seed}"
+        write_room(RoomSpec(**spec, seed=seed), path)
         prep = prepare_room(path, forecast_method=forecast)
         events = ["ups-failure", f"ahu-failure:{worst_aisle(prep)}", "heatwave:+5C"]
         for event in events:
@@ -88,7 +98,7 @@ def run_events(tmp: Path, forecast: str, cat) -> list[dict]:
                 solver = s.get("solver", {})
                 lp_q = solver.get("lp_terms", {}).get("quality_loss")
                 rows.append({
-                    "room": label, "event": event, "policy": policy,
+                    "seed": seed, "room": label, "event": event, "policy": policy,
                     "limits_met": limits_ok, "iaas_untouched": s["iaas"]["capped_vms"] == 0,
                     "endpoints_missing_slo": s["saas"]["endpoints_missing_slo"],
                     "served_pct": s["saas"]["served_pct"],
@@ -103,7 +113,7 @@ def run_events(tmp: Path, forecast: str, cat) -> list[dict]:
                     "lp_quality_loss_pct": round(lp_q, 3) if lp_q is not None else None,
                     "wall_s": round(wall, 2),
                 })
-                print(f"{label} {event} {policy}: {rows[-1]}", file=sys.stderr)
+                print(f"seed {seed} {label} {event} {policy}: {rows[-1]}", file=sys.stderr)
     return rows
 
 
@@ -168,6 +178,8 @@ def main() -> None:
     ap.add_argument("--parts", nargs="+", default=["events", "timing", "router"], choices=["events", "timing", "router"])
     ap.add_argument("--forecast-method", default="template", choices=["template", "auto"])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0],
+                    help="generator seeds of the event rooms (0: the rooms the policies were built on)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "reconfigure.json"))
     args = ap.parse_args()
     cat = load_catalogue()
@@ -177,16 +189,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if "events" in args.parts:
-            rows = run_events(tmp, args.forecast_method, cat)
+            rows = run_events(tmp, args.forecast_method, cat, args.seeds)
             result["events"] = rows
             frame = pd.DataFrame(rows)
             print("\n## Events (weekly peak)\n")
-            print(md(frame[["room", "event", "policy", "limits_met", "iaas_untouched", "endpoints_missing_slo", "served_pct",
+            print(md(frame[["seed", "room", "event", "policy", "limits_met", "iaas_untouched", "endpoints_missing_slo", "served_pct",
                             "quality_loss_pct", "smaller_or_quantised_pct", "saas_perf_pct", "iaas_perf_pct", "reloads",
                             "if_unchanged", "wall_s"]]))
             opt = frame[frame["policy"] == "optimal"]
             print("\n## Optimal: integral vs LP relaxation\n")
-            print(md(opt[["room", "event", "objective", "lp_bound", "gap_rel", "gap_abs", "quality_loss_pct",
+            print(md(opt[["seed", "room", "event", "objective", "lp_bound", "gap_rel", "gap_abs", "quality_loss_pct",
                           "lp_quality_loss_pct"]]))
         if "timing" in args.parts:
             result["timing"] = run_timing(tmp, args.forecast_method, cat, args.repeats)
