@@ -12,10 +12,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tapas_opt.errors import Problem
 from tapas_opt.timestamps import parse_timestamp
+from tapas_opt.yamlfile import load_yaml, locate
 
 QUANTILES = ("p50", "p90", "p99")
 MINUTES_PER_DAY = 1440
@@ -148,7 +147,7 @@ def _coerce(value: Any, default: Any, key: str, file: str, problems: list[Proble
             return None if value is None else str(value)
     except (TypeError, ValueError) as exc:
         problems.append(Problem("bad_value", file, f"'{key}' = {value!r}: {exc}",
-                                f"give a value like {default!r}"))
+                                f"give a value like {default!r}", column=key))
         return default
     return value
 
@@ -159,11 +158,11 @@ def _build(cls: type, raw: dict, prefix: str, file: str, problems: list[Problem]
     for key, value in raw.items():
         if key not in known:
             problems.append(Problem("unknown_key", file, f"unknown key '{prefix}{key}'",
-                                    f"known keys: {', '.join(sorted(known))}"))
+                                    f"known keys: {', '.join(sorted(known))}", column=f"{prefix}{key}"))
             continue
         if key in _SECTIONS and cls is DatacenterConfig:
             if not isinstance(value, dict):
-                problems.append(Problem("bad_value", file, f"'{key}' must be a mapping"))
+                problems.append(Problem("bad_value", file, f"'{key}' must be a mapping", column=key))
                 continue
             kwargs[key] = _build(_SECTIONS[key], value, f"{key}.", file, problems)
             continue
@@ -177,7 +176,7 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
     problems = []
 
     def bad(key: str, msg: str, hint: str = "") -> None:
-        problems.append(Problem("bad_value", file, f"'{key}' {msg}", hint))
+        problems.append(Problem("bad_value", file, f"'{key}' {msg}", hint, column=key))
 
     if not divides_a_day(cfg.time_step_min):
         bad("time_step_min", f"= {cfg.time_step_min} must be positive and divide a day (1440)",
@@ -221,16 +220,14 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
 def load_config(path: Path) -> tuple[DatacenterConfig, list[Problem]]:
     """Read ``datacenter.yaml``; return the config (defaults where invalid) and all problems."""
     file = path.name
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        return DatacenterConfig(), [Problem("bad_yaml", file, f"not valid YAML: {exc}")]
+    raw, lines, problems = load_yaml(path, file)
+    if problems:
+        return DatacenterConfig(), problems
     if not isinstance(raw, dict):
         return DatacenterConfig(), [Problem("bad_yaml", file, "top level must be a mapping")]
-    problems: list[Problem] = []
     cfg = _build(DatacenterConfig, raw, "", file, problems)
     problems += check_config(cfg, file)
-    return _start_in_utc(cfg), problems
+    return _start_in_utc(cfg), locate(problems, file, lines)
 
 
 def _start_in_utc(cfg: DatacenterConfig) -> DatacenterConfig:

@@ -117,6 +117,11 @@ def test_bad_physics_yaml_is_reported_with_its_file(calibrated_room, tmp_path):
     _, problems = check_inventory(room)
     assert {(p.file, p.code) for p in problems} == {("physics.yaml", "bad_value"), ("physics.yaml", "unknown_server")}
     assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 2
+    # each with the line of its key; a merged value out of range with its section's line
+    (room / "physics.yaml").write_text("server_defaults:\n  gpu_idle_w: 900\nservers:\n  nope:\n    idle_power_kw: 1\n")
+    _, problems = check_inventory(room)
+    assert {(p.code, p.line) for p in problems if p.file == "physics.yaml"} == {("unknown_server", 4),
+                                                                                ("bad_value", 1)}
 
 
 def test_bad_calibration_values_name_file_line_and_column(calibrated_room, tmp_path):

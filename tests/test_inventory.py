@@ -112,6 +112,22 @@ def test_bad_yaml_keys_and_values(tmp_path):
     assert {"bad_value", "unknown_key"} <= set(_codes(problems))
 
 
+def test_datacenter_yaml_problems_give_the_line_of_their_key(tmp_path):
+    """Like a CSV cell, a YAML key with a problem is reported with its line; a syntax error
+    with the line PyYAML points at."""
+    root = _room(tmp_path)
+    (root / "datacenter.yaml").write_text(
+        "time_step_min: 60\nhorizon_h: 24\nplacement:\n  seed: 1\n  power_weght: 2\n  time_limit_s: 0\n")
+    _, problems = check_inventory(root)
+    lines = {p.message.split("'")[1]: p.line for p in problems if p.file == "datacenter.yaml"}
+    assert lines == {"placement.power_weght": 5, "placement.time_limit_s": 6}
+    assert all(p.column is None for p in problems if p.file == "datacenter.yaml")
+    (root / "datacenter.yaml").write_text("time_step_min: 60\nhorizon_h: [24\nplacement: {}\n")
+    _, problems = check_inventory(root)
+    (bad,) = [p for p in problems if p.file == "datacenter.yaml"]
+    assert bad.code == "bad_yaml" and bad.line is not None and "datacenter.yaml" in bad.message
+
+
 def test_a_horizon_off_the_time_grid_names_the_nearest_good_ones(tmp_path):
     root = _room(tmp_path)
     (root / "datacenter.yaml").write_text("time_step_min: 45\nhorizon_h: 1\n")

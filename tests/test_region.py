@@ -44,13 +44,15 @@ def test_region_problems_are_listed_at_once(tmp_path, two_row_room):
     region = tmp_path / "region"
     region.mkdir()
     (region / "a").symlink_to(two_row_room, target_is_directory=True)
-    (region / "region.yaml").write_text(yaml.safe_dump({
-        "name": "r", "colour": "blue", "scope": "galaxy", "pending": "queue.csv",
-        "rooms": ["a", {"id": "a", "path": "a"}, "missing"]}))
+    (region / "region.yaml").write_text("name: r\ncolour: blue\nscope: galaxy\npending: queue.csv\n"
+                                        "rooms:\n  - a\n  - {id: a, path: a}\n  - missing\n")
     with pytest.raises(InventoryError) as err:
         load_region(region)
     codes = sorted(p.code for p in err.value.problems)
     assert codes == ["bad_value", "duplicate_id", "missing_file", "missing_file", "unknown_key"]
+    # each with the line of its key or list item
+    lines = sorted((p.code, p.line) for p in err.value.problems if p.code != "duplicate_id")
+    assert lines == [("bad_value", 3), ("missing_file", 4), ("missing_file", 8), ("unknown_key", 2)]
 
 
 # ---- stage 2 on hand-built views -----------------------------------------------------------------

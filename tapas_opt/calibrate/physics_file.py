@@ -23,9 +23,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tapas_opt.config import DatacenterConfig, InletModel, ServerDefaults
+from tapas_opt.config import DatacenterConfig, InletModel, ServerDefaults, check_config
 from tapas_opt.errors import Problem
 from tapas_opt.io import atomic_write_text
+from tapas_opt.yamlfile import KeyLines, load_yaml, locate
 
 FILE = "physics.yaml"
 SERVER_COLUMNS = ("idle_power_kw", "max_power_kw", "idle_airflow_cfm", "max_airflow_cfm", "inlet_offset_c",
@@ -42,25 +43,26 @@ def _number(value, key: str, problems: list[Problem]) -> float | None:
         return out
     except (TypeError, ValueError):
         problems.append(Problem("bad_value", FILE, f"'{key}' = {value!r} is not a finite number",
-                                "re-run tapas-opt fit or fix the value"))
+                                "re-run tapas-opt fit or fix the value", column=key))
         return None
 
 
 def _section(cls, current, raw, name: str, problems: list[Problem]):
     """``current`` (a dataclass) with the keys of ``raw`` replaced, each coerced to its type."""
     if not isinstance(raw, dict):
-        problems.append(Problem("bad_value", FILE, f"'{name}' must be a mapping"))
+        problems.append(Problem("bad_value", FILE, f"'{name}' must be a mapping", column=name))
         return current
     known = {f.name for f in fields(cls)}
     changes = {}
     for key, value in raw.items():
         if key not in known:
             problems.append(Problem("unknown_key", FILE, f"unknown key '{name}.{key}'",
-                                    f"known keys: {', '.join(sorted(known))}"))
+                                    f"known keys: {', '.join(sorted(known))}", column=f"{name}.{key}"))
             continue
         if isinstance(getattr(current, key), tuple):
             if not isinstance(value, (list, tuple)) or not value:
-                problems.append(Problem("bad_value", FILE, f"'{name}.{key}' must be a list of numbers"))
+                problems.append(Problem("bad_value", FILE, f"'{name}.{key}' must be a list of numbers",
+                                        column=f"{name}.{key}"))
                 continue
             nums = [_number(v, f"{name}.{key}", problems) for v in value]
             if all(n is not None for n in nums):
@@ -72,18 +74,18 @@ def _section(cls, current, raw, name: str, problems: list[Problem]):
     return replace(current, **changes)
 
 
-def read_physics_file(path: Path | str) -> tuple[dict, list[Problem]]:
-    """Parse ``physics.yaml``; return the raw mapping (``{}`` if unusable) and its problems."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
-        return {}, [Problem("bad_yaml", FILE, f"not valid YAML: {exc}", "re-run tapas-opt fit")]
+def read_physics_file(path: Path | str) -> tuple[dict, KeyLines, list[Problem]]:
+    """Parse ``physics.yaml``; return the raw mapping (``{}`` if unusable), the line of every
+    key and its problems."""
+    raw, lines, problems = load_yaml(path, FILE, "re-run tapas-opt fit")
+    if problems:
+        return {}, lines, problems
     if not isinstance(raw, dict):
-        return {}, [Problem("bad_yaml", FILE, "top level must be a mapping")]
+        return {}, lines, [Problem("bad_yaml", FILE, "top level must be a mapping")]
     problems = [Problem("unknown_key", FILE, f"unknown section '{k}'",
-                        f"known: {', '.join(sorted(set(SECTIONS) | {'servers'} | IGNORED))}")
+                        f"known: {', '.join(sorted(set(SECTIONS) | {'servers'} | IGNORED))}", column=str(k))
                 for k in raw if k not in SECTIONS and k not in IGNORED and k != "servers"]
-    return raw, problems
+    return raw, lines, problems
 
 
 def apply_physics_file(path: Path | str, config: DatacenterConfig,
@@ -91,15 +93,17 @@ def apply_physics_file(path: Path | str, config: DatacenterConfig,
     """Override config sections and servers.csv columns with the values in ``physics.yaml``.
 
     Returns the new config, the new servers frame (a copy; ``None`` stays ``None``) and every
-    problem found (unknown keys or servers, values that are not numbers).
+    problem found (unknown keys or servers, values that are not numbers, overridden values out
+    of range), each with its line in the file.
     """
-    raw, problems = read_physics_file(path)
+    raw, lines, problems = read_physics_file(path)
     for name, cls in SECTIONS.items():
         if name in raw:
             config = replace(config, **{name: _section(cls, getattr(config, name), raw[name], name, problems)})
     per_server = raw.get("servers") or {}
     if not isinstance(per_server, dict):
-        problems.append(Problem("bad_value", FILE, "'servers' must map server ids to column values"))
+        problems.append(Problem("bad_value", FILE, "'servers' must map server ids to column values",
+                                column="servers"))
         per_server = {}
     if servers is not None and per_server:
         servers = servers.copy()
@@ -107,16 +111,17 @@ def apply_physics_file(path: Path | str, config: DatacenterConfig,
         for sid, values in per_server.items():
             if str(sid) not in set(known):
                 problems.append(Problem("unknown_server", FILE, f"server {sid!r} is not in servers.csv",
-                                        "re-run tapas-opt fit after changing servers.csv"))
+                                        "re-run tapas-opt fit after changing servers.csv", column=f"servers.{sid}"))
                 continue
             if not isinstance(values, dict):
-                problems.append(Problem("bad_value", FILE, f"'servers.{sid}' must be a mapping"))
+                problems.append(Problem("bad_value", FILE, f"'servers.{sid}' must be a mapping",
+                                        column=f"servers.{sid}"))
                 continue
             row = known.get_loc(str(sid))
             for col, value in values.items():
                 if col not in SERVER_COLUMNS:
                     problems.append(Problem("unknown_key", FILE, f"unknown column 'servers.{sid}.{col}'",
-                                            f"known: {', '.join(SERVER_COLUMNS)}"))
+                                            f"known: {', '.join(SERVER_COLUMNS)}", column=f"servers.{sid}.{col}"))
                     continue
                 num = _number(value, f"servers.{sid}.{col}", problems)
                 if num is not None:
@@ -124,7 +129,10 @@ def apply_physics_file(path: Path | str, config: DatacenterConfig,
                         servers[col] = float("nan")
                     servers[col] = servers[col].astype(float)
                     servers.iloc[row, servers.columns.get_loc(col)] = num
-    return config, servers, problems
+    # Range checks of the merged config, for the sections this file overrides (datacenter.yaml's
+    # own keys are reported against datacenter.yaml).
+    problems += [p for p in check_config(config, FILE) if lines.line(p.column) is not None]
+    return config, servers, locate(problems, FILE, lines)
 
 
 def write_physics_file(path: Path | str, physics: dict, header: str) -> Path:

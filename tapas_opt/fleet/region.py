@@ -52,6 +52,7 @@ from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Prob
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.inventory.load import Inventory
 from tapas_opt.placement.output import QUEUE_COLUMNS, QUEUE_FILE
+from tapas_opt.yamlfile import KeyLines, load_yaml, locate
 
 REGION_FILE = "region.yaml"
 SCOPES = ("region", "room")
@@ -97,39 +98,42 @@ def load_region(root: str | Path) -> RegionSpec:
         raise InventoryError([Problem("no_region", str(root), "is not a directory",
                                       "pass a region directory (see docs/whatif.md)")])
     raw: dict = {}
+    lines = KeyLines()
     cfg = root / REGION_FILE
     if cfg.exists():
-        try:
-            raw = yaml.safe_load(cfg.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise InventoryError([Problem("bad_yaml", REGION_FILE, f"not valid YAML: {exc}")]) from None
+        raw, lines, bad_yaml = load_yaml(cfg, REGION_FILE)
+        if bad_yaml:
+            raise InventoryError(bad_yaml)
         if not isinstance(raw, dict):
             raise InventoryError([Problem("bad_yaml", REGION_FILE, "the top level must be a mapping")])
         for key in raw:
             if key not in _REGION_KEYS:
                 problems.append(Problem("unknown_key", REGION_FILE, f"unknown key {key!r}",
-                                        f"known keys: {', '.join(sorted(_REGION_KEYS))}"))
+                                        f"known keys: {', '.join(sorted(_REGION_KEYS))}", column=str(key)))
     rooms: list[RoomRef] = []
     listed = raw.get("rooms")
     if listed is None:
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and (p / "datacenter.yaml").exists()):
             rooms.append(RoomRef(sub.name, str(sub)))
     elif not isinstance(listed, list) or not listed:
-        problems.append(Problem("bad_value", REGION_FILE, "'rooms' must be a list of room directories"))
+        problems.append(Problem("bad_value", REGION_FILE, "'rooms' must be a list of room directories",
+                                column="rooms"))
     else:
-        for item in listed:
+        for i, item in enumerate(listed):
             if isinstance(item, str):
                 rid, rel = Path(item).name, item
             elif isinstance(item, dict) and isinstance(item.get("path"), str):
                 rel = item["path"]
                 rid = str(item.get("id") or Path(rel).name)
             else:
-                problems.append(Problem("bad_value", REGION_FILE, f"room {item!r}: give a path or {{id, path}}"))
+                problems.append(Problem("bad_value", REGION_FILE, f"room {item!r}: give a path or {{id, path}}",
+                                        column=f"rooms.{i}"))
                 continue
             path = root / rel
             if not (path / "datacenter.yaml").exists():
                 problems.append(Problem("missing_file", REGION_FILE, f"room {rid!r}: {path} is not an inventory "
-                                        "directory (no datacenter.yaml)", "see docs/inventory-format.md"))
+                                        "directory (no datacenter.yaml)", "see docs/inventory-format.md",
+                                        column=f"rooms.{i}"))
             rooms.append(RoomRef(rid, str(path)))
     ids = [r.room_id for r in rooms]
     for rid in sorted({i for i in ids if ids.count(i) > 1}):
@@ -141,14 +145,16 @@ def load_region(root: str | Path) -> RegionSpec:
                                 "add room inventories or list them under 'rooms' in region.yaml"))
     scope = raw.get("scope", "region")
     if scope not in SCOPES:
-        problems.append(Problem("bad_value", REGION_FILE, f"scope {scope!r} is not one of {', '.join(SCOPES)}"))
+        problems.append(Problem("bad_value", REGION_FILE, f"scope {scope!r} is not one of {', '.join(SCOPES)}",
+                                column="scope"))
     pending = raw.get("pending")
     if pending is None and (root / "pending.csv").exists():
         pending = "pending.csv"
     if pending is not None and not (root / str(pending)).is_file():
-        problems.append(Problem("missing_file", REGION_FILE, f"pending queue {pending!r} not found"))
+        problems.append(Problem("missing_file", REGION_FILE, f"pending queue {pending!r} not found",
+                                column="pending"))
     if problems:
-        raise InventoryError(problems)
+        raise InventoryError(locate(problems, REGION_FILE, lines))
     return RegionSpec(str(root), str(raw.get("name") or root.name), tuple(rooms), scope,
                       str(root / pending) if pending is not None else None)
 

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
+from tapas_opt.yamlfile import KeyLines, load_yaml
 
 MAX_SCENARIOS = 10_000
 MAX_ID_CHARS = 150
@@ -103,37 +103,15 @@ class Sweep:
         return {s.id: s for s in self.scenarios}
 
 
-# ---- YAML with line numbers ----------------------------------------------------------------------
-
-def _line_index(node, path: tuple = (), out: dict | None = None) -> dict:
-    """Map every key path of a composed YAML document to its 1-based line."""
-    out = {} if out is None else out
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = (*path, str(key_node.value))
-            out[key] = key_node.start_mark.line + 1
-            _line_index(value_node, key, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out[(*path, i)] = item.start_mark.line + 1
-            _line_index(item, (*path, i), out)
-    return out
-
-
 class _Checker:
     """Collects problems with the file, the line and the key path of each."""
 
-    def __init__(self, file: str, lines: dict):
+    def __init__(self, file: str, lines: KeyLines):
         self.file, self.lines, self.problems = file, lines, []
 
     def bad(self, path: tuple, code: str, message: str, hint: str = "") -> None:
-        line = None
-        for k in range(len(path), 0, -1):
-            if path[:k] in self.lines:
-                line = self.lines[path[:k]]
-                break
         where = ".".join(str(p) for p in path) or None
-        self.problems.append(Problem(code, self.file, message, hint, line, where))
+        self.problems.append(Problem(code, self.file, message, hint, self.lines.line(path), where))
 
     def mapping(self, value, path: tuple, allowed: set[str] | None = None) -> bool:
         if not isinstance(value, dict):
@@ -482,13 +460,10 @@ def _read_scenario_file(path: Path) -> tuple[dict, "_Checker"]:
     if not path.is_file():
         raise InventoryError([Problem("missing_file", str(path), "scenario file not found",
                                       "pass a YAML file (see docs/whatif.md)")])
-    text = path.read_text()
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InventoryError([Problem("bad_yaml", file, f"not valid YAML: {exc}")]) from None
-    c = _Checker(file, _line_index(node) if node is not None else {})
+    raw, lines, bad_yaml = load_yaml(path, file)
+    if bad_yaml:
+        raise InventoryError(bad_yaml)
+    c = _Checker(file, lines)
     if not isinstance(raw, dict):
         raise InventoryError([Problem("bad_yaml", file, "the top level must be a mapping (name:, base:, ...)")])
     c.mapping(raw, (), _TOP_KEYS)

@@ -1,0 +1,86 @@
+"""YAML input files that remember the line of every key, so that a problem can say where it is.
+
+Every YAML file tapas-opt reads (``datacenter.yaml``, ``physics.yaml``, ``region.yaml``, what-if
+scenario files) is parsed twice by PyYAML: once into Python values, once into its node tree,
+whose marks give each key's line. A problem about a key is then reported as ``FILE:LINE``, like
+a problem in a CSV cell. A key that is missing from the file (a default that fails a range
+check, say) has no line; the nearest key above it that is in the file gives one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from tapas_opt.errors import Problem
+
+
+def _line_index(node, path: tuple = (), out: dict | None = None) -> dict:
+    """Map every key path of a composed YAML document to its 1-based line."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*path, str(key_node.value))
+            out[key] = key_node.start_mark.line + 1
+            _line_index(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[(*path, i)] = item.start_mark.line + 1
+            _line_index(item, (*path, i), out)
+    return out
+
+
+@dataclass(frozen=True)
+class KeyLines:
+    """The line of every key path of one YAML document (``("placement", "seed")`` -> 14)."""
+
+    lines: dict = field(default_factory=dict)
+
+    def line(self, path: tuple | str | None) -> int | None:
+        """Line of ``path`` (a tuple, or a dotted string such as ``"placement.seed"``), else of
+        its nearest ancestor in the file, else None."""
+        if path is None:
+            return None
+        if isinstance(path, str):
+            path = tuple(int(p) if p.isdigit() else p for p in path.split("."))
+        for k in range(len(path), 0, -1):
+            # List items are indexed by number, mapping keys by text (a server id "12").
+            for key in (path[:k], tuple(str(p) for p in path[:k])):
+                if key in self.lines:
+                    return self.lines[key]
+        return None
+
+
+def load_yaml(path: Path | str, file: str, hint: str = "") -> tuple[Any, KeyLines, list[Problem]]:
+    """Parse a YAML file; return its value, the line of every key and the problems (a syntax
+    error, with the line PyYAML points at). An empty file is ``{}``."""
+    try:
+        with open(path, encoding="utf-8") as stream:  # a stream: PyYAML's messages name the file
+            node = yaml.compose(stream)
+            stream.seek(0)
+            raw = yaml.safe_load(stream)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return None, KeyLines(), [Problem("bad_yaml", file, f"not valid YAML: {exc}", hint, line)]
+    except UnicodeDecodeError as exc:
+        return None, KeyLines(), [Problem("bad_yaml", file, f"not UTF-8 text (at byte offset {exc.start}: {exc.reason})",
+                                          "save the file as UTF-8")]
+    return ({} if raw is None else raw), KeyLines(_line_index(node) if node is not None else {}), []
+
+
+def locate(problems: Iterable[Problem], file: str, lines: KeyLines) -> list[Problem]:
+    """Give each problem of ``file`` that names its key in ``column`` (a dotted key path) the
+    key's line instead: the key is already in the message, the line is what was missing."""
+    out = []
+    for p in problems:
+        if p.file == file and p.column and p.line is None:
+            p = replace(p, line=lines.line(p.column), column=None)
+        out.append(p)
+    return out
+
+
+__all__ = ["KeyLines", "load_yaml", "locate"]
