@@ -461,3 +461,24 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
         with pytest.raises(InventoryError) as err:
             read_actual(path, vms, times, 5)
         assert [p.code for p in err.value.problems] == ["unreadable_file"]
+
+
+def test_a_bad_inventory_and_a_bad_actual_file_are_reported_together(tmp_path, small_room):
+    """simulate with an unusable inventory still reports the --actual file's own problems (the
+    ones that need no inventory) in the same error, exit 2, nothing written."""
+    import shutil
+
+    inv, loads = small_room
+    room = tmp_path / "room"
+    shutil.copytree(inv, room)
+    rows = pd.read_csv(room / "rows.csv")
+    rows.loc[0, "power_limit_kw"] = -5
+    rows.to_csv(room / "rows.csv", index=False)
+    actual = tmp_path / "actual.csv"
+    actual.write_text("vm_id,timestamp,load\nvm1,2026-06-01 00:00,1.5\nvm1,yesterday,0.5\n")
+    out = tmp_path / "sim"
+    r = CliRunner().invoke(main, ["simulate", str(room), "--out", str(out), "--actual", str(actual), "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert "rows.csv:2 [power_limit_kw]" in r.output
+    assert "actual.csv:2 [load]" in r.output and "actual.csv:3 [timestamp]" in r.output
+    assert not out.exists()

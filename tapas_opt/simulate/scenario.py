@@ -261,25 +261,10 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     covering under :data:`ACTUAL_MIN_COVERAGE` of it a warning (appended to ``warnings``).
     Every problem is reported at once."""
     path = Path(path)
-    frame = read_user_table(path)
-    missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
-    if missing:
-        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
-        raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing (found: {found})",
-                                      "columns: vm_id, timestamp, load") for c in missing])
-    raw = frame
-    times_read, reasons = parse_timestamps(frame["timestamp"])
-    frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
-    problems = []
+    frame, bad_load, problems = _actual_rows(path)
+    if frame is None:
+        raise InventoryError(problems)
     line_of = _line_mapper(path)  # CSV lines count the header; Parquet rows from 1
-    for i in frame.index[reasons.notna()][:20]:
-        problems.append(Problem("bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}",
-                                ISO_HINT, line=line_of(i), column="timestamp"))
-    bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
-    for i in frame.index[bad_load][:20]:
-        text = "(empty)" if pd.isna(raw.at[i, "load"]) else repr(raw.at[i, "load"])
-        problems.append(Problem("out_of_range", path.name, f"load {text} is not a number in 0..1",
-                                "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
     known = set(vms["vm_id"])
     unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(known)
     first_rows = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"]).first()
@@ -329,6 +314,41 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
                         f"interpolated and held at the ends")
     wide = wide.T.interpolate(limit_direction="both").T
     return wide.reindex(vms["vm_id"])
+
+
+def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, list[Problem]]:
+    """The ``--actual`` table with parsed timestamps and loads, which rows' loads are unusable,
+    and the problems of the file on its own (columns, timestamps, loads): those need no
+    inventory, so they are reported together with the inventory's (frame None: unusable)."""
+    frame = read_user_table(path)
+    missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
+    if missing:
+        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+        return None, None, [Problem("missing_column", path.name, f"required column '{c}' is missing (found: {found})",
+                                    "columns: vm_id, timestamp, load") for c in missing]
+    raw = frame
+    times_read, reasons = parse_timestamps(frame["timestamp"])
+    frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
+    problems = []
+    line_of = _line_mapper(path)
+    for i in frame.index[reasons.notna()][:20]:
+        problems.append(Problem("bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}",
+                                ISO_HINT, line=line_of(i), column="timestamp"))
+    bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
+    for i in frame.index[bad_load][:20]:
+        text = "(empty)" if pd.isna(raw.at[i, "load"]) else repr(raw.at[i, "load"])
+        problems.append(Problem("out_of_range", path.name, f"load {text} is not a number in 0..1",
+                                "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
+    return frame, bad_load, problems
+
+
+def actual_file_problems(path: str | Path) -> list[Problem]:
+    """What is wrong with an ``--actual`` file on its own (unreadable, columns, timestamps,
+    loads), for reporting with the inventory's problems when the inventory is unusable."""
+    try:
+        return _actual_rows(Path(path))[2]
+    except InventoryError as exc:  # unreadable or empty
+        return list(exc.problems)
 
 
 def _span_coverage(present: np.ndarray, step_min: int) -> np.ndarray:
@@ -383,7 +403,13 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     opts = options
     if opts.preexisting not in PREEXISTING:
         raise ValueError(f"preexisting must be one of {PREEXISTING}, not {opts.preexisting!r}")
-    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    try:
+        inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    except InventoryError as exc:
+        if not opts.actual:
+            raise
+        # Every problem at once: the --actual file's own ones too.
+        raise InventoryError(exc.problems + actual_file_problems(opts.actual)) from None
     warnings: list[str] = []
     cfg = inv.config
     start = inventory_horizon(inv)[0]
