@@ -51,8 +51,9 @@ def test_region_problems_are_listed_at_once(tmp_path, two_row_room):
     codes = sorted(p.code for p in err.value.problems)
     assert codes == ["bad_value", "duplicate_id", "missing_file", "missing_file", "unknown_key"]
     # each with the line of its key or list item
-    lines = sorted((p.code, p.line) for p in err.value.problems if p.code != "duplicate_id")
-    assert lines == [("bad_value", 3), ("missing_file", 4), ("missing_file", 8), ("unknown_key", 2)]
+    lines = sorted((p.code, p.line) for p in err.value.problems)
+    assert lines == [("bad_value", 3), ("duplicate_id", 6), ("missing_file", 4), ("missing_file", 8),
+                     ("unknown_key", 2)]
 
 
 # ---- stage 2 on hand-built views -----------------------------------------------------------------

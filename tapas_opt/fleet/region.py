@@ -111,6 +111,7 @@ def load_region(root: str | Path) -> RegionSpec:
                 problems.append(Problem("unknown_key", REGION_FILE, f"unknown key {key!r}",
                                         f"known keys: {', '.join(sorted(_REGION_KEYS))}", column=str(key)))
     rooms: list[RoomRef] = []
+    item_of: dict[str, str] = {}  # room id -> key path of its entry in region.yaml
     listed = raw.get("rooms")
     if listed is None:
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and (p / "datacenter.yaml").exists()):
@@ -135,11 +136,14 @@ def load_region(root: str | Path) -> RegionSpec:
                                         "directory (no datacenter.yaml)", "see docs/inventory-format.md",
                                         column=f"rooms.{i}"))
             rooms.append(RoomRef(rid, str(path)))
+            item_of[rid] = item_of.get(rid, f"rooms.{i}")  # the first listing, for the line
     ids = [r.room_id for r in rooms]
     for rid in sorted({i for i in ids if ids.count(i) > 1}):
-        problems.append(Problem("duplicate_id", REGION_FILE, f"room id {rid!r} is used twice"))
+        problems.append(Problem("duplicate_id", REGION_FILE, f"room id {rid!r} is used {ids.count(rid)} times",
+                                "give each room its own id ({id, path})", column=item_of.get(rid)))
     if REGION_HOME in ids:
-        problems.append(Problem("bad_value", REGION_FILE, f"a room may not be called {REGION_HOME!r} (reserved)"))
+        problems.append(Problem("bad_value", REGION_FILE, f"a room may not be called {REGION_HOME!r} (reserved)",
+                                column=item_of.get(REGION_HOME)))
     if not rooms and not problems:
         problems.append(Problem("missing_file", str(root), "no rooms: no sub-directory holds a datacenter.yaml",
                                 "add room inventories or list them under 'rooms' in region.yaml"))
