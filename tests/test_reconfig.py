@@ -154,6 +154,22 @@ def test_bad_model_and_config_are_reported_with_line_and_column():
     assert ("unknown_config", 3, "config_id") in got and ("config_family", 4, "config_id") in got
 
 
+def test_a_catalogue_without_the_family_an_endpoint_implies_is_bad_input(tmp_path):
+    """Without a model column the family follows from the endpoint id; a user's catalogue may
+    lack that family. That crashed (IndexError, exit 3); it is now one problem per endpoint."""
+    vms = pd.DataFrame([saas_vm("a", "ep1", None), saas_vm("b", "ep1", None)]).drop(columns=["model"],
+                                                                                  errors="ignore")
+    fam, _ = assign_configs(vms, CAT)
+    path = tmp_path / "catalogue.csv"
+    CAT.configs[CAT.configs["family"] != fam["a"]].to_csv(path, index=False)
+    small = load_catalogue(path)
+    with pytest.raises(InventoryError) as err:
+        assign_configs(vms, small)
+    (problem,) = err.value.problems
+    assert problem.code == "unknown_model" and problem.line == 2 and fam["a"] in problem.message
+    assert "2 VM(s)" in problem.message
+
+
 def test_an_endpoint_of_two_families_names_them_and_where_each_comes_from():
     vms = pd.DataFrame([saas_vm("a", "ep1", None, model="llama-8b"), saas_vm("b", "ep1", None, model=None)])
     other = next(f for f in CAT.families if f != "llama-8b")

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from conftest import hourly_history, server, vm, write_inventory
 from tapas_opt.cli import main
+from tapas_opt.errors import InventoryError
 from tapas_opt.reconfig.catalogue import load_catalogue
 from tapas_opt.reconfig.evaluate import check_plan
 from tapas_opt.reconfig.events import parse_events
@@ -220,8 +221,9 @@ def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_
     configs.parent.mkdir()
     pd.DataFrame({"vm_id": ["s1", "s2"], "config_id": current[:2], "power_level": [0.6, 1.0]}).to_csv(configs, index=False)
     pd.DataFrame({"vm_id": ["i1"], "kind": ["iaas"], "load_after": [0.5]}).to_csv(configs.with_name("caps.csv"), index=False)
-    config, clock = read_configs(configs, inst)
+    config, clock, warnings = read_configs(configs, inst)
     assert list(config) == list(inst.saas["current"]) and clock == pytest.approx([0.6, 1.0, 1.0])
+    assert len(warnings) == 1 and "not in configs.csv" in warnings[0]  # s3 keeps its configuration
     caps = read_caps(configs.with_name("caps.csv"), inst)
     assert caps[list(inst.iaas["vm_id"]).index("i1")] == 0.5
     res = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--event", "row-power:A:14.5",
@@ -232,6 +234,29 @@ def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_
     bad = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--out", str(tmp_path / "b"),
                                     "--forecast-method", "template"])
     assert bad.exit_code == 2 and "power_level" in bad.output
+
+
+def test_route_refuses_a_configs_file_that_is_ambiguous_or_of_another_family(busy_and_quiet, tmp_path):
+    """A VM listed twice (the last row used to win silently, so row order changed the result)
+    and a configuration of another model family than the VM's (accepted silently before) are
+    bad input, both reported at once; a file without power levels runs the catalogue's levels
+    and says so."""
+    from tapas_opt.reconfig.run import read_configs
+
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["none"]))
+    current = [CAT.configs.at[c, "config_id"] for c in inst.saas["current"]]
+    other = CAT.configs.loc[CAT.configs["family"] != inst.saas["family"].iloc[0], "config_id"].iloc[0]
+    configs = tmp_path / "configs.csv"
+    pd.DataFrame({"vm_id": ["s1", "s2", "s1", "s3"],
+                  "config_id": [current[0], other, current[0], current[2]]}).to_csv(configs, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_configs(configs, inst)
+    got = {(p.code, p.line) for p in err.value.problems}
+    assert got == {("duplicate_id", 4), ("config_family", 3)}
+    pd.DataFrame({"vm_id": ["s1", "s2", "s3"], "config_id": current[:3]}).to_csv(configs, index=False)
+    _, clock, warnings = read_configs(configs, inst)
+    assert (clock == 1.0).all() and [("no power_level column" in w) for w in warnings] == [True]
 
 
 def test_shares_of_an_endpoint_sum_to_one_even_without_load():

@@ -27,9 +27,9 @@ def _table(summary: dict):
     table.add_row("status", summary["status"])
     table.add_row("SaaS quality loss", f"{saas['quality_loss_pct']:.2f} % (load-weighted)")
     table.add_row("served by smaller/quantised", f"{saas['smaller_or_quantised_share_pct']:.1f} % of requests")
-    table.add_row("SaaS performance", f"{saas['perf_change_pct']:+.1f} % ({saas['served_pct']:.1f} % of load served, "
+    table.add_row("SaaS performance", f"{_signed(saas['perf_change_pct'])} % ({saas['served_pct']:.1f} % of load served, "
                                       f"{saas['endpoints_missing_slo']} endpoint(s) missing SLO)")
-    table.add_row("IaaS performance", f"{iaas['perf_change_pct']:+.1f} % ({iaas['capped_vms']} VM(s) capped)")
+    table.add_row("IaaS performance", f"{_signed(iaas['perf_change_pct'])} % ({iaas['capped_vms']} VM(s) capped)")
     table.add_row("reconfiguration", f"{rc['reloads']} reload(s), {rc['online_changes']} online change(s)")
     for key, label in (("peak_row_power_ratio", "peak row power"), ("peak_aisle_airflow_ratio", "peak aisle airflow")):
         v = lim[key]
@@ -42,10 +42,28 @@ def _table(summary: dict):
         # a relative gap on a bound near zero (no quality lost, tie-break terms only) says nothing
         gap_text = (f" (gap {gap:.2%})" if gap is not None and abs(bound or 0.0) >= 0.01 else
                     f" (gap {solver['gap_abs']:.4f} absolute)" if solver.get("gap_abs") is not None else "")
-        table.add_row("solver", f"{solver['status']}, objective {solver['objective']:.4f}, LP bound "
+        table.add_row("solver", f"{_status_text(solver)}, objective {solver['objective']:.4f}, LP relaxation "
                                 f"{bound:.4f}" + gap_text
                       + f", {solver['build_s'] + solver['lp_s'] + solver['mip_s']:.2f} s")
     return table
+
+
+def _signed(pct: float) -> str:
+    """+1.2 / -3.4 / +0.0: a change that rounds to zero is not shown as -0.0."""
+    return f"{round(pct, 1) + 0.0:+.1f}"
+
+
+def _status_text(solver: dict) -> str:
+    """What the integral solve's status means: CBC's "optimal" is optimal over the columns the
+    LP kept (``restricted``) and to CBC's own gap, not a proof against the LP relaxation, whose
+    distance the gap shown beside it gives."""
+    status = solver["status"]
+    if status == "optimal":
+        over = " among the LP's candidate configurations" if solver.get("method") == "restricted" else ""
+        return f"integral plan optimal{over} (to CBC's gap)"
+    if status == "dived":
+        return "integral plan by LP diving (polish found nothing better)"
+    return f"integral plan: {status}"
 
 
 @main.command()

@@ -55,11 +55,13 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
                     "max_peak_row_power_ratio": float(slots["peak_row_power_ratio"].max()) if len(slots) else None,
                     "max_peak_aisle_airflow_ratio": float(slots["peak_aisle_airflow_ratio"].max()) if len(slots) else None,
                     "max_peak_gpu_temp_ratio": float(slots["peak_gpu_temp_ratio"].max()) if len(slots) else None,
-                    "slots_over_a_limit": over})
+                    "slots_over_a_limit": over, "warnings": result.warnings})
     elif not quiet:
         click.echo(f"routed {len(slots)} slot(s); peak row power {slots['peak_row_power_ratio'].max():.1%} of limit, "
                    f"peak aisle airflow {slots['peak_aisle_airflow_ratio'].max():.1%}, "
                    f"hottest SaaS GPU {slots['peak_gpu_temp_ratio'].max():.1%} of its limit; "
                    f"{unserved} slot(s) with unserved load, {over} over a limit")
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
         click.echo(f"routing written to {out_dir}")
     sys.exit(EXIT_INFEASIBLE if unserved or over else EXIT_OK)

@@ -177,13 +177,20 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     problems: list[Problem] = []
     saas = vms[vms["kind"] == "saas"]
     families = set(catalogue.families)
-    if "model" in vms.columns and saas["model"].notna().any():
-        fam = saas["model"].astype(object).where(saas["model"].notna(), saas["endpoint"].map(_family_of))
-        for idx in saas.index[~fam.isin(families)][:20]:
-            problems.append(Problem("unknown_model", file, f"model {fam[idx]!r} is not a family of the catalogue",
-                                    f"families: {', '.join(sorted(families))}", int(idx) + 2, "model"))
-    else:
-        fam = saas["endpoint"].map(_family_of)
+    given = saas["model"].notna() if "model" in vms.columns else pd.Series(False, index=saas.index)
+    fam = saas["model"].astype(object).where(given, saas["endpoint"].map(_family_of)) if given.any() \
+        else saas["endpoint"].map(_family_of)
+    unknown = ~fam.isin(families)
+    for idx in saas.index[unknown & given][:20]:
+        problems.append(Problem("unknown_model", file, f"model {fam[idx]!r} is not a family of the catalogue",
+                                f"families: {', '.join(sorted(families))}", int(idx) + 2, "model"))
+    # Without a model, the family follows from the endpoint id; a catalogue may lack it.
+    inferred = saas[unknown & ~given]
+    for ep, idx in list(inferred.groupby("endpoint", sort=False).groups.items())[:20]:
+        problems.append(Problem("unknown_model", file, f"endpoint {ep!r} ({len(idx)} VM(s)) has no model, and the "
+                                f"family inferred from its id, {fam[idx[0]]!r}, is not in the catalogue",
+                                f"give its VMs a 'model' column value ({', '.join(sorted(families))}), or use a "
+                                f"catalogue with {fam[idx[0]]!r}", int(idx[0]) + 2, "model"))
     # Unknown families are reported above; they do not make an endpoint mixed as well.
     known = fam[fam.isin(families)]
     for ep, per_vm in known.groupby(saas.loc[known.index, "endpoint"]):

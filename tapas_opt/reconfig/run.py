@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -110,12 +110,15 @@ def reconfigure(inventory, events=("none",), at=None, policy: str = "optimal", c
     return ReconfigResult(instance, plan, ev, summary, opt, Path(out_dir) if out_dir else None)
 
 
-def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarray]:
+def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Configuration and power level per SaaS VM from a ``configs.csv`` (``vm_id, config_id``,
     optional ``power_level``: the effective dynamic power level ``reconfigure`` writes, which
     may sit below its configuration's own level when the plan caps the GPUs online); VMs it
     does not list keep their current configuration at its level. Returns (catalogue position,
-    power level relative to that configuration) per SaaS VM. Every problem is reported at once."""
+    power level relative to that configuration) per SaaS VM, and warnings for what the file
+    leaves to those defaults. Every problem is reported at once: unknown VMs and
+    configurations, a configuration of another model family than the VM's, a VM listed twice
+    (which row would win is not the user's intent), a level out of range."""
     path = Path(path)
     frame = read_user_table(path)
     problems = [Problem("missing_column", path.name, f"required column '{c}' is missing", "columns: vm_id, config_id")
@@ -125,9 +128,15 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
     config = instance.saas["current"].to_numpy(int).copy()
     clock = np.ones(len(config))
     pos = {vm: i for i, vm in enumerate(instance.saas["vm_id"])}
+    family = instance.saas["family"].to_numpy()
     cat = instance.catalogue
     level_ratio = instance.cfg["level_ratio"]
-    for idx, rec in frame.iterrows():
+    twice = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
+    for vm, idx in list(frame[twice].groupby("vm_id", sort=False).groups.items())[:20]:
+        first = int(frame.index[frame["vm_id"] == vm][0]) + 2
+        problems.append(Problem("duplicate_id", path.name, f"vm_id {vm!r} is listed {len(idx) + 1} times (first on "
+                                f"line {first})", "keep one row per VM", line=int(idx[0]) + 2, column="vm_id"))
+    for idx, rec in frame[~twice].iterrows():
         if rec["vm_id"] not in pos:
             problems.append(Problem("unknown_vm", path.name, f"vm_id {rec['vm_id']!r} is not a running SaaS VM",
                                     line=int(idx) + 2, column="vm_id"))
@@ -137,6 +146,12 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
                                     line=int(idx) + 2, column="config_id"))
             continue
         v, c = pos[rec["vm_id"]], int(cat.position[rec["config_id"]])
+        if cat.configs.at[c, "family"] != family[v]:
+            problems.append(Problem("config_family", path.name, f"config_id {rec['config_id']!r} belongs to family "
+                                    f"{cat.configs.at[c, 'family']!r}, but {rec['vm_id']!r} runs {family[v]!r}",
+                                    "pick a configuration of the VM's model family", line=int(idx) + 2,
+                                    column="config_id"))
+            continue
         config[v] = c
         if "power_level" in frame.columns and pd.notna(rec["power_level"]):
             own = float(level_ratio[c]) if np.isfinite(level_ratio[c]) and level_ratio[c] > 0 else 1.0
@@ -149,7 +164,15 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
             clock[v] = min(1.0, float(level) / own)
     if problems:
         raise InventoryError(problems[:40])
-    return config, clock
+    warnings = []
+    if "power_level" not in frame.columns:
+        warnings.append(f"{path.name} has no power_level column: every configuration runs at its catalogue level "
+                        "(reconfigure's configs.csv gives the plan's levels)")
+    unlisted = sorted(set(pos) - set(frame["vm_id"]))
+    if unlisted:
+        warnings.append(f"{len(unlisted)} running SaaS VM(s) are not in {path.name} and keep their current "
+                        f"configuration, e.g. {', '.join(repr(v) for v in unlisted[:3])}")
+    return config, clock, warnings
 
 
 def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
@@ -187,6 +210,7 @@ class RouteResult:
     routing: pd.DataFrame
     slots: pd.DataFrame
     out_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None, catalogue=None,
@@ -205,12 +229,13 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     times = [at] if at is not None else list(horizon)
     frames, slots = [], []
     config = clock = caps = None
+    warnings: list[str] = []
     caps_path = Path(configs_path).with_name("caps.csv") if configs_path else None
     for t in times:
         inst = build_reconfig_instance(prep, cat, ev, t, opts)
         if config is None:  # the plan's files, read once: VM order is the same at every slot
-            config, clock = (read_configs(configs_path, inst) if configs_path
-                             else (inst.saas["current"].to_numpy(int), np.ones(len(inst.saas))))
+            config, clock, warnings = (read_configs(configs_path, inst) if configs_path
+                                       else (inst.saas["current"].to_numpy(int), np.ones(len(inst.saas)), []))
             caps = read_caps(caps_path, inst) if caps_path is not None and caps_path.exists() else None
         plan = ReconfigPlan.unchanged(inst, "route")
         plan.saas_config, plan.saas_clock = config, clock
@@ -235,5 +260,5 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
                 "max_peak_aisle_airflow_ratio": float(slot_df["peak_aisle_airflow_ratio"].max()) if len(slot_df) else None,
                 "max_peak_gpu_temp_ratio": float(slot_df["peak_gpu_temp_ratio"].max()) if len(slot_df) else None,
                 "unserved_slots": unserved_slots(slot_df),
-                "catalogue": cat.path})
-    return RouteResult(routing, slot_df, Path(out_dir) if out_dir else None)
+                "catalogue": cat.path, "warnings": warnings})
+    return RouteResult(routing, slot_df, Path(out_dir) if out_dir else None, warnings)
