@@ -8,6 +8,7 @@ inventory in one pass instead of one error per run.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 EXIT_OK = 0
@@ -52,6 +53,34 @@ class Problem:
         return {k: v for k, v in asdict(self).items() if v not in (None, "")}
 
 
+MAX_PROBLEMS_PER_CODE = 20
+"""Problems of one code listed per file; the rest are counted (:data:`MORE`)."""
+MORE = "... and {} more like the above"
+
+
+def first_problems(code: str, file: str, items, make) -> list[Problem]:
+    """``make(item)`` for the first :data:`MAX_PROBLEMS_PER_CODE` of ``items``, then one line
+    saying how many more: a file wrong on every row is reported in a screenful, with its true
+    count."""
+    items = list(items)
+    out = [make(item) for item in items[:MAX_PROBLEMS_PER_CODE]]
+    if len(items) > MAX_PROBLEMS_PER_CODE:
+        out.append(Problem(code, file, MORE.format(len(items) - MAX_PROBLEMS_PER_CODE)))
+    return out
+
+
+def count_problems(problems) -> int:
+    """How many problems a list stands for: a :data:`MORE` line counts the ones it summarises."""
+    total = 0
+    for p in problems:
+        more = _MORE_RE.fullmatch(p.message)
+        total += int(more.group(1)) if more else 1
+    return total
+
+
+_MORE_RE = re.compile(re.escape(MORE).replace(r"\{\}", r"(\d+)"))
+
+
 class TapasError(Exception):
     """Base class of errors that tapas-opt reports to the user with an exit code."""
 
@@ -66,7 +95,7 @@ class InventoryError(TapasError):
     def __init__(self, problems: list[Problem]):
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{len(self.problems)} problem(s) in the input:\n{lines}")
+        super().__init__(f"{count_problems(self.problems)} problem(s) in the input:\n{lines}")
 
 
 class OutputError(TapasError):

@@ -139,6 +139,19 @@ def test_bad_calibration_values_name_file_line_and_column(calibrated_room, tmp_p
     assert res.exit_code == 2
     assert "telemetry.csv:7 [gpu_temp_c]" in res.output and "telemetry.csv:9 [inlet_temp_c]" in res.output
     assert not (room / "physics.yaml").exists()
+    # validate checks them the same way: it no longer passes what fit refuses
+    res = CliRunner().invoke(main, ["validate", str(room)])
+    assert res.exit_code == 2 and "telemetry.csv:7 [gpu_temp_c]" in res.output, res.output
+    # every bad row is counted, the first 20 listed
+    tel["inlet_temp_c"] = 95.0
+    tel.to_csv(room / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room)])
+    assert res.exit_code == 2 and f"{len(tel) + 1} problem(s)" in res.output, res.output.splitlines()[0]
+
+
+def test_validate_says_when_physics_yaml_overrides_the_models(calibrated_room):
+    res = CliRunner().invoke(main, ["validate", str(calibrated_room)])
+    assert res.exit_code == 0 and "physics.yaml (fitted by tapas-opt fit)" in res.output
 
 
 def test_fit_without_calibration_columns_says_so(tmp_path):

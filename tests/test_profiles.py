@@ -110,6 +110,49 @@ def test_supplied_profiles_with_gaps_and_bad_values_are_rejected(borrowing_room,
     assert {p.code for p in exc.value.problems} == {"profile_gap"}
 
 
+def test_supplied_profiles_name_duplicates_text_and_the_true_count(borrowing_room, tmp_path):
+    """A VM and slot given twice (0 and 1: the mean would halve a P99 peak) is bad input; a
+    decimal comma is a bad_type quoting the cell, an empty cell a missing_value; a file wrong
+    on every row lists the first 20 of a kind and counts the rest (the crossing check does
+    not fire: 50 <= 60 <= 70)."""
+    from tapas_opt.errors import MORE, count_problems
+
+    inv = load_inventory(borrowing_room)
+    frame = build_profiles(inv).to_frame()
+    frame = frame[frame["vm_id"] == "new_unknown"].astype({"p50": object})
+    twice = pd.concat([frame.assign(p50=0.0, p90=0.0, p99=0.0), frame.assign(p50=0.0, p90=0.0, p99=1.0)])
+    path = tmp_path / "profiles.csv"
+    twice.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    dups = [p for p in exc.value.problems if p.code == "duplicate_row"]
+    assert dups[0].line == len(frame) + 2 and "first on line 2" in dups[0].message
+    assert count_problems(exc.value.problems) == len(frame)
+    bad = frame.copy()
+    bad.loc[bad.index[0], "p50"] = "0,5"
+    bad.loc[bad.index[1], "p50"] = None
+    bad.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    got = {(p.code, p.line, p.column) for p in exc.value.problems}
+    assert {("bad_type", 2, "p50"), ("missing_value", 3, "p50")} <= got
+    assert any("'0,5'" in p.message for p in exc.value.problems)
+    frame.assign(p50=50.0, p90=60.0, p99=70.0).to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    assert count_problems(exc.value.problems) == 3 * len(frame)
+    assert [p.message for p in exc.value.problems if p.message.startswith("...")] == [MORE.format(3 * len(frame) - 20)]
+
+
+def test_supplied_profiles_that_leave_vms_out_say_so(borrowing_room, tmp_path):
+    inv = load_inventory(borrowing_room)
+    path = tmp_path / "profiles.csv"
+    path.write_text("vm_id,timestamp,p50,p90,p99\n")
+    read_profiles(path, inv)
+    (w,) = [w for w in inv.warnings if w.code == "profiles_incomplete"]
+    assert f"{len(inv.vms)} of the inventory's {len(inv.vms)} VM(s)" in w.message
+
+
 def test_profiles_frame_round_trip():
     horizon = pd.date_range("2026-06-01", periods=4, freq="60min")
     vals = {q: np.arange(8, dtype=float).reshape(2, 4) / 10 for q in ("p50", "p90", "p99")}

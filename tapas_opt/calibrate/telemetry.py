@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import Problem
+from tapas_opt.errors import Problem, first_problems
 from tapas_opt.inventory.load import Inventory
 from tapas_opt.physics import power_fraction
 
@@ -34,7 +34,6 @@ CALIBRATION_COLUMNS = {
     "server_power_kw": (0.0, 1000.0),
     "airflow_cfm": (0.0, 1e6),
 }
-MAX_PROBLEMS = 20
 
 
 def telemetry_file(inventory: Inventory) -> tuple[str, int]:
@@ -63,12 +62,12 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
         lo, hi = CALIBRATION_COLUMNS[col]
         bad_type = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         bad_range = num.notna() & ((num < lo) | (num > hi))
-        for idx in tel.index[bad_type.to_numpy()][:MAX_PROBLEMS]:
-            problems.append(Problem("bad_type", file, f"value {raw[idx]!r} cannot be read as a number",
-                                    "fix or empty the cell", int(idx) + first_line, col))
-        for idx in tel.index[bad_range.to_numpy()][:MAX_PROBLEMS]:
-            problems.append(Problem("out_of_range", file, f"value {float(num[idx]):g} is outside {lo:g}..{hi:g}",
-                                    "check the unit (see docs/calibration.md)", int(idx) + first_line, col))
+        problems += first_problems("bad_type", file, tel.index[bad_type.to_numpy()], lambda idx: Problem(
+            "bad_type", file, f"value {raw[idx]!r} cannot be read as a number", "fix or empty the cell",
+            int(idx) + first_line, col))
+        problems += first_problems("out_of_range", file, tel.index[bad_range.to_numpy()], lambda idx: Problem(
+            "out_of_range", file, f"value {float(num[idx]):g} is outside {lo:g}..{hi:g}",
+            "check the unit (see docs/calibration.md)", int(idx) + first_line, col))
         frame[col] = num.where(~bad_range)
     vms = inventory.vms.set_index("vm_id")
     servers = inventory.servers.set_index("server_id")

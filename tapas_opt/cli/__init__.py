@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from tapas_opt import __version__
-from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, InventoryError, TapasError
+from tapas_opt.errors import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, InventoryError, TapasError,
+                              count_problems)
 
 WRITE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EROFS", "EACCES", "EPERM", "EDQUOT", "ENOTDIR")
                 if hasattr(errno, name)}
@@ -31,7 +32,7 @@ def handle_errors(func):
             _check_output(func.__name__, kwargs)
             return func(*args, **kwargs)
         except InventoryError as exc:
-            print_problems(exc.problems, f"{len(exc.problems)} problem(s) in the input:")
+            print_problems(exc.problems, f"{count_problems(exc.problems)} problem(s) in the input:")
             sys.exit(exc.exit_code)
         except TapasError as exc:
             click.echo(f"error: {exc}", err=True)

@@ -9,7 +9,7 @@ import click
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
 from tapas_opt.cli.render import print_json, print_problems
-from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_OK
+from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_OK, count_problems
 
 
 @main.command()
@@ -36,16 +36,31 @@ def validate(inventory_dir, catalogue, quiet, as_json):
             assign_configs(inventory.vms, load_catalogue(catalogue))
         except InventoryError as exc:
             problems = list(exc.problems)
+    if inventory is not None and not problems:
+        problems = _calibration_problems(inventory)
     if as_json:
         print_json({"ok": not problems, "problems": [p.to_dict() for p in problems],
                     "warnings": [w.to_dict() for w in (inventory.warnings if inventory else [])]})
     elif problems:
-        print_problems(problems, f"{len(problems)} problem(s) in {inventory_dir}:")
+        print_problems(problems, f"{count_problems(problems)} problem(s) in {inventory_dir}:")
     elif not quiet:
         inv = inventory
         click.echo(f"{inventory_dir}: ok ({len(inv.aisles)} aisles, {len(inv.rows)} rows, {len(inv.servers)} servers, "
                    f"{len(inv.running_vms)} running VMs, {len(inv.pending_vms)} pending, "
                    f"{len(inv.telemetry)} telemetry rows)")
+        if (inv.root / "physics.yaml").exists():
+            click.echo(f"physics: {inv.root / 'physics.yaml'} (fitted by tapas-opt fit) overrides datacenter.yaml's "
+                       "models and servers.csv's coefficients")
         for w in inv.warnings:
             click.echo(f"warning: {w}", err=True)
     sys.exit(EXIT_BAD_INPUT if problems else EXIT_OK)
+
+
+def _calibration_problems(inventory) -> list:
+    """The optional telemetry columns tapas-opt fit reads (power, temperatures, airflow), checked
+    as fit checks them, so that validate does not pass what fit then refuses."""
+    from tapas_opt.calibrate.telemetry import CALIBRATION_COLUMNS, calibration_columns
+
+    if not set(CALIBRATION_COLUMNS) & set(inventory.telemetry.columns):
+        return []
+    return calibration_columns(inventory)[1]

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.config import QUANTILES
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
 from tapas_opt.inventory.load import Inventory, _line_mapper, read_user_table
@@ -25,6 +25,27 @@ def inventory_horizon(inventory: Inventory) -> pd.DatetimeIndex:
     cfg = inventory.config
     start = horizon_start(inventory.telemetry, cfg.time_step_min, cfg.start)
     return make_horizon(start, cfg.n_slots, cfg.time_step_min)
+
+
+def _first_row(frame: pd.DataFrame, i) -> int:
+    """Index of the first row with the same VM and timestamp as row ``i``."""
+    same = (frame["vm_id"] == frame.at[i, "vm_id"]) & (frame["timestamp"] == frame.at[i, "timestamp"])
+    return frame.index[same][0]
+
+
+def _load_problem_code(raw, value) -> str:
+    """Why a load cell was refused: empty, not a number, or a number outside 0..1."""
+    if pd.isna(raw) or (isinstance(raw, str) and not raw.strip()):
+        return "missing_value"
+    return "bad_type" if pd.isna(value) else "out_of_range"
+
+
+def _load_problem_text(raw, code: str) -> str:
+    if code == "missing_value":
+        return "the load is empty"
+    if code == "bad_type":
+        return f"{str(raw)!r} is not a number (decimal point '.', no unit or %)"
+    return f"load {float(raw):g} is outside 0..1"
 
 
 def _borrow(vms: pd.DataFrame, known: dict[str, dict[str, np.ndarray]], key: str,
@@ -99,8 +120,12 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
 def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     """Read an operator's ``profiles.csv`` (format of ``tapas-opt forecast``) for this inventory.
 
-    Raises :class:`InventoryError` listing every problem: unknown VMs, slots of the horizon
-    missing, loads outside 0..1 or quantile bands that cross.
+    Raises :class:`InventoryError` listing every problem: unknown VMs, a VM and slot given twice
+    (which row holds the peak is not ours to guess), slots of the horizon missing, values that
+    are not numbers or outside 0..1, quantile bands that cross (the first of each kind, then how
+    many more). VMs of the inventory
+    the file does not cover are forecast by ``place`` itself; that is added to the inventory's
+    warnings.
     """
     path = Path(path)
     file = path.name
@@ -111,29 +136,36 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
         raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing",
                                       "columns: vm_id, timestamp, p50, p90, p99") for c in missing])
     frame = frame.copy()
-    raw_times = frame["timestamp"]
-    frame["timestamp"], reasons = parse_timestamps(raw_times)
+    raw = frame.copy()
+    frame["timestamp"], reasons = parse_timestamps(raw["timestamp"])
     for q in QUANTILES:
         frame[q] = pd.to_numeric(frame[q], errors="coerce")
     line_of = _line_mapper(path)
-    for idx in frame.index[reasons.notna()][:20]:
-        problems.append(Problem("bad_timestamp", file, f"timestamp {describe(raw_times[idx])} {reasons[idx]}",
-                                ISO_HINT, line_of(idx), "timestamp"))
-    for q in QUANTILES:
-        bad = frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)
-        for idx in frame.index[bad][:20]:
-            value = frame.at[idx, q]
-            text = "(empty)" if pd.isna(value) else f"{float(value):g}"
-            problems.append(Problem("out_of_range", file, f"load {text} must be a number in 0..1",
-                                    line=line_of(idx), column=q))
+
+    def listed(code: str, items, make) -> None:
+        problems.extend(first_problems(code, file, items, make))
+
+    listed("bad_timestamp", frame.index[reasons.notna()], lambda i: Problem(
+        "bad_timestamp", file, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}", ISO_HINT,
+        line_of(i), "timestamp"))
+    cells = [(i, q) for q in QUANTILES for i in frame.index[frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)]]
+    for code in ("missing_value", "bad_type", "out_of_range"):
+        listed(code, [c for c in cells if _load_problem_code(raw.at[c[0], c[1]], frame.at[c[0], c[1]]) == code],
+               lambda c, code=code: Problem(code, file, _load_problem_text(raw.at[c[0], c[1]], code),
+                                            "loads are fractions of the VM's GPUs, 0..1", line_of(c[0]), c[1]))
     crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
-    for idx in frame.index[crossed][:20]:
-        problems.append(Problem("crossed_bands", file, "bands must satisfy p50 <= p90 <= p99",
-                                line=line_of(idx)))
-    unknown = ~frame["vm_id"].isin(set(inventory.vms["vm_id"]))
-    for idx in frame.index[unknown][:20]:
-        problems.append(Problem("unknown_vm", file, f"vm_id {frame.at[idx, 'vm_id']!r} is not in vms.csv",
-                                line=line_of(idx), column="vm_id"))
+    listed("crossed_bands", frame.index[crossed], lambda i: Problem(
+        "crossed_bands", file, "bands must satisfy p50 <= p90 <= p99", line=line_of(i)))
+    unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(set(inventory.vms["vm_id"]))
+    first_of = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"], sort=False).agg(["first", "size"])
+    listed("unknown_vm", first_of.itertuples(), lambda r: Problem(
+        "unknown_vm", file, f"vm_id {r.Index!r} is not in vms.csv ({r.size} row(s), the first here)",
+        "remove its rows, or add the VM to the inventory", line=line_of(r.first), column="vm_id"))
+    twice = frame["timestamp"].notna() & frame.duplicated(["vm_id", "timestamp"], keep="first")
+    listed("duplicate_row", frame.index[twice], lambda i: Problem(
+        "duplicate_row", file, f"VM {frame.at[i, 'vm_id']!r} at {frame.at[i, 'timestamp']} is given again (first "
+        f"on line {line_of(_first_row(frame, i))})", "give one row per VM and slot", line=line_of(i),
+        column="timestamp"))
     horizon = inventory_horizon(inventory)
     inside = frame["timestamp"].between(horizon[0], horizon[-1])
     off_grid = inside & ~frame["timestamp"].isin(horizon)
@@ -148,13 +180,18 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     if not problems:
         covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()
         counts = covered.reindex(pd.unique(frame["vm_id"])).fillna(0)
-        for vm_id, n in counts[counts < len(horizon)].items():
-            problems.append(Problem("profile_gap", file,
-                                    f"VM {vm_id!r} covers {int(n)} of the {len(horizon)} slots from "
-                                    f"{horizon[0]} every {inventory.config.time_step_min} min",
-                                    "give every slot of the horizon (see datacenter.yaml start/horizon_h)"))
+        listed("profile_gap", counts[counts < len(horizon)].items(), lambda item: Problem(
+            "profile_gap", file, f"VM {item[0]!r} covers {int(item[1])} of the {len(horizon)} slots from "
+            f"{horizon[0]} every {inventory.config.time_step_min} min",
+            "give every slot of the horizon (see datacenter.yaml start/horizon_h)"))
     if problems:
-        raise InventoryError(problems[:100])
+        raise InventoryError(problems)
+    left = inventory.vms.loc[~inventory.vms["vm_id"].isin(set(frame["vm_id"])), "vm_id"]
+    if len(left):
+        inventory.warnings.append(Problem(
+            "profiles_incomplete", file, f"{len(left)} of the inventory's {len(inventory.vms)} VM(s) have no rows "
+            f"here (e.g. {', '.join(repr(v) for v in left[:3])}) and are forecast from their telemetry instead",
+            "give them rows too if these are meant to be your forecasts"))
     return LoadProfiles.from_frame(frame[frame["timestamp"].isin(horizon)], horizon)
 
 

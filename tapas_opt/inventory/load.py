@@ -15,13 +15,12 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.config import DatacenterConfig, load_config
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import MAX_PROBLEMS_PER_CODE, MORE, InventoryError, Problem
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
 from tapas_opt.inventory.schema import typed_rows, validate_frame
 
 TABLES = ("aisles", "rows", "servers", "vms", "telemetry", "outside")
 OPTIONAL_TABLES = {"outside"}
-MAX_PROBLEMS_PER_CODE = 20
 
 
 @dataclass
@@ -310,7 +309,6 @@ def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, war
                                 f"that far ahead are weak", "check 'start', or add recent telemetry"))
 
 
-MORE = "... and {} more like the above"
 
 
 def _more(problems: list[Problem], code: str, file: str, total: int) -> None:

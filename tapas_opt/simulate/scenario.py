@@ -34,7 +34,7 @@ import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
@@ -268,11 +268,10 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     known = set(vms["vm_id"])
     unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(known)
     first_rows = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"]).first()
-    for v, i in list(first_rows.items())[:20]:
-        n = int((frame["vm_id"] == v).sum())
-        problems.append(Problem("unknown_vm", path.name, f"VM {v!r} is not in the inventory's vms.csv ({n} row(s), "
-                                f"the first here)", "remove its rows, or add the VM to the inventory",
-                                line=line_of(i), column="vm_id"))
+    problems += first_problems("unknown_vm", path.name, first_rows.items(), lambda item: Problem(
+        "unknown_vm", path.name, f"VM {item[0]!r} is not in the inventory's vms.csv "
+        f"({int((frame['vm_id'] == item[0]).sum())} row(s), the first here)",
+        "remove its rows, or add the VM to the inventory", line=line_of(item[1]), column="vm_id"))
     frame = frame[~(frame["timestamp"].isna() | bad_load)]
     twice = frame.duplicated(["vm_id", "timestamp"], keep=False)
     if twice.any() and warnings is not None:
@@ -292,9 +291,9 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
             extra.index = clones["vm_id"].to_numpy()
             wide = pd.concat([wide, extra])
     span = f"{times[0]} to {times[-1]}"
-    for v in sorted(known - set(wide.index))[:20]:
-        problems.append(Problem("unknown_vm", path.name, f"no actual load for VM {v!r}",
-                                "give every simulated VM a load series", column="vm_id"))
+    problems += first_problems("unknown_vm", path.name, sorted(known - set(wide.index)), lambda v: Problem(
+        "unknown_vm", path.name, f"no actual load for VM {v!r}", "give every simulated VM a load series",
+        column="vm_id"))
     coverage = _span_coverage(wide.notna().to_numpy(), step_min)
     coverage = pd.Series(coverage, index=wide.index)
     empty = [v for v in coverage.index[coverage == 0] if v in known]
@@ -331,14 +330,14 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
     frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
     problems = []
     line_of = _line_mapper(path)
-    for i in frame.index[reasons.notna()][:20]:
-        problems.append(Problem("bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}",
-                                ISO_HINT, line=line_of(i), column="timestamp"))
+    problems += first_problems("bad_timestamp", path.name, frame.index[reasons.notna()], lambda i: Problem(
+        "bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}", ISO_HINT,
+        line=line_of(i), column="timestamp"))
     bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
-    for i in frame.index[bad_load][:20]:
-        text = "(empty)" if pd.isna(raw.at[i, "load"]) else repr(raw.at[i, "load"])
-        problems.append(Problem("out_of_range", path.name, f"load {text} is not a number in 0..1",
-                                "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
+    problems += first_problems("out_of_range", path.name, frame.index[bad_load], lambda i: Problem(
+        "out_of_range", path.name, f"load {'(empty)' if pd.isna(raw.at[i, 'load']) else repr(raw.at[i, 'load'])} "
+        "is not a number in 0..1", "load is the VM's GPU utilisation as a fraction", line=line_of(i),
+        column="load"))
     return frame, bad_load, problems
 
 
