@@ -98,6 +98,21 @@ def test_validation_names_file_line_and_column(tmp_path, mutate, code, column):
     assert all(p.line is None or p.line >= 2 for p in problems)
 
 
+def test_type_and_range_problems_of_a_catalogue_come_together(tmp_path):
+    """A text cell used to hide a range problem in another row until it was fixed; numbers are
+    shown as numbers (not np.float64(4.5))."""
+    raw = pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
+    raw.loc[3, "power_level"] = "abc"
+    raw.loc[2, "tp"] = "4.5"
+    path = tmp_path / "bad.csv"
+    raw.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as err:
+        load_catalogue(path)
+    got = {(p.line, p.column): p.message for p in err.value.problems}
+    assert set(got) == {(5, "power_level"), (4, "tp")}
+    assert got[(4, "tp")] == "value 4.5 must be a whole number >= 1"
+
+
 def test_missing_catalogue_says_what_to_do(tmp_path):
     """A missing file names the ways to supply one."""
     with pytest.raises(InventoryError, match="catalogue not found"):

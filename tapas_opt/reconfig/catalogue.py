@@ -90,28 +90,30 @@ def validate_catalogue(frame: pd.DataFrame, file: str = "llm_configs.csv") -> tu
             df[col] = num
         else:
             df[col] = df[col].astype(str).str.strip()
-    if problems:
-        return df, problems
+    # Range checks run on the cells that parsed (a NaN compares False), so that a file with a
+    # text cell and a range error gets both at once.
     for col in ("tp", "replicas", "gpus_used", "max_batch"):
-        for idx in df.index[(df[col] < 1) | (df[col] != df[col].round())][:20]:
-            bad(idx, col, f"value {df.at[idx, col]!r} must be a whole number >= 1")
+        for idx in df.index[df[col].notna() & ((df[col] < 1) | (df[col] != df[col].round()))][:20]:
+            bad(idx, col, f"value {df.at[idx, col]:g} must be a whole number >= 1")
     for idx in df.index[df["gpus_used"] > SERVER_GPUS][:20]:
-        bad(idx, "gpus_used", f"value {df.at[idx, 'gpus_used']} exceeds the {SERVER_GPUS} GPUs of a server",
+        bad(idx, "gpus_used", f"value {df.at[idx, 'gpus_used']:g} exceeds the {SERVER_GPUS} GPUs of a server",
             "catalogue rows describe one 8-GPU server")
     for col in ("throughput_tok_s", "tbt_ms", "slo_tbt_ms", "quality", "power_level"):
         for idx in df.index[df[col] <= 0][:20]:
-            bad(idx, col, f"value {df.at[idx, col]!r} must be > 0")
+            bad(idx, col, f"value {df.at[idx, col]:g} must be > 0")
     for idx in df.index[df["quality"] > 1.0 + 1e-9][:20]:
-        bad(idx, "quality", f"value {df.at[idx, 'quality']} must be <= 1 (quality relative to the default)")
+        bad(idx, "quality", f"value {df.at[idx, 'quality']:g} must be <= 1 (quality relative to the default)")
     dyn = df["power_w"] - df["gpus_used"] * df["idle_gpu_w"]
     for idx in df.index[dyn <= 0][:20]:
-        bad(idx, "power_w", f"power_w {df.at[idx, 'power_w']} is not above the idle power of its "
-                            f"{df.at[idx, 'gpus_used']} GPUs", "power_w is the busy GPUs' power at full throughput")
+        bad(idx, "power_w", f"power_w {df.at[idx, 'power_w']:g} is not above the idle power of its "
+                            f"{df.at[idx, 'gpus_used']:g} GPUs", "power_w is the busy GPUs' power at full throughput")
     for idx in df.index[~df["source"].isin(SOURCES)][:20]:
         bad(idx, "source", f"value {df.at[idx, 'source']!r} is not one of {SOURCES}")
     for idx in df.index[df["config_id"].duplicated()][:20]:
         problems.append(Problem("duplicate_id", file, f"config_id {df.at[idx, 'config_id']!r} appears twice",
                                 "config ids must be unique", int(idx) + 2, "config_id"))
+    if df["is_default"].isna().any():  # reported above; which row is the default is unknown
+        return df, problems
     for family, grp in df.groupby("family", sort=False):
         n_default = int(grp["is_default"].sum())
         if n_default != 1:
