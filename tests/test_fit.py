@@ -154,6 +154,22 @@ def test_validate_says_when_physics_yaml_overrides_the_models(calibrated_room):
     assert res.exit_code == 0 and "physics.yaml (fitted by tapas-opt fit)" in res.output
 
 
+def test_gpu_power_in_kw_is_named_as_a_unit_mistake(calibrated_room, tmp_path):
+    """gpu_power_w given in kW passes the range check (0.4 is a number of watts) but fits a 0.4 W
+    GPU and a 69 C/W slope: fit says the unit looks wrong instead of 'rows must vary'."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv")
+    tel["gpu_power_w"] = tel["gpu_power_w"] / 1000.0
+    tel.to_csv(room / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room)])
+    skipped = [line for line in res.output.splitlines() if line.startswith("skipped gpu_")]
+    assert len(skipped) == 2 and all("looks like kW" in line for line in skipped), res.output
+
+
 def test_fit_without_calibration_columns_says_so(tmp_path):
     root = write_room(RoomSpec(servers=4, pending_vms=1, seed=1), tmp_path / "plain")
     res = CliRunner().invoke(main, ["fit", str(root)])

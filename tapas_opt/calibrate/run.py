@@ -66,6 +66,12 @@ def implausible(name: str, fit: FitResult) -> str | None:
         bad.append(f"cap_c {fit.value('cap_c'):.6g} < floor_c {fit.value('floor_c'):.6g}")
     if not bad:
         return None
+    if name == "gpu_power" and fit.value("gpu_max_w") < 10.0:  # no GPU peaks at 10 W: kW given as W
+        return (f"the fitted full-load GPU power is {fit.value('gpu_max_w'):.3g} W: gpu_power_w looks like kW "
+                "(or another unit), not watts: not written; give gpu_power_w in W (see docs/calibration.md)")
+    if name == "gpu_temp" and fit.value("gpu_temp_c_per_w") > 1.0:  # a GPU warms ~0.1 C per W
+        return (f"the fitted slope is {fit.value('gpu_temp_c_per_w'):.3g} C per W of GPU power (GPUs warm about "
+                "0.1 C per W): gpu_power_w looks like kW, not watts: not written (see docs/calibration.md)")
     return ("the telemetry does not identify this model (" + "; ".join(bad) + "): not written; "
             "it needs rows that vary over the model's range (see docs/calibration.md)")
 

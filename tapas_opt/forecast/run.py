@@ -144,7 +144,9 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
         raise InventoryError([Problem(
             "short_telemetry", "telemetry", f"covers {m.n_slots * step / 60:.0f} h: a back-test with {origins} "
             f"origins {every_h:g} h apart and a {horizon_slots * step / 60:.0f} h horizon needs {need_h:.0f} h",
-            "use fewer --origins")])
+            "use fewer --origins" if origins > 1 else
+            "a back-test needs at least a day of history before a whole horizon of telemetry: add telemetry, or "
+            "run forecast without --backtest")])
     first = m.n_slots - horizon_slots - (origins - 1) * every
     start = first - history_slots  # drop telemetry older than the first origin needs
     m_bt = SeriesMatrix(m.vm_ids, m.index[start:], m.values[:, start:], m.step_min, m.quality)
@@ -155,7 +157,7 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
         raise InventoryError([Problem(
             "short_telemetry", "telemetry", f"no VM has enough telemetry around any of the {origins} back-test "
             f"origin(s) to be scored (gaps in the history, or series that end early)",
-            "use fewer --origins, or fill the gaps in telemetry.csv")])
+            ("use fewer --origins, or " if origins > 1 else "") + "fill the gaps in telemetry.csv")])
     table = main.overall.copy()
     table["vms"] = len(m.vm_ids)
     table["seconds_per_series"] = pd.Series(main.seconds_per_series)
