@@ -108,7 +108,7 @@ def test_event_targets_may_contain_colons(text, aisles, target, value):
     assert (ev.target, ev.value) == (target, pytest.approx(value))
 
 
-@pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "heatwave:+100C", "heatwave:-10C", "row-power:R1", "row-power:R1:-3"])
+@pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "heatwave:+100C", "heatwave:-10C", "row-power:R1", "row-power:R1:-3", "", "  "])
 def test_bad_events_say_which_forms_work(text):
     """A malformed event is refused with the accepted forms."""
     with pytest.raises(InventoryError) as err:
@@ -123,7 +123,11 @@ def test_events_apply_to_limits_in_order():
                        np.array(["A", "B"]), np.array([100.0, 100.0]), np.array(["X", "Y"]), np.array([1000.0, 1000.0]))
     assert lim.row_limit_kw.tolist() == [75.0, 10.0]
     assert lim.aisle_limit_cfm.tolist() == [900.0, 1000.0]
-    assert lim.outside_shift_c == 3.0
+    assert lim.outside_shift_c == 3.0 and lim.notes == ()
+    raised = apply_events(parse_events(["row-power:B:500"]), np.array(["A", "B"]), np.array([100.0, 100.0]),
+                          np.array(["X"]), np.array([1000.0]))
+    (note,) = raised.notes
+    assert "raises the limit of row 'B' from 100 to 500 kW" in note
     with pytest.raises(InventoryError) as err:
         apply_events(parse_events(["ahu-failure:Q", "row-power:Z:1"]), np.array(["A"]), np.array([1.0]),
                      np.array(["X"]), np.array([1.0]))

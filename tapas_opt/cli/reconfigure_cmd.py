@@ -113,5 +113,7 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_
         print_table(_table(summary))
         for v in summary["still_exceeded"]:
             click.echo(f"still exceeded: {v['code']} {v['subject']}: {v['message']} (by {v['excess']:g})", err=True)
+        for w in summary.get("warnings", []):
+            click.echo(f"warning: {w}", err=True)
         click.echo(f"plan written to {out_dir}")
     sys.exit(EXIT_OK if summary["feasible"] else EXIT_INFEASIBLE)

@@ -90,7 +90,9 @@ def parse_event(text: str, aisle_ids=None) -> Event:
         parts = [kind_text, target] + ([value] if value is not None else [])
     else:
         parts = raw.split(":")
-    if kind in ("none", ""):
+    if not raw:
+        raise _bad(text, "the event is empty")
+    if kind == "none":
         return Event("none", text=raw)
     if kind == "ups-failure":
         if len(parts) > 2:
@@ -136,6 +138,8 @@ class Limits:
     row_limit_kw: np.ndarray
     aisle_limit_cfm: np.ndarray
     outside_shift_c: float
+    notes: tuple[str, ...] = ()
+    """What an event does that the user may not have meant (a row-power limit above today's)."""
 
 
 def apply_events(events, row_ids, row_limit_kw, aisle_ids, aisle_limit_cfm) -> Limits:
@@ -145,7 +149,7 @@ def apply_events(events, row_ids, row_limit_kw, aisle_ids, aisle_limit_cfm) -> L
     row_pos = {str(r): i for i, r in enumerate(row_ids)}
     aisle_pos = {str(a): i for i, a in enumerate(aisle_ids)}
     shift = 0.0
-    problems = []
+    problems, notes = [], []
     for ev in events:
         if ev.kind == "ups-failure":
             rows = rows * ev.value
@@ -162,7 +166,10 @@ def apply_events(events, row_ids, row_limit_kw, aisle_ids, aisle_limit_cfm) -> L
                 problems.append(Problem("unknown_row", "--event", f"{ev.text!r}: row {ev.target!r} is not in rows.csv",
                                         f"rows: {', '.join(list(row_pos)[:12])}{' ...' if len(row_pos) > 12 else ''}"))
                 continue
+            if ev.value > rows[row_pos[ev.target]]:
+                notes.append(f"{ev.text!r} raises the limit of row {ev.target!r} from {rows[row_pos[ev.target]]:g} "
+                             f"to {ev.value:g} kW (row-power sets the limit; give a lower value to model a loss)")
             rows[row_pos[ev.target]] = ev.value
     if problems:
         raise InventoryError(problems)
-    return Limits(rows, aisles, shift)
+    return Limits(rows, aisles, shift, tuple(notes))

@@ -37,7 +37,7 @@ from tapas_opt import physics
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.reconfig.catalogue import Catalogue
 from tapas_opt.reconfig.events import Event, Limits, apply_events
-from tapas_opt.timestamps import parse_timestamp
+from tapas_opt.timestamps import parse_timestamp, parse_timestamps
 
 FAMILY_MIX = ("llama-70b", "llama-70b", "mixtral-8x7b", "llama-8b")
 """Family of an endpoint when vms.csv has no ``model`` column: ``crc32(endpoint) % 4`` picks
@@ -251,7 +251,8 @@ def slot_at(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None, instance) 
         return peak_slot(instance)
     ts = at if isinstance(at, pd.Timestamp) and at.tzinfo is None else parse_timestamp(at)
     if ts is None:
-        raise InventoryError([Problem("bad_time", "--at", f"cannot parse {at!r} as a time",
+        why = parse_timestamps(pd.Series([str(at)], dtype=object))[1].iloc[0]
+        raise InventoryError([Problem("bad_time", "--at", f"{at!r} {why}",
                                       "use ISO 8601, e.g. 2026-06-02 14:00, or 'peak'")])
     step = horizon[1] - horizon[0] if len(horizon) > 1 else pd.Timedelta(hours=1)
     if ts < horizon[0] or ts >= horizon[-1] + step:
@@ -335,7 +336,10 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     floor = physics.load_for_gpu_power(opts.iaas_cap_floor_w, params.gpu_idle_w[i_srv], params.gpu_max_w[i_srv], params.poly)
     iaas["floor_load"] = np.minimum(floor, iaas["load"].to_numpy(float))
 
-    warnings = []
+    warnings = list(limits.notes)
+    if at is not None and not (isinstance(at, str) and at.strip().lower() == "peak") \
+            and inst.horizon[slot] != (at if isinstance(at, pd.Timestamp) else parse_timestamp(at)):
+        warnings.append(f"--at {at} falls inside the slot that starts at {inst.horizon[slot]}: that slot is planned")
     if len(inv.pending_vms):
         warnings.append(f"{len(inv.pending_vms)} pending VMs are not in the room yet and are ignored")
     return ReconfigInstance(
