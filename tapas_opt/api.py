@@ -19,7 +19,7 @@ import numpy as np
 from tapas_opt.config import QUANTILES, DatacenterConfig
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import LoadProfiles
-from tapas_opt.forecast.profiles import build_profiles, outside_forecast, read_profiles
+from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
 from tapas_opt.inventory.load import Inventory, load_inventory
 from tapas_opt.placement import heuristics
 from tapas_opt.placement.evaluate import server_warmth
@@ -62,9 +62,8 @@ def prepare(inventory: str | Path | Inventory, profiles_path: str | Path | None 
 
     ``placement_options`` override ``datacenter.yaml``'s ``placement`` section (None = keep).
     """
-    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    inv, supplied = load_with_profiles(inventory, profiles_path)
     config = inv.config.with_placement(**placement_options)
-    supplied = read_profiles(profiles_path, inv) if profiles_path else None
     forecaster = make_forecaster(forecast_method, inv.config.time_step_min)
     profiles = build_profiles(inv, forecaster=forecaster, supplied=supplied)
     outside = outside_forecast(inv, profiles.horizon)

@@ -144,6 +144,33 @@ def test_supplied_profiles_name_duplicates_text_and_the_true_count(borrowing_roo
     assert [p.message for p in exc.value.problems if p.message.startswith("...")] == [MORE.format(3 * len(frame) - 20)]
 
 
+def test_supplied_profile_problems_come_at_once_even_with_a_broken_inventory(borrowing_room, tmp_path):
+    """A crossed band used to hide a missing slot until it was fixed, and a broken inventory hid
+    every problem of the profiles file."""
+    import shutil
+
+    from tapas_opt.forecast.profiles import load_with_profiles
+
+    inv = load_inventory(borrowing_room)
+    frame = build_profiles(inv).to_frame()
+    frame = frame[frame["vm_id"] == "new_unknown"].iloc[:-1].copy()
+    frame.loc[frame.index[3], "p99"] = 0.1  # below its p90
+    path = tmp_path / "profiles.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    assert {p.code for p in exc.value.problems} == {"crossed_bands", "profile_gap"}
+    room = tmp_path / "room"
+    shutil.copytree(borrowing_room, room)
+    rows = pd.read_csv(room / "rows.csv")
+    rows.loc[0, "power_limit_kw"] = -1
+    rows.to_csv(room / "rows.csv", index=False)
+    with pytest.raises(InventoryError) as exc:
+        load_with_profiles(room, path)
+    assert {(p.file, p.code) for p in exc.value.problems} == {("rows.csv", "out_of_range"),
+                                                              ("profiles.csv", "crossed_bands")}
+
+
 def test_supplied_profiles_that_leave_vms_out_say_so(borrowing_room, tmp_path):
     inv = load_inventory(borrowing_room)
     path = tmp_path / "profiles.csv"

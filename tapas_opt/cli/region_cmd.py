@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, print_table
+from tapas_opt.cli.render import print_json, print_table, temp_text
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -27,7 +27,7 @@ def _table(summary: dict):
         table.add_row(r["room"], str(r["round"]), str(r["vms_given"]), str(r["vms_placed"]),
                       f"{r['peak_row_power_fraction']:.1%}",
                       "-" if bound is None else f"{bound:.1%}", "-" if gap is None else f"{gap:.2%}",
-                      f"{r['max_gpu_temp_c']:.1f}", r["mode"], f"{r['total_s']:.0f}")
+                      temp_text(r["max_gpu_temp_c"]).removesuffix(" C"), r["mode"], f"{r['total_s']:.0f}")
     return table
 
 

@@ -17,7 +17,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
-from tapas_opt.inventory.load import Inventory, _line_mapper, read_user_table
+from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory, read_user_table
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 
 
@@ -117,17 +117,10 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
     return LoadProfiles(horizon, vm_ids, values, pd.Series(method).reindex(vm_ids))
 
 
-def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
-    """Read an operator's ``profiles.csv`` (format of ``tapas-opt forecast``) for this inventory.
-
-    Raises :class:`InventoryError` listing every problem: unknown VMs, a VM and slot given twice
-    (which row holds the peak is not ours to guess), slots of the horizon missing, values that
-    are not numbers or outside 0..1, quantile bands that cross (the first of each kind, then how
-    many more). VMs of the inventory
-    the file does not cover are forecast by ``place`` itself; that is added to the inventory's
-    warnings.
-    """
-    path = Path(path)
+def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
+    """The rows of a ``profiles.csv`` parsed, the problems they have on their own (no inventory
+    needed: timestamps, values, crossed bands, a VM and slot given twice) and which rows have a
+    bad timestamp. Missing columns raise at once."""
     file = path.name
     problems: list[Problem] = []
     frame = read_user_table(path)
@@ -156,34 +149,73 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
     listed("crossed_bands", frame.index[crossed], lambda i: Problem(
         "crossed_bands", file, "bands must satisfy p50 <= p90 <= p99", line=line_of(i)))
-    unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(set(inventory.vms["vm_id"]))
-    first_of = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"], sort=False).agg(["first", "size"])
-    listed("unknown_vm", first_of.itertuples(), lambda r: Problem(
-        "unknown_vm", file, f"vm_id {r.Index!r} is not in vms.csv ({r.size} row(s), the first here)",
-        "remove its rows, or add the VM to the inventory", line=line_of(r.first), column="vm_id"))
     twice = frame["timestamp"].notna() & frame.duplicated(["vm_id", "timestamp"], keep="first")
     listed("duplicate_row", frame.index[twice], lambda i: Problem(
         "duplicate_row", file, f"VM {frame.at[i, 'vm_id']!r} at {frame.at[i, 'timestamp']} is given again (first "
         f"on line {line_of(_first_row(frame, i))})", "give one row per VM and slot", line=line_of(i),
         column="timestamp"))
+    return frame, problems, reasons.notna()
+
+
+def profile_file_problems(path: Path | str) -> list[Problem]:
+    """What is wrong with a ``--profiles`` file on its own, for reporting with the inventory's
+    problems when the inventory is unusable (so that both are fixed in one pass)."""
+    try:
+        return _profile_rows(Path(path))[1]
+    except InventoryError as exc:  # unreadable, empty, or columns missing
+        return list(exc.problems)
+
+
+def load_with_profiles(inventory, profiles_path: Path | str | None) -> tuple[Inventory, LoadProfiles | None]:
+    """The inventory (loaded unless given loaded) and the operator's profiles, if any; when both
+    are broken, every problem of both in one error."""
+    try:
+        inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
+    except InventoryError as exc:
+        if not profiles_path:
+            raise
+        raise InventoryError(exc.problems + profile_file_problems(profiles_path)) from None
+    return inv, (read_profiles(profiles_path, inv) if profiles_path else None)
+
+
+def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
+    """Read an operator's ``profiles.csv`` (format of ``tapas-opt forecast``) for this inventory.
+
+    Raises :class:`InventoryError` listing every problem at once: unknown VMs, a VM and slot
+    given twice (which row holds the peak is not ours to guess), slots of the horizon missing,
+    rows between slots, values that are not numbers or outside 0..1, quantile bands that cross
+    (the first 20 of each kind, then how many more). VMs of the inventory the file does not
+    cover are forecast by ``place`` itself; that is added to the inventory's warnings.
+    """
+    path = Path(path)
+    file = path.name
+    frame, problems, bad_time = _profile_rows(path)
+    line_of = _line_mapper(path)
+    known = set(inventory.vms["vm_id"])
+    unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(known)
+    first_of = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"], sort=False).agg(["first", "size"])
+    problems += first_problems("unknown_vm", file, first_of.itertuples(), lambda r: Problem(
+        "unknown_vm", file, f"vm_id {r.Index!r} is not in vms.csv ({r.size} row(s), the first here)",
+        "remove its rows, or add the VM to the inventory", line=line_of(r.first), column="vm_id"))
     horizon = inventory_horizon(inventory)
+    step = inventory.config.time_step_min
     inside = frame["timestamp"].between(horizon[0], horizon[-1])
     off_grid = inside & ~frame["timestamp"].isin(horizon)
     if off_grid.any():
         first = frame.index[off_grid][0]
         problems.append(Problem("off_grid", file, f"{int(off_grid.sum())} row(s) fall between the horizon's "
-                                f"{inventory.config.time_step_min}-minute slots (e.g. {frame.at[first, 'timestamp']}): "
+                                f"{step}-minute slots (e.g. {frame.at[first, 'timestamp']}): "
                                 f"they would be dropped, with any peak they hold",
-                                f"give one row per VM and slot, every {inventory.config.time_step_min} min from "
+                                f"give one row per VM and slot, every {step} min from "
                                 f"{horizon[0]} (forecast the room with its own step)", line=line_of(first),
                                 column="timestamp"))
-    if not problems:
-        covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()
-        counts = covered.reindex(pd.unique(frame["vm_id"])).fillna(0)
-        listed("profile_gap", counts[counts < len(horizon)].items(), lambda item: Problem(
-            "profile_gap", file, f"VM {item[0]!r} covers {int(item[1])} of the {len(horizon)} slots from "
-            f"{horizon[0]} every {inventory.config.time_step_min} min",
-            "give every slot of the horizon (see datacenter.yaml start/horizon_h)"))
+    # Gaps of the VMs the file is about (known VMs; one with a bad timestamp has that reported).
+    covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()
+    vms = [v for v in pd.unique(frame["vm_id"]) if v in known and v not in set(frame.loc[bad_time, "vm_id"])]
+    counts = covered.reindex(vms).fillna(0)
+    problems += first_problems("profile_gap", file, counts[counts < len(horizon)].items(), lambda item: Problem(
+        "profile_gap", file, f"VM {item[0]!r} covers {int(item[1])} of the {len(horizon)} slots from "
+        f"{horizon[0]} every {step} min", "give every slot of the horizon (see datacenter.yaml start/horizon_h)"))
     if problems:
         raise InventoryError(problems)
     left = inventory.vms.loc[~inventory.vms["vm_id"].isin(set(frame["vm_id"])), "vm_id"]

@@ -43,13 +43,11 @@ def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto"):
     """Load, forecast and build the placement instance, as :func:`tapas_opt.api.prepare` does,
     with the forecasting method chosen by name (``template`` is the paper's and fast)."""
     from tapas_opt.api import Prepared
-    from tapas_opt.forecast.profiles import build_profiles, outside_forecast, read_profiles
+    from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
     from tapas_opt.forecast.run import make_forecaster
-    from tapas_opt.inventory.load import Inventory, load_inventory
     from tapas_opt.placement.instance import build_instance
 
-    inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
-    supplied = read_profiles(profiles_path, inv) if profiles_path else None
+    inv, supplied = load_with_profiles(inventory, profiles_path)
     profiles = build_profiles(inv, forecaster=make_forecaster(forecast_method, inv.config.time_step_min),
                               supplied=supplied)
     outside = outside_forecast(inv, profiles.horizon)

@@ -451,8 +451,11 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
         history = inv.telemetry
     else:
         if opts.traces is None or not Path(opts.traces).is_dir():
-            raise InventoryError([Problem("missing_file", str(opts.traces), "real traces directory not found",
-                                          "pass --traces ../shared/data (or --actual FILE)")])
+            where = "no directory given" if opts.traces is None else f"{Path(opts.traces).resolve()} does not exist"
+            raise InventoryError([Problem("missing_file", str(opts.traces), f"real traces directory not found ({where})",
+                                          "give the directory that holds the real traces in ../shared/data's layout "
+                                          "(--traces DIR for simulate, settings: traces: DIR in a what-if file; a "
+                                          "relative path is taken from where tapas-opt runs), or --actual FILE")])
         mapped: MappedLoad = map_loads(vms, start, times, opts.step_min, cfg.time_step_min, initial, opts.traces,
                                        opts.mapping or TraceMapping(seed=opts.seed))
         vm_load, endpoint_ids, endpoint_load = mapped.vm_load, mapped.endpoint_ids, mapped.endpoint_load
