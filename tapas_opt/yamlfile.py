@@ -1,8 +1,8 @@
 """YAML input files that remember the line of every key, so that a problem can say where it is.
 
 Every YAML file tapas-opt reads (``datacenter.yaml``, ``physics.yaml``, ``region.yaml``, what-if
-scenario files) is parsed twice by PyYAML: once into Python values, once into its node tree,
-whose marks give each key's line. A problem about a key is then reported as ``FILE:LINE``, like
+scenario files) is parsed once by PyYAML into its node tree, whose marks give each key's line,
+and the Python values are constructed from that tree. A problem about a key is then reported as ``FILE:LINE``, like
 a problem in a CSV cell. A key that is missing from the file (a default that fails a range
 check, say) has no line; the nearest key above it that is in the file gives one.
 """
@@ -59,9 +59,12 @@ def load_yaml(path: Path | str, file: str, hint: str = "") -> tuple[Any, KeyLine
     error, with the line PyYAML points at). An empty file is ``{}``."""
     try:
         with open(path, encoding="utf-8") as stream:  # a stream: PyYAML's messages name the file
-            node = yaml.compose(stream)
-            stream.seek(0)
-            raw = yaml.safe_load(stream)
+            loader = yaml.SafeLoader(stream)
+            try:
+                node = loader.get_single_node()
+                raw = loader.construct_document(node) if node is not None else None
+            finally:
+                loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
