@@ -17,7 +17,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
-from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory, read_user_table
+from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory_with, read_user_table
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 
 
@@ -157,24 +157,11 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
     return frame, problems, reasons.notna()
 
 
-def profile_file_problems(path: Path | str) -> list[Problem]:
-    """What is wrong with a ``--profiles`` file on its own, for reporting with the inventory's
-    problems when the inventory is unusable (so that both are fixed in one pass)."""
-    try:
-        return _profile_rows(Path(path))[1]
-    except InventoryError as exc:  # unreadable, empty, or columns missing
-        return list(exc.problems)
-
-
 def load_with_profiles(inventory, profiles_path: Path | str | None) -> tuple[Inventory, LoadProfiles | None]:
     """The inventory (loaded unless given loaded) and the operator's profiles, if any; when both
     are broken, every problem of both in one error."""
-    try:
-        inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
-    except InventoryError as exc:
-        if not profiles_path:
-            raise
-        raise InventoryError(exc.problems + profile_file_problems(profiles_path)) from None
+    checks = [lambda: _profile_rows(Path(profiles_path))[1]] if profiles_path else []
+    inv = load_inventory_with(inventory, *checks)
     return inv, (read_profiles(profiles_path, inv) if profiles_path else None)
 
 

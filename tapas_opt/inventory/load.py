@@ -446,3 +446,23 @@ def load_inventory(root: Path | str) -> Inventory:
     if problems or inventory is None:
         raise InventoryError(problems)
     return inventory
+
+
+def load_inventory_with(inventory: Path | str | Inventory, *file_checks) -> Inventory:
+    """The inventory (loaded unless given loaded). When it is unusable, the problems the
+    command's other input files have on their own (each ``file_checks`` item returns them, or
+    raises :class:`InventoryError` with them) join its own, so that one run lists them all."""
+    if isinstance(inventory, Inventory):
+        return inventory
+    try:
+        return load_inventory(inventory)
+    except InventoryError as exc:
+        if not file_checks:
+            raise
+        extra = []
+        for check in file_checks:
+            try:
+                extra += check()
+            except InventoryError as bad:  # unreadable, empty, or columns missing
+                extra += bad.problems
+        raise InventoryError(exc.problems + extra) from None

@@ -36,7 +36,7 @@ from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
 from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.profiles import inventory_horizon
-from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory, read_user_table
+from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory_with, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
@@ -341,15 +341,6 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
     return frame, bad_load, problems
 
 
-def actual_file_problems(path: str | Path) -> list[Problem]:
-    """What is wrong with an ``--actual`` file on its own (unreadable, columns, timestamps,
-    loads), for reporting with the inventory's problems when the inventory is unusable."""
-    try:
-        return _actual_rows(Path(path))[2]
-    except InventoryError as exc:  # unreadable or empty
-        return list(exc.problems)
-
-
 def _span_coverage(present: np.ndarray, step_min: int) -> np.ndarray:
     """Share of the steps between each row's first and last value (plus the hour after the
     last, so hourly series cover their whole last hour): the part of the week a series spans,
@@ -402,13 +393,9 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     opts = options
     if opts.preexisting not in PREEXISTING:
         raise ValueError(f"preexisting must be one of {PREEXISTING}, not {opts.preexisting!r}")
-    try:
-        inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
-    except InventoryError as exc:
-        if not opts.actual:
-            raise
-        # Every problem at once: the --actual file's own ones too.
-        raise InventoryError(exc.problems + actual_file_problems(opts.actual)) from None
+    # Every problem at once: with an unusable inventory, the --actual file's own ones too.
+    checks = [lambda: _actual_rows(Path(opts.actual))[2]] if opts.actual else []
+    inv = load_inventory_with(inventory, *checks)
     warnings: list[str] = []
     cfg = inv.config
     start = inventory_horizon(inv)[0]
