@@ -141,11 +141,14 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
     listed("bad_timestamp", frame.index[reasons.notna()], lambda i: Problem(
         "bad_timestamp", file, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}", ISO_HINT,
         line_of(i), "timestamp"))
-    cells = [(i, q) for q in QUANTILES for i in frame.index[frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)]]
-    for code in ("missing_value", "bad_type", "out_of_range"):
-        listed(code, [c for c in cells if _load_problem_code(raw.at[c[0], c[1]], frame.at[c[0], c[1]]) == code],
-               lambda c, code=code: Problem(code, file, _load_problem_text(raw.at[c[0], c[1]], code),
-                                            "loads are fractions of the VM's GPUs, 0..1", line_of(c[0]), c[1]))
+    cells: dict[str, list] = {"missing_value": [], "bad_type": [], "out_of_range": []}
+    for q in QUANTILES:
+        for i in frame.index[frame[q].isna() | (frame[q] < 0) | (frame[q] > 1)]:
+            cells[_load_problem_code(raw.at[i, q], frame.at[i, q])].append((i, q))
+    for code, where in cells.items():
+        listed(code, where, lambda c, code=code: Problem(code, file, _load_problem_text(raw.at[c[0], c[1]], code),
+                                                         "loads are fractions of the VM's GPUs, 0..1",
+                                                         line_of(c[0]), c[1]))
     crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
     listed("crossed_bands", frame.index[crossed], lambda i: Problem(
         "crossed_bands", file, "bands must satisfy p50 <= p90 <= p99", line=line_of(i)))
@@ -198,7 +201,8 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
                                 column="timestamp"))
     # Gaps of the VMs the file is about (known VMs; one with a bad timestamp has that reported).
     covered = frame[frame["timestamp"].isin(horizon)].groupby("vm_id")["timestamp"].nunique()
-    vms = [v for v in pd.unique(frame["vm_id"]) if v in known and v not in set(frame.loc[bad_time, "vm_id"])]
+    timeless = set(frame.loc[bad_time, "vm_id"])
+    vms = [v for v in pd.unique(frame["vm_id"]) if v in known and v not in timeless]
     counts = covered.reindex(vms).fillna(0)
     problems += first_problems("profile_gap", file, counts[counts < len(horizon)].items(), lambda item: Problem(
         "profile_gap", file, f"VM {item[0]!r} covers {int(item[1])} of the {len(horizon)} slots from "
