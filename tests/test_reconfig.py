@@ -185,6 +185,18 @@ def test_an_endpoint_of_two_families_names_them_and_where_each_comes_from():
     assert f"llama-8b (a), {other} (b)" in problem.message
 
 
+def test_an_at_between_slots_plans_its_slot_and_says_so(two_rows):
+    """--at 30 minutes into an hourly slot plans that slot, with a warning; the same instant
+    written with an offset is on the grid and gets none."""
+    prep = prepare_room(two_rows, forecast_method="template")
+    start = prep.instance.horizon[3]
+    off = build_reconfig_instance(prep, CAT, parse_events(["none"]), str(start + pd.Timedelta(minutes=30)))
+    assert off.time == start and any("falls inside the slot" in w for w in off.warnings)
+    local = (start + pd.Timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S+02:00")
+    on = build_reconfig_instance(prep, CAT, parse_events(["none"]), local)
+    assert on.time == start and not any("falls inside the slot" in w for w in on.warnings)
+
+
 def test_a_limit_below_the_servers_idle_draw_says_nothing_can_meet_it(two_rows):
     """Row A's two servers idle at 4 kW: a 3 kW limit cannot be met by any configuration or
     cap, and the violation says why instead of only by how much."""

@@ -245,15 +245,23 @@ def peak_slot(instance) -> int:
     return int(np.argmax(instance.base_row_kw.sum(axis=0)))
 
 
-def slot_at(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None, instance) -> int:
-    """Slot index of ``at`` (a time inside the horizon), or the weekly peak if ``at`` is None/'peak'."""
+def requested_time(at: str | pd.Timestamp | None) -> pd.Timestamp | None:
+    """The time ``--at`` names (UTC, no time zone), or None for the weekly peak (None/'peak')."""
     if at is None or (isinstance(at, str) and at.strip().lower() == "peak"):
-        return peak_slot(instance)
+        return None
     ts = at if isinstance(at, pd.Timestamp) and at.tzinfo is None else parse_timestamp(at)
     if ts is None:
         why = parse_timestamps(pd.Series([str(at)], dtype=object))[1].iloc[0]
         raise InventoryError([Problem("bad_time", "--at", f"{at!r} {why}",
                                       "use ISO 8601, e.g. 2026-06-02 14:00, or 'peak'")])
+    return ts
+
+
+def slot_at(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None, instance) -> int:
+    """Slot index of ``at`` (a time inside the horizon), or the weekly peak if ``at`` is None/'peak'."""
+    ts = requested_time(at)
+    if ts is None:
+        return peak_slot(instance)
     step = horizon[1] - horizon[0] if len(horizon) > 1 else pd.Timedelta(hours=1)
     if ts < horizon[0] or ts >= horizon[-1] + step:
         raise InventoryError([Problem("bad_time", "--at", f"{ts} is outside the forecast horizon",
@@ -337,8 +345,8 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     iaas["floor_load"] = np.minimum(floor, iaas["load"].to_numpy(float))
 
     warnings = list(limits.notes)
-    if at is not None and not (isinstance(at, str) and at.strip().lower() == "peak") \
-            and inst.horizon[slot] != (at if isinstance(at, pd.Timestamp) else parse_timestamp(at)):
+    asked = requested_time(at)
+    if asked is not None and asked != inst.horizon[slot]:
         warnings.append(f"--at {at} falls inside the slot that starts at {inst.horizon[slot]}: that slot is planned")
     if len(inv.pending_vms):
         warnings.append(f"{len(inv.pending_vms)} pending VMs are not in the room yet and are ignored")
