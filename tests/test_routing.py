@@ -197,12 +197,17 @@ def test_reconfigure_command_writes_outputs_and_exit_codes(busy_and_quiet, tmp_p
 
 
 def test_route_command(busy_and_quiet, tmp_path):
-    """route --at one slot: routing.csv with the slot's shares, exit 0."""
+    """route --at one slot: routing.csv with the slot's shares, exit 0; what the plan assumed
+    (an --at between slots, an event raising a limit) is said and kept in summary.json."""
     res = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "r"), "--at",
-                                    "2026-06-01 05:30", "--forecast-method", "template"])
+                                    "2026-06-01 05:30", "--event", "row-power:A:500", "--forecast-method", "template"])
     assert res.exit_code == 0, res.output
     routing = pd.read_csv(tmp_path / "r" / "routing.csv")
     assert len(routing) == 3 and set(routing["timestamp"]) == {"2026-06-01 05:00:00"}
+    said = json.loads((tmp_path / "r" / "summary.json").read_text())["warnings"]
+    assert any("falls inside the slot that starts at 2026-06-01 05:00" in w for w in said)
+    assert any("raises the limit of row 'A' from 20 to 500 kW" in w for w in said)
+    assert all(f"warning: {w}" in res.output for w in said)
     late = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "q"), "--at", "2030-01-01",
                                      "--forecast-method", "template"])
     assert late.exit_code == 2 and "outside the forecast horizon" in late.output

@@ -228,9 +228,11 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     frames, slots = [], []
     config = clock = caps = None
     warnings: list[str] = []
+    said = [str(w) for w in prep.inventory.warnings]  # the inventory's, then each slot's instance's
     caps_path = Path(configs_path).with_name("caps.csv") if configs_path else None
     for t in times:
         inst = build_reconfig_instance(prep, cat, ev, t, opts)
+        said += inst.warnings
         if config is None:  # the plan's files, read once: VM order is the same at every slot
             config, clock, warnings = (read_configs(configs_path, inst) if configs_path
                                        else (inst.saas["current"].to_numpy(int), np.ones(len(inst.saas)), []))
@@ -247,6 +249,7 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
                       "unserved_units": round(float(res.unserved.sum()), 6)})
     routing = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["timestamp", "endpoint", "vm_id", "share", "load_units"])
+    warnings = list(dict.fromkeys(said + warnings))  # every slot repeats the limits' notes
     slot_df = pd.DataFrame(slots)
     if out_dir is not None:
         with atomic_directory(out_dir) as tmp:
