@@ -9,6 +9,7 @@ inventory in one pass instead of one error per run.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 EXIT_OK = 0
@@ -17,7 +18,8 @@ EXIT_INFEASIBLE = 1
 """The request cannot be met in full (VMs left unplaced), the plan breaks a limit (``place`` with a
 baseline policy such as ``first-fit``, ``reconfigure``, ``route``), or ``verify`` found a violation."""
 EXIT_BAD_INPUT = 2
-"""The input is malformed: every problem is listed (also click's exit code for bad usage), or the
+"""The input is malformed: every problem is listed (the first 20 of one code per file, then how
+many more; also click's exit code for bad usage), or the
 output cannot be written (a parent that is a file, a read-only or full disk, someone else's
 directory): said before any work where it can be known."""
 EXIT_INTERNAL = 3
@@ -69,6 +71,27 @@ def first_problems(code: str, file: str, items, make) -> list[Problem]:
     return out
 
 
+def cap_problems(problems) -> list[Problem]:
+    """At most :data:`MAX_PROBLEMS_PER_CODE` problems per (file, code), in order, then one line
+    per (file, code) saying how many more: a file wrong on every row is reported in a screenful,
+    with its true count. A check's own :data:`MORE` line (from :func:`first_problems`) is kept
+    as it is; applying this twice changes nothing."""
+    counts: Counter = Counter()
+    kept: list[Problem] = []
+    for p in problems:
+        if _MORE_RE.fullmatch(p.message):
+            kept.append(p)
+            continue
+        key = (p.file, p.code)
+        counts[key] += 1
+        if counts[key] <= MAX_PROBLEMS_PER_CODE:
+            kept.append(p)
+    for (file, code), n in counts.items():
+        if n > MAX_PROBLEMS_PER_CODE:
+            kept.append(Problem(code, file, MORE.format(n - MAX_PROBLEMS_PER_CODE)))
+    return kept
+
+
 def count_problems(problems) -> int:
     """How many problems a list stands for: a :data:`MORE` line counts the ones it summarises."""
     total = 0
@@ -93,7 +116,7 @@ class InventoryError(TapasError):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
+        self.problems = cap_problems(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{count_problems(self.problems)} problem(s) in the input:\n{lines}")
 

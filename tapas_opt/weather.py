@@ -39,7 +39,7 @@ def read_epw_dry_bulb(path: str | Path) -> np.ndarray:
     if len(bad):
         problems = [Problem("bad_value", str(path), f"dry-bulb temperature {frame.at[i, DRY_BULB_COLUMN]!r} is not a "
                             f"number in {lo:g}..{hi:g} C", HINT, line=int(i) + EPW_HEADER_LINES + 1, column="7")
-                    for i in bad[:20]]
+                    for i in bad]
         raise InventoryError(problems)
     return temp
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tapas_opt.errors import InventoryError
+from tapas_opt.errors import MORE, InventoryError, count_problems
 from tapas_opt.reconfig.catalogue import default_catalogue_path, load_catalogue, validate_catalogue
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,6 +111,18 @@ def test_type_and_range_problems_of_a_catalogue_come_together(tmp_path):
     got = {(p.line, p.column): p.message for p in err.value.problems}
     assert set(got) == {(5, "power_level"), (4, "tp")}
     assert got[(4, "tp")] == "value 4.5 must be a whole number >= 1"
+
+
+def test_a_catalogue_wrong_on_every_row_is_listed_in_a_screenful_with_its_true_count(tmp_path):
+    raw = pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
+    raw.loc[:29, "quality"] = "2"
+    path = tmp_path / "bad.csv"
+    raw.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as err:
+        load_catalogue(path)
+    problems = err.value.problems
+    assert [p.line for p in problems[:-1]] == list(range(2, 22))
+    assert problems[-1].message == MORE.format(10) and count_problems(problems) == 30
 
 
 def test_missing_catalogue_says_what_to_do(tmp_path):

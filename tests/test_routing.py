@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from conftest import hourly_history, server, vm, write_inventory
 from tapas_opt.cli import main
-from tapas_opt.errors import InventoryError
+from tapas_opt.errors import MORE, InventoryError
 from tapas_opt.reconfig.catalogue import load_catalogue
 from tapas_opt.reconfig.evaluate import check_plan
 from tapas_opt.reconfig.events import parse_events
@@ -262,6 +262,23 @@ def test_route_refuses_a_configs_file_that_is_ambiguous_or_of_another_family(bus
     pd.DataFrame({"vm_id": ["s1", "s2", "s3"], "config_id": current[:3]}).to_csv(configs, index=False)
     _, clock, warnings = read_configs(configs, inst)
     assert (clock == 1.0).all() and [("no power_level column" in w) for w in warnings] == [True]
+
+
+def test_a_configs_file_wrong_on_every_row_is_counted_in_full(busy_and_quiet, tmp_path):
+    """30 unknown VMs: the first 20 listed, then how many more, and the header counts all 30
+    (it used to stop at 40 problems of any kind without saying more existed)."""
+    from tapas_opt.reconfig.run import read_configs
+
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["none"]))
+    configs = tmp_path / "configs.csv"
+    pd.DataFrame({"vm_id": [f"ghost{i}" for i in range(30)], "config_id": "x"}).to_csv(configs, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_configs(configs, inst)
+    problems = err.value.problems
+    assert [p.line for p in problems[:-1]] == list(range(2, 22))
+    assert problems[-1].message == MORE.format(10)
+    assert str(err.value).startswith("30 problem(s)")
 
 
 def test_shares_of_an_endpoint_sum_to_one_even_without_load():

@@ -197,23 +197,23 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
         if col not in frame.columns:
             frame[col] = None
     gpus = pd.to_numeric(frame["gpus"], errors="coerce")
-    for i in frame.index[gpus.isna() | (gpus <= 0) | (gpus != gpus.round())][:20]:
+    for i in frame.index[gpus.isna() | (gpus <= 0) | (gpus != gpus.round())]:
         problems.append(Problem("bad_type", file, f"gpus {frame.at[i, 'gpus']!r} is not a whole number > 0",
                                 line=i + 2, column="gpus"))
-    for i in frame.index[~frame["kind"].isin(["iaas", "saas"])][:20]:
+    for i in frame.index[~frame["kind"].isin(["iaas", "saas"])]:
         problems.append(Problem("out_of_range", file, f"kind {frame.at[i, 'kind']!r} must be iaas or saas",
                                 line=i + 2, column="kind"))
-    for i in frame.index[(frame["kind"] == "saas") & frame["endpoint"].isna()][:20]:
+    for i in frame.index[(frame["kind"] == "saas") & frame["endpoint"].isna()]:
         problems.append(Problem("missing_endpoint", file, "a SaaS VM needs an endpoint", line=i + 2, column="endpoint"))
-    for i in frame.index[frame["vm_id"].duplicated()][:20]:
+    for i in frame.index[frame["vm_id"].duplicated()]:
         problems.append(Problem("duplicate_id", file, f"vm_id {frame.at[i, 'vm_id']!r} appears twice",
                                 line=i + 2, column="vm_id"))
     if max_gpus is not None:
-        for i in frame.index[gpus > max_gpus][:20]:
+        for i in frame.index[gpus > max_gpus]:
             problems.append(Problem("vm_too_large", file, f"VM {frame.at[i, 'vm_id']!r} needs {int(gpus[i])} GPUs; the "
                                     f"region's largest server has {max_gpus}", "split the VM or add larger servers",
                                     line=i + 2, column="gpus"))
-    for i in frame.index[frame["room"].notna() & ~frame["room"].astype(str).isin(room_ids)][:20]:
+    for i in frame.index[frame["room"].notna() & ~frame["room"].astype(str).isin(room_ids)]:
         problems.append(Problem("unknown_room", file, f"room {frame.at[i, 'room']!r} is not a room of the region",
                                 line=i + 2, column="room"))
     if problems:

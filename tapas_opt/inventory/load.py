@@ -7,7 +7,6 @@ line a text editor shows for CSV (header = line 1) and the 1-based row number fo
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.config import DatacenterConfig, load_config
-from tapas_opt.errors import MAX_PROBLEMS_PER_CODE, MORE, InventoryError, Problem
+from tapas_opt.errors import MAX_PROBLEMS_PER_CODE, MORE, InventoryError, Problem, cap_problems
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
 from tapas_opt.inventory.schema import typed_rows, validate_frame
 
@@ -317,25 +316,6 @@ def _more(problems: list[Problem], code: str, file: str, total: int) -> None:
         problems.append(Problem(code, file, MORE.format(total - MAX_PROBLEMS_PER_CODE)))
 
 
-def _cap_problems(problems: list[Problem]) -> list[Problem]:
-    """Keep at most MAX_PROBLEMS_PER_CODE per (file, code), then one line saying how many more
-    (checks that stop listing early add that line themselves, with the true count)."""
-    counts: Counter = Counter()
-    kept: list[Problem] = []
-    for p in problems:
-        if p.message.startswith(MORE.split("{")[0]):  # a check's own count of what it did not list
-            kept.append(p)
-            continue
-        key = (p.file, p.code)
-        counts[key] += 1
-        if counts[key] <= MAX_PROBLEMS_PER_CODE:
-            kept.append(p)
-    for (file, code), n in counts.items():
-        if n > MAX_PROBLEMS_PER_CODE:
-            kept.append(Problem(code, file, MORE.format(n - MAX_PROBLEMS_PER_CODE)))
-    return kept
-
-
 def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
     """Load and validate; return the inventory (None if unusable) and every problem found."""
     root = Path(root)
@@ -432,7 +412,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
         warnings.append(Problem("empty_telemetry", files["telemetry"], "no telemetry rows: every VM's load "
                                 "is assumed at its peak (no forecast is possible)",
                                 "add the VMs' load history (see docs/inventory-format.md)"))
-    problems = _cap_problems(problems)
+    problems = cap_problems(problems)
     if any(name not in tables for name in TABLES if name not in OPTIONAL_TABLES) or problems:
         return None, problems
     inventory = Inventory(root=root, config=config, outside=tables.get("outside"),

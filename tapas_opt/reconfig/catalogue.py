@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, first_problems
 
 SERVER_GPUS = 8
 """Catalogue rows describe one 8-GPU server; a VM with k GPUs runs k/8 of it."""
@@ -75,43 +75,42 @@ def validate_catalogue(frame: pd.DataFrame, file: str = "llm_configs.csv") -> tu
         return frame, problems
     df = frame.copy()
 
-    def bad(idx, col, msg, hint=""):
-        problems.append(Problem("bad_value", file, msg, hint, int(idx) + 2, col))
+    def bad(rows, col, msg, hint=""):
+        """One problem per row of ``rows`` (the first 20, then how many more); ``msg(idx)``."""
+        problems.extend(first_problems("bad_value", file, rows,
+                                       lambda idx: Problem("bad_value", file, msg(idx), hint, int(idx) + 2, col)))
 
     for col, kind in COLUMNS.items():
         if kind is bool:
             df[col] = _bool(df[col])
-            for idx in df.index[df[col].isna()][:20]:
-                bad(idx, col, f"value {frame.at[idx, col]!r} is not true/false")
+            bad(df.index[df[col].isna()], col, lambda i, c=col: f"value {frame.at[i, c]!r} is not true/false")
         elif kind in (int, float):
             num = pd.to_numeric(df[col], errors="coerce")
-            for idx in df.index[num.isna()][:20]:
-                bad(idx, col, f"value {frame.at[idx, col]!r} is not a number")
+            bad(df.index[num.isna()], col, lambda i, c=col: f"value {frame.at[i, c]!r} is not a number")
             df[col] = num
         else:
             df[col] = df[col].astype(str).str.strip()
     # Range checks run on the cells that parsed (a NaN compares False), so that a file with a
     # text cell and a range error gets both at once.
     for col in ("tp", "replicas", "gpus_used", "max_batch"):
-        for idx in df.index[df[col].notna() & ((df[col] < 1) | (df[col] != df[col].round()))][:20]:
-            bad(idx, col, f"value {df.at[idx, col]:g} must be a whole number >= 1")
-    for idx in df.index[df["gpus_used"] > SERVER_GPUS][:20]:
-        bad(idx, "gpus_used", f"value {df.at[idx, 'gpus_used']:g} exceeds the {SERVER_GPUS} GPUs of a server",
-            "catalogue rows describe one 8-GPU server")
+        bad(df.index[df[col].notna() & ((df[col] < 1) | (df[col] != df[col].round()))], col,
+            lambda i, c=col: f"value {df.at[i, c]:g} must be a whole number >= 1")
+    bad(df.index[df["gpus_used"] > SERVER_GPUS], "gpus_used",
+        lambda i: f"value {df.at[i, 'gpus_used']:g} exceeds the {SERVER_GPUS} GPUs of a server",
+        "catalogue rows describe one 8-GPU server")
     for col in ("throughput_tok_s", "tbt_ms", "slo_tbt_ms", "quality", "power_level"):
-        for idx in df.index[df[col] <= 0][:20]:
-            bad(idx, col, f"value {df.at[idx, col]:g} must be > 0")
-    for idx in df.index[df["quality"] > 1.0 + 1e-9][:20]:
-        bad(idx, "quality", f"value {df.at[idx, 'quality']:g} must be <= 1 (quality relative to the default)")
+        bad(df.index[df[col] <= 0], col, lambda i, c=col: f"value {df.at[i, c]:g} must be > 0")
+    bad(df.index[df["quality"] > 1.0 + 1e-9], "quality",
+        lambda i: f"value {df.at[i, 'quality']:g} must be <= 1 (quality relative to the default)")
     dyn = df["power_w"] - df["gpus_used"] * df["idle_gpu_w"]
-    for idx in df.index[dyn <= 0][:20]:
-        bad(idx, "power_w", f"power_w {df.at[idx, 'power_w']:g} is not above the idle power of its "
-                            f"{df.at[idx, 'gpus_used']:g} GPUs", "power_w is the busy GPUs' power at full throughput")
-    for idx in df.index[~df["source"].isin(SOURCES)][:20]:
-        bad(idx, "source", f"value {df.at[idx, 'source']!r} is not one of {SOURCES}")
-    for idx in df.index[df["config_id"].duplicated()][:20]:
-        problems.append(Problem("duplicate_id", file, f"config_id {df.at[idx, 'config_id']!r} appears twice",
-                                "config ids must be unique", int(idx) + 2, "config_id"))
+    bad(df.index[dyn <= 0], "power_w",
+        lambda i: f"power_w {df.at[i, 'power_w']:g} is not above the idle power of its {df.at[i, 'gpus_used']:g} GPUs",
+        "power_w is the busy GPUs' power at full throughput")
+    bad(df.index[~df["source"].isin(SOURCES)], "source", lambda i: f"value {df.at[i, 'source']!r} is not one of {SOURCES}")
+    problems.extend(first_problems(
+        "duplicate_id", file, df.index[df["config_id"].duplicated()],
+        lambda i: Problem("duplicate_id", file, f"config_id {df.at[i, 'config_id']!r} appears twice",
+                          "config ids must be unique", int(i) + 2, "config_id")))
     if df["is_default"].isna().any():  # reported above; which row is the default is unknown
         return df, problems
     for family, grp in df.groupby("family", sort=False):

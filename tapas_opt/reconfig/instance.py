@@ -181,12 +181,12 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     fam = saas["model"].astype(object).where(given, saas["endpoint"].map(_family_of)) if given.any() \
         else saas["endpoint"].map(_family_of)
     unknown = ~fam.isin(families)
-    for idx in saas.index[unknown & given][:20]:
+    for idx in saas.index[unknown & given]:
         problems.append(Problem("unknown_model", file, f"model {fam[idx]!r} is not a family of the catalogue",
                                 f"families: {', '.join(sorted(families))}", int(idx) + 2, "model"))
     # Without a model, the family follows from the endpoint id; a catalogue may lack it.
     inferred = saas[unknown & ~given]
-    for ep, idx in list(inferred.groupby("endpoint", sort=False).groups.items())[:20]:
+    for ep, idx in inferred.groupby("endpoint", sort=False).groups.items():
         problems.append(Problem("unknown_model", file, f"endpoint {ep!r} ({len(idx)} VM(s)) has no model, and the "
                                 f"family inferred from its id, {fam[idx[0]]!r}, is not in the catalogue",
                                 f"give its VMs a 'model' column value ({', '.join(sorted(families))}), or use a "
@@ -220,7 +220,7 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
                 continue
             current[idx] = pos
     if problems:
-        raise InventoryError(problems[:40])
+        raise InventoryError(problems)
     ids = saas["vm_id"].to_numpy()
     return pd.Series(fam.to_numpy(), index=ids), pd.Series(current.to_numpy(int), index=ids)
 

@@ -130,7 +130,7 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
     cat = instance.catalogue
     level_ratio = instance.cfg["level_ratio"]
     twice = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
-    for vm, idx in list(frame[twice].groupby("vm_id", sort=False).groups.items())[:20]:
+    for vm, idx in frame[twice].groupby("vm_id", sort=False).groups.items():
         first = int(frame.index[frame["vm_id"] == vm][0]) + 2
         problems.append(Problem("duplicate_id", path.name, f"vm_id {vm!r} is listed {len(idx) + 1} times (first on "
                                 f"line {first})", "keep one row per VM", line=int(idx[0]) + 2, column="vm_id"))
@@ -161,7 +161,7 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
                 continue
             clock[v] = min(1.0, float(level) / own)
     if problems:
-        raise InventoryError(problems[:40])
+        raise InventoryError(problems)
     warnings = []
     if "power_level" not in frame.columns:
         warnings.append(f"{path.name} has no power_level column: every configuration runs at its catalogue level "
@@ -199,7 +199,7 @@ def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
         else:
             caps[pos[rec["vm_id"]]] = float(after)
     if problems:
-        raise InventoryError(problems[:40])
+        raise InventoryError(problems)
     return caps
 
 

@@ -588,7 +588,7 @@ def _check_expanded(scenarios: list[ScenarioSpec], c: "_Checker", file: str) -> 
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         raise InventoryError([Problem("duplicate_id", file, f"scenario id {d!r} arises twice",
-                                      "give listed scenarios distinct names") for d in sorted(dup)[:20]])
+                                      "give listed scenarios distinct names") for d in sorted(dup)])
 
 
 class _Sub(_Checker):
