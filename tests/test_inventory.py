@@ -185,6 +185,20 @@ def test_text_in_a_number_column_does_not_hide_its_other_bad_values(tmp_path):
             ("telemetry.csv", 4, "load", "missing_value")} <= got
 
 
+def test_text_read_as_a_missing_number_is_quoted_not_called_empty(tmp_path):
+    """'nan' in a number column is a missing value, but the cell is not empty: the message
+    quotes it (it said "the cell is empty", which sent users looking for a blank; and next to
+    text that is no number at all, 'NA', it was not reported)."""
+    tel = hourly_history(["v1"], [0.5], weeks=1).astype({"load": object})
+    tel.loc[0, "load"], tel.loc[1, "load"], tel.loc[2, "load"] = "nan", "NA", None
+    root = _room(tmp_path, telemetry=tel)
+    _, problems = check_inventory(root)
+    got = {p.line: (p.code, p.message) for p in problems if p.file == "telemetry.csv"}
+    assert got[2] == ("missing_value", "value 'nan' is not a number: a value is required")
+    assert got[3] == ("bad_type", "value 'NA' cannot be read as a number")
+    assert got[4] == ("missing_value", "the cell is empty: a value is required")
+
+
 def test_cell_problems_do_not_hide_rules_across_rows(tmp_path):
     """A bad kind in one VM row and a bad number in one server row: the other rows still get
     the rules across rows and files (VM larger than every server, max power below idle)."""

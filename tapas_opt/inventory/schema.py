@@ -116,12 +116,14 @@ def _describe(check: str) -> tuple[str, str]:
 
 
 def problems_from_schema_errors(
-    failures: pd.DataFrame, file: str, line_of: "callable"
+    failures: pd.DataFrame, file: str, line_of: "callable", raw: pd.DataFrame | None = None
 ) -> list[Problem]:
     """Translate pandera's ``failure_cases`` table into Problems.
 
     A value that cannot be read as a number also fails the range checks of its column with a
-    TypeError; those echoes are dropped so that each bad cell is reported once.
+    TypeError; those echoes are dropped so that each bad cell is reported once. ``raw`` (the
+    cells as read) tells an empty cell from text such as 'nan' or 'NA' that the number parser
+    turned into a missing value: that one is quoted, not called empty.
     """
     problems: list[Problem] = []
     bad_type_cells: set[tuple[str, object]] = set()
@@ -145,12 +147,33 @@ def problems_from_schema_errors(
             continue
         value = rec["failure_case"]
         if value is None or (isinstance(value, float) and pd.isna(value)):
-            message = "the cell is empty: a value is required" if code in ("missing_value", "bad_type") else f"empty {text}"
+            text_cell = _cell_text(raw, index, column)
+            if text_cell:
+                message = f"value {text_cell!r} is not a number: a value is required"
+            else:
+                message = "the cell is empty: a value is required" if code in ("missing_value", "bad_type") else f"empty {text}"
             code = "missing_value"
         else:
             message = f"value {value!r} {text}"
         problems.append(Problem(code, file, message, "fix or remove this row", line_of(index), column))
     return problems
+
+
+def _reads_as_float(cell) -> bool:
+    """Does the schema's number coercion accept this cell (as ``float()`` does)?"""
+    try:
+        float(cell)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _cell_text(raw: pd.DataFrame | None, index, column) -> str:
+    """The cell as read (stripped), or '' when it was empty or is unknown."""
+    if raw is None or column not in raw.columns or index not in raw.index:
+        return ""
+    cell = raw.at[index, column]
+    return cell.strip() if isinstance(cell, str) else ""
 
 
 def validate_frame(df: pd.DataFrame, name: str, file: str, line_of) -> tuple[pd.DataFrame, list[Problem]]:
@@ -163,22 +186,22 @@ def validate_frame(df: pd.DataFrame, name: str, file: str, line_of) -> tuple[pd.
     try:
         return schema.validate(df, lazy=True), []
     except pa.errors.SchemaErrors as exc:
-        problems = problems_from_schema_errors(exc.failure_cases, file, line_of)
+        problems = problems_from_schema_errors(exc.failure_cases, file, line_of, df)
     typed = {c for c, col in schema.to_schema().columns.items() if str(col.dtype) in ("int64", "float64")}
     unreadable = {p.column for p in problems if p.code == "bad_type" and p.column in typed}
     if unreadable:
         rest = df.copy()
         bad_rows = pd.Series(False, index=df.index)
         for col in unreadable:
-            values = pd.to_numeric(rest[col], errors="coerce")
-            bad_rows |= values.isna() & rest[col].notna()
-            rest[col] = values
+            # Cells the coercion failed on; 'nan' parses (to a missing value, reported as such).
+            bad_rows |= rest[col].notna() & ~rest[col].map(_reads_as_float)
+            rest[col] = pd.to_numeric(rest[col], errors="coerce")
         rest = rest[~bad_rows]
         seen = {(p.column, p.line) for p in problems}
         try:
             schema.validate(rest, lazy=True)
         except pa.errors.SchemaErrors as again:
-            problems += [p for p in problems_from_schema_errors(again.failure_cases, file, line_of)
+            problems += [p for p in problems_from_schema_errors(again.failure_cases, file, line_of, df)
                          if (p.column, p.line) not in seen]
     return df, problems
 
