@@ -95,6 +95,12 @@ class PlacementOptions:
     seed: int = 0
 
 
+MAX_SEED = 2**31 - 1
+"""Largest seed: CP-SAT's random seed is a 32-bit signed integer."""
+MAX_TIME_LIMIT_S = 86_400.0
+"""Largest solver budget (a day): the budgets become integer work units and clock limits."""
+
+
 @dataclass(frozen=True)
 class DatacenterConfig:
     """Contents of ``datacenter.yaml``."""
@@ -206,12 +212,12 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
                 "thermal_pref_weight", "fragmentation_weight"):
         if getattr(p, key) < 0:
             bad(f"placement.{key}", "must be >= 0")
-    if p.time_limit_s < 0.1:
-        bad("placement.time_limit_s", f"= {p.time_limit_s} must be at least 0.1 s", "the default is 40")
+    if not 0.1 <= p.time_limit_s <= MAX_TIME_LIMIT_S:
+        bad("placement.time_limit_s", f"= {p.time_limit_s} must be 0.1 to {MAX_TIME_LIMIT_S:g} s", "the default is 40")
     if p.workers < 1:
         bad("placement.workers", "must be >= 1")
-    if p.seed < 0:
-        bad("placement.seed", f"= {p.seed} must be >= 0")
+    if not 0 <= p.seed <= MAX_SEED:
+        bad("placement.seed", f"= {p.seed} must be 0 to {MAX_SEED}")
     if cfg.inlet.cap_c < cfg.inlet.floor_c:
         bad("inlet.cap_c", "must be >= inlet.floor_c")
     return problems

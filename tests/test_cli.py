@@ -215,6 +215,15 @@ def test_a_reader_that_stops_early_keeps_the_exit_code(example_plan):
     assert proc.wait() == 0 and "verify ok" in out
 
 
+@pytest.mark.parametrize("args", [["--seed", "2147483648"], ["--time-limit", "nan"], ["--time-limit", "inf"],
+                                  ["--time-limit", "1e308"], ["--power-weight", "nan"]])
+def test_solver_options_out_of_the_solvers_range_are_bad_usage(args, tmp_path):
+    """A seed past CP-SAT's 32 bits and a non-finite or astronomical budget crashed the
+    solver (exit 3); click's FloatRange lets nan and inf through its bounds."""
+    res = CliRunner().invoke(main, ["place", str(EXAMPLE), "--out", str(tmp_path / "p"), *args])
+    assert res.exit_code == 2 and "Invalid value" in res.output and not (tmp_path / "p").exists()
+
+
 def test_validate_ok_on_the_example():
     res = run("validate", EXAMPLE)
     assert res.exit_code == 0 and "ok" in res.output

@@ -169,6 +169,10 @@ def test_datacenter_yaml_start_time_limit_and_seed_are_checked(tmp_path):
     _, problems = check_inventory(root)
     keys = sorted(p.message.split("'")[1] for p in problems if p.code == "bad_value")
     assert keys == ["placement.seed", "placement.time_limit_s", "start"]
+    (root / "datacenter.yaml").write_text(text + "placement:\n  time_limit_s: .inf\n  seed: 2147483648\n")
+    _, problems = check_inventory(root)
+    keys = sorted(p.message.split("'")[1] for p in problems if p.code == "bad_value")
+    assert keys == ["placement.seed", "placement.time_limit_s"]
 
 
 def test_text_in_a_number_column_does_not_hide_its_other_bad_values(tmp_path):

@@ -63,6 +63,14 @@ def test_max_moves_zero_changes_nothing(hot_row_room):
     assert choose_moves(inst, sol.assign, max_moves=0).moves == []
 
 
+def test_max_moves_beyond_the_candidates_is_all_of_them(hot_row_room):
+    """A huge --max-moves (it crashed CP-SAT's 64-bit domain) means: as many as help."""
+    inst = prepare(hot_row_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    huge = choose_moves(inst, sol.assign, max_moves=10**20, time_limit_s=5)
+    assert [m.vm_id for m in huge.moves] == [m.vm_id for m in choose_moves(inst, sol.assign, 5, time_limit_s=5).moves]
+
+
 def test_plan_command_writes_moves_and_a_diff(hot_row_room, tmp_path):
     run = CliRunner()
     first = tmp_path / "night1"

@@ -71,6 +71,8 @@ def test_every_problem_is_reported_with_line_and_key(tmp_path, room):
         settings:
           policy: fastest
           colour: blue
+          seed: 2147483648
+          time_limit_s: 1.0e+308
         changes:
           add_servers: {per_row: 2, racks_per_row: 1, rows: [A, Z]}
           failures: [ups-failure:2, ahu-failure:NOPE]
@@ -86,7 +88,8 @@ def test_every_problem_is_reported_with_line_and_key(tmp_path, room):
     assert "unknown_row" in codes and "unknown_aisle" in codes and "bad_event" in codes
     by_col = {p.column: p for p in problems}
     assert by_col["settings.policy"].line == 4 and "fastest" in by_col["settings.policy"].message
-    assert by_col["changes.add_servers.rows.1"].line == 7
+    assert by_col["changes.add_servers.rows.1"].line == 9
+    assert by_col["settings.seed"].code == by_col["settings.time_limit_s"].code == "out_of_range"
     assert "exactly one of per_row and racks_per_row" in by_col["changes.add_servers"].message
     assert all(p.file == "bad.yaml" for p in problems)
 

@@ -18,15 +18,15 @@ def _divides_a_day(ctx, param, value: int) -> int:
 
 @main.command()
 @click.option("--servers", type=click.IntRange(min=2), default=1000, show_default=True)
-@click.option("--occupancy", type=click.FloatRange(0, 0.85), default=0.5, show_default=True,
+@click.option("--occupancy", type=o.FiniteFloatRange(0, 0.85), default=0.5, show_default=True,
               help="Share of GPUs already used by running VMs.")
 @click.option("--pending", type=click.IntRange(min=0), default=400, show_default=True, help="VMs to place.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, o.MAX_SEED), default=0, show_default=True)
 @click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, callback=_divides_a_day,
               help="Time step (minutes); must divide a day (5, 15, 60, ...).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
               help="EnergyPlus .epw weather file for outside temperature (default: a warm diurnal cycle).")
-@click.option("--drift", type=click.FloatRange(0, 0.9), default=0.0, show_default=True,
+@click.option("--drift", type=o.FiniteFloatRange(0, 0.9), default=0.0, show_default=True,
               help="Forecast drift: family loads over the last two weeks scaled by U(1-d, 1+d).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
               help="File format of telemetry and outside temperature.")

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
-from tapas_opt.config import QUANTILES
+from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
 from tapas_opt.placement.solve import POLICIES
+
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange without 'nan' and 'inf' (which compare as neither below nor above a
+    bound, so FloatRange lets them through to the solvers)."""
+
+    def convert(self, value, param, ctx):
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return rv
+
 
 inventory_arg = click.argument("inventory_dir", type=click.Path(file_okay=False, path_type=str))
 out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
@@ -14,11 +29,11 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing b
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 policy_option = click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
                              help="Placement policy (baselines share the same code path).")
-time_limit_option = click.option("--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=None,
+time_limit_option = click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(0.1, MAX_TIME_LIMIT_S), default=None,
                                  help="Solver budget in seconds of CP-SAT deterministic time, so the same input and seed give the same plan (on a busy machine the wall time can exceed it) [default: datacenter.yaml, else 40].")
 workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
                               help="Solver threads [default: datacenter.yaml, else 2].")
-seed_option = click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [default: datacenter.yaml, else 0].")
+seed_option = click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: datacenter.yaml, else 0].")
 quantile_option = click.option("--quantile", type=click.Choice(QUANTILES), default=None,
                                help="Load band to plan for [default: datacenter.yaml, else p99].")
 profiles_option = click.option("--profiles", "profiles_path", type=click.Path(dir_okay=False, exists=True),
@@ -37,7 +52,7 @@ at_option = click.option("--at", "at", default=None, metavar="TIME",
 catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
                                 help="LLM configuration catalogue CSV [default: $TAPAS_OPT_CATALOGUE, else the bundled models/catalogue/llm_configs.csv, installed with the package].")
 polish_time_limit_option = click.option(
-    "--time-limit", "time_limit_s", type=click.FloatRange(min=0.1), default=None,
+    "--time-limit", "time_limit_s", type=FiniteFloatRange(0.1, MAX_TIME_LIMIT_S), default=None,
     help="Wall-clock safety net of the integral polish in seconds [default: 120]. The polish stops "
          "at --max-nodes; only if this clock stops it first can the plan depend on the machine "
          "(summary.json says so).")

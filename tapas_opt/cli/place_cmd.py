@@ -23,9 +23,9 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.profiles_option
 @o.forecast_method_option
 @o.backend_option
-@click.option("--power-weight", type=click.FloatRange(min=0), default=None,
+@click.option("--power-weight", type=o.FiniteFloatRange(min=0), default=None,
               help="Weight of peak normalised row power in the objective [default 1].")
-@click.option("--temp-weight", type=click.FloatRange(min=0), default=None,
+@click.option("--temp-weight", type=o.FiniteFloatRange(min=0), default=None,
               help="Weight of peak normalised GPU temperature in the objective [default 1].")
 @click.option("--explain/--no-explain", default=True, show_default=True,
               help="Write explanations.json (why each VM got its server).")

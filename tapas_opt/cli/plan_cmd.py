@@ -17,7 +17,7 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @o.out_option
 @click.option("--max-moves", type=click.IntRange(min=0), default=20, show_default=True,
               help="At most this many SaaS moves (create new, drain, retire old); IaaS never moves.")
-@click.option("--min-gain", "min_gain_pct", type=click.FloatRange(min=0), default=0.5, show_default=True,
+@click.option("--min-gain", "min_gain_pct", type=o.FiniteFloatRange(0, 100), default=0.5, show_default=True,
               help="Propose moves only if together they cut the week's peak normalised row power by at least "
                    "this many percentage points of the row limit.")
 @click.option("--previous", type=click.Path(file_okay=False, exists=True), default=None,

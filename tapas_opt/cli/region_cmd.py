@@ -40,7 +40,7 @@ def _table(summary: dict):
 @click.option("--room-policy", type=click.Choice(["auto", "optimal", "greedy"]), default="auto", show_default=True,
               help="auto: the greedy plan when it is within --gap-target of the room's LP bound, else the "
                    "optimiser; optimal: always the optimiser; greedy: never.")
-@click.option("--gap-target", type=click.FloatRange(min=0), default=0.02, show_default=True,
+@click.option("--gap-target", type=o.FiniteFloatRange(min=0), default=0.02, show_default=True,
               help="Largest accepted gap of a room's peak row power to its LP bound (auto policy).")
 @click.option("--repair-rounds", type=click.IntRange(min=0), default=2, show_default=True,
               help="Times VMs a room could not seat are offered to the other rooms.")

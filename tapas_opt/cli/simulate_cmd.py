@@ -101,15 +101,15 @@ def _check_levels(study: str, points) -> None:
 @click.option("--preexisting", type=click.Choice(["policy", "history"]), default="policy", show_default=True,
               help="policy: the policy also places the inventory's running VMs (a warm-up at the first step); "
                    "history: they stay where vms.csv puts them.")
-@click.option("--oversubscribe", "oversubscription", type=click.FloatRange(0, 3), default=0.0, show_default=True,
+@click.option("--oversubscribe", "oversubscription", type=o.FiniteFloatRange(0, 3), default=0.0, show_default=True,
               help="Add this share of servers to every row (same limits) and as many more VMs, e.g. 0.3 = +30 %; "
                    "for the week and the emergencies and mix studies.")
-@click.option("--arrival-hours", type=click.FloatRange(min=0.01), default=None,
+@click.option("--arrival-hours", type=o.FiniteFloatRange(min=0.01), default=None,
               help="Pending VMs arrive over this many hours [default: the whole week].")
 @o.event_option
-@click.option("--event-start", "event_start_h", type=float, default=None,
+@click.option("--event-start", "event_start_h", type=o.FiniteFloatRange(), default=None,
               help="Event window start, hours after the week's start [default: midnight of the day the demand of every simulated VM, as if present all week, peaks].")
-@click.option("--event-hours", type=click.FloatRange(min=0.01), default=24.0, show_default=True,
+@click.option("--event-hours", type=o.FiniteFloatRange(min=0.01), default=24.0, show_default=True,
               help="Event window length (hours).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
               help="EnergyPlus .epw file: its outside temperature replaces outside.csv.")
@@ -123,7 +123,7 @@ def _check_levels(study: str, points) -> None:
               help="What the planner forecasts with: the paper's templates (fast) or the automatic forecaster.")
 @o.catalogue_option
 @o.time_limit_option
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, o.MAX_SEED), default=0, show_default=True,
               help="Seed of arrivals, trace mapping, oblivious placement and study transforms.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNG plots.")
 @o.quiet_option

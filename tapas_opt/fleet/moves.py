@@ -323,6 +323,7 @@ def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, ti
     cand = _candidates(inst, state, margin, max_candidates)
     if len(cand) == 0:
         return MovePlan([], peak_before, peak_before)
+    max_moves = min(int(max_moves), len(cand))  # each candidate moves at most once
     movers = Movers.of(inst, state, cand)
     warm = greedy_moves(inst, state, movers, max_moves)
     model = MoveModel(inst, state, movers)

@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from tapas_opt.config import QUANTILES
+from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
 from tapas_opt.yamlfile import KeyLines, load_yaml
@@ -201,9 +201,9 @@ def check_settings(settings: dict, c: _Checker, path: tuple) -> None:
             if value is not None:
                 c.choice(value, p, QUANTILES)
         elif key == "time_limit_s":
-            c.number(value, p, 0, lo_open=True)
+            c.number(value, p, 0, MAX_TIME_LIMIT_S, lo_open=True)
         elif key == "seed":
-            c.number(value, p, 0, integer=True)
+            c.number(value, p, 0, MAX_SEED, integer=True)
         elif key == "horizon_h":
             if value is not None:
                 c.number(value, p, 1, 24 * 28, integer=True)
