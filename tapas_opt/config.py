@@ -14,7 +14,7 @@ from typing import Any
 
 from tapas_opt.errors import Problem
 from tapas_opt.timestamps import parse_timestamp
-from tapas_opt.yamlfile import load_yaml, locate
+from tapas_opt.yamlfile import load_yaml, locate, unreadable
 
 QUANTILES = ("p50", "p90", "p99")
 MINUTES_PER_DAY = 1440
@@ -227,7 +227,7 @@ def load_config(path: Path) -> tuple[DatacenterConfig, list[Problem]]:
     """Read ``datacenter.yaml``; return the config (defaults where invalid) and all problems."""
     file = path.name
     raw, lines, problems = load_yaml(path, file)
-    if problems:
+    if unreadable(problems):
         return DatacenterConfig(), problems
     if not isinstance(raw, dict):
         return DatacenterConfig(), [Problem("bad_yaml", file, "top level must be a mapping")]

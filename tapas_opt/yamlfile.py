@@ -33,6 +33,28 @@ def _line_index(node, path: tuple = (), out: dict | None = None) -> dict:
     return out
 
 
+def _duplicate_keys(node, file: str, path: tuple = ()) -> list[Problem]:
+    """A key given twice in one mapping: PyYAML keeps the last silently, so a setting the user
+    reads first in the file would be ignored."""
+    problems: list[Problem] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            line = key_node.start_mark.line + 1
+            if key in first and key != "<<":
+                dotted = ".".join(str(p) for p in (*path, key))
+                problems.append(Problem("duplicate_key", file, f"'{dotted}' is given twice (first on line "
+                                        f"{first[key]}): YAML would silently keep this one",
+                                        "keep one of them", line))
+            first.setdefault(key, line)
+            problems += _duplicate_keys(value_node, file, (*path, key))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            problems += _duplicate_keys(item, file, (*path, i))
+    return problems
+
+
 @dataclass(frozen=True)
 class KeyLines:
     """The line of every key path of one YAML document (``("placement", "seed")`` -> 14)."""
@@ -56,7 +78,8 @@ class KeyLines:
 
 def load_yaml(path: Path | str, file: str, hint: str = "") -> tuple[Any, KeyLines, list[Problem]]:
     """Parse a YAML file; return its value, the line of every key and the problems (a syntax
-    error, with the line PyYAML points at). An empty file is ``{}``."""
+    error, with the line PyYAML points at; a key given twice in one mapping). An empty file is
+    ``{}``."""
     try:
         with open(path, encoding="utf-8") as stream:  # a stream: PyYAML's messages name the file
             loader = yaml.SafeLoader(stream)
@@ -72,7 +95,15 @@ def load_yaml(path: Path | str, file: str, hint: str = "") -> tuple[Any, KeyLine
     except UnicodeDecodeError as exc:
         return None, KeyLines(), [Problem("bad_yaml", file, f"not UTF-8 text (at byte offset {exc.start}: {exc.reason})",
                                           "save the file as UTF-8")]
-    return ({} if raw is None else raw), KeyLines(_line_index(node) if node is not None else {}), []
+    if node is None:
+        return {}, KeyLines(), []
+    return ({} if raw is None else raw), KeyLines(_line_index(node)), _duplicate_keys(node, file)
+
+
+def unreadable(problems: Iterable[Problem]) -> bool:
+    """Did :func:`load_yaml` fail to read the file (as opposed to reading it with duplicate
+    keys, whose value is still known: the other checks can run and report alongside)?"""
+    return any(p.code == "bad_yaml" for p in problems)
 
 
 def locate(problems: Iterable[Problem], file: str, lines: KeyLines) -> list[Problem]:
@@ -86,4 +117,4 @@ def locate(problems: Iterable[Problem], file: str, lines: KeyLines) -> list[Prob
     return out
 
 
-__all__ = ["KeyLines", "load_yaml", "locate"]
+__all__ = ["KeyLines", "load_yaml", "locate", "unreadable"]

@@ -175,6 +175,22 @@ def test_datacenter_yaml_start_time_limit_and_seed_are_checked(tmp_path):
     assert keys == ["placement.seed", "placement.time_limit_s"]
 
 
+def test_a_key_given_twice_in_datacenter_yaml_is_bad_input_with_the_other_problems(tmp_path):
+    """YAML keeps the last of two equal keys silently: a limit of 85 C read on line 1 and
+    overridden further down planned to 60 C. Both keys' lines are named; other problems of
+    the file still come out."""
+    root = _room(tmp_path)
+    text = (root / "datacenter.yaml").read_text()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("gpu_temp_limit_c"))
+    (root / "datacenter.yaml").write_text("gpu_temp_limit_c: 85\n" + text + "\ngpu_temp_limit_c: 60\nplacement: {seed: -1}\n")
+    _, problems = check_inventory(root)
+    dup = [p for p in problems if p.code == "duplicate_key"]
+    n = len(text.splitlines())
+    assert [(p.line, p.message) for p in dup] == [(n + 2, "'gpu_temp_limit_c' is given twice (first on line 1): "
+                                                          "YAML would silently keep this one")]
+    assert any(p.code == "bad_value" and "placement.seed" in p.message for p in problems)
+
+
 def test_text_in_a_number_column_does_not_hide_its_other_bad_values(tmp_path):
     """'abc' and -3 in one column, 'x', 7 and an empty cell in another: all five reported."""
     servers = [server("A1", "A"), server("A2", "A"), server("A3", "A")]

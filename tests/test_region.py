@@ -4,6 +4,7 @@ answers on hand-built views), and whole regions planned on a two-worker LocalClu
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_rooms_default_to_subdirectories(tmp_path, two_row_room, monkeypatch):
     region = tmp_path / "region"
     region.mkdir()
     for name in ("west", "east"):
-        (region / name).symlink_to(two_row_room, target_is_directory=True)
+        shutil.copytree(two_row_room, region / name)
     (region / "notes").mkdir()
     spec = load_region(region)
     assert [r.room_id for r in spec.rooms] == ["east", "west"] and spec.scope == "region" and spec.pending is None
@@ -54,6 +55,20 @@ def test_region_problems_are_listed_at_once(tmp_path, two_row_room):
     lines = sorted((p.code, p.line) for p in err.value.problems)
     assert lines == [("bad_value", 3), ("duplicate_id", 6), ("missing_file", 4), ("missing_file", 8),
                      ("unknown_key", 2)]
+
+
+def test_one_room_listed_under_two_ids_is_refused(tmp_path, two_row_room):
+    """Two entries (or two symlinks) naming one directory: its servers were planned twice over,
+    each pending VM placed once per copy on the same physical servers."""
+    region = tmp_path / "region"
+    region.mkdir()
+    shutil.copytree(two_row_room, region / "a")
+    (region / "b").symlink_to(region / "a", target_is_directory=True)
+    (region / "region.yaml").write_text("rooms:\n  - a\n  - {id: a2, path: ./a/}\n  - b\n")
+    with pytest.raises(InventoryError) as err:
+        load_region(region)
+    [p] = err.value.problems
+    assert (p.code, p.line) == ("duplicate_room", 3) and p.message.startswith("rooms 'a', 'a2', 'b' are the same directory")
 
 
 # ---- stage 2 on hand-built views -----------------------------------------------------------------

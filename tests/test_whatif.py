@@ -94,6 +94,20 @@ def test_every_problem_is_reported_with_line_and_key(tmp_path, room):
     assert all(p.file == "bad.yaml" for p in problems)
 
 
+def test_a_change_given_twice_is_refused_not_dropped(tmp_path, room):
+    """Two 'changes:' blocks: YAML kept the second and dropped the load growth without a word."""
+    path = write_sweep(tmp_path / "dup.yaml", room, """
+        changes:
+          load_growth: {all: 1.5}
+        changes:
+          outside: {shift_c: 3}
+    """)
+    with pytest.raises(InventoryError) as err:
+        load_sweep(path)
+    assert [p.code for p in err.value.problems] == ["duplicate_key"]
+    assert "'changes' is given twice" in err.value.problems[0].message
+
+
 def test_a_wrong_sweep_key_is_reported_once_and_wrong_values_each(tmp_path, room):
     """A misspelt key under a swept change is wrong for every value: one message, not one per
     value; values that are wrong themselves are each reported."""

@@ -26,7 +26,7 @@ import yaml
 from tapas_opt.config import DatacenterConfig, InletModel, ServerDefaults, check_config
 from tapas_opt.errors import Problem
 from tapas_opt.io import atomic_write_text
-from tapas_opt.yamlfile import KeyLines, load_yaml, locate
+from tapas_opt.yamlfile import KeyLines, load_yaml, locate, unreadable
 
 FILE = "physics.yaml"
 SERVER_COLUMNS = ("idle_power_kw", "max_power_kw", "idle_airflow_cfm", "max_airflow_cfm", "inlet_offset_c",
@@ -78,13 +78,13 @@ def read_physics_file(path: Path | str) -> tuple[dict, KeyLines, list[Problem]]:
     """Parse ``physics.yaml``; return the raw mapping (``{}`` if unusable), the line of every
     key and its problems."""
     raw, lines, problems = load_yaml(path, FILE, "re-run tapas-opt fit")
-    if problems:
+    if unreadable(problems):
         return {}, lines, problems
     if not isinstance(raw, dict):
         return {}, lines, [Problem("bad_yaml", FILE, "top level must be a mapping")]
-    problems = [Problem("unknown_key", FILE, f"unknown section '{k}'",
-                        f"known: {', '.join(sorted(set(SECTIONS) | {'servers'} | IGNORED))}", column=str(k))
-                for k in raw if k not in SECTIONS and k not in IGNORED and k != "servers"]
+    problems += [Problem("unknown_key", FILE, f"unknown section '{k}'",
+                         f"known: {', '.join(sorted(set(SECTIONS) | {'servers'} | IGNORED))}", column=str(k))
+                 for k in raw if k not in SECTIONS and k not in IGNORED and k != "servers"]
     return raw, lines, problems
 
 

@@ -52,7 +52,7 @@ from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Prob
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.inventory.load import Inventory
 from tapas_opt.placement.output import QUEUE_COLUMNS, QUEUE_FILE
-from tapas_opt.yamlfile import KeyLines, load_yaml, locate
+from tapas_opt.yamlfile import KeyLines, load_yaml, locate, unreadable
 
 REGION_FILE = "region.yaml"
 SCOPES = ("region", "room")
@@ -101,9 +101,10 @@ def load_region(root: str | Path) -> RegionSpec:
     lines = KeyLines()
     cfg = root / REGION_FILE
     if cfg.exists():
-        raw, lines, bad_yaml = load_yaml(cfg, REGION_FILE)
-        if bad_yaml:
-            raise InventoryError(bad_yaml)
+        raw, lines, said = load_yaml(cfg, REGION_FILE)
+        if unreadable(said):
+            raise InventoryError(said)
+        problems += said  # keys given twice
         if not isinstance(raw, dict):
             raise InventoryError([Problem("bad_yaml", REGION_FILE, "the top level must be a mapping")])
         for key in raw:
@@ -141,6 +142,15 @@ def load_region(root: str | Path) -> RegionSpec:
     for rid in sorted({i for i in ids if ids.count(i) > 1}):
         problems.append(Problem("duplicate_id", REGION_FILE, f"room id {rid!r} is used {ids.count(rid)} times",
                                 "give each room its own id ({id, path})", column=item_of.get(rid)))
+    same: dict[Path, list[str]] = {}
+    for r in rooms:
+        same.setdefault(Path(r.path).resolve(), []).append(r.room_id)
+    for path, named in same.items():
+        named = list(dict.fromkeys(named))  # an id listed twice is a duplicate_id (above)
+        if len(named) > 1:
+            problems.append(Problem("duplicate_room", REGION_FILE, f"rooms {', '.join(map(repr, named))} are the same "
+                                    f"directory {path}: its servers would be planned {len(named)} times",
+                                    "list each room once", column=item_of.get(named[1])))
     if REGION_HOME in ids:
         problems.append(Problem("bad_value", REGION_FILE, f"a room may not be called {REGION_HOME!r} (reserved)",
                                 column=item_of.get(REGION_HOME)))

@@ -35,7 +35,7 @@ import pandas as pd
 from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
-from tapas_opt.yamlfile import KeyLines, load_yaml
+from tapas_opt.yamlfile import KeyLines, load_yaml, unreadable
 
 MAX_SCENARIOS = 10_000
 MAX_ID_CHARS = 150
@@ -460,10 +460,11 @@ def _read_scenario_file(path: Path) -> tuple[dict, "_Checker"]:
     if not path.is_file():
         raise InventoryError([Problem("missing_file", str(path), "scenario file not found",
                                       "pass a YAML file (see docs/whatif.md)")])
-    raw, lines, bad_yaml = load_yaml(path, file)
-    if bad_yaml:
-        raise InventoryError(bad_yaml)
+    raw, lines, said = load_yaml(path, file)
+    if unreadable(said):
+        raise InventoryError(said)
     c = _Checker(file, lines)
+    c.problems += said  # keys given twice
     if not isinstance(raw, dict):
         raise InventoryError([Problem("bad_yaml", file, "the top level must be a mapping (name:, base:, ...)")])
     c.mapping(raw, (), _TOP_KEYS)
