@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -146,6 +147,19 @@ def test_spec_hash_follows_inputs(tmp_path, room):
     h1 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 1)).scenarios}
     h2 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 2)).scenarios}
     assert h1["a"] == h2["a"] and h1["b"] != h2["b"]
+
+
+def test_spec_hash_follows_the_weather_file(tmp_path, room, shared_data):
+    """Replacing the .epw a scenario names re-runs it (a re-run used to keep Seattle's result
+    for Phoenix's file)."""
+    weather = shared_data / "weather"
+    body = """
+        changes: {outside: {weather: site.epw}}
+    """
+    shutil.copy(weather / "USA_WA_Seattle-Tacoma.epw", tmp_path / "site.epw")
+    first = load_sweep(write_sweep(tmp_path / "s.yaml", room, body)).scenarios[0].spec_hash
+    shutil.copy(weather / "USA_AZ_Phoenix-Sky.Harbor.epw", tmp_path / "site.epw")
+    assert load_sweep(tmp_path / "s.yaml").scenarios[0].spec_hash != first
 
 
 def test_example_scenario_file_is_valid():

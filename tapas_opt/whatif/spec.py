@@ -425,6 +425,13 @@ def fingerprint(base: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def file_print(path: Path) -> str:
+    """Size and modification time of a file a scenario reads besides the base (its weather
+    file): replacing it re-runs the scenario."""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def load_sweep(path: str | Path) -> Sweep:
     """Read and validate a scenario file; raise :class:`InventoryError` listing every problem."""
     path = Path(path)
@@ -621,8 +628,10 @@ def expand(name: str, base: Path, source_dir: Path, settings: dict, changes: dic
                 set_path(spec, head, value)
                 params[short_name(head)] = value
             sid = "__".join([_slug(nm)] + [f"{k}={_slug(v)}" for k, v in params.items()])
+            weather = (spec["changes"].get("outside") or {}).get("weather")
+            inputs = {"weather": file_print(source_dir / weather)} if weather else {}
             digest = hashlib.sha256(json.dumps({"settings": spec["settings"], "changes": spec["changes"],
-                                                "base": base_print}, sort_keys=True, default=str).encode())
+                                                "base": base_print, **inputs}, sort_keys=True, default=str).encode())
             if len(sid) > MAX_ID_CHARS:  # ids name files: keep them short, unique by a hash of the point
                 sid = sid[:MAX_ID_CHARS - 9] + "~" + hashlib.sha256(sid.encode()).hexdigest()[:8]
             out.append(ScenarioSpec(sid, nm, str(base), spec["settings"], spec["changes"], params,
