@@ -72,6 +72,10 @@ def _default(param: click.Option) -> str:
         return param.opts[0] if d else param.secondary_opts[0]
     if d is None or callable(d) or d == () or d is False or type(d).__name__ == "Sentinel":
         return ""  # click >= 8.3 marks "no default" with a sentinel
+    if isinstance(param.show_default, str):
+        return f"`{param.show_default}`"  # the text the command's --help shows
+    if isinstance(d, (tuple, list)):
+        return ", ".join(f"`{v}`" for v in d)
     return f"`{d}`"
 
 

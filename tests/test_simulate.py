@@ -412,6 +412,14 @@ def test_cli_simulate(tmp_path, small_room):
         r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "z"), "--actual", str(actual),
                                       "--study", study, "--levels", levels, "--quiet"])
         assert r.exit_code == 2 and [f"{x} is outside" in r.output for x in bad] == [True] * len(bad), r.output
+    # Every bad option at once; a point given twice (it crashed the plots) and --levels without
+    # a study (ignored before) are bad usage too.
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "z"), "--actual", str(actual),
+                                  "--policy", "nope", "--study", "emergencies", "--levels", "ups-failure,ups-failure"])
+    assert r.exit_code == 2 and "unknown policy 'nope'" in r.output and "'ups-failure' is given 2 times" not in r.output
+    assert "ups-failure is given 2 times" in r.output
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "z"), "--levels", "0.5"])
+    assert r.exit_code == 2 and "sweep points need a --study" in r.output
 
 
 def test_actual_loads_are_checked_all_at_once(tmp_path):

@@ -3,6 +3,7 @@ reconfiguration, policy by policy, and count capping and throttling (docs/simula
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 
 import click
@@ -65,23 +66,57 @@ LEVEL_RANGES = {"oversubscription": (0.0, 3.0, "extra server shares 0..3 (0.5 = 
                 "mix": (0.0, 1.0, "SaaS shares of the GPUs, 0..1")}
 
 
-def _check_levels(study: str, points) -> None:
-    """Sweep points of a numeric study within the range the study can build, all reported."""
-    from tapas_opt.errors import InventoryError, Problem
+def _levels(study: str, levels: str | None, problems: list) -> list | None:
+    """The sweep points of ``--levels`` (None: the study's defaults); problems appended: not
+    numbers, out of the study's range, a point given twice (its row would be repeated and the
+    plots cannot index it), no point at all."""
+    from tapas_opt.errors import Problem
 
-    if study not in LEVEL_RANGES:
-        return
-    lo, hi, what = LEVEL_RANGES[study]
-    bad = [x for x in points if not lo <= x <= hi]
-    if bad:
-        raise InventoryError([Problem("bad_value", "--levels", f"{x:g} is outside {lo:g}..{hi:g}",
-                                      f"--study {study} takes {what}") for x in bad])
+    if levels is None:
+        return None
+    raw = [x.strip() for x in levels.split(",") if x.strip()]
+    if not raw:
+        problems.append(Problem("bad_value", "--levels", f"{levels!r} names no sweep point", "e.g. 0,0.2,0.4,0.5"))
+        return None
+    if study == "emergencies":
+        points = raw
+    else:
+        points = [float(x) if _is_number(x) else None for x in raw]
+        problems += [Problem("bad_value", "--levels", f"{x!r} is not a number", "e.g. 0,0.2,0.4,0.5")
+                     for x, p in zip(raw, points) if p is None]
+        lo, hi, what = LEVEL_RANGES[study]
+        problems += [Problem("bad_value", "--levels", f"{x:g} is outside {lo:g}..{hi:g}", f"--study {study} takes {what}")
+                     for x in points if x is not None and not lo <= x <= hi]
+    seen = [p for p in points if p is not None]
+    problems += [Problem("bad_value", "--levels", f"{x if isinstance(x, str) else format(x, 'g')} is given "
+                         f"{seen.count(x)} times", "list each point once")
+                 for x in dict.fromkeys(seen) if seen.count(x) > 1]
+    return points
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _ignored_options(study: str, levels, events, oversubscription: float, weather, weather_start_given: bool) -> list[str]:
+    """Options this run does not use, said rather than dropped."""
+    said = []
+    if weather_start_given and not weather:
+        said.append("--weather-start has no effect without --weather")
+    if study == "oversubscription" and oversubscription:
+        said.append("--oversubscribe has no effect with --study oversubscription: its --levels set the servers added")
+    if study == "emergencies" and events:
+        said.append("--event has no effect with --study emergencies: its --levels name the events")
+    return said
 
 
 @main.command()
 @o.inventory_arg
 @o.out_option
-@click.option("--policy", "policies", multiple=True, default=("all",), show_default=True, metavar="POLICY",
+@click.option("--policy", "policies", multiple=True, default=("all",), show_default="all", metavar="POLICY",
               help="baseline | place | route | config | place+route | place+config | route+config | tapas-rules | "
                    "full | baseline-ff | rules-place | all (repeat to run several side by side).")
 @click.option("--study", type=click.Choice(["none", "oversubscription", "emergencies", "mix"]), default="none",
@@ -149,10 +184,19 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
 
     if study != "none" and policies == ("all",):
         policies = DEFAULT_POLICIES
+    problems = []  # every bad option at once
     try:
         chosen = resolve_policies(policies)
     except ValueError as exc:
-        raise InventoryError([Problem("bad_value", "--policy", str(exc))]) from None
+        problems.append(Problem("bad_value", "--policy", str(exc)))
+    if study == "none" and levels is not None:
+        problems.append(Problem("bad_value", "--levels", "sweep points need a --study",
+                                "add --study oversubscription|emergencies|mix, or drop --levels"))
+    points = _levels(study, levels, problems) if study != "none" else None
+    if problems:
+        raise InventoryError(problems)
+    given = click.get_current_context().get_parameter_source("weather_start") != click.core.ParameterSource.DEFAULT
+    ignored = _ignored_options(study, levels, events, oversubscription, weather, given)
     opts = ScenarioOptions(step_min=step_min, preexisting=preexisting, arrival_hours=arrival_hours, seed=seed,
                            traces=traces, actual=actual, events=tuple(events), event_start_h=event_start_h,
                            event_hours=event_hours, forecast_method=forecast_method, weather=weather,
@@ -162,15 +206,8 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     show = not quiet and not as_json
     with _progress(show) as progress:
         if study != "none":
-            points = None
-            if levels:
-                raw = [x.strip() for x in levels.split(",") if x.strip()]
-                try:
-                    points = raw if study == "emergencies" else [float(x) for x in raw]
-                except ValueError:
-                    raise InventoryError([Problem("bad_value", "--levels", f"{levels!r} is not a list of numbers",
-                                                  "e.g. 0,0.2,0.4,0.5")]) from None
-                _check_levels(study, points)
+            for w in ignored if show else []:
+                click.echo(f"warning: {w}", err=True)
             result = run_study(study, inventory_dir, opts, chosen, eopts, points, time_limit_s, fast_placement,
                                progress, log=(lambda m: err_console.print(m)) if show else None,
                                oversubscription=oversubscription)
@@ -182,6 +219,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
                 click.echo(f"study written to {out_dir}")
             return
         scenario = build_scenario(inventory_dir, opts, oversubscription=oversubscription)
+        scenario.warnings[:0] = ignored  # printed at the end and kept in summary.json
         run = run_policies(scenario, chosen, eopts, time_limit_s, seed, progress, fast_placement=fast_placement)
         write_run(out_dir, run, plots)
     if as_json:
