@@ -19,7 +19,8 @@ Definitions (docs/simulation.md):
   any throttling.
 * SaaS ``goodput_pct``: tokens served (after routing overflow, reconfiguration, capping,
   throttling and reloads) over tokens demanded; ``quality``: served-load-weighted quality of the
-  configurations used (1 = the default's). IaaS ``perf_lost_pct``: GPU work lost to capping and
+  configurations used (1 = the default's); both null when there is no SaaS demand (or nothing
+  served). IaaS ``perf_lost_pct``: GPU work lost to capping and
   throttling over the work of placed IaaS VMs; ``unplaced_work_pct``: work of IaaS VMs the
   policy could not place.
 """
@@ -121,10 +122,11 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
         "peak_aisle_airflow_fraction": round(float(air.max()), 4),
         "max_recirculation_rise_c": round(float(result.aisle_rise_c[:, m].max()), 3),
         "saas": {
-            "goodput_pct": _pct(served, saas_dem) if saas_dem else 100.0,
-            "routed_pct": _pct(st["saas_routed"].sum(), saas_dem) if saas_dem else 100.0,
-            "quality": round(float(st["saas_quality_served"].sum() / served), 5) if served else 1.0,
-            "served_by_smaller_or_quantised_pct": _pct(st["saas_smaller_or_quantised"].sum(), served) if served else 0.0,
+            # Without SaaS demand (or nothing served) these are 0/0: null, not a perfect score.
+            "goodput_pct": _pct(served, saas_dem) if saas_dem else None,
+            "routed_pct": _pct(st["saas_routed"].sum(), saas_dem) if saas_dem else None,
+            "quality": round(float(st["saas_quality_served"].sum() / served), 5) if served else None,
+            "served_by_smaller_or_quantised_pct": _pct(st["saas_smaller_or_quantised"].sum(), served) if served else None,
             "reconfigured_vm_time_pct": _pct(st["reconfigured_vms"].sum(),
                                              max(1.0, float((scenario.vms["kind"] == "saas").sum()) * m.sum())),
             "reloads": int(st["reloads"].sum()),
