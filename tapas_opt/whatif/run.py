@@ -179,8 +179,9 @@ def deployable_table(table: pd.DataFrame, budgets_pct=DEFAULT_BUDGETS_PCT,
                      metric: str = "power_capped_row_time_pct") -> pd.DataFrame:
     """Max servers deployable per row under a capping budget of X % of row-time.
 
-    Scenarios are grouped by everything that varies except the added servers (the listed
-    scenario's name and the other swept parameters); within a group, the answer for budget X is
+    Scenarios are grouped by everything that varies except the number of added servers (the
+    listed scenario's name and the other swept parameters, ``add_servers.fill`` included);
+    within a group, the answer for budget X is
     the largest ``servers_added_per_row`` such that it and every smaller value in the group keep
     ``metric`` at or below X (a conservative reading when the curve is not monotone). NaN when
     even the smallest value breaks the budget.
@@ -188,7 +189,8 @@ def deployable_table(table: pd.DataFrame, budgets_pct=DEFAULT_BUDGETS_PCT,
     if table.empty or "servers_added_per_row" not in table.columns:
         return pd.DataFrame(columns=["group", "budget_pct", "max_servers_per_row", "metric"])
     params = [c for c in table.columns if c.startswith("param.")]
-    server_params = [c for c in params if c.startswith("param.add_servers.")]
+    # Only the server count is the x-axis; other add_servers knobs (fill, hardware) are groups.
+    server_params = {"param.add_servers.per_row", "param.add_servers.racks_per_row"}
     keys = ["name", *[c for c in params if c not in server_params]]
     out = []
     for group_key, grp in table.groupby(keys, sort=True, dropna=False):
@@ -204,6 +206,20 @@ def deployable_table(table: pd.DataFrame, budgets_pct=DEFAULT_BUDGETS_PCT,
                 best = n
             out.append({"group": label, "budget_pct": float(budget), "max_servers_per_row": best, "metric": metric})
     return pd.DataFrame(out)
+
+
+def _remove_stale(out: Path, written: set[str], plots: list[str]) -> None:
+    """Remove the tables and figures an earlier run into ``out`` wrote and this one did not (a
+    sweep that no longer varies the servers, or whose scenarios all failed): left in place they
+    would read as this sweep's results."""
+    for name in SUMMARY_FILES:
+        if name not in written:
+            (out / name).unlink(missing_ok=True)
+    keep = {Path(p).name for p in plots}
+    if (out / "plots").is_dir():
+        for png in (out / "plots").glob("*.png"):
+            if png.name not in keep:
+                png.unlink()
 
 
 # ---- the sweep -----------------------------------------------------------------------------------
@@ -262,21 +278,29 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, *, scheduler: str | None = None
     return result
 
 
+SUMMARY_FILES = ("results.csv", "results.parquet", "rows.csv", "deployable.csv")
+"""The tables a sweep writes from its finished results (rewritten, or removed, on every run)."""
+
+
 def write_outputs(sweep: Sweep, result: SweepResult, records: list[dict], plots: bool = True) -> None:
     out = result.out_dir
     table = result.table
     budgets = sweep.report.get("capping_budgets_pct") or list(DEFAULT_BUDGETS_PCT)
+    written: set[str] = set()
     if not table.empty:
         write_frame(table, out / "results.csv")
         write_frame(table, out / "results.parquet")
         write_frame(rows_table(records), out / "rows.csv")
+        written |= {"results.csv", "results.parquet", "rows.csv"}
         deploy = deployable_table(table, budgets)
         if not deploy.empty and table["servers_added_per_row"].nunique() > 1:
             write_frame(deploy, out / "deployable.csv")
+            written.add("deployable.csv")
         if plots:
             from tapas_opt.whatif.plots import write_plots
 
             result.plots = write_plots(table, deploy, out / "plots", budgets)
+    _remove_stale(out, written, result.plots)
     evaluators = sorted(set(table["evaluator"])) if not table.empty else []
     from tapas_opt.whatif.evaluate import EVALUATOR_LABELS
 
