@@ -17,7 +17,14 @@ from tapas_opt.errors import InventoryError, Problem
 EPW_HEADER_LINES = 8
 DRY_BULB_COLUMN = 6
 PLAUSIBLE_C = (-90.0, 70.0)
+HOURS_PER_YEAR = 8760
+EPW_MISSING_C = 99.9
 HINT = "give an EnergyPlus .epw file (8 header lines, then hourly rows; dry-bulb C in column 7)"
+
+
+def _cell(value) -> str:
+    """A cell for a message: numbers as written (99.9, EPW's missing-value mark), text quoted."""
+    return format(value, "g") if isinstance(value, (int, float, np.number)) else repr(value)
 
 
 def read_epw_dry_bulb(path: str | Path) -> np.ndarray:
@@ -33,12 +40,20 @@ def read_epw_dry_bulb(path: str | Path) -> np.ndarray:
     if DRY_BULB_COLUMN not in frame.columns or len(frame) < 24:
         raise InventoryError([Problem("bad_weather_file", str(path),
                                       f"{len(frame)} data row(s) with {frame.shape[1]} column(s): not an EPW file", HINT)])
+    if len(frame) < HOURS_PER_YEAR:
+        # Hours are read by their place in the year: a shorter file would wrap around and put
+        # January's weather on a July day.
+        raise InventoryError([Problem("bad_weather_file", str(path),
+                                      f"{len(frame)} hourly rows, not a year ({HOURS_PER_YEAR})",
+                                      "give a whole year of hourly weather (an EPW typical year)")])
     temp = pd.to_numeric(frame[DRY_BULB_COLUMN], errors="coerce").to_numpy(float)
     lo, hi = PLAUSIBLE_C
     bad = np.flatnonzero(~np.isfinite(temp) | (temp < lo) | (temp > hi))
     if len(bad):
-        problems = [Problem("bad_value", str(path), f"dry-bulb temperature {frame.at[i, DRY_BULB_COLUMN]!r} is not a "
-                            f"number in {lo:g}..{hi:g} C", HINT, line=int(i) + EPW_HEADER_LINES + 1, column="7")
+        problems = [Problem("bad_value", str(path), f"dry-bulb temperature {_cell(frame.at[i, DRY_BULB_COLUMN])} is not a "
+                            f"number in {lo:g}..{hi:g} C",
+                            "99.9 is EPW's mark for a missing reading: fill the hour in (e.g. from its neighbours)"
+                            if temp[i] == EPW_MISSING_C else HINT, line=int(i) + EPW_HEADER_LINES + 1, column="7")
                     for i in bad]
         raise InventoryError(problems)
     return temp

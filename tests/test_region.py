@@ -285,12 +285,14 @@ def test_region_queue_rejects_a_vm_no_server_can_hold(tmp_path):
     from tapas_opt.fleet.region import read_region_pending
 
     path = tmp_path / "pending.csv"
-    pd.DataFrame({"vm_id": ["a", "b", "b"], "kind": ["iaas", "saas", "iaas"], "customer": ["c", "c", "c"],
-                  "endpoint": [None, "ep", None], "gpus": [16, 8, 2]}).to_csv(path, index=False)
+    pd.DataFrame({"vm_id": ["a", "b", "b", None, None], "kind": ["iaas", "saas", "iaas", "iaas", "iaas"],
+                  "customer": "c", "endpoint": [None, "ep", None, None, None],
+                  "gpus": [16, 8, 2, 1, 1]}).to_csv(path, index=False)
     with pytest.raises(InventoryError) as err:
         read_region_pending(path, {"room01"}, max_gpus=8)
     got = {(p.code, p.line) for p in err.value.problems}
-    assert got == {("vm_too_large", 2), ("duplicate_id", 4)}
+    # VMs without an id are each a missing value (one was queued as 'region/nan', two a duplicate 'nan')
+    assert got == {("vm_too_large", 2), ("duplicate_id", 4), ("missing_value", 5), ("missing_value", 6)}
 
 
 def test_a_malformed_region_queue_is_bad_input(tmp_path):

@@ -237,6 +237,27 @@ def test_weather_file_replaces_outside(tmp_path, room, shared_data):
     assert inv.outside["temp_c"].max() > 35  # Phoenix in July
 
 
+def test_a_weather_file_short_of_a_year_or_with_missing_hours_is_refused(tmp_path, shared_data):
+    """Hours are read by their place in the year: 200 rows wrapped around (a July day got
+    January's weather); EPW's 99.9 missing mark is named as such, the number shown as written."""
+    from tapas_opt.weather import read_epw_dry_bulb
+
+    lines = (shared_data / "weather" / "USA_AZ_Phoenix-Sky.Harbor.epw").read_text().splitlines()
+    short = tmp_path / "short.epw"
+    short.write_text("\n".join(lines[:208]) + "\n")
+    with pytest.raises(InventoryError) as err:
+        read_epw_dry_bulb(short)
+    assert err.value.problems[0].message == "200 hourly rows, not a year (8760)"
+    cells = lines[20].split(",")
+    cells[6] = "99.9"
+    gap = tmp_path / "gap.epw"
+    gap.write_text("\n".join(lines[:20] + [",".join(cells)] + lines[21:]) + "\n")
+    with pytest.raises(InventoryError) as err:
+        read_epw_dry_bulb(gap)
+    [p] = err.value.problems
+    assert p.line == 21 and p.message.startswith("dry-bulb temperature 99.9 is not") and "missing reading" in p.hint
+
+
 # ---- the predicted evaluator: known answers on the two-row room -------------------------------------
 
 def _run(tmp_path, room, changes: str, settings: str = "policy: greedy") -> dict:

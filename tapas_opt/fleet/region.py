@@ -215,7 +215,10 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
                                 line=i + 2, column="kind"))
     for i in frame.index[(frame["kind"] == "saas") & frame["endpoint"].isna()]:
         problems.append(Problem("missing_endpoint", file, "a SaaS VM needs an endpoint", line=i + 2, column="endpoint"))
-    for i in frame.index[frame["vm_id"].duplicated()]:
+    for i in frame.index[frame["vm_id"].isna()]:
+        problems.append(Problem("missing_value", file, "the VM has no vm_id", "give every queued VM an id",
+                                line=i + 2, column="vm_id"))
+    for i in frame.index[frame["vm_id"].notna() & frame["vm_id"].duplicated()]:
         problems.append(Problem("duplicate_id", file, f"vm_id {frame.at[i, 'vm_id']!r} appears twice",
                                 line=i + 2, column="vm_id"))
     if max_gpus is not None:
