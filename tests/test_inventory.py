@@ -20,6 +20,12 @@ def _room(tmp_path, **over):
     return write_inventory(tmp_path / "inv", **base)
 
 
+def _without_start(yaml_text: str) -> str:
+    """datacenter.yaml without its 'start' line, so that a test can give its own (a key given
+    twice is a problem of its own)."""
+    return "".join(line for line in yaml_text.splitlines(keepends=True) if not line.startswith("start:"))
+
+
 def _codes(problems):
     return sorted({p.code for p in problems})
 
@@ -164,7 +170,7 @@ def test_csv_and_parquet_of_one_table_is_ambiguous(tmp_path):
 
 def test_datacenter_yaml_start_time_limit_and_seed_are_checked(tmp_path):
     root = _room(tmp_path)
-    text = (root / "datacenter.yaml").read_text()
+    text = _without_start((root / "datacenter.yaml").read_text())
     (root / "datacenter.yaml").write_text(text + "start: 'not a date'\nplacement:\n  time_limit_s: 0\n  seed: -2\n")
     _, problems = check_inventory(root)
     keys = sorted(p.message.split("'")[1] for p in problems if p.code == "bad_value")
@@ -180,7 +186,7 @@ def test_a_key_given_twice_in_datacenter_yaml_is_bad_input_with_the_other_proble
     overridden further down planned to 60 C. Both keys' lines are named; other problems of
     the file still come out."""
     root = _room(tmp_path)
-    text = (root / "datacenter.yaml").read_text()
+    text = _without_start((root / "datacenter.yaml").read_text())
     text = "\n".join(line for line in text.splitlines() if not line.startswith("gpu_temp_limit_c"))
     (root / "datacenter.yaml").write_text("gpu_temp_limit_c: 85\n" + text + "\ngpu_temp_limit_c: 60\nplacement: {seed: -1}\n")
     _, problems = check_inventory(root)
@@ -237,7 +243,7 @@ def test_a_start_inside_the_history_is_a_warning(tmp_path):
     """'start' before the telemetry ends: the horizon overlaps its own history, most likely a
     typo; the inventory still loads, with a warning."""
     root = _room(tmp_path)
-    text = (root / "datacenter.yaml").read_text()
+    text = _without_start((root / "datacenter.yaml").read_text())
     (root / "datacenter.yaml").write_text(text + "start: '2020-01-01'\n")
     inv, problems = check_inventory(root)
     assert problems == [] and [w.code for w in inv.warnings] == ["start_in_history"]
@@ -297,7 +303,7 @@ def test_numbers_in_a_parquet_timestamp_column_are_refused(tmp_path):
 
 def test_start_must_be_iso_8601(tmp_path):
     root = _room(tmp_path)
-    text = (root / "datacenter.yaml").read_text()
+    text = _without_start((root / "datacenter.yaml").read_text())
     for start in ("now", "3025-01-01"):
         (root / "datacenter.yaml").write_text(text + f"start: '{start}'\n")
         _, problems = check_inventory(root)
@@ -335,7 +341,7 @@ def test_outside_temperatures_of_another_period_are_warned(tmp_path):
 
 def test_a_start_with_a_time_zone_is_taken_in_utc(tmp_path):
     root = _room(tmp_path)
-    text = (root / "datacenter.yaml").read_text()
+    text = _without_start((root / "datacenter.yaml").read_text())
     (root / "datacenter.yaml").write_text(text + "start: '2030-01-01T02:00:00+02:00'\n")
     inv, problems = check_inventory(root)
     assert problems == [] and inv.config.start == "2030-01-01 00:00:00"
