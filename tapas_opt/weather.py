@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.timestamps import describe
 
 EPW_HEADER_LINES = 8
 DRY_BULB_COLUMN = 6
@@ -20,11 +21,6 @@ PLAUSIBLE_C = (-90.0, 70.0)
 HOURS_PER_YEAR = 8760
 EPW_MISSING_C = 99.9
 HINT = "give an EnergyPlus .epw file (8 header lines, then hourly rows; dry-bulb C in column 7)"
-
-
-def _cell(value) -> str:
-    """A cell for a message: numbers as written (99.9, EPW's missing-value mark), text quoted."""
-    return format(value, "g") if isinstance(value, (int, float, np.number)) else repr(value)
 
 
 def read_epw_dry_bulb(path: str | Path) -> np.ndarray:
@@ -50,7 +46,7 @@ def read_epw_dry_bulb(path: str | Path) -> np.ndarray:
     lo, hi = PLAUSIBLE_C
     bad = np.flatnonzero(~np.isfinite(temp) | (temp < lo) | (temp > hi))
     if len(bad):
-        problems = [Problem("bad_value", str(path), f"dry-bulb temperature {_cell(frame.at[i, DRY_BULB_COLUMN])} is not a "
+        problems = [Problem("bad_value", str(path), f"dry-bulb temperature {describe(frame.at[i, DRY_BULB_COLUMN])} is not a "
                             f"number in {lo:g}..{hi:g} C",
                             "99.9 is EPW's mark for a missing reading: fill the hour in (e.g. from its neighbours)"
                             if temp[i] == EPW_MISSING_C else HINT, line=int(i) + EPW_HEADER_LINES + 1, column="7")

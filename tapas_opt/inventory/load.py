@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.config import DatacenterConfig, load_config
-from tapas_opt.errors import MAX_PROBLEMS_PER_CODE, MORE, InventoryError, Problem, cap_problems
+from tapas_opt.errors import InventoryError, Problem, cap_problems, first_problems
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
 from tapas_opt.inventory.schema import typed_rows, validate_frame
 
@@ -122,10 +122,8 @@ def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Probl
     raw = df["timestamp"]
     parsed, reasons = parse_timestamps(raw)
     bad = reasons.notna()
-    for idx in df.index[bad][:MAX_PROBLEMS_PER_CODE]:
-        problems.append(Problem("bad_timestamp", file, f"timestamp {describe(raw[idx])} {reasons[idx]}",
-                                ISO_HINT, line_of(idx), "timestamp"))
-    _more(problems, "bad_timestamp", file, int(bad.sum()))
+    problems += first_problems("bad_timestamp", file, df.index[bad], lambda idx: Problem(
+        "bad_timestamp", file, f"timestamp {describe(raw[idx])} {reasons[idx]}", ISO_HINT, line_of(idx), "timestamp"))
     df = df.copy()
     df["timestamp"] = parsed
     return df
@@ -138,14 +136,11 @@ def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
     t = tel.loc[ok, ["vm_id", "timestamp"]]
     prev = t.groupby("vm_id", sort=False)["timestamp"].shift()
     back = t.index[(t["timestamp"] < prev).to_numpy()]
-    for idx in back[:MAX_PROBLEMS_PER_CODE]:
-        problems.append(Problem("unsorted_timestamps", file,
-                                f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} "
-                                "is earlier than the one before it",
-                                "sort the file by timestamp; if it is sorted, these are local clock times that "
-                                "repeat an hour when clocks go back: export them in UTC or with their offset "
-                                "(+01:00)", line_of(idx), "timestamp"))
-    _more(problems, "unsorted_timestamps", file, len(back))
+    problems += first_problems("unsorted_timestamps", file, back, lambda idx: Problem(
+        "unsorted_timestamps", file,
+        f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} is earlier than the one before it",
+        "sort the file by timestamp; if it is sorted, these are local clock times that repeat an hour when "
+        "clocks go back: export them in UTC or with their offset (+01:00)", line_of(idx), "timestamp"))
     dup = int((t["timestamp"] == prev).sum())
     if dup:
         warnings.append(Problem("duplicate_timestamps", file,
@@ -176,12 +171,14 @@ def _check_references(t: dict[str, pd.DataFrame], files: dict[str, str], lines: 
         rows = df.index[unknown.to_numpy()]
         firsts = values[rows].drop_duplicates()
         counts = values[rows].value_counts()
-        for idx, value in firsts.iloc[:MAX_PROBLEMS_PER_CODE].items():
+        def unknown_id(item) -> Problem:  # called at once, by first_problems, in this iteration
+            idx, value = item
             times = int(counts[value])
             also = f" (and {times - 1} more row(s) with it)" if times > 1 else ""
-            problems.append(Problem(code, files[table], f"{col} {value!r} is not in {files[target]}{also}",
-                                    f"add it to {files[target]} or fix the id", lines[table](idx), col))
-        _more(problems, code, files[table], len(firsts))
+            return Problem(code, files[table], f"{col} {value!r} is not in {files[target]}{also}",
+                           f"add it to {files[target]} or fix the id", lines[table](idx), col)
+
+        problems += first_problems(code, files[table], firsts.items(), unknown_id)
 
 
 def _check_servers(servers: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> None:
@@ -306,14 +303,6 @@ def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, war
         warnings.append(Problem("start_far_ahead", "datacenter.yaml", f"'start' {start} is "
                                 f"{(start - last).days} days after the telemetry ends ({last}): forecasts "
                                 f"that far ahead are weak", "check 'start', or add recent telemetry"))
-
-
-
-
-def _more(problems: list[Problem], code: str, file: str, total: int) -> None:
-    """After listing the first MAX_PROBLEMS_PER_CODE of ``total`` alike, say how many more."""
-    if total > MAX_PROBLEMS_PER_CODE:
-        problems.append(Problem(code, file, MORE.format(total - MAX_PROBLEMS_PER_CODE)))
 
 
 def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:

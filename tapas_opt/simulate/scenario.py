@@ -335,7 +335,7 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
         line=line_of(i), column="timestamp"))
     bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
     problems += first_problems("out_of_range", path.name, frame.index[bad_load], lambda i: Problem(
-        "out_of_range", path.name, f"load {'(empty)' if pd.isna(raw.at[i, 'load']) else repr(raw.at[i, 'load'])} "
+        "out_of_range", path.name, f"load {describe(raw.at[i, 'load'])} "
         "is not a number in 0..1", "load is the VM's GPU utilisation as a fraction", line=line_of(i),
         column="load"))
     return frame, bad_load, problems

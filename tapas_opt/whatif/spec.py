@@ -420,13 +420,12 @@ def fingerprint(base: Path) -> str:
     every scenario."""
     h = hashlib.sha256()
     for path in sorted(p for p in base.iterdir() if p.is_file()):
-        st = path.stat()
-        h.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        h.update(f"{path.name}:{file_print(path)};".encode())
     return h.hexdigest()[:16]
 
 
 def file_print(path: Path) -> str:
-    """Size and modification time of a file a scenario reads besides the base (its weather
+    """Size and modification time of a file a scenario reads (the base's files, its weather
     file): replacing it re-runs the scenario."""
     st = path.stat()
     return f"{st.st_size}:{st.st_mtime_ns}"
