@@ -10,7 +10,6 @@ from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
 from tapas_opt.placement.solve import POLICIES
 
 
-
 class FiniteFloatRange(click.FloatRange):
     """click's FloatRange without 'nan' and 'inf' (which compare as neither below nor above a
     bound, so FloatRange lets them through to the solvers)."""

@@ -106,7 +106,7 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _ignored_options(study: str, levels, events, oversubscription: float, weather, weather_start_given: bool) -> list[str]:
+def _ignored_options(study: str, events, oversubscription: float, weather, weather_start_given: bool) -> list[str]:
     """Options this run does not use, said rather than dropped."""
     said = []
     if weather_start_given and not weather:
@@ -201,7 +201,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     if problems:
         raise InventoryError(problems)
     given = click.get_current_context().get_parameter_source("weather_start") != click.core.ParameterSource.DEFAULT
-    ignored = _ignored_options(study, levels, events, oversubscription, weather, given)
+    ignored = _ignored_options(study, events, oversubscription, weather, given)
     opts = ScenarioOptions(step_min=step_min, preexisting=preexisting, arrival_hours=arrival_hours, seed=seed,
                            traces=traces, actual=actual, events=tuple(events), event_start_h=event_start_h,
                            event_hours=event_hours, forecast_method=forecast_method, weather=weather,

@@ -130,10 +130,11 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
     cat = instance.catalogue
     level_ratio = instance.cfg["level_ratio"]
     twice = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
+    first_row = frame.index.to_series().groupby(frame["vm_id"]).first()  # once, not once per VM listed twice
     for vm, idx in frame[twice].groupby("vm_id", sort=False).groups.items():
-        first = int(frame.index[frame["vm_id"] == vm][0]) + 2
         problems.append(Problem("duplicate_id", path.name, f"vm_id {vm!r} is listed {len(idx) + 1} times (first on "
-                                f"line {first})", "keep one row per VM", line=int(idx[0]) + 2, column="vm_id"))
+                                f"line {int(first_row[vm]) + 2})", "keep one row per VM", line=int(idx[0]) + 2,
+                                column="vm_id"))
     for idx, rec in frame[~twice].iterrows():
         if rec["vm_id"] not in pos:
             problems.append(Problem("unknown_vm", path.name, f"vm_id {rec['vm_id']!r} is not a running SaaS VM",
