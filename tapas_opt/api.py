@@ -99,29 +99,67 @@ def place(inventory: str | Path | Inventory, out_dir: str | Path | None = None, 
 def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyReport:
     """Re-check a plan directory against an inventory (physics only, no solver)."""
     plan_dir = Path(plan_dir)
-    inv = with_plan_queue(inventory if isinstance(inventory, Inventory) else load_inventory(inventory), plan_dir)
-    plan = read_plan(plan_dir)
-    saved = plan_dir / "profiles.parquet"
+    summary = _plan_summary(plan_dir)
     # Check at the load band the plan was made for (its summary), else the inventory's.
-    quantile, made_for = None, None
-    summary_path = plan_dir / "summary.json"
-    if summary_path.exists():
-        try:
-            summary = json.loads(summary_path.read_text())
-            quantile, made_for = summary.get("quantile"), summary.get("inventory_dir")
-        except (ValueError, AttributeError) as exc:
-            raise InventoryError([Problem("unreadable_file", str(summary_path), f"not a JSON object: {exc}",
-                                          "re-run place, or remove summary.json to verify at the inventory's "
-                                          "load band")]) from None
-        if quantile is not None and quantile not in QUANTILES:
-            raise InventoryError([Problem("bad_value", str(summary_path), f"quantile {quantile!r} is not one of "
-                                          f"{', '.join(QUANTILES)}", "re-run place", column="quantile")])
-    prep = prepare(inv, saved if saved.exists() else None, quantile=quantile)
-    report = verify_plan(prep.instance, plan)
-    if isinstance(made_for, str) and Path(made_for).resolve() != Path(inv.root).resolve():
-        report.warnings.append(f"the plan was made for the inventory {made_for} (its summary.json), not "
-                               f"{Path(inv.root).resolve()}: its violations may only mean the wrong room")
+    quantile, made_for = summary.get("quantile"), summary.get("inventory_dir")
+    if quantile is not None and quantile not in QUANTILES:
+        raise InventoryError([Problem("bad_value", str(plan_dir / "summary.json"), f"quantile {quantile!r} is not "
+                                      f"one of {', '.join(QUANTILES)}", "re-run place", column="quantile")])
+    root = Path(inventory.root if isinstance(inventory, Inventory) else inventory).resolve()
+    other_room = made_for if isinstance(made_for, str) and Path(made_for).resolve() != root else None
+    try:
+        inv = with_plan_queue(inventory if isinstance(inventory, Inventory) else load_inventory(inventory), plan_dir)
+        plan = read_plan(plan_dir)
+        saved = plan_dir / "profiles.parquet"
+        prep = prepare(inv, saved if saved.exists() else None, quantile=quantile)
+        report = verify_plan(prep.instance, plan)
+    except InventoryError as exc:
+        if other_room is None:
+            raise
+        raise InventoryError([_other_room_problem(plan_dir, other_room, root), *exc.problems]) from None
+    if other_room is not None:
+        report.warnings.append(f"the plan was made for the inventory {other_room} (its summary.json), not "
+                               f"{root}: its violations may only mean the wrong room")
+    report.warnings += _unlisted_unplaced(report.unplaced, summary)
     return report
+
+
+def _plan_summary(plan_dir: Path) -> dict:
+    """The plan's ``summary.json`` ({} when it has none: plans from other tools need not)."""
+    path = plan_dir / "summary.json"
+    if not path.exists():
+        return {}
+    try:
+        summary = json.loads(path.read_text())
+    except ValueError as exc:
+        summary = exc
+    if not isinstance(summary, dict):
+        raise InventoryError([Problem("unreadable_file", str(path), f"not a JSON object: {summary}",
+                                      "re-run place, or remove summary.json to verify at the inventory's "
+                                      "load band")])
+    return summary
+
+
+def _other_room_problem(plan_dir: Path, made_for: str, root: Path) -> Problem:
+    return Problem("other_inventory", str(plan_dir / "summary.json"),
+                   f"the plan was made for the inventory {made_for}, not {root}: the problems below may only "
+                   "mean the wrong room", f"verify it against {made_for}", column="inventory_dir")
+
+
+def _unlisted_unplaced(unplaced: list[str], summary: dict) -> list[str]:
+    """Pending VMs missing from ``plan.csv`` that the plan's own summary does not call unplaced:
+    the plan.csv was cut short or edited after the plan was made, and 'N unplaced' alone would
+    pass for the plan's own result."""
+    listed = summary.get("unplaced")
+    if not isinstance(listed, list) or not unplaced:
+        return []
+    known = {str(u.get("vm_id")) for u in listed if isinstance(u, dict)}
+    missing = [v for v in unplaced if v not in known]
+    if not missing:
+        return []
+    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+    return [f"{len(missing)} pending VM(s) are not in plan.csv although its summary.json does not list them "
+            f"as unplaced: {shown} (was plan.csv cut short or edited? they are checked as not placed)"]
 
 
 @dataclass

@@ -151,6 +151,37 @@ def test_verify_rejects_unknown_ids_as_bad_input(example_plan, tmp_path):
     assert res.exit_code == 2 and "unknown_server" in res.output
 
 
+def test_verify_warns_when_plan_csv_lost_vms_its_summary_placed(example_plan, tmp_path):
+    """A pending VM missing from plan.csv is checked as unplaced; when the plan's summary does
+    not list it as unplaced, plan.csv was cut short or edited, and verify says which VMs."""
+    dropped = []
+
+    def edit(plan):
+        gone = plan.index[plan["status"] == "placed"][:2]
+        dropped.extend(plan.loc[gone, "vm_id"])
+        return plan.drop(gone)
+    res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit), "--json")
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert sorted(report["unplaced"]) == sorted(dropped)
+    assert len(report["warnings"]) == 1 and "2 pending VM(s) are not in plan.csv" in report["warnings"][0]
+    assert all(v in report["warnings"][0] for v in dropped)
+    assert json.loads(run("verify", EXAMPLE, example_plan, "--json").stdout)["warnings"] == []
+
+
+def test_verify_against_another_room_says_so_before_the_unknown_vms(example_plan, tmp_path):
+    """Verified against another inventory, a plan's VMs are unknown there: the first problem
+    names the inventory the plan was made for, so the list below it reads as the wrong room."""
+    other = tmp_path / "other"
+    assert run("generate", "--servers", "20", "--seed", "5", "--out", other).exit_code == 0
+    res = run("verify", other, example_plan)
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "other_inventory: the plan was made for the inventory" in text
+    assert f"verify it against {EXAMPLE.resolve()}" in text
+    assert text.index("other_inventory") < text.index("unknown_")
+
+
 def test_validate_lists_every_problem_and_exits_2(tmp_path):
     bad = tmp_path / "bad"
     shutil.copytree(EXAMPLE, bad)
