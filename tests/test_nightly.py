@@ -1,6 +1,7 @@
 """Nightly plan: SaaS moves that lower the peak, executed in an order that never breaks a limit."""
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -94,6 +95,27 @@ def test_plan_command_writes_moves_and_a_diff(hot_row_room, tmp_path):
     res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "night3"), "--max-moves", "5",
                             "--previous", str(empty)])
     assert res.exit_code == 2 and "plan.csv is missing" in res.output and not (tmp_path / "night3").exists()
+    twice = tmp_path / "twice"
+    shutil.copytree(first, twice)
+    lines = (twice / "plan.csv").read_text().splitlines(keepends=True)
+    (twice / "plan.csv").write_text("".join(lines + [lines[3]]))
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "night4"), "--max-moves", "5",
+                            "--previous", str(twice)])
+    assert res.exit_code == 2 and not (tmp_path / "night4").exists()
+    assert f"plan.csv:{len(lines) + 1} [vm_id]: duplicate_id" in " ".join(res.output.split())
+    other = tmp_path / "other"
+    shutil.copytree(first, other)
+    plan = pd.read_csv(other / "plan.csv")
+    plan["server_id"] = "X-" + plan["server_id"]
+    plan.to_csv(other / "plan.csv", index=False)
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "night5"), "--max-moves", "5",
+                            "--forecast-method", "template", "--time-limit", "5", "--previous", str(other), "--json"])
+    assert res.exit_code == 0, res.output
+    assert any(f"puts VMs on {plan['server_id'].nunique()} server(s) this inventory does not have" in w
+               for w in json.loads(res.stdout)["warnings"])
+    text = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "night5"), "--max-moves", "5",
+                             "--forecast-method", "template", "--time-limit", "5", "--previous", str(other)])
+    assert "warning: the previous plan" in text.stderr  # printed, not only kept in summary.json
 
 
 def test_verify_accepts_declared_saas_moves_and_rejects_moved_iaas(hot_row_room, tmp_path):

@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import place_table, print_json, print_table, spinner, violation_lines
+from tapas_opt.cli.render import echo_plan_notes, place_table, print_json, print_table, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -51,16 +51,7 @@ def place(inventory_dir, out_dir, policy, time_limit_s, workers, seed, quantile,
         print_json(summary)
     elif not quiet:
         print_table(place_table(summary))
-        for u in summary["unplaced"]:
-            click.echo(f"unplaced {u['vm_id']}: {u['code']}: {u['message']}", err=True)
-        for line in violation_lines(summary["violations"]):
-            click.echo(f"violation: {line}", err=True)
-        pre = summary.get("preexisting_violations", [])
-        if pre:
-            click.echo(f"pre-existing: {len(pre)} limit breach(es) no placement can repair (running VMs or idle "
-                       f"servers alone), e.g. {pre[0]['message']}; see summary.json", err=True)
-        for w in summary.get("warnings", []):
-            click.echo(f"warning: {w}", err=True)
+        echo_plan_notes(summary)
         click.echo(f"plan written to {out_dir}; next: tapas-opt verify {inventory_dir} {out_dir}, "
                    f"tapas-opt report {out_dir} --inventory {inventory_dir} --out report.html")
     unplaced = summary["vms"]["unplaced"] > 0 or summary["violations"]

@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import place_table, print_json, print_table
+from tapas_opt.cli.render import echo_plan_notes, place_table, print_json, print_table
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -48,6 +48,7 @@ def plan(inventory_dir, out_dir, max_moves, min_gain_pct, previous, time_limit_s
         click.echo(f"moves: {n['moves']} of at most {n['max_moves']}; peak row power "
                    f"{n['peak_row_power_without_moves']:.1%} -> {n['peak_row_power_with_moves']:.1%} "
                    f"({points:+.1f} points, {n['peak_row_power_change_pct']:+.1f} % relative)")
+        echo_plan_notes(s)
         if n["held_back"]:
             click.echo(n["held_back"], err=True)
         if n.get("why_no_moves"):

@@ -117,6 +117,21 @@ def place_table(summary: dict, command: str = "place") -> Table:
     return table
 
 
+def echo_plan_notes(summary: dict) -> None:
+    """What a plan's table does not show, on stderr: unplaced VMs, broken limits, limits the
+    running VMs break alone, input warnings (``place`` and ``plan``)."""
+    for u in summary["unplaced"]:
+        click.echo(f"unplaced {u['vm_id']}: {u['code']}: {u['message']}", err=True)
+    for line in violation_lines(summary["violations"]):
+        click.echo(f"violation: {line}", err=True)
+    pre = summary.get("preexisting_violations", [])
+    if pre:
+        click.echo(f"pre-existing: {len(pre)} limit breach(es) no placement can repair (running VMs or idle "
+                   f"servers alone), e.g. {pre[0]['message']}; see summary.json", err=True)
+    for w in summary.get("warnings", []):
+        click.echo(f"warning: {w}", err=True)
+
+
 def violation_lines(violations) -> list[str]:
     """One line per broken limit and place (a row, an aisle, a VM), its worst slot, instead of
     one per slot: a row over its limit all afternoon is one line, with how many slots it breaks.

@@ -21,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
+from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
+from tapas_opt.inventory.load import _line_mapper
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.explain import explain_plan
@@ -48,6 +50,36 @@ def diff_plans(current: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
     change = np.where(changed["previous_server"].isna(), "added",
                       np.where(changed["server"].isna(), "removed", "moved"))
     return changed.assign(change=change).sort_values("vm_id").reset_index(drop=True)
+
+
+def read_previous_plan(previous: str | Path) -> pd.DataFrame:
+    """The previous night's ``plan.csv``, checked before any work: a VM listed twice is bad input
+    (which of its servers would the diff compare with?)."""
+    frame = read_plan(previous)
+    path = Path(previous) / "plan.csv"
+    dup = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
+    if dup.any():
+        line_of = _line_mapper(path)
+        raise InventoryError([Problem("duplicate_id", str(path), f"VM {frame.at[i, 'vm_id']!r} appears twice",
+                                      "pass a plan directory written by 'tapas-opt place' or 'plan'", line_of(i),
+                                      "vm_id") for i in frame.index[dup]])
+    return frame
+
+
+def previous_plan_warnings(previous, previous_plan: pd.DataFrame, plan: pd.DataFrame, inventory) -> list[str]:
+    """Signs that ``--previous`` is not this room's last plan: the diff would then list every VM
+    as moved, added or removed, and read as a night of churn. (Where the previous plan's
+    inventory lived is no sign: nightly jobs export each night's inventory to a new directory.)"""
+    warnings = []
+    if not previous_plan["vm_id"].isin(plan["vm_id"]).any():
+        warnings.append(f"the previous plan ({previous}) shares no VM with this inventory: is it another room's?")
+    known = set(inventory.servers["server_id"])
+    unknown = sorted(set(previous_plan["server_id"].dropna().astype(str)) - known)
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        warnings.append(f"the previous plan ({previous}) puts VMs on {len(unknown)} server(s) this inventory does "
+                        f"not have: {shown}")
+    return warnings
 
 
 MIN_GAIN_PCT = 0.5
@@ -79,7 +111,7 @@ def _why_no_moves(max_moves: int, mp: MovePlan, peak: float, dropped: list[str],
 def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, previous: str | Path | None = None,
                  forecast_method: str = "auto", explain: bool = True, min_gain_pct: float = MIN_GAIN_PCT,
                  **options) -> NightlyResult:
-    previous_plan = read_plan(previous) if previous else None  # checked before any work
+    previous_plan = read_previous_plan(previous) if previous else None  # checked before any work
     prep = prepare(inventory, forecast_method=forecast_method, **options)
     inst = prep.instance
     opts = inst.options
@@ -124,9 +156,9 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
                                          "in_flight_peak_row_power", "in_flight_violations",
                                          "peak_row_power_after", "max_gpu_temp_after_c"])
     diff = diff_plans(plan, previous_plan) if previous_plan is not None else None
-    if previous_plan is not None and not previous_plan["vm_id"].isin(plan["vm_id"]).any():
-        summary["warnings"] = summary.get("warnings", []) + [
-            f"the previous plan ({previous}) shares no VM with this inventory: is it another room's?"]
+    if previous_plan is not None:
+        summary["warnings"] = summary.get("warnings", []) + previous_plan_warnings(
+            previous, previous_plan, plan, prep.inventory)
     if out_dir is not None:
         explanations = explain_plan(final_inst, after) if explain else None
         with atomic_directory(out_dir) as tmp:
