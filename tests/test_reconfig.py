@@ -116,6 +116,12 @@ def test_bad_events_say_which_forms_work(text):
     assert "ups-failure" in str(err.value.problems[0].hint)
 
 
+def test_every_bad_event_is_reported_at_once():
+    with pytest.raises(InventoryError) as err:
+        parse_events(["ups-failure", "bogus", "heatwave:+99C"])
+    assert [p.message.split(":")[0] for p in err.value.problems] == ["'bogus'", "'heatwave"]
+
+
 def test_events_apply_to_limits_in_order():
     """UPS scales every row, AHU one aisle, row-power sets one row, heat waves add up; unknown
     targets are all reported."""

@@ -381,6 +381,15 @@ def test_study_oversubscription(tmp_path, small_room):
     base = frame[frame["policy"] == "baseline"]["peak_row_power"].to_numpy()
     assert base[1] >= base[0] - 1e-9
     assert (out / "oversubscription.png").exists()
+    assert json.loads((out / "summary.json").read_text())["warnings"] == res.warnings
+
+
+def test_study_warnings_are_said_once_with_the_points_they_apply_to():
+    from tapas_opt.simulate.studies import study_warnings
+
+    said = study_warnings([("0", ["traces short", "VM a thin"]), ("0.5", ["traces short"]), ("1", ["traces short"])])
+    assert said == ["traces short", "VM a thin (at 0)"]
+    assert study_warnings([("0", []), ("1", [])]) == []
 
 
 def test_resolve_policies():
@@ -401,6 +410,7 @@ def test_cli_simulate(tmp_path, small_room):
                                   "--policy", "baseline", "--policy", "full", "--no-plots", "--quiet"])
     assert r.exit_code == 0, r.output
     assert {p.name for p in out.iterdir()} >= {"timeseries.parquet", "summary.json", "comparison.csv", "placements.csv"}
+    assert json.loads((out / "summary.json").read_text())["reference_policy"] == "baseline"
     r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(out), "--actual", str(actual), "--policy", "nope"])
     assert r.exit_code == 2
     r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "x"), "--traces", str(tmp_path / "none")])
@@ -454,15 +464,17 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     bad = pd.concat([good.iloc[:3], part.iloc[:0]]).astype(object)
     bad.iloc[0, 1] = "junk"
     bad.iloc[1, 2] = 2.0
+    bad.iloc[2, 2] = "0,5"
     extra = pd.DataFrame({"vm_id": ["ghost"], "timestamp": ["2026-06-01"], "load": [0.1]})
     pd.concat([bad, extra]).to_csv(path, index=False)
     with pytest.raises(InventoryError) as err:
         read_actual(path, vms, times, 5)
     got = {(p.code, p.line, p.column) for p in err.value.problems}
     assert ("bad_timestamp", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
+    assert ("bad_type", 4, "load") in got  # a decimal comma is no number, not a load out of range
     assert ("unknown_vm", 5, "vm_id") in got  # ghost, at its first row
     assert ("unknown_vm", None, "vm_id") in got  # no load for b and c
-    assert sum("no actual load for VM" in p.message for p in err.value.problems) == 2
+    assert sum("no actual load for VM" in p.message for p in err.value.problems) == 3  # a: no usable row
 
     for text in ("a,2026-06-01 00:00,0.5\nb,2026-06-01 00:00,0.5,extra\n", "a,2026-06-01 00:00,0.5,\n"):
         path.write_text("vm_id,timestamp,load\n" + text)

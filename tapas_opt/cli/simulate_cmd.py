@@ -40,7 +40,7 @@ def _table(run):
                   title_justify="left", caption="peaks at demand; % of row-time capped, % of GPU-time throttled",
                   caption_justify="left")
     table.add_column("policy", no_wrap=True)
-    for col in ("row peak (vs base)", "GPU max (vs base)", "capped", "throttled", "SaaS served", "quality",
+    for col in (f"row peak (vs {run.reference})", f"GPU max (vs {run.reference})", "capped", "throttled", "SaaS served", "quality",
                 "IaaS lost", "unplaced"):
         table.add_column(col, justify="right")
     for r in run.table.itertuples(index=False):
@@ -211,16 +211,20 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     show = not quiet and not as_json
     with _progress(show) as progress:
         if study != "none":
-            for w in ignored if show else []:
+            for w in ignored if show else []:  # before a long sweep, not after it
                 click.echo(f"warning: {w}", err=True)
             result = run_study(study, inventory_dir, opts, chosen, eopts, points, time_limit_s, fast_placement,
                                progress, log=(lambda m: err_console.print(m)) if show else None,
                                oversubscription=oversubscription)
+            found = list(result.warnings)
+            result.warnings[:0] = ignored  # all kept in summary.json
             write_study(out_dir, result, plots)
             if as_json:
                 print_json(result.frame.to_dict(orient="records"))
             elif not quiet:
                 click.echo(result.frame.to_string(index=False))
+                for w in found:
+                    click.echo(f"warning: {w}", err=True)
                 click.echo(f"study written to {out_dir}")
             return
         scenario = build_scenario(inventory_dir, opts, oversubscription=oversubscription)

@@ -126,8 +126,15 @@ def parse_event(text: str, aisle_ids=None) -> Event:
 
 
 def parse_events(texts, aisle_ids=None) -> tuple[Event, ...]:
-    """Parse several events; an empty list means ``none``."""
-    events = tuple(parse_event(t, aisle_ids) for t in (texts or ()))
+    """Parse several events; an empty list means ``none``. Every bad one is reported at once."""
+    events, problems = [], []
+    for text in texts or ():
+        try:
+            events.append(parse_event(text, aisle_ids))
+        except InventoryError as exc:
+            problems += exc.problems
+    if problems:
+        raise InventoryError(problems)
     return tuple(e for e in events if e.kind != "none") or (Event("none", text="none"),)
 
 

@@ -117,10 +117,12 @@ def _fmt(col: str, v) -> str:
     return str(v)
 
 
-def sim_table(frame: pd.DataFrame) -> str:
-    """The simulator's table with readable headers and units."""
+def sim_table(frame: pd.DataFrame, reference: str = "baseline") -> str:
+    """The simulator's table with readable headers and units; changes are relative to the
+    ``reference`` policy (summary.json's ``reference_policy``)."""
     cols = [c for c in frame.columns if c not in HIDDEN]
-    head = "".join(f'<th{"" if c in ("policy", "event") else " class=n"}>{escape(LABELS.get(c, c))}</th>' for c in cols)
+    labels = {**LABELS, "peak_row_power_change_pct": f"vs {reference}", "max_gpu_temp_change_pct": f"vs {reference}"}
+    head = "".join(f'<th{"" if c in ("policy", "event") else " class=n"}>{escape(labels.get(c, c))}</th>' for c in cols)
     body = []
     for _, r in frame.iterrows():
         cells = "".join(f'<td{"" if c in ("policy", "event") else " class=n"}>{escape(_fmt(c, r[c]))}</td>' for c in cols)
@@ -207,5 +209,6 @@ def simulations_section(items: list[Simulation]) -> str:
         warnings = sim.summary.get("warnings") or []
         warn = ("<details><summary>warnings</summary><ul>" + "".join(f"<li>{escape(str(w))}</li>" for w in warnings)
                 + "</ul></details>") if warnings else ""
-        parts.append(f"<h3>{escape(sim.title)}</h3>{sim_table(sim.table)}{charts}{warn}")
+        table = sim_table(sim.table, str(sim.summary.get("reference_policy", "baseline")))
+        parts.append(f"<h3>{escape(sim.title)}</h3>{table}{charts}{warn}")
     return "".join(parts)

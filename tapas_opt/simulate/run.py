@@ -41,6 +41,9 @@ class RunResult:
     event_summaries: list[dict] = field(default_factory=list)
     table: pd.DataFrame | None = None
     event_table: pd.DataFrame | None = None
+    reference: str = "baseline"
+    """The policy the tables' ``*_change_pct`` columns compare with: ``baseline`` when it ran,
+    else the first policy run."""
 
 
 def run_policies(scenario, policies: list[Policy], options: EngineOptions = EngineOptions(),
@@ -76,7 +79,7 @@ def run_policies(scenario, policies: list[Policy], options: EngineOptions = Engi
             event_summaries.append(summarise(res, scenario, pl, pol, scenario.event_mask, temp_floor_c=event_floor_c))
     ref = "baseline" if any(p.name == "baseline" for p in policies) else policies[0].name
     run = RunResult(scenario, policies, placements, results, summaries, event_summaries,
-                    comparison_table(summaries, ref))
+                    comparison_table(summaries, ref), reference=ref)
     if event_summaries:
         run.event_table = comparison_table(event_summaries, ref)
     return run
@@ -96,7 +99,7 @@ def placements_frame(run: RunResult) -> pd.DataFrame:
 def summary_document(run: RunResult) -> dict:
     sc = run.scenario
     doc = {"scenario": sc.describe(), "warnings": list(sc.warnings),
-           "policies": {s["policy"]: s for s in run.summaries},
+           "policies": {s["policy"]: s for s in run.summaries}, "reference_policy": run.reference,
            "table": run.table.to_dict(orient="records") if run.table is not None else []}
     if run.event_summaries:
         doc["event_window"] = {"policies": {s["policy"]: s for s in run.event_summaries},

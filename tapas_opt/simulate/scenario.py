@@ -333,12 +333,15 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
     problems += first_problems("bad_timestamp", path.name, frame.index[reasons.notna()], lambda i: Problem(
         "bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}", ISO_HINT,
         line=line_of(i), column="timestamp"))
-    bad_load = frame["load"].isna() | (frame["load"] < 0) | (frame["load"] > 1)
-    problems += first_problems("out_of_range", path.name, frame.index[bad_load], lambda i: Problem(
-        "out_of_range", path.name, f"load {describe(raw.at[i, 'load'])} "
-        "is not a number in 0..1", "load is the VM's GPU utilisation as a fraction", line=line_of(i),
-        column="load"))
-    return frame, bad_load, problems
+    not_number = frame["load"].isna()
+    outside = (frame["load"] < 0) | (frame["load"] > 1)
+    problems += first_problems("bad_type", path.name, frame.index[not_number], lambda i: Problem(
+        "bad_type", path.name, f"load {describe(raw.at[i, 'load'])} is not a number",
+        "a fraction in 0..1 with a decimal point (0.5, not 0,5 or 50%)", line=line_of(i), column="load"))
+    problems += first_problems("out_of_range", path.name, frame.index[outside], lambda i: Problem(
+        "out_of_range", path.name, f"load {describe(raw.at[i, 'load'])} is outside 0..1",
+        "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
+    return frame, not_number | outside, problems
 
 
 def _span_coverage(present: np.ndarray, step_min: int) -> np.ndarray:

@@ -41,6 +41,18 @@ class StudyResult:
     study: str
     frame: pd.DataFrame
     points: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """The points' scenario warnings, each once (with the points it applies to when not all)."""
+
+
+def study_warnings(per_point: list[tuple[str, list[str]]]) -> list[str]:
+    """Each point's scenario warnings once, in order: a warning every point gives (the same
+    traces, the same inputs) is said once; one only some points give names them."""
+    labels: dict[str, list[str]] = {}
+    for label, warnings in per_point:
+        for w in warnings:
+            labels.setdefault(w, []).append(label)
+    return [w if len(at) == len(per_point) else f"{w} (at {', '.join(at)})" for w, at in labels.items()]
 
 
 def _events_for(name: str, aisle_ids) -> tuple[str, ...]:
@@ -76,7 +88,7 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
     if study not in STUDIES:
         raise ValueError(f"unknown study {study!r}: use one of {STUDIES}")
     inv = inventory if isinstance(inventory, Inventory) else load_inventory(inventory)
-    lines, points = [], []
+    lines, points, said = [], [], []
     if study == "emergencies":
         names = tuple(levels) if levels else EMERGENCIES
         placements = None
@@ -92,6 +104,7 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
             for s in run.event_summaries:
                 lines.append(_line({"event": str(name), "extra_servers_pct": round(100 * oversubscription, 1)}, s))
             points.append({"event": str(name), "scenario": sc.describe(), "event_window": run.event_summaries})
+            said.append((str(name), sc.warnings))
     else:
         values = tuple(levels) if levels else (OVERSUBSCRIPTION_LEVELS if study == "oversubscription" else MIX_LEVELS)
         for x in values:
@@ -109,7 +122,8 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
             for s in run.summaries:
                 lines.append(_line(point, s))
             points.append({**point, "scenario": sc.describe(), "policies": run.summaries})
-    return StudyResult(study, pd.DataFrame(lines), points)
+            said.append((f"{x:g}", sc.warnings))
+    return StudyResult(study, pd.DataFrame(lines), points, study_warnings(said))
 
 
 def write_study(out_dir: str | Path, result: StudyResult, plots: bool = True) -> Path:
@@ -120,8 +134,8 @@ def write_study(out_dir: str | Path, result: StudyResult, plots: bool = True) ->
     f = result.frame
     with atomic_directory(out_dir) as tmp:
         f.to_csv(tmp / f"{result.study}.csv", index=False)
-        write_json(tmp / "summary.json", {"study": result.study, "points": result.points,
-                                          "table": f.to_dict(orient="records")})
+        write_json(tmp / "summary.json", {"study": result.study, "warnings": result.warnings,
+                                          "points": result.points, "table": f.to_dict(orient="records")})
         if plots and len(f):
             if result.study == "oversubscription":
                 P.plot_sweep(f, "extra_servers_pct", [("power_capped_row_time_pct", "% of row-time power-capped"),
