@@ -378,6 +378,10 @@ def test_study_oversubscription(tmp_path, small_room):
     assert list(frame["policy"]) == ["baseline", "full", "baseline", "full"]
     assert list(frame["extra_servers_pct"]) == [0.0, 0.0, 25.0, 25.0]
     assert frame["vms"].iloc[2] == 35
+    # rows of six servers get round(1.5) = 2 more each: +33 %, not +25 %, and the study says so
+    assert list(frame["servers"]) == [24, 24, 32, 32]
+    assert res.warnings == ["+25.0% servers rounds to 8 server(s) (+33.3%) in rows of 6 servers; 7 VM(s) are "
+                            "added for the share asked (at 0.25)"]
     base = frame[frame["policy"] == "baseline"]["peak_row_power"].to_numpy()
     assert base[1] >= base[0] - 1e-9
     assert (out / "oversubscription.png").exists()

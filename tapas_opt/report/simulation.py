@@ -36,7 +36,7 @@ LABELS = {
     "over_limit_after_capping_row_time_pct": "row-time over limit after capping",
     "saas_goodput_pct": "SaaS goodput", "saas_quality": "SaaS quality", "saas_smaller_or_quantised_pct":
     "SaaS served by smaller/quantised", "iaas_perf_lost_pct": "IaaS perf lost", "vms_unplaced": "VMs unplaced",
-    "vms": "VMs", "extra_servers_pct": "extra servers %", "saas_share_pct": "SaaS share %", "event": "event",
+    "vms": "VMs", "servers": "servers", "extra_servers_pct": "extra servers %", "saas_share_pct": "SaaS share %", "event": "event",
 }
 HIDDEN = {"placement_s", "engine_s"}
 SWEEPS = {

@@ -176,6 +176,21 @@ def oversubscribe(inv: Inventory, extra: float, seed: int = 0) -> Inventory:
     return dataclasses.replace(inv, servers=servers, vms=vms)
 
 
+def _oversubscription_warnings(before: Inventory, after: Inventory, extra: float) -> list[str]:
+    """Each row gets a whole number of servers: in small rows a small share rounds to none (or
+    to far more than asked), while the VMs added follow the share asked. Said when the servers
+    added miss the share by more than a percentage point."""
+    n_before, n_added = len(before.servers), len(after.servers) - len(before.servers)
+    got = n_added / max(1, n_before)
+    if abs(got - extra) <= 0.01:
+        return []
+    rows = before.servers.groupby("row_id").size()
+    sizes = f"{rows.min()}" if rows.min() == rows.max() else f"{rows.min()}-{rows.max()}"
+    vms_added = len(after.vms) - len(before.vms)
+    return [f"+{extra:.1%} servers rounds to {n_added} server(s) (+{got:.1%}) in rows of {sizes} servers; "
+            f"{vms_added} VM(s) are added for the share asked"]
+
+
 def remix(inv: Inventory, saas_share: float, seed: int = 0) -> Inventory:
     """Relabel the VMs so that ``saas_share`` of their GPUs are SaaS (TAPAS.md section 3 mix).
 
@@ -406,7 +421,9 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     if saas_share is not None:
         inv = remix(inv, saas_share, opts.seed)
     if oversubscription:
+        before = inv
         inv = oversubscribe(inv, oversubscription, opts.seed)
+        warnings += _oversubscription_warnings(before, inv, oversubscription)
     vms = _with_initial(inv).reset_index(drop=True)
     if vms.empty:
         raise InventoryError([Problem("empty_file", "vms.csv", "the inventory has no VMs: nothing to simulate",

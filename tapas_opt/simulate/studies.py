@@ -113,7 +113,7 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
                 log(f"{study} {x:g}")
             if study == "oversubscription":
                 sc = build_scenario(inv, options, oversubscription=x)
-                point = {"extra_servers_pct": round(100 * x, 1)}
+                point = {"extra_servers_pct": round(100 * x, 1), "servers": int(sc.instance.n_servers)}
             else:
                 sc = build_scenario(inv, options, saas_share=x, oversubscription=oversubscription)
                 point = {"saas_share_pct": round(100 * x, 1)}
