@@ -365,3 +365,19 @@ def test_a_vm_whose_telemetry_stopped_weeks_ago_is_a_warning(tmp_path):
     inv, problems = check_inventory(root)
     assert problems == [] and [w.code for w in inv.warnings] == ["stale_telemetry"]
     assert "'v2'" in inv.warnings[0].message
+
+
+def test_limits_typed_in_the_wrong_unit_or_below_idle_are_warned(tmp_path):
+    """A row limit in W (20000 for 20 kW) passes every range check and never binds; an aisle
+    whose idle servers need more air than its limit recirculates whatever is placed: both said."""
+    fine, _ = check_inventory(_room(tmp_path / "a"))
+    assert not {"limit_in_watts", "limit_below_idle"} & {w.code for w in fine.warnings}
+    root = _room(tmp_path / "b", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 900}],
+                 rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 20000.0}])
+    inv, problems = check_inventory(root)
+    assert problems == []
+    said = {w.code: w for w in inv.warnings}
+    assert (said["limit_in_watts"].file, said["limit_in_watts"].line) == ("rows.csv", 2)
+    assert "1538 times what its servers draw at full load (13 kW)" in said["limit_in_watts"].message
+    assert said["limit_below_idle"].file == "aisles.csv" and said["limit_below_idle"].column == "airflow_limit_cfm"
+    assert "need 1000 CFM idle, over its 900 CFM limit" in said["limit_below_idle"].message

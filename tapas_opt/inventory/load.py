@@ -236,6 +236,39 @@ def _warn_idle_over_limit(servers: pd.DataFrame, rows: pd.DataFrame, file: str, 
                                     line_of(idx), "power_limit_kw"))
 
 
+WATTS_RATIO = 100.0
+"""A row limit this many times what its servers draw at full load is taken for watts typed as
+kW (a real row's limit is near its servers' full draw: 0.5 to 2 times it)."""
+
+
+def _warn_limit_in_watts(servers: pd.DataFrame, rows: pd.DataFrame, file: str, line_of,
+                         warnings: list[Problem]) -> None:
+    """A row limit in W passes every range check and makes the row look limitless."""
+    full = servers.groupby("row_id")["max_power_kw"].sum()
+    for idx, rec in rows.iterrows():
+        kw, limit = float(full.get(rec["row_id"], 0.0)), float(rec["power_limit_kw"])
+        if kw > 0 and limit > WATTS_RATIO * kw:
+            warnings.append(Problem("limit_in_watts", file, f"row {rec['row_id']!r}: its {limit:g} kW limit is "
+                                    f"{limit / kw:.0f} times what its servers draw at full load ({kw:g} kW): it "
+                                    "never binds", "check power_limit_kw (kW, not W?)", line_of(idx),
+                                    "power_limit_kw"))
+
+
+def _warn_aisle_idle_over_limit(servers: pd.DataFrame, rows: pd.DataFrame, aisles: pd.DataFrame, file: str,
+                                line_of, warnings: list[Problem]) -> None:
+    """An aisle whose idle servers need more air than its AHU gives recirculates whatever is
+    placed."""
+    aisle_of_row = rows.drop_duplicates("row_id").set_index("row_id")["aisle_id"]
+    idle = servers.groupby(servers["row_id"].map(aisle_of_row))["idle_airflow_cfm"].sum()
+    for idx, rec in aisles.iterrows():
+        cfm, limit = float(idle.get(rec["aisle_id"], 0.0)), float(rec["airflow_limit_cfm"])
+        if cfm > limit:
+            warnings.append(Problem("limit_below_idle", file, f"aisle {rec['aisle_id']!r}: its servers need "
+                                    f"{cfm:g} CFM idle, over its {limit:g} CFM limit: it is over the limit before "
+                                    "any VM runs", "check airflow_limit_cfm (CFM, for this aisle's AHU)",
+                                    line_of(idx), "airflow_limit_cfm"))
+
+
 STALE_AFTER = pd.Timedelta(days=7)
 """A VM whose telemetry ends this long before the room's is forecast from stale history."""
 
@@ -386,6 +419,10 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
                                     "keep one reading per timestamp"))
     if {"servers", "rows"} <= valid:
         _warn_idle_over_limit(tables["servers"], tables["rows"], files["rows"], lines["rows"], warnings)
+        _warn_limit_in_watts(tables["servers"], tables["rows"], files["rows"], lines["rows"], warnings)
+    if {"servers", "rows", "aisles"} <= valid:
+        _warn_aisle_idle_over_limit(tables["servers"], tables["rows"], tables["aisles"], files["aisles"],
+                                    lines["aisles"], warnings)
     if "telemetry" in valid and len(tables["telemetry"]):
         _warn_stale_series(tables["telemetry"], files["telemetry"], warnings)
         if config.time_step_min > 0:
