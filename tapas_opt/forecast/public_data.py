@@ -28,6 +28,14 @@ def cornell_path(data_dir: Path | str, server: str) -> Path:
     return Path(data_dir) / "cornell_biohpc_gpu_servers" / f"{server}_usage_stats.txt"
 
 
+def azure_minutes_path(data_dir: Path | str) -> Path:
+    return Path(data_dir) / "azure_llm_2024_minutes" / "azure2024-llm-minutes.csv"
+
+
+def alibaba_duty_path(data_dir: Path | str) -> Path:
+    return Path(data_dir) / "alibaba_genai_2026" / "pod_gpu_duty_cycle_anon.csv"
+
+
 def read_cornell(path: Path | str) -> pd.DataFrame:
     """One Cornell server's hourly telemetry, oldest first, indexed by ``timestamp``.
 
@@ -71,7 +79,7 @@ def read_azure_minutes(data_dir: Path | str) -> dict[str, pd.Series]:
     The file counts minutes from 00:00 UTC of each service's first day (code: Friday
     2024-05-10, conversation: Sunday 2024-05-12).
     """
-    path = Path(data_dir) / "azure_llm_2024_minutes" / "azure2024-llm-minutes.csv"
+    path = azure_minutes_path(data_dir)
     frame = pd.read_csv(path, comment="#")
     out = {}
     for service, start in AZURE_SERVICES.items():
@@ -87,7 +95,7 @@ def read_alibaba_duty(data_dir: Path | str) -> pd.DataFrame:
     The anonymised epoch seconds are shifted, not rescaled, so time steps are real; the duty
     cycle in percent becomes a load in 0..1.
     """
-    path = Path(data_dir) / "alibaba_genai_2026" / "pod_gpu_duty_cycle_anon.csv"
+    path = alibaba_duty_path(data_dir)
     frame = pd.read_csv(path)
     ts = pd.to_datetime(frame["timestamp_anon"].astype(np.int64), unit="s")
     return pd.DataFrame({"timestamp": ts, "vm_id": frame["container_ip"].astype(str),

@@ -10,6 +10,8 @@ Extra columns are allowed and kept (``strict=False``).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 import pandera.pandas as pa
@@ -78,6 +80,38 @@ SCHEMAS: dict[str, type[_Model]] = {
     "telemetry": TelemetrySchema,
     "outside": OutsideSchema,
 }
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range of one numeric column: ``lo``/``hi`` None when unbounded on that side."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+
+@lru_cache(maxsize=None)
+def column_bounds(table: str, column: str) -> Bounds:
+    """The range a column of an inventory table accepts, read from its schema: figures given
+    elsewhere that end up in the column (a what-if scenario's added server hardware) are checked
+    against the same numbers, so the two cannot drift apart."""
+    col = SCHEMAS[table].to_schema().columns[column]
+    lo = hi = None
+    lo_open = hi_open = False
+    for check in col.checks:
+        stats = check.statistics or {}
+        if check.name in ("greater_than", "greater_than_or_equal_to"):
+            lo, lo_open = stats["min_value"], check.name == "greater_than"
+        elif check.name in ("less_than", "less_than_or_equal_to"):
+            hi, hi_open = stats["max_value"], check.name == "less_than"
+        elif check.name == "in_range":
+            lo, hi = stats["min_value"], stats["max_value"]
+            lo_open, hi_open = not stats.get("include_min", True), not stats.get("include_max", True)
+    return Bounds(lo, hi, lo_open, hi_open, str(col.dtype) == "int64")
+
 
 _CHECK_TEXT = [
     (r"greater_than_or_equal_to\((.+)\)", "must be >= {0}"),

@@ -117,12 +117,31 @@ def _missing(data_dir: Path, what: str) -> InventoryError:
                                    "pass --traces DIR pointing at ../shared/data (or --actual FILE)")])
 
 
+def missing_traces(data_dir: str | Path, saas: bool, iaas: bool) -> list[str]:
+    """The trace files :func:`map_loads` reads for a room with SaaS and/or IaaS VMs that
+    ``data_dir`` lacks, each with what needs it: a what-if file says so when it is read, instead
+    of every scenario failing when it runs. (Files that exist but hold no usable series are
+    still found only when they are read.)"""
+    from tapas_opt.forecast.public_data import CORNELL_SERVERS, alibaba_duty_path, azure_minutes_path, cornell_path
+
+    data_dir = Path(data_dir)
+    missing = []
+    if saas and not azure_minutes_path(data_dir).is_file():
+        missing.append(f"{azure_minutes_path(data_dir).relative_to(data_dir)} (SaaS endpoints)")
+    if iaas and not any(cornell_path(data_dir, s).is_file() for s in CORNELL_SERVERS):
+        first, last = cornell_path(data_dir, CORNELL_SERVERS[0]), cornell_path(data_dir, CORNELL_SERVERS[-1])
+        missing.append(f"{first.parent.name}/{first.name} .. {last.name} (IaaS customers; any one will do)")
+    if iaas and not alibaba_duty_path(data_dir).is_file():
+        missing.append(f"{alibaba_duty_path(data_dir).relative_to(data_dir)} (IaaS customers)")
+    return missing
+
+
 @lru_cache(maxsize=4)
 def azure_minute_of_week(data_dir: str) -> dict[str, np.ndarray]:
     """Requests per minute of each Azure service by minute of the week (Monday 00:00 = 0)."""
-    from tapas_opt.forecast.public_data import read_azure_minutes
+    from tapas_opt.forecast.public_data import azure_minutes_path, read_azure_minutes
 
-    path = Path(data_dir) / "azure_llm_2024_minutes" / "azure2024-llm-minutes.csv"
+    path = azure_minutes_path(data_dir)
     if not path.exists():
         raise _missing(Path(data_dir), str(path))
     out = {}
@@ -170,9 +189,9 @@ def cornell_windows(data_dir: str, weeks: int, min_mean: float, min_coverage: fl
 def alibaba_days(data_dir: str, min_coverage: float) -> list[tuple[str, np.ndarray]]:
     """Each Alibaba container with enough of a day: (container, duty cycle per minute of its
     day [1440] normalised by its own maximum)."""
-    from tapas_opt.forecast.public_data import read_alibaba_duty
+    from tapas_opt.forecast.public_data import alibaba_duty_path, read_alibaba_duty
 
-    path = Path(data_dir) / "alibaba_genai_2026" / "pod_gpu_duty_cycle_anon.csv"
+    path = alibaba_duty_path(data_dir)
     if not path.exists():
         raise _missing(Path(data_dir), str(path))
     duty = read_alibaba_duty(data_dir)
