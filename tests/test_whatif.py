@@ -181,8 +181,27 @@ def test_add_servers_clones_row_hardware_and_brings_vms(room):
     assert new["server_id"].is_unique and set(new["row_id"]) == {"A", "B"}
     assert (new["max_power_kw"] == 6.5).all()
     added_vms = out.vms[~out.vms["vm_id"].isin(inv.vms["vm_id"])]
-    assert added_vms["server_id"].isna().all() and added_vms["gpus"].sum() >= 32
+    assert added_vms["server_id"].isna().all() and added_vms["gpus"].sum() == 32
     assert len(inv.servers) == 6  # the input is untouched
+
+
+@pytest.mark.parametrize("fill", [1.0, 0.5, 0.3])
+def test_fill_brings_the_documented_gpus_never_more(tmp_path, fill):
+    """fill x the new GPUs come as new VMs: VMs were drawn until their GPUs reached that
+    number, so the last one overshot it (up to 7 GPUs more with 8-GPU VMs) and some VMs could
+    not fit on the new servers. With a 1-GPU VM in the room the number is met exactly."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in (1, 2)]
+    vms = [vm("run1", server_id="A1", gpus=8), vm("p3", gpus=3), vm("p5", gpus=5), vm("p1", gpus=1)]
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": r, "aisle_id": "X", "power_limit_kw": 50.0} for r in "AB"],
+                           servers=servers, vms=vms, telemetry=hourly_history(["run1"], [0.5]))
+    inv = load_inventory(root)
+    target = round(fill * 3 * 2 * 8)
+    for seed in range(30):
+        applied = Applied()
+        out = add_servers(inv, {"per_row": 3, "fill": fill}, seed=seed, applied=applied)
+        added = out.vms[~out.vms["vm_id"].isin(inv.vms["vm_id"])]
+        assert applied.gpus_added == added["gpus"].sum() == target, seed
 
 
 def test_add_racks_uses_rack_size_and_given_hardware(tmp_path):

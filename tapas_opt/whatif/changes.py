@@ -7,8 +7,10 @@ input is never modified: workers keep the base inventory in memory for every sce
   row's usual rack size), each a clone of a random server of its row (hardware, inlet offset,
   GPU thermal coefficients; seeded) unless ``hardware`` gives the figures; ``fill`` (default 1)
   of the new GPUs come with demand: new pending VMs cloned from random VMs of the room (kind,
-  customer or endpoint, size), so they borrow their family's load profile. Row power and aisle
-  airflow limits are kept (oversubscription of the power and cooling infrastructure).
+  customer or endpoint, size), so they borrow their family's load profile; their GPUs add up
+  to ``round(fill x new GPUs)``, never more (less only by less than the room's smallest VM).
+  Row power and aisle airflow limits are kept (oversubscription of the power and cooling
+  infrastructure).
 * ``load_growth``: loads in the telemetry multiplied by ``all`` x ``iaas``/``saas`` x the
   customer's x the endpoint's factor (clipped at full load); forecasts follow.
 * ``outside``: the weather: ``shift_c`` added to outside.csv (or to ``inlet.default_outside_c``
@@ -89,6 +91,24 @@ def _servers_per_rack(servers: pd.DataFrame) -> int:
     return int(round(sizes.median())) if len(sizes) else 4
 
 
+def _vms_filling(gpus: np.ndarray, target: int, rng: np.random.Generator) -> list[int]:
+    """Random VMs (indices into ``gpus``, repeats allowed) whose GPUs add up to ``target`` and
+    never more: each draw is among the VMs that still fit, so the new VMs fit on the new
+    servers' GPUs as ``fill`` promises. Short of ``target`` only by less than the smallest VM
+    (when no VM is small enough for the rest). Drawing until the target was reached overshot
+    it by up to a VM's size."""
+    picks: list[int] = []
+    left = target
+    everyone, biggest = np.arange(len(gpus)), int(gpus.max()) if len(gpus) else 0
+    while True:
+        fits = everyone if left >= biggest else np.flatnonzero(gpus <= left)
+        if len(fits) == 0:
+            return picks
+        i = int(fits[rng.integers(0, len(fits))])
+        picks.append(i)
+        left -= int(gpus[i])
+
+
 def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inventory:
     """New servers per row, cloned or given, and the pending VMs that come with them."""
     rng = _rng(seed, 6161)
@@ -125,15 +145,9 @@ def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inve
     applied.servers_added_per_row = round(applied.servers_added / max(1, len(selected)), 3)
     vms = inv.vms.reset_index(drop=True)
     target = int(round(float(spec.get("fill", 1.0)) * int(new["gpus"].sum())))
-    if target <= 0 or len(vms) == 0:
+    picks = _vms_filling(vms["gpus"].to_numpy(int), target, rng)
+    if not picks:
         return dataclasses.replace(inv, servers=new_servers)
-    picks: list[int] = []
-    gpus = vms["gpus"].to_numpy(int)
-    total = 0
-    while total < target:
-        i = int(rng.integers(0, len(vms)))
-        picks.append(i)
-        total += int(gpus[i])
     clones = vms.iloc[picks].copy()
     taken_vm = set(vms["vm_id"].astype(str))
     clones["vm_id"] = _unique_ids(lambda j: f"vmw{j:05d}", len(clones), taken_vm)
