@@ -162,6 +162,202 @@ def test_spec_hash_follows_the_weather_file(tmp_path, room, shared_data):
     assert load_sweep(tmp_path / "s.yaml").scenarios[0].spec_hash != first
 
 
+
+def _problems(path: Path) -> list:
+    """The problems load_sweep reports for a file that must be refused."""
+    with pytest.raises(InventoryError) as err:
+        load_sweep(path)
+    return err.value.problems
+
+
+def test_added_hardware_is_bounded_like_servers_csv(tmp_path, room):
+    """gpus 0 or 100000 and a 1000 C inlet offset were accepted (only >= 0 was checked): the
+    figures go into servers.csv's columns, so they get that file's bounds (read from its schema,
+    not copied), and idle must not exceed max, also against the row's servers it is cloned
+    from when only one of the pair is given (the conftest room's servers: max 6.5 kW, 840 CFM)."""
+    from tapas_opt.inventory.schema import column_bounds
+
+    path = write_sweep(tmp_path / "hw.yaml", room, """
+        scenarios:
+          - name: zero-gpus
+            changes: {add_servers: {per_row: 2, hardware: {gpus: 0}}}
+          - name: huge
+            changes: {add_servers: {per_row: 2, hardware: {gpus: 100000, inlet_offset_c: 1000}}}
+          - name: idle-over-max
+            changes:
+              add_servers:
+                per_row: 2
+                hardware: {idle_power_kw: 9, max_power_kw: 1, idle_airflow_cfm: 900, max_airflow_cfm: 800}
+          - name: idle-over-the-rows-max
+            changes: {add_servers: {per_row: 2, hardware: {idle_power_kw: 7}}}
+          - name: fine
+            changes: {add_servers: {per_row: 2, hardware: {gpus: 4, idle_power_kw: 1, max_power_kw: 9}}}
+    """)
+    got = {p.column: p for p in _problems(path)}
+    hw = "changes.add_servers.hardware"
+    gpus_hi = column_bounds("servers", "gpus").hi
+    assert got[f"scenarios.0.{hw}.gpus"].message == "0 must be > 0"
+    assert got[f"scenarios.1.{hw}.gpus"].message == f"100000 must be <= {gpus_hi:g}"
+    assert got[f"scenarios.1.{hw}.inlet_offset_c"].message == "1000 must be <= 30"
+    power = got[f"scenarios.2.{hw}.idle_power_kw"]
+    assert power.code == "bad_power_range" and power.line == 12
+    assert "idle_power_kw 9 is above max_power_kw 1" in power.message
+    assert "idle_airflow_cfm 900 is above max_airflow_cfm 800" in got[f"scenarios.2.{hw}.idle_airflow_cfm"].message
+    cloned = got[f"scenarios.3.{hw}.idle_power_kw"]
+    assert "above the max_power_kw of the servers it is cloned from (6.5 in row A)" in cloned.message
+    assert not [c for c in got if c.startswith("scenarios.4")]
+    assert all(p.line is not None for p in got.values())
+
+
+def test_a_failure_after_the_horizon_is_refused_when_the_file_is_read(tmp_path, room):
+    """start_h past the horizon (settings.horizon_h, else the base's datacenter.yaml: 24 h for
+    the conftest room) failed every such scenario at run time (exit 1); now bad input."""
+    path = write_sweep(tmp_path / "late.yaml", room, """
+        scenarios:
+          - name: late
+            changes: {failures: {events: [ups-failure], start_h: 10000}}
+          - name: short
+            settings: {horizon_h: 12}
+            changes: {failures: {events: [ups-failure], start_h: 20}}
+          - name: inside
+            changes: {failures: {events: [ups-failure], start_h: 23}}
+    """)
+    got = {p.column: p for p in _problems(path)}
+    assert sorted(got) == ["scenarios.0.changes.failures.start_h", "scenarios.1.changes.failures.start_h"]
+    late = got["scenarios.0.changes.failures.start_h"]
+    assert late.code == "out_of_range" and late.line == 5
+    assert "past the end of the 24 h horizon (datacenter.yaml)" in late.message and "0 to 23" in late.hint
+    assert "past the end of the 12 h horizon (settings.horizon_h" in got["scenarios.1.changes.failures.start_h"].message
+    res = CliRunner().invoke(main, ["whatif", str(path), "--out", str(tmp_path / "out"), "--dask-workers", "0"])
+    assert res.exit_code == 2 and not (tmp_path / "out").exists()
+
+
+def test_simulator_traces_without_the_traces_it_reads_are_refused(tmp_path, room):
+    """An empty traces folder failed every scenario at run time: the simulator's IaaS
+    customers (the conftest room has no SaaS VM) read the Cornell and Alibaba traces."""
+    empty = tmp_path / "traces"
+    empty.mkdir()
+    path = write_sweep(tmp_path / "sim.yaml", room, f"""
+        settings: {{evaluator: simulator, traces: {empty}}}
+    """)
+    [p] = _problems(path)
+    assert (p.code, p.column, p.line) == ("missing_file", "settings.traces", 3)
+    assert "cornell_biohpc_gpu_servers" in p.message and "alibaba_genai_2026" in p.message
+    assert "azure" not in p.message and "shared/data" in p.hint
+    (empty / "cornell_biohpc_gpu_servers").mkdir()
+    (empty / "cornell_biohpc_gpu_servers" / "cbsugpu05_usage_stats.txt").write_text("timestamp\n")
+    [p] = _problems(path)
+    assert "alibaba_genai_2026" in p.message and "cornell" not in p.message
+
+
+def test_two_sweep_keys_for_one_path_are_refused(tmp_path, room):
+    """add_servers.per_row and changes.add_servers.per_row name the same parameter: one of them
+    was silently dropped. A key inside a swept mapping set before that mapping would be lost too."""
+    path = write_sweep(tmp_path / "sw.yaml", room, """
+        sweep:
+          add_servers.per_row: [4]
+          changes.add_servers.per_row: [0, 8]
+          changes.add_servers.fill: [0, 1]
+          add_servers: [{per_row: 1}, {per_row: 2}]
+    """)
+    problems = _problems(path)
+    dup = [p for p in problems if p.code == "duplicate_key"]
+    assert [(p.column, p.line) for p in dup] == [("sweep.changes.add_servers.per_row", 5),
+                                                 ("sweep.add_servers", 7)]
+    assert "'add_servers.per_row'" in dup[0].message and "'changes.add_servers.per_row'" in dup[0].message
+    assert "'changes.add_servers.fill'" in dup[1].message
+    mapping_first = write_sweep(tmp_path / "ok.yaml", room, """
+        sweep:
+          add_servers: [{per_row: 1}, {per_row: 2}]
+          add_servers.fill: [0, 1]
+    """)
+    fills = {s.id: s.changes["add_servers"] for s in load_sweep(mapping_first).scenarios}
+    assert fills["base__add_servers=per_row-2__add_servers.fill=0"] == {"per_row": 2, "fill": 0}
+
+
+def test_sweep_combinations_are_checked_as_merged(tmp_path, room):
+    """Each sweep value was checked alone against the common changes: per_row and fill swept
+    together were refused ("give exactly one of per_row and racks_per_row" for the fill
+    values), per_row and racks_per_row swept together were let through. Now every scenario's
+    merged changes are checked and each distinct problem is reported once."""
+    ok = write_sweep(tmp_path / "ok.yaml", room, """
+        scenarios:
+          - name: a
+          - name: empty-servers
+            changes: {add_servers: {fill: 0}}
+        sweep:
+          add_servers.per_row: [0, 4]
+          add_servers.fill: [0, 1]
+    """)
+    assert len(load_sweep(ok).scenarios) == 8
+    both = write_sweep(tmp_path / "both.yaml", room, """
+        scenarios:
+          - name: a
+          - name: racks
+            changes: {add_servers: {racks_per_row: 1}}
+        sweep:
+          add_servers.per_row: [%s]
+          add_servers.racks_per_row: [%s]
+    """ % (", ".join(map(str, range(100))), ", ".join(map(str, range(40)))))
+    problems = _problems(both)
+    assert len(problems) == 1
+    [p] = problems
+    assert p.column == "sweep.add_servers.racks_per_row" and p.line == 9
+    assert "give exactly one of per_row and racks_per_row" in p.message
+    assert "per_row is given at sweep key 'add_servers.per_row' (line 8)" in p.message
+    listed = write_sweep(tmp_path / "listed.yaml", room, """
+        scenarios:
+          - name: a
+          - name: racks
+            changes: {add_servers: {racks_per_row: 1}}
+        sweep:
+          add_servers.per_row: [0, 4]
+    """)
+    [p] = _problems(listed)
+    assert p.column == "sweep.add_servers.per_row" and "racks_per_row at scenarios.1.changes" in p.message
+    assert "(first in scenario 'racks__add_servers.per_row=0')" in p.message
+    hardware = write_sweep(tmp_path / "hw.yaml", room, """
+        changes: {add_servers: {per_row: 1, hardware: {max_power_kw: 5}}}
+        sweep:
+          add_servers.hardware.idle_power_kw: [1, 9, 2]
+    """)
+    [p] = _problems(hardware)
+    assert p.column == "sweep.add_servers.hardware.idle_power_kw.1" and "max_power_kw 5" in p.message
+
+
+def test_scenario_ids_that_collide_are_named_with_their_lines(tmp_path, room):
+    """'hot july' and 'hot-july' both give the id 'hot-july' (the message named neither and had
+    no line); a sweep value given twice ([0, 4, 4]) or two values with one id part are refused
+    at the value."""
+    path = write_sweep(tmp_path / "ids.yaml", room, """
+        scenarios:
+          - name: hot july
+          - name: hot-july
+        sweep:
+          add_servers.per_row: [0, 4, 4]
+          outside.shift_c: [0.5, "0.5"]
+    """)
+    got = {p.column: p for p in _problems(path)}
+    names = got["scenarios.1.name"]
+    assert names.code == "duplicate_id" and names.line == 5
+    assert "'hot july' (line 4) and 'hot-july'" in names.message and "'hot-july'" in names.message
+    assert "rename" in names.hint
+    twice = got["sweep.add_servers.per_row.2"]
+    assert (twice.code, twice.line) == ("duplicate_value", 7) and "4 is given twice" in twice.message
+    same_id = got["sweep.outside.shift_c.1"]
+    assert same_id.code == "duplicate_value" and "0.5 (value 1, line 8) and '0.5'" in same_id.message
+    assert len(got) == 3
+
+
+def test_a_base_that_is_not_text_is_named_as_such(tmp_path):
+    """base: 5 was reported as missing ("'base' is required")."""
+    path = tmp_path / "s.yaml"
+    path.write_text("base: 5\n")
+    [p] = _problems(path)
+    assert (p.code, p.line, p.column) == ("bad_type", 1, "base")
+    assert "must be a path (text), not int" in p.message and "base: '5'" in p.hint
+
+
 def test_example_scenario_file_is_valid():
     """The bundled example expands to 12 scenarios on data/example."""
     sweep = load_sweep(Path(__file__).resolve().parents[1] / "data" / "scenarios" / "example.yaml")
@@ -183,6 +379,7 @@ def test_add_servers_clones_row_hardware_and_brings_vms(room):
     added_vms = out.vms[~out.vms["vm_id"].isin(inv.vms["vm_id"])]
     assert added_vms["server_id"].isna().all() and added_vms["gpus"].sum() == 32
     assert len(inv.servers) == 6  # the input is untouched
+
 
 
 @pytest.mark.parametrize("fill", [1.0, 0.5, 0.3])

@@ -26,7 +26,8 @@ import itertools
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ import pandas as pd
 
 from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.inventory.schema import Bounds, column_bounds
 from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
 from tapas_opt.yamlfile import KeyLines, load_yaml, unreadable
 
@@ -125,20 +127,24 @@ class _Checker:
         return True
 
     def number(self, value, path: tuple, lo: float | None = None, hi: float | None = None,
-               integer: bool = False, lo_open: bool = False) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+               integer: bool = False, lo_open: bool = False, hi_open: bool = False) -> bool:
+        if not is_number(value):
             self.bad(path, "bad_type", f"{value!r} is not a {'whole ' if integer else ''}number")
             return False
         if integer and float(value) != int(value):
             self.bad(path, "bad_type", f"{value!r} is not a whole number")
             return False
         if lo is not None and (value <= lo if lo_open else value < lo):
-            self.bad(path, "out_of_range", f"{value!r} must be {'>' if lo_open else '>='} {lo:g}")
+            self.bad(path, "out_of_range", f"{value!r} must be {'>' if lo_open else '>='} {show(lo)}")
             return False
-        if hi is not None and value > hi:
-            self.bad(path, "out_of_range", f"{value!r} must be <= {hi:g}")
+        if hi is not None and (value >= hi if hi_open else value > hi):
+            self.bad(path, "out_of_range", f"{value!r} must be {'<' if hi_open else '<='} {show(hi)}")
             return False
         return True
+
+    def bounded(self, value, path: tuple, bounds: Bounds) -> bool:
+        """A number within ``bounds`` (an inventory column's, see :func:`column_bounds`)."""
+        return self.number(value, path, bounds.lo, bounds.hi, bounds.integer, bounds.lo_open, bounds.hi_open)
 
     def choice(self, value, path: tuple, choices) -> bool:
         if value not in choices:
@@ -151,21 +157,46 @@ def _kind(value) -> str:
     return {dict: "a mapping", list: "a list", str: "text", type(None): "empty"}.get(type(value), type(value).__name__)
 
 
+def is_number(value) -> bool:
+    """A finite int or float as YAML reads it (not a bool, whose type is an int)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(float(value))
+
+
+def show(x: float) -> str:
+    """A number as written: 2147483647 and 1000000, not 2.14748e+09 and 1e+06 (1e+300 stays)."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 # ---- the base inventory, for reference checks ---------------------------------------------------
+
+POWER_PAIRS = (("idle_power_kw", "max_power_kw", "bad_power_range"),
+               ("idle_airflow_cfm", "max_airflow_cfm", "bad_airflow_range"))
+"""Server columns whose idle figure must not exceed the max (as servers.csv's check)."""
+
 
 @dataclass(frozen=True)
 class BaseFacts:
-    """Ids the changes may refer to, read from the base inventory."""
+    """What the changes may refer to and are checked against, read from the base inventory.
+
+    ``horizon_h``, ``time_step_min``, ``vm_kinds`` and ``hardware`` are known only for a valid
+    base (a broken one is reported as such): ``hardware`` maps each row, and ``None`` the whole
+    room, to the (lowest, highest) figure of each of :data:`POWER_PAIRS`' columns over its servers.
+    """
 
     rows: frozenset
     aisles: frozenset
     customers: frozenset
     endpoints: frozenset
+    horizon_h: float | None = None
+    time_step_min: int | None = None
+    vm_kinds: frozenset = frozenset()
+    hardware: dict = field(default_factory=dict)
 
 
 def base_facts(base: Path, inventory=None) -> BaseFacts:
     """The ids scenarios may name: from the loaded ``inventory`` when the base is valid, else
-    read from its tables as they are (so that a broken base still gets its ids checked)."""
+    read from its tables as they are (so that a broken base still gets its ids checked); the
+    horizon, VM kinds and server figures of a valid base."""
     from tapas_opt.inventory.load import _find_table, read_table
 
     def table(name: str) -> pd.DataFrame:
@@ -178,8 +209,22 @@ def base_facts(base: Path, inventory=None) -> BaseFacts:
         return frozenset(frame[col].dropna().astype(str)) if col in frame.columns else frozenset()
 
     vms = table("vms")
-    return BaseFacts(ids(table("rows"), "row_id"), ids(table("aisles"), "aisle_id"), ids(vms, "customer"),
-                     ids(vms, "endpoint"))
+    facts = BaseFacts(ids(table("rows"), "row_id"), ids(table("aisles"), "aisle_id"), ids(vms, "customer"),
+                      ids(vms, "endpoint"))
+    if inventory is None:
+        return facts
+    return replace(facts, horizon_h=float(inventory.config.horizon_h), time_step_min=int(inventory.config.time_step_min),
+                   vm_kinds=ids(vms, "kind"), hardware=_hardware_ranges(inventory.servers))
+
+
+def _hardware_ranges(servers: pd.DataFrame) -> dict:
+    """Per row (and ``None``: the whole room) the lowest and highest of each idle/max column:
+    added servers are clones of their row's servers (of the room's in a row without any)."""
+    cols = [c for pair in POWER_PAIRS for c in pair[:2]]
+    out = {None: {c: (float(servers[c].min()), float(servers[c].max())) for c in cols}} if len(servers) else {}
+    for row, grp in servers.groupby(servers["row_id"].astype(str)):
+        out[row] = {c: (float(grp[c].min()), float(grp[c].max())) for c in cols}
+    return out
 
 
 # ---- validation of one scenario's settings and changes -------------------------------------------
@@ -236,6 +281,10 @@ def _id_map(value, c: _Checker, path: tuple, known: frozenset, what: str, lo: fl
 
 
 def check_changes(changes: dict, c: _Checker, path: tuple, facts: BaseFacts, source_dir: Path) -> None:
+    """Each value of one part of a file (its common changes, a listed scenario's own, a sweep
+    value) as written. Rules that tie keys together (per_row or racks_per_row, idle below max,
+    a failure within the horizon) may be met by another part: :func:`check_scenarios` applies
+    them to every scenario as merged."""
     if not c.mapping(changes, path, set(CHANGE_KINDS)):
         return
     for kind, value in changes.items():
@@ -296,11 +345,7 @@ def check_changes(changes: dict, c: _Checker, path: tuple, facts: BaseFacts, sou
 def _check_add_servers(value, c: _Checker, p: tuple, facts: BaseFacts) -> None:
     if not c.mapping(value, p, _ADD_SERVERS_KEYS):
         return
-    given = [k for k in ("per_row", "racks_per_row") if k in value]
-    if len(given) != 1:
-        c.bad(p, "bad_value", "give exactly one of per_row and racks_per_row",
-              "per_row: 4 (servers in every row) or racks_per_row: 1 (racks of the row's size)")
-    for key in given:
+    for key in [k for k in ("per_row", "racks_per_row") if k in value]:
         v = value[key]
         if isinstance(v, dict):
             _id_map(v, c, (*p, key), facts.rows, "row", 0, True)
@@ -318,10 +363,10 @@ def _check_add_servers(value, c: _Checker, p: tuple, facts: BaseFacts) -> None:
     if "hardware" in value:
         hw = value["hardware"]
         if hw != "like-row" and c.mapping(hw, (*p, "hardware"), _HARDWARE_KEYS):
+            # The figures become servers.csv columns: the same bounds as that file.
             for key, v in hw.items():
                 if key in _HARDWARE_KEYS:
-                    c.number(v, (*p, "hardware", key), -30 if key == "inlet_offset_c" else 0,
-                             integer=key == "gpus")
+                    c.bounded(v, (*p, "hardware", key), column_bounds("servers", key))
     if "fill" in value:
         c.number(value["fill"], (*p, "fill"), 0, 1)
 
@@ -443,20 +488,22 @@ def load_sweep(path: str | Path) -> Sweep:
     check_settings(settings, c, ("settings",))
     changes = raw.get("changes") or {}
     check_changes(changes, c, ("changes",), facts, source_dir)
-    # Listed scenarios and sweep values are checked merged with the common changes (a rule may
-    # span both, e.g. per_row here and racks_per_row there), unless those are already wrong.
-    common = changes if not c.problems and isinstance(changes, dict) else {}
-    listed = _check_listed(raw, c, common, facts, source_dir)
-    axes = _check_sweep_axes(raw, c, common, facts, source_dir)
+    # Each part of the file is checked as written; the rules that tie parts together (per_row
+    # here, racks_per_row there; a failure's start and the horizon) on every merged scenario.
+    listed = _check_listed(raw, c, facts, source_dir)
+    axes, keys = _check_sweep_axes(raw, c, facts, source_dir)
     report = _check_report(raw, c)
     n = max(1, len(listed)) * math.prod(len(v) for _, v in axes)
     if n > MAX_SCENARIOS:
         c.bad(("sweep",), "out_of_range", f"the file expands to {n} scenarios (more than {MAX_SCENARIOS})",
               "split it into several files")
+    elif _mergeable(settings, changes, listed):
+        check_scenarios(merged_scenarios(settings, changes, listed, axes), _Origins(raw, axes, keys, c), c, facts,
+                        many=n > 1)
     if c.problems:
         raise InventoryError(c.problems)
     scenarios = expand(name, base, source_dir, settings, changes, listed, axes)
-    _check_expanded(scenarios, c, file)
+    _check_ids(scenarios, file)
     return Sweep(name, str(path.resolve()), str(base), scenarios, [short_name(h) for h, _ in axes], report)
 
 
@@ -482,9 +529,14 @@ def _check_base(raw: dict, c: "_Checker", source_dir: Path) -> tuple[Path | None
     are reported once, as bad input) and the ids scenarios may name."""
     base_raw = raw.get("base")
     base = base_inventory = None
-    if not isinstance(base_raw, str) or not base_raw:
+    if base_raw is None or base_raw == "":
         c.bad(("base",), "missing_value", "'base' (the inventory directory) is required",
               "base: ../example  (relative to this file)")
+    elif not isinstance(base_raw, str):
+        # YAML reads base: 5 or base: 2026-01-01 as a number or a date, not a directory name.
+        quoted = f"; quote a name YAML reads otherwise: base: '{base_raw}'" if not isinstance(base_raw, (dict, list)) else ""
+        c.bad(("base",), "bad_type", f"'base' must be a path (text), not {_kind(base_raw)}",
+              f"base: ../example  (the inventory directory, relative to this file){quoted}")
     else:
         base = (source_dir / base_raw).resolve()
         if not (base / "datacenter.yaml").is_file():
@@ -492,8 +544,6 @@ def _check_base(raw: dict, c: "_Checker", source_dir: Path) -> tuple[Path | None
                   "see docs/inventory-format.md")
             base = None
         else:
-            from dataclasses import replace
-
             from tapas_opt.inventory.load import check_inventory
 
             base_inventory, base_problems = check_inventory(base)
@@ -503,15 +553,16 @@ def _check_base(raw: dict, c: "_Checker", source_dir: Path) -> tuple[Path | None
     return base, facts
 
 
-def _check_listed(raw: dict, c: "_Checker", common: dict, facts: BaseFacts, source_dir: Path) -> list[dict]:
-    """The listed scenarios (default: one, ``base``): unique names, their settings and changes."""
+def _check_listed(raw: dict, c: "_Checker", facts: BaseFacts, source_dir: Path) -> list[dict]:
+    """The listed scenarios (default: one, ``base``): names giving distinct ids, their settings
+    and changes."""
     listed = raw.get("scenarios")
     if listed is None:
         listed = [{"name": "base"}]
     if not isinstance(listed, list) or not listed:
         c.bad(("scenarios",), "bad_value", "must be a non-empty list of scenarios (- name: ...)")
         return []
-    names = []
+    ids: dict[str, tuple[str, tuple]] = {}
     for i, item in enumerate(listed):
         p = ("scenarios", i)
         if not c.mapping(item, p, {"name", "settings", "changes"}):
@@ -519,24 +570,37 @@ def _check_listed(raw: dict, c: "_Checker", common: dict, facts: BaseFacts, sour
         nm = item.get("name")
         if not isinstance(nm, (str, int, float)) or str(nm) == "":
             c.bad(p, "missing_value", "every listed scenario needs a name")
-            nm = f"scenario{i + 1}"
-        if str(nm) in names:
-            c.bad((*p, "name"), "duplicate_id", f"scenario name {nm!r} is used twice")
-        names.append(str(nm))
+        else:
+            _check_distinct_id(str(nm), (*p, "name"), ids, c)
         check_settings(item.get("settings") or {}, c, (*p, "settings"))
-        own = item.get("changes") or {}
-        check_changes(deep_merge(common, own) if isinstance(own, dict) else own, c, (*p, "changes"), facts,
-                      source_dir)
+        check_changes(item.get("changes") or {}, c, (*p, "changes"), facts, source_dir)
     return listed
 
 
-def _check_sweep_axes(raw: dict, c: "_Checker", common: dict, facts: BaseFacts,
-                      source_dir: Path) -> list[tuple[list[str], list]]:
-    """The cartesian sweep: each key names a change or setting, each value is checked as one."""
+def _check_distinct_id(name: str, path: tuple, ids: dict, c: "_Checker") -> None:
+    """Ids are names made file-safe ('hot july' -> 'hot-july'): two names may give one id, and
+    the second scenario's results would overwrite the first's."""
+    sid = _slug(name)
+    if sid not in ids:
+        ids[sid] = (name, path)
+        return
+    first, first_path = ids[sid]
+    line = c.lines.line(first_path)
+    message = (f"scenario name {name!r} is used twice (first at line {line})" if first == name
+               else f"scenario names {first!r} (line {line}) and {name!r} both give the id {sid!r}")
+    c.bad(path, "duplicate_id", message,
+          "rename one of them (ids keep letters, digits and _.+=-, other characters become '-')")
+
+
+def _check_sweep_axes(raw: dict, c: "_Checker", facts: BaseFacts,
+                      source_dir: Path) -> tuple[list[tuple[list[str], list]], list]:
+    """The cartesian sweep: each key names a change or setting no other key sweeps, each value
+    is checked as one and gives its own id. Returns the axes and their keys as written."""
     sweep_raw = raw.get("sweep") or {}
     axes: list[tuple[list[str], list]] = []
+    keys: list = []
     if not c.mapping(sweep_raw, ("sweep",)):
-        return axes
+        return axes, keys
     for key, values in sweep_raw.items():
         p = ("sweep", key)
         head = normalise_sweep_key(key)
@@ -547,25 +611,77 @@ def _check_sweep_axes(raw: dict, c: "_Checker", common: dict, facts: BaseFacts,
         if not isinstance(values, list) or not values:
             c.bad(p, "bad_value", "must be a non-empty list of values, e.g. [0, 4, 8]")
             continue
+        if not _check_axis_apart(key, head, axes, keys, c):
+            continue
         axes.append((head, values))
-        seen: set[tuple[str, str]] = set()
-        for j, v in enumerate(values):
-            probe: dict = {}
-            set_path(probe, head, v)
-            before = len(c.problems)
-            if head[0] == "settings":
-                check_settings(probe["settings"], c, (*p, j))
-            else:
-                check_changes(deep_merge(common, probe["changes"]), _Sub(c, (*p, j)), ("changes",), facts,
-                              source_dir)
-            # A wrong key is wrong for every value: say it once, at its first value.
-            new = c.problems[before:]
-            del c.problems[before:]
-            for q in new:
-                if (q.code, q.message) not in seen:
-                    seen.add((q.code, q.message))
-                    c.problems.append(q)
-    return axes
+        keys.append(key)
+        _check_axis_values(head, values, p, c, facts, source_dir)
+        _check_distinct_values(values, p, short_name(head), c)
+    return axes, keys
+
+
+def _check_axis_apart(key, head: list[str], axes: list, keys: list, c: "_Checker") -> bool:
+    """A sweep key must not name what an earlier one sweeps: the same path (one list of values
+    would silently replace the other), a key inside a mapping whose values are not all mappings,
+    or a whole mapping that an earlier key sets a key of (its values would be lost)."""
+    p = ("sweep", key)
+
+    def named(k) -> str:
+        return f"{k!r} (line {c.lines.line(('sweep', k))})"
+
+    for (other, other_values), other_key in zip(axes, keys):
+        if other == head:
+            c.bad(p, "duplicate_key", f"{named(other_key)} and {key!r} both sweep {'.'.join(head)}: one list of "
+                  "values would be dropped", "keep one of the two keys, with every value")
+            return False
+        if head[:len(other)] == other and not all(isinstance(v, dict) for v in other_values):
+            c.bad(p, "duplicate_key", f"{key!r} sets a key inside {named(other_key)}, whose values are not all "
+                  "mappings: they would be replaced", f"sweep {short_name(other)} or {short_name(head)}, not both")
+            return False
+    inside = [k for (other, _), k in zip(axes, keys) if other[:len(head)] == head]
+    if inside:
+        c.bad(p, "duplicate_key", f"{key!r} replaces the whole {short_name(head)} mapping that "
+              f"{' and '.join(named(k) for k in inside)} set{'s' if len(inside) == 1 else ''} a key of: those "
+              "values would be lost", f"put {key!r} first, or sweep only one of them")
+        return False
+    return True
+
+
+def _check_axis_values(head: list[str], values: list, p: tuple, c: "_Checker", facts: BaseFacts,
+                       source_dir: Path) -> None:
+    """Every value of one sweep key, checked alone (its combinations: :func:`check_scenarios`)."""
+    seen: set[tuple[str, str]] = set()
+    for j, v in enumerate(values):
+        probe: dict = {}
+        set_path(probe, head, v)
+        before = len(c.problems)
+        if head[0] == "settings":
+            check_settings(probe["settings"], c, (*p, j))
+        else:
+            check_changes(probe["changes"], _Sub(c, (*p, j)), ("changes",), facts, source_dir)
+        # A wrong key is wrong for every value: say it once, at its first value.
+        new = c.problems[before:]
+        del c.problems[before:]
+        for q in new:
+            if (q.code, q.message) not in seen:
+                seen.add((q.code, q.message))
+                c.problems.append(q)
+
+
+def _check_distinct_values(values: list, p: tuple, name: str, c: "_Checker") -> None:
+    """Each value of a sweep key once: a repeated value (or two that read alike, 0.5 and '0.5')
+    gives two scenarios one id."""
+    first: dict[str, int] = {}
+    for j, v in enumerate(values):
+        part = _slug(v)
+        if part not in first:
+            first[part] = j
+            continue
+        k = first[part]
+        w, line = values[k], c.lines.line((*p, k))
+        message = (f"{v!r} is given twice (first as value {k + 1}, line {line})" if repr(w) == repr(v)
+                   else f"{w!r} (value {k + 1}, line {line}) and {v!r} give one scenario id part, {name}={part}")
+        c.bad((*p, j), "duplicate_value", message, "give each value once")
 
 
 def _check_report(raw: dict, c: "_Checker") -> dict:
@@ -580,22 +696,14 @@ def _check_report(raw: dict, c: "_Checker") -> dict:
     return report
 
 
-def _check_expanded(scenarios: list[ScenarioSpec], c: "_Checker", file: str) -> None:
-    """Rules across the expanded scenarios: load growth needs the predicted evaluator; ids are
-    unique."""
-    for spec in scenarios:
-        if spec.settings["evaluator"] == "simulator" and (spec.changes.get("load_growth") or {}):
-            c.bad(("settings", "evaluator"), "bad_value",
-                  f"scenario {spec.id!r}: load_growth has no effect with the simulator evaluator (it replaces "
-                  "the telemetry with real traces)", "use evaluator: predicted for load growth")
-            break
-    if c.problems:
-        raise InventoryError(c.problems)
-    ids = [s.id for s in scenarios]
-    dup = {i for i in ids if ids.count(i) > 1}
+def _check_ids(scenarios: list[ScenarioSpec], file: str) -> None:
+    """Ids are unique (listed names and sweep values are checked for it where they are written;
+    this is the last word, on the ids themselves)."""
+    counts = Counter(s.id for s in scenarios)
+    dup = sorted(i for i, n in counts.items() if n > 1)
     if dup:
         raise InventoryError([Problem("duplicate_id", file, f"scenario id {d!r} arises twice",
-                                      "give listed scenarios distinct names") for d in sorted(dup)])
+                                      "give listed scenarios distinct names") for d in dup])
 
 
 class _Sub(_Checker):
@@ -609,30 +717,279 @@ class _Sub(_Checker):
         self.parent.bad(self.prefix, code, f"{'.'.join(map(str, path[1:]))}: {message}", hint)
 
 
-def expand(name: str, base: Path, source_dir: Path, settings: dict, changes: dict, listed: list[dict],
-           axes: list[tuple[list[str], list]]) -> list[ScenarioSpec]:
-    """Every listed scenario crossed with every point of the cartesian sweep."""
-    base_print = fingerprint(base)
-    out = []
-    points = list(itertools.product(*[values for _, values in axes])) if axes else [()]
-    for item in listed:
+# ---- merged scenarios and the rules across their parts -----------------------------------------
+
+@dataclass(frozen=True)
+class Merged:
+    """One scenario as merged, before hashing: which listed entry (``item``) and which value of
+    each sweep axis (``point``) it comes from."""
+
+    item: int
+    point: tuple
+    name: str
+    id: str
+    parameters: dict
+    settings: dict
+    changes: dict
+
+
+def merged_scenarios(settings: dict, changes: dict, listed: list[dict], axes: list[tuple[list[str], list]]):
+    """Every listed scenario crossed with every point of the cartesian sweep, merged (a generator)."""
+    points = list(itertools.product(*[range(len(values)) for _, values in axes]))
+    for i, item in enumerate(listed):
         nm = str(item.get("name"))
         s0 = deep_merge(deep_merge(SETTINGS_DEFAULTS, settings), item.get("settings") or {})
         c0 = deep_merge(changes, item.get("changes") or {})
         for point in points:
-            spec = {"settings": s0, "changes": c0}
-            spec = copy.deepcopy(spec)
+            spec = copy.deepcopy({"settings": s0, "changes": c0})
             params = {}
-            for (head, _), value in zip(axes, point):
-                set_path(spec, head, value)
-                params[short_name(head)] = value
+            for (head, values), j in zip(axes, point):
+                set_path(spec, head, values[j])
+                params[short_name(head)] = values[j]
             sid = "__".join([_slug(nm)] + [f"{k}={_slug(v)}" for k, v in params.items()])
-            weather = (spec["changes"].get("outside") or {}).get("weather")
-            inputs = {"weather": file_print(source_dir / weather)} if weather else {}
-            digest = hashlib.sha256(json.dumps({"settings": spec["settings"], "changes": spec["changes"],
-                                                "base": base_print, **inputs}, sort_keys=True, default=str).encode())
             if len(sid) > MAX_ID_CHARS:  # ids name files: keep them short, unique by a hash of the point
                 sid = sid[:MAX_ID_CHARS - 9] + "~" + hashlib.sha256(sid.encode()).hexdigest()[:8]
-            out.append(ScenarioSpec(sid, nm, str(base), spec["settings"], spec["changes"], params,
-                                    digest.hexdigest()[:16], str(source_dir)))
+            yield Merged(i, point, nm, sid, params, spec["settings"], spec["changes"])
+
+
+def _mergeable(settings, changes, listed: list) -> bool:
+    """Can the parts be merged (mappings where mappings merge)? Else their problems are reported
+    and the rules across parts wait for a file that can."""
+    parts = [settings, changes] + [x for item in listed if isinstance(item, dict)
+                                   for x in (item.get("settings") or {}, item.get("changes") or {})]
+    return all(isinstance(item, dict) for item in listed) and all(isinstance(x, dict) for x in parts)
+
+
+def _has(node, path) -> bool:
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+class _Origins:
+    """Where a part of a merged scenario was written: the most specific of its sweep values,
+    its listed entry and the file's common settings and changes (the order they merge in)."""
+
+    def __init__(self, raw: dict, axes: list, keys: list, c: "_Checker"):
+        self.listed = raw.get("scenarios") if isinstance(raw.get("scenarios"), list) else None
+        self.raw, self.axes, self.keys, self.lines = raw, axes, keys, c.lines
+
+    def of(self, m: Merged, path: tuple) -> tuple[int, tuple]:
+        """(rank, YAML path) of the place that set ``path`` (or wrote inside it) for scenario
+        ``m``: sweep values rank above the listed entry, which ranks above the common part."""
+        for pos in reversed(range(len(self.axes))):
+            head, values = self.axes[pos]
+            n = min(len(head), len(path))
+            if tuple(head[:n]) == tuple(path[:n]) and (len(path) <= len(head)
+                                                      or _has(values[m.point[pos]], path[len(head):])):
+                return pos + 2, ("sweep", self.keys[pos], m.point[pos])
+        if self.listed is not None and _has(self.listed[m.item], path):
+            return 1, ("scenarios", m.item, *path)
+        return 0, tuple(path)
+
+    def describe(self, where: tuple) -> str:
+        if where[0] == "sweep":
+            return f"sweep key {where[1]!r} (line {self.lines.line(where[:2])})"
+        return f"{'.'.join(map(str, where))} (line {self.lines.line(where)})"
+
+
+def _key_level(where: tuple) -> tuple:
+    """A sweep value's place as its key's: a rule about which keys are given holds for every value."""
+    return where[:2] if where[0] == "sweep" else where
+
+
+def _same_part(a: tuple, b: tuple) -> bool:
+    """Two places in one mapping of the file (or in one sweep value)?"""
+    return a[:3] == b[:3] if a[0] == "sweep" else a[:-1] == b[:-1]
+
+
+def check_scenarios(merged, origins: _Origins, c: "_Checker", facts: BaseFacts, many: bool) -> None:
+    """The rules that tie keys together, on every scenario as merged: each distinct problem once
+    (a bad pair of sweep keys spoils thousands of combinations), at the most specific place it
+    was written, naming the first scenario it spoils when several share that place. Dictionary
+    work only (each trace folder is looked at once), so 10,000 scenarios take about a second."""
+    seen: set = set()
+    traces: dict = {}
+    for m in merged:
+        for rule in _SCENARIO_RULES:
+            for where, code, message, hint in rule(m, origins, facts, traces):
+                if (code, where, message) in seen:
+                    continue
+                seen.add((code, where, message))
+                shared = many and not (where[0] == "scenarios" and not origins.axes)
+                c.bad(where, code, message + (f" (first in scenario {m.id!r})" if shared else ""), hint)
+
+
+def _one_server_count(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    add = m.changes.get("add_servers")
+    if not isinstance(add, dict):
+        return
+    given = [k for k in ("per_row", "racks_per_row") if k in add]
+    if len(given) == 1:
+        return
+    hint = "per_row: 4 (servers in every row) or racks_per_row: 1 (racks of the row's size)"
+    if not given:
+        _, where = at.of(m, ("changes", "add_servers"))
+        yield _key_level(where), "bad_value", "give exactly one of per_row and racks_per_row (neither is given)", hint
+        return
+    (ra, a), (rb, b) = (at.of(m, ("changes", "add_servers", k)) for k in ("per_row", "racks_per_row"))
+    a, b = _key_level(a), _key_level(b)
+    if a == b or _same_part(a, b):
+        yield (a if a == b else a[:-1]), "bad_value", "give exactly one of per_row and racks_per_row", hint
+    else:
+        yield (a if ra > rb else b), "bad_value", ("give exactly one of per_row and racks_per_row: per_row is "
+                                                   f"given at {at.describe(a)}, racks_per_row at {at.describe(b)}"), hint
+
+
+def _idle_below_max(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """Idle figures of added servers at most their max: both given, or one given and the other
+    that of the servers they are cloned from."""
+    add = m.changes.get("add_servers")
+    hw = add.get("hardware") if isinstance(add, dict) else None
+    if not isinstance(hw, dict):
+        return
+    for idle_key, max_key, code in POWER_PAIRS:
+        idle, top = hw.get(idle_key), hw.get(max_key)
+
+        def where(key: str) -> tuple[int, tuple]:
+            return at.of(m, ("changes", "add_servers", "hardware", key))
+
+        if is_number(idle) and is_number(top):
+            if idle > top:
+                (ri, pi), (rt, pt) = where(idle_key), where(max_key)
+                apart = "" if _same_part(pi, pt) else f" ({idle_key} at {at.describe(pi)}, {max_key} at {at.describe(pt)})"
+                yield (pt if rt > ri else pi), code, f"{idle_key} {show(idle)} is above {max_key} {show(top)}{apart}", \
+                    f"{max_key} must be >= {idle_key}"
+        elif is_number(idle) or is_number(top):
+            for problem in _against_cloned(add, idle_key, max_key, code, idle, top, facts):
+                yield (where(idle_key if is_number(idle) else max_key)[1], *problem)
+
+
+def _against_cloned(add: dict, idle_key: str, max_key: str, code: str, idle, top, facts: BaseFacts):
+    """One of an idle/max pair given: the other comes from the row's servers (each new server
+    is a clone of one of them), so the worst of those must still fit. (code, message, hint)."""
+    ranges = _clone_ranges(add, facts)
+    if not ranges:
+        return
+    if is_number(idle):
+        row, worst = min(((r, rng[max_key][0]) for r, rng in ranges), key=lambda x: x[1])
+        if idle > worst:
+            yield code, (f"{idle_key} {show(idle)} is above the {max_key} of the servers it is cloned from "
+                                f"({show(worst)} in row {row})"), f"give {max_key} too, or at most {show(worst)}"
+    else:
+        row, worst = max(((r, rng[idle_key][1]) for r, rng in ranges), key=lambda x: x[1])
+        if top < worst:
+            yield code, (f"{max_key} {show(top)} is below the {idle_key} of the servers it is cloned from "
+                                f"({show(worst)} in row {row})"), f"give {idle_key} too, or at least {show(worst)}"
+
+
+def _clone_ranges(add: dict, facts: BaseFacts) -> list[tuple[str, dict]]:
+    """(row, figure ranges of the servers its new servers are cloned from) for each row that
+    gets servers: its own servers', or the room's for a row without any (a valid base only)."""
+    if not facts.hardware:
+        return []
+    rows = add.get("rows", "all")
+    rows = sorted(facts.rows) if rows == "all" else [str(r) for r in rows] if isinstance(rows, list) else []
+    return [(r, facts.hardware.get(r, facts.hardware[None])) for r in rows if r in facts.rows]
+
+
+def _horizon_in_steps(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    hours, step = m.settings.get("horizon_h"), facts.time_step_min
+    if is_number(hours) and step and (hours * 60) % step:
+        _, where = at.of(m, ("settings", "horizon_h"))
+        yield where, "bad_value", f"{show(hours)} h is not a whole number of the base's {step}-minute time steps", \
+            f"use a multiple of {show(step / 60)} h"
+
+
+def _failure_in_horizon(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """A failure window must cover a time step of the horizon (settings.horizon_h, else the
+    base's): else it never happens (the predicted evaluator refused it at run time, the
+    simulator ran the week without it)."""
+    from tapas_opt.whatif.changes import DEFAULT_FAILURE_HOURS
+
+    failures = m.changes.get("failures")
+    if not isinstance(failures, dict):
+        return  # a plain list of events starts at the peak day: always inside
+    events = failures.get("events")
+    start, length = failures.get("start_h"), failures.get("hours", DEFAULT_FAILURE_HOURS)
+    if (not isinstance(events, list) or all(str(e).strip().lower() == "none" for e in events)
+            or not is_number(start) or not (length is None or is_number(length))):
+        return
+    horizon, own = m.settings.get("horizon_h"), is_number(m.settings.get("horizon_h"))
+    horizon = horizon if own else facts.horizon_h
+    sim_step = m.settings.get("sim_step_min")
+    step = sim_step if m.settings.get("evaluator") == "simulator" and is_number(sim_step) else facts.time_step_min
+    if horizon is None or not step or step <= 0:
+        return
+    slots = int(round(horizon * 60 / step))
+    first = math.ceil(start * 60 / step - 1e-9)
+    if first < slots and (length is None or first * step < (start + length) * 60):
+        return
+    _, where = at.of(m, ("changes", "failures", "start_h"))
+    if first >= slots:
+        source = f"settings.horizon_h at {at.describe(at.of(m, ('settings', 'horizon_h'))[1])}" if own else "datacenter.yaml"
+        yield where, "out_of_range", (f"start_h {show(start)} is past the end of the {show(horizon)} h horizon "
+                                      f"({source}): the failure would never happen"), \
+            (f"give 0 to {show((slots - 1) * step / 60)} (hours after the horizon's start), or leave start_h out "
+             "for midnight of the day the room's power peaks")
+    else:
+        yield where, "out_of_range", (f"the failure window ({show(start)} h for {show(length)} h) covers no "
+                                      f"{show(step)}-minute time step"), \
+            f"start it at a multiple of {show(step / 60)} h, or make it longer"
+
+
+def _simulator_without_load_growth(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    if m.settings.get("evaluator") == "simulator" and m.changes.get("load_growth"):
+        yield at.of(m, ("settings", "evaluator"))[1], "bad_value", \
+            ("load_growth has no effect with the simulator evaluator (it replaces the telemetry with real "
+             "traces)"), "use evaluator: predicted for load growth"
+
+
+def _simulator_traces(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """The simulator evaluator reads real traces: a folder without the ones this room's VMs
+    need failed every scenario at run time. Each folder is looked at once (``traces``)."""
+    from tapas_opt.simulate.scenario import DEFAULT_TRACES
+    from tapas_opt.simulate.traces import missing_traces
+
+    given = m.settings.get("traces")
+    if m.settings.get("evaluator") != "simulator" or not (given is None or isinstance(given, str)):
+        return
+    folder = given if given is not None else str(DEFAULT_TRACES)
+    if folder not in traces:
+        exists = Path(folder).is_dir()
+        traces[folder] = (exists, missing_traces(folder, "saas" in facts.vm_kinds, "iaas" in facts.vm_kinds)
+                          if exists else [])
+    exists, missing = traces[folder]
+    hint = ("give settings.traces: the folder of the real traces (../shared/data; a relative path is taken "
+            "from where tapas-opt runs)")
+    if given is None and not exists:
+        yield at.of(m, ("settings", "evaluator"))[1], "missing_file", \
+            (f"the simulator reads real traces from {folder} (the default of settings.traces), and "
+             f"{Path(folder).resolve()} does not exist"), hint
+    elif missing:  # (a given folder that does not exist is reported with settings.traces' value)
+        where = at.of(m, ("settings", "traces") if given is not None else ("settings", "evaluator"))[1]
+        yield where, "missing_file", (f"traces folder {folder!r} lacks what the simulator reads for this room's "
+                                      f"VMs: {'; '.join(missing)}"), hint
+
+
+_SCENARIO_RULES = (_one_server_count, _idle_below_max, _horizon_in_steps, _failure_in_horizon,
+                   _simulator_without_load_growth, _simulator_traces)
+"""The rules :func:`check_scenarios` applies to each merged scenario (file place, code, message, hint)."""
+
+
+def expand(name: str, base: Path, source_dir: Path, settings: dict, changes: dict, listed: list[dict],
+           axes: list[tuple[list[str], list]]) -> list[ScenarioSpec]:
+    """Every listed scenario crossed with every point of the cartesian sweep, with the hash of
+    everything its result depends on."""
+    base_print = fingerprint(base)
+    out = []
+    for m in merged_scenarios(settings, changes, listed, axes):
+        weather = (m.changes.get("outside") or {}).get("weather")
+        inputs = {"weather": file_print(source_dir / weather)} if weather else {}
+        digest = hashlib.sha256(json.dumps({"settings": m.settings, "changes": m.changes,
+                                            "base": base_print, **inputs}, sort_keys=True, default=str).encode())
+        out.append(ScenarioSpec(m.id, m.name, str(base), m.settings, m.changes, m.parameters,
+                                digest.hexdigest()[:16], str(source_dir)))
     return out
