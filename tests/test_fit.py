@@ -204,6 +204,41 @@ def test_fit_keeps_models_the_telemetry_cannot_identify_out(calibrated_room, tmp
     assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 0
 
 
+@pytest.mark.parametrize("column, value, model", [("gpu_power_w", 200.0, "gpu_power"),
+                                                  ("server_power_kw", 0.0, "server_power"),
+                                                  ("server_power_kw", 5.0, "server_power"),
+                                                  ("airflow_cfm", 0.0, "airflow")])
+def test_a_stuck_or_dead_sensor_is_not_fitted(calibrated_room, tmp_path, column, value, model):
+    """A sensor stuck at one value (or reporting 0) fits idle = max up to rounding: written, it
+    broke the inventory (200 W GPUs: max must exceed idle) or made every server's power constant
+    (0 kW: a third of the row power). Such a model is skipped as not rising with load, and the
+    inventory still validates; a constant outside temperature (no knee to find) is skipped too
+    instead of crashing."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv")
+    tel[column] = value
+    tel.to_csv(room / "telemetry.csv", index=False)
+    out = pd.read_csv(room / "outside.csv")
+    out["temp_c"] = 10.0
+    out.to_csv(room / "outside.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room), "--json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert model not in doc["fits"]
+    assert "does not rise with load" in doc["skipped"][model] or "expected 0.01..1000" in doc["skipped"][model] \
+        or "expected 1..1e+06" in doc["skipped"][model]
+    assert "spans only 0.0 C" in doc["skipped"]["inlet"]
+    physics = yaml.safe_load((room / "physics.yaml").read_text())
+    keys = {"gpu_power": "gpu_idle_w", "server_power": "idle_power_kw", "airflow": "idle_airflow_cfm"}
+    assert not any(keys[model] in entry for entry in [physics.get("server_defaults", {}),
+                                                      *physics.get("servers", {}).values()])
+    assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 0
+
+
 def test_an_outside_file_for_another_period_is_named_as_the_reason(calibrated_room, tmp_path):
     """Without inlet sensors the GPU-temperature fit estimates the inlet from outside.csv; when
     the two files cover different periods, the skip says so (it named inlet_temp_c, a column

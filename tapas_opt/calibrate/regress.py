@@ -38,6 +38,9 @@ from tapas_opt.physics import inlet_temp_c
 
 MIN_SAMPLES = 24
 HOLDOUT_SHARE = 0.2
+MIN_OUTSIDE_SPAN_C = 2.0
+"""Least spread of outside temperature (1st to 99th percentile) to fit the inlet model: its knee
+is searched on a 0.5 C grid between them."""
 
 
 @dataclass
@@ -282,6 +285,10 @@ def fit_inlet(frame: pd.DataFrame, ref_outside_c: float = InletModel.load_gain_r
     sid = frame["server_id"].to_numpy()
     offsets = pd.Series(0.0, index=pd.unique(sid))
     lo_out, hi_out = np.nanpercentile(out, [1, 99])
+    if hi_out - lo_out < MIN_OUTSIDE_SPAN_C:
+        raise Unidentifiable(f"the outside temperature spans only {hi_out - lo_out:.1f} C ({lo_out:.1f} to "
+                             f"{hi_out:.1f} C): the knee and slope need weather that varies by "
+                             f"{MIN_OUTSIDE_SPAN_C:g} C or more")
     grid = np.arange(np.floor(lo_out * 2) / 2, np.ceil(hi_out * 2) / 2 + 0.5, 0.5)
     names = ["floor", "slope", "gain"]
     # The grid search runs on a seeded sample of at most 5,000 rows (the final fit uses all).

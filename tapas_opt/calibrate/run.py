@@ -43,6 +43,8 @@ class Calibration:
 
 PLAUSIBLE = {
     "gpu_power": {"gpu_idle_w": (0.0, 2000.0), "gpu_max_w": (1.0, 3000.0)},
+    "server_power": {"idle_power_kw": (0.0, 1000.0), "max_power_kw": (0.01, 1000.0)},
+    "airflow": {"idle_airflow_cfm": (0.0, 1e6), "max_airflow_cfm": (1.0, 1e6)},
     "gpu_temp": {"gpu_temp_c_per_w": (0.0, 1.0), "gpu_temp_intercept_c": (-30.0, 80.0)},
     "inlet": {"floor_c": (0.0, 45.0), "knee_outside_c": (-40.0, 60.0), "slope_c_per_c": (-1e-6, 5.0),
               "cap_c": (0.0, 60.0), "load_gain_c": (-5.0, 30.0)},
@@ -50,6 +52,21 @@ PLAUSIBLE = {
 """Ranges a fitted coefficient must fall in to be used: outside them the data could not identify
 the model (a constant load, outside temperatures that never reach the knee, ...) and the values
 would make every later command on the inventory fail or mislead."""
+
+
+RISING = {"gpu_power": ("gpu_idle_w", "gpu_max_w"), "server_power": ("idle_power_kw", "max_power_kw"),
+          "airflow": ("idle_airflow_cfm", "max_airflow_cfm")}
+"""Models whose full-load figure must be above their idle one."""
+
+MIN_RISE = 0.01
+"""Least rise from idle to full load, as a share of full load, for a fit to be believed: a sensor
+stuck at one value (or reporting 0) gives idle = max up to rounding, which every later command
+would read as a server whose power or airflow never moves with load."""
+
+
+def rises(idle: float, full: float) -> bool:
+    """Does a fitted figure rise with load by at least :data:`MIN_RISE` of its full-load value?"""
+    return bool(np.isfinite(idle) and np.isfinite(full) and full > 0 and full - idle >= MIN_RISE * full)
 
 
 def implausible(name: str, fit: FitResult) -> str | None:
@@ -60,8 +77,10 @@ def implausible(name: str, fit: FitResult) -> str | None:
             value = fit.value(key)
             if not (np.isfinite(value) and lo <= value <= hi):
                 bad.append(f"{key} = {value:.6g} (expected {lo:g}..{hi:g})")
-    if name == "gpu_power" and not bad and fit.value("gpu_max_w") <= fit.value("gpu_idle_w"):
-        bad.append(f"gpu_max_w {fit.value('gpu_max_w'):.6g} <= gpu_idle_w {fit.value('gpu_idle_w'):.6g}")
+    pair = RISING.get(name)
+    if pair is not None and not bad and not rises(fit.value(pair[0]), fit.value(pair[1])):
+        bad.append(f"{pair[1]} {fit.value(pair[1]):.6g} is not above {pair[0]} {fit.value(pair[0]):.6g}: it does "
+                   "not rise with load (a stuck or dead sensor?)")
     if name == "inlet" and not bad and fit.value("cap_c") < fit.value("floor_c") - 1e-6:
         bad.append(f"cap_c {fit.value('cap_c'):.6g} < floor_c {fit.value('floor_c'):.6g}")
     if not bad:
@@ -194,9 +213,9 @@ def physics_mapping(calib: Calibration, inventory: Inventory) -> dict:
     per_server("airflow", ("idle_airflow_cfm", "max_airflow_cfm"))
     per_server("inlet", ("inlet_offset_c",))
     per_server("gpu_temp", ("gpu_temp_intercept_c", "gpu_temp_c_per_w"))
-    for entry in servers.values():  # keep each server's ranges valid (max >= idle)
-        for lo, hi in (("idle_power_kw", "max_power_kw"), ("idle_airflow_cfm", "max_airflow_cfm")):
-            if lo in entry and hi in entry and entry[hi] < entry[lo]:
+    for entry in servers.values():  # a server whose figures do not rise keeps the inventory's
+        for lo, hi in (RISING["server_power"], RISING["airflow"]):
+            if lo in entry and hi in entry and not rises(entry[lo], entry[hi]):
                 entry.pop(lo), entry.pop(hi)
     tel = inventory.telemetry
     out: dict = {"source": {"inventory": str(inventory.root), "telemetry_rows": int(len(tel)),
