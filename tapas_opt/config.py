@@ -18,6 +18,8 @@ from tapas_opt.yamlfile import load_yaml, locate, unreadable
 
 QUANTILES = ("p50", "p90", "p99")
 MINUTES_PER_DAY = 1440
+HISTORY_WEEKS = 4.0
+"""Weeks of telemetry before the horizon that the forecasters use (TAPAS's templates: four)."""
 
 
 def divides_a_day(step_min: int) -> bool:

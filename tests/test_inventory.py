@@ -367,6 +367,22 @@ def test_a_vm_whose_telemetry_stopped_weeks_ago_is_a_warning(tmp_path):
     assert "'v2'" in inv.warnings[0].message
 
 
+def test_a_mistyped_future_timestamp_and_the_vms_it_leaves_behind_are_named(tmp_path):
+    """One sample typed months ahead ends the room's history there: the other VMs fall out of
+    the four weeks forecasts use (forecast at full load, and said so, not 'repeats old load'),
+    and the lone VM is named as the likely typo."""
+    tel = hourly_history(["v1", "v2", "v3"], [0.5, 0.5, 0.5], weeks=2)
+    typo = pd.DataFrame({"timestamp": [tel["timestamp"].max() + pd.Timedelta(days=90)], "vm_id": ["v3"], "load": [0.5]})
+    root = _room(tmp_path, vms=[vm("v1", server_id="A1"), vm("v2", server_id="A2"), vm("v3")],
+                 telemetry=pd.concat([tel, typo]))
+    inv, problems = check_inventory(root)
+    assert problems == []
+    said = {w.code: w.message for w in inv.warnings}
+    assert "2 VM(s) have no telemetry in the 4 weeks" in said["stale_telemetry"]
+    assert "forecast at full load (assumed-peak)" in said["stale_telemetry"]
+    assert "only 1 of 3 VMs" in said["telemetry_ends_apart"] and "'v3'" in said["telemetry_ends_apart"]
+
+
 def test_limits_typed_in_the_wrong_unit_or_below_idle_are_warned(tmp_path):
     """A row limit in W (20000 for 20 kW) passes every range check and never binds; an aisle
     whose idle servers need more air than its limit recirculates whatever is placed: both said."""

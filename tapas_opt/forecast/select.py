@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from tapas_opt.config import MINUTES_PER_DAY, QUANTILES, divides_a_day
+from tapas_opt.config import HISTORY_WEEKS, MINUTES_PER_DAY, QUANTILES, divides_a_day
 from tapas_opt.forecast.base import Forecaster
 from tapas_opt.forecast.empirical import (CHEAP_METHODS, DAY_MIN, MatrixMethod, RecentMixMethod,
                                           seasonal_profile)
@@ -139,7 +139,7 @@ class AutoConfig:
     min_history_h: float = 24.0
     min_coverage: float = 0.5
     flat_tolerance: float = 1e-3
-    history_weeks: float = 4.0
+    history_weeks: float = HISTORY_WEEKS
     inner_folds: int = 2
     select_step_min: int = 60
     chunk_vms: int = 2000

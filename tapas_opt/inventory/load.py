@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.config import DatacenterConfig, load_config
+from tapas_opt.config import HISTORY_WEEKS, DatacenterConfig, load_config
 from tapas_opt.errors import InventoryError, Problem, cap_problems, first_problems
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
 from tapas_opt.inventory.schema import typed_rows, validate_frame
@@ -274,14 +274,33 @@ STALE_AFTER = pd.Timedelta(days=7)
 
 
 def _warn_stale_series(tel: pd.DataFrame, file: str, warnings: list[Problem]) -> None:
-    """VMs whose telemetry stops long before the others': their forecast repeats old load."""
+    """VMs whose telemetry stops long before the others': within the history the forecasters
+    use, their forecast repeats old load; before it, nothing of them is known and they are
+    forecast at full load. When most VMs are stale, the few that are not probably carry a
+    mistyped timestamp (a month typed 09 for 05), which sets where the room's history ends."""
     last = tel.groupby("vm_id")["timestamp"].max()
-    stale = last[last < last.max() - STALE_AFTER].sort_values()
-    if len(stale):
-        warnings.append(Problem("stale_telemetry", file, f"{len(stale)} VM(s) have no telemetry in the last "
-                                f"{STALE_AFTER.days} days before {last.max()}, e.g. {stale.index[0]!r} (last "
-                                f"{stale.iloc[0]}): their forecast repeats old load",
-                                "check that their telemetry is still collected"))
+    end = last.max()
+    stale = last[last < end - STALE_AFTER].sort_values()
+    if not len(stale):
+        return
+    history = pd.Timedelta(weeks=HISTORY_WEEKS)
+    old, gone = stale[stale >= end - history], stale[stale < end - history]
+    hint = "check that their telemetry is still collected"
+    if len(old):
+        warnings.append(Problem("stale_telemetry", file, f"{len(old)} VM(s) have no telemetry in the last "
+                                f"{STALE_AFTER.days} days before {end}, e.g. {old.index[0]!r} (last "
+                                f"{old.iloc[0]}): their forecast repeats old load", hint))
+    if len(gone):
+        warnings.append(Problem("stale_telemetry", file, f"{len(gone)} VM(s) have no telemetry in the "
+                                f"{HISTORY_WEEKS:g} weeks before {end} that forecasts use, e.g. {gone.index[0]!r} "
+                                f"(last {gone.iloc[0]}): they are forecast at full load (assumed-peak)", hint))
+    if len(stale) > len(last) / 2:
+        recent = last[last >= end - STALE_AFTER].sort_values(ascending=False)
+        warnings.append(Problem("telemetry_ends_apart", file, f"only {len(recent)} of {len(last)} VMs have "
+                                f"telemetry in the {STALE_AFTER.days} days before {end}, where the room's history "
+                                f"ends; the others' ends by {stale.iloc[-1]}. Is a timestamp mistyped (e.g. "
+                                f"{recent.index[0]!r} at {recent.iloc[0]})?",
+                                "fix the timestamp: the room's history, and the forecast after it, end there"))
 
 
 def _warn_coarse_telemetry(tel: pd.DataFrame, step_min: int, file: str, warnings: list[Problem]) -> None:
