@@ -180,6 +180,27 @@ def test_supplied_profiles_that_leave_vms_out_say_so(borrowing_room, tmp_path):
     assert f"{len(inv.vms)} of the inventory's {len(inv.vms)} VM(s)" in w.message
 
 
+def test_supplied_rows_outside_the_horizon_and_without_a_vm_are_said(borrowing_room, tmp_path):
+    """A second week of rows (past the horizon) is not used: a warning with the count and the
+    range; a row whose vm_id is empty is a missing_value on its line, not just a gap of
+    whichever VM lost a slot."""
+    inv = load_inventory(borrowing_room)
+    frame = build_profiles(inv).to_frame()
+    frame = frame[frame["vm_id"] == "new_unknown"].copy()
+    later = frame.assign(timestamp=pd.to_datetime(frame["timestamp"]) + pd.Timedelta(days=7), p50=1.0, p90=1.0, p99=1.0)
+    path = tmp_path / "profiles.csv"
+    pd.concat([frame, later]).to_csv(path, index=False)
+    read_profiles(path, inv)
+    (w,) = [w for w in inv.warnings if w.code == "profiles_outside_horizon"]
+    assert w.message.startswith(f"{len(later)} row(s) from ") and w.line == len(frame) + 2
+    blank = frame.astype({"vm_id": object})
+    blank.loc[blank.index[4], "vm_id"] = None
+    blank.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    assert ("missing_value", 6, "vm_id") in {(p.code, p.line, p.column) for p in exc.value.problems}
+
+
 def test_profiles_frame_round_trip():
     horizon = pd.date_range("2026-06-01", periods=4, freq="60min")
     vals = {q: np.arange(8, dtype=float).reshape(2, 4) / 10 for q in ("p50", "p90", "p99")}

@@ -138,6 +138,8 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
     def listed(code: str, items, make) -> None:
         problems.extend(first_problems(code, file, items, make))
 
+    listed("missing_value", frame.index[frame["vm_id"].isna()], lambda i: Problem(
+        "missing_value", file, "the vm_id is empty", "give the VM each row is about", line_of(i), "vm_id"))
     listed("bad_timestamp", frame.index[reasons.notna()], lambda i: Problem(
         "bad_timestamp", file, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}", ISO_HINT,
         line_of(i), "timestamp"))
@@ -209,6 +211,14 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
         f"{horizon[0]} every {step} min", "give every slot of the horizon (see datacenter.yaml start/horizon_h)"))
     if problems:
         raise InventoryError(problems)
+    outside = frame["timestamp"].notna() & ~inside
+    if outside.any():
+        times = frame.loc[outside, "timestamp"]
+        inventory.warnings.append(Problem(
+            "profiles_outside_horizon", file, f"{int(outside.sum())} row(s) from {times.min()} to {times.max()} fall "
+            f"outside the horizon ({horizon[0]} to {horizon[-1]}) and are not used",
+            "check datacenter.yaml start and horizon_h, or drop those rows", line=line_of(times.index[0]),
+            column="timestamp"))
     left = inventory.vms.loc[~inventory.vms["vm_id"].isin(set(frame["vm_id"])), "vm_id"]
     if len(left):
         inventory.warnings.append(Problem(
