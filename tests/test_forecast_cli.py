@@ -75,6 +75,14 @@ def test_backtest_reports_every_method(room, tmp_path):
     assert table.loc["template", "vs_template"] == pytest.approx(1.0)
     assert (table[["exceeded_p50", "exceeded_p90", "exceeded_p99"]].diff(axis=1).iloc[:, 1:] <= 1e-12).all().all()
     assert json.loads(res.output)["backtest"]["params"]["origins"] == 2
+    assert table["n"].dtype.kind == "i" and table["vms"].dtype.kind == "i"  # counts, not 49392.0
+
+
+def test_backtest_ratios_of_a_room_without_load_are_empty_not_infinite():
+    from tapas_opt.forecast.run import _ratio
+
+    assert _ratio(pd.Series([0.2, 0.1]), 0.1).tolist() == pytest.approx([2.0, 1.0])
+    assert _ratio(pd.Series([0.2, 0.0]), 0.0).isna().all()
 
 
 def test_too_short_telemetry_for_a_backtest_is_a_clear_error(room, tmp_path):

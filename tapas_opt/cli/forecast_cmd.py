@@ -40,9 +40,14 @@ def _backtest_table(table, params):
         t.add_column(col, justify="left" if col == "method" else "right")
     for name, r in table.iterrows():
         t.add_row(str(name), f"{int(r['vms'])}", f"{r['mae']:.4f}", f"{r['within_10pct']:.1%}",
-                  f"{r['pinball_mean']:.4f}", f"{r['vs_template']:.2f}", f"{r['exceeded_p99']:.1%}",
+                  f"{r['pinball_mean']:.4f}", _two_places(r["vs_template"]), f"{r['exceeded_p99']:.1%}",
                   f"{r['seconds_per_series'] * 1000:.1f}")
     return t
+
+
+def _two_places(value) -> str:
+    """A ratio cell; n/a when it has no number (the template's loss is 0)."""
+    return "n/a" if value != value else f"{value:.2f}"
 
 
 @main.command()

@@ -161,7 +161,7 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     table = main.overall.copy()
     table["vms"] = len(m.vm_ids)
     table["seconds_per_series"] = pd.Series(main.seconds_per_series)
-    table["vs_template"] = table["pinball_mean"] / table.loc["template", "pinball_mean"]
+    table["vs_template"] = _ratio(table["pinball_mean"], table.loc["template", "pinball_mean"])
     if statsmodels_vms > 0 and len(m.vm_ids):
         rng = np.random.default_rng(seed)
         pick = np.sort(rng.choice(len(m.vm_ids), size=min(statsmodels_vms, len(m.vm_ids)), replace=False))
@@ -174,13 +174,19 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
         extra = sm.overall.drop(index="template").copy()
         extra["vms"] = len(pick)
         extra["seconds_per_series"] = pd.Series(sm.seconds_per_series)
-        extra["vs_template"] = extra["pinball_mean"] / sm.overall.loc["template", "pinball_mean"]
+        extra["vs_template"] = _ratio(extra["pinball_mean"], sm.overall.loc["template", "pinball_mean"])
         table = pd.concat([table, extra])
     cols = ["vms", "n", "mae", "mape", "within_10pct", "pinball_p50", "pinball_p90", "pinball_p99",
             "pinball_mean", "vs_template", "exceeded_p50", "exceeded_p90", "exceeded_p99", "seconds_per_series"]
     params = {"origins": main.n_origins, "every_h": every * step / 60, "history_h": history_slots * step / 60,
               "horizon_h": horizon_slots * step / 60, "auto_choices": main.choices.get("auto", {})}
-    return table[cols], params
+    return table[cols].astype({"vms": "Int64", "n": "Int64"}), params
+
+
+def _ratio(loss: pd.Series, reference: float) -> pd.Series:
+    """Losses relative to the template's; undefined (NaN, an empty cell) when the template's
+    loss is 0 (a room with no load), not infinite."""
+    return loss / reference if reference > 0 else pd.Series(np.nan, index=loss.index)
 
 
 def write_forecast(out_dir: Path | str, run: ForecastRun) -> Path:
