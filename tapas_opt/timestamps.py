@@ -25,6 +25,10 @@ _ISO = re.compile(
     r"(?:Z|[+-]\d{2}(?::?\d{2})?)?")
 
 
+_ISO_WEEK_OR_ORDINAL = re.compile(r"\d{4}-?(?:W\d{2}-?\d?|\d{3})(?:T.*)?")
+"""2026-W23-2, 2026W232 and 2026-157 (with a time): ISO 8601 too, but not read (said so)."""
+
+
 def parse_timestamps(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Parse a column of timestamps.
 
@@ -47,6 +51,9 @@ def parse_timestamps(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     out_of_range = naive.notna() & ((naive < EARLIEST) | (naive >= LATEST))
     reasons = pd.Series(None, index=raw.index, dtype=object)
     reasons[naive.isna()] = why
+    if why.startswith("is not an ISO"):
+        other = naive.isna() & text.str.fullmatch(_ISO_WEEK_OR_ORDINAL).fillna(False).astype(bool)
+        reasons[other] = "is an ISO 8601 week or ordinal date: only calendar dates (YYYY-MM-DD) are read"
     reasons[out_of_range] = f"is outside the years {EARLIEST.year}..{LATEST.year - 1}"
     values = naive.where(reasons.isna()).astype("datetime64[ns]")
     return values, reasons

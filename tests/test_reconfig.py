@@ -87,6 +87,9 @@ def one_vm(tmp_path) -> Path:
     ("heatwave:3.5", "heatwave", None, 3.5),
     ("row-power:R02:150", "row-power", "R02", 150.0),
     ("row-power:R02:150kW", "row-power", "R02", 150.0),
+    ("row-power:R02:1.5e2", "row-power", "R02", 150.0),  # exponents wherever a number goes
+    ("ahu-failure:A03:9e-1", "ahu-failure", "A03", 0.9),
+    ("ups-failure:7.5E-1", "ups-failure", None, 0.75),
 ])
 def test_event_forms(text, kind, target, value):
     """Every documented event form parses to its kind, target and value."""

@@ -30,3 +30,11 @@ def test_a_column_reports_each_bad_cell_with_its_reason():
     assert "ISO 8601" in reasons.iloc[1] and "2000..2099" in reasons.iloc[3]
     numbers, why = parse_timestamps(pd.Series([1714827600000, 1714831200000]))
     assert numbers.isna().all() and "is a number" in why.iloc[0]
+
+
+def test_iso_week_and_ordinal_dates_are_named_as_such():
+    """They are ISO 8601, so 'not an ISO 8601 date-time' was wrong: the message says which
+    forms are read."""
+    _, reasons = parse_timestamps(pd.Series(["2026-W23-2T15:00", "2026-157", "2026-06-02 15:00"]))
+    assert [str(r).split(":")[0] for r in reasons[:2]] == ["is an ISO 8601 week or ordinal date"] * 2
+    assert pd.isna(reasons[2])

@@ -71,7 +71,7 @@ def _split_target(rest: str) -> tuple[str, str | None]:
     """``ID:VALUE`` read from the right, so that ids may contain ':' (``R:1:10`` is row ``R:1``);
     a last field that is not a number is part of the id."""
     head, sep, tail = rest.rpartition(":")
-    if sep and head and re.fullmatch(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*(%|kw)?\s*", tail, re.I):
+    if sep and head and re.fullmatch(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?\s*(%|kw)?\s*", tail, re.I):
         return head, tail
     return rest, None
 
