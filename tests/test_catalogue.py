@@ -79,11 +79,11 @@ def test_ratios_follow_the_definitions():
 
 @pytest.mark.parametrize("mutate, code, column", [
     (lambda df: df.drop(columns=["quality"]), "missing_column", None),
-    (lambda df: df.assign(quality=df["quality"].where(df.index != 3, "1.5")), "bad_value", "quality"),
+    (lambda df: df.assign(quality=df["quality"].where(df.index != 3, "1.5")), "out_of_range", "quality"),
     (lambda df: df.assign(is_default=df["is_default"].where(df.index != 1, "True")), "bad_default", "is_default"),
-    (lambda df: df.assign(power_w=df["power_w"].where(df.index != 2, "10")), "bad_value", "power_w"),
+    (lambda df: df.assign(power_w=df["power_w"].where(df.index != 2, "10")), "bad_power_range", "power_w"),
     (lambda df: df.assign(config_id=df["config_id"].where(df.index != 4, df.at[0, "config_id"])), "duplicate_id", "config_id"),
-    (lambda df: df.assign(tp=df["tp"].where(df.index != 5, "two")), "bad_value", "tp"),
+    (lambda df: df.assign(tp=df["tp"].where(df.index != 5, "two")), "bad_type", "tp"),
 ])
 def test_validation_names_file_line_and_column(tmp_path, mutate, code, column):
     """A broken catalogue is refused with the problem's code, line and column."""
@@ -103,14 +103,14 @@ def test_type_and_range_problems_of_a_catalogue_come_together(tmp_path):
     shown as numbers (not np.float64(4.5))."""
     raw = pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
     raw.loc[3, "power_level"] = "abc"
-    raw.loc[2, "tp"] = "4.5"
+    raw.loc[2, "tp"] = "0"
     path = tmp_path / "bad.csv"
     raw.to_csv(path, index=False)
     with pytest.raises(InventoryError) as err:
         load_catalogue(path)
     got = {(p.line, p.column): p.message for p in err.value.problems}
     assert set(got) == {(5, "power_level"), (4, "tp")}
-    assert got[(4, "tp")] == "value 4.5 must be a whole number >= 1"
+    assert got[(4, "tp")] == "value 0 must be >= 1"
 
 
 def test_a_catalogue_wrong_on_every_row_is_listed_in_a_screenful_with_its_true_count(tmp_path):
@@ -123,6 +123,77 @@ def test_a_catalogue_wrong_on_every_row_is_listed_in_a_screenful_with_its_true_c
     problems = err.value.problems
     assert [p.line for p in problems[:-1]] == list(range(2, 22))
     assert problems[-1].message == MORE.format(10) and count_problems(problems) == 30
+
+
+def _refused(tmp_path, raw: pd.DataFrame) -> dict:
+    """The problems of a catalogue written from ``raw``, by (line, column): code and message."""
+    path = tmp_path / "bad.csv"
+    raw.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as err:
+        load_catalogue(path)
+    return {(p.line, p.column): (p.code, p.message) for p in err.value.problems}
+
+
+def _raw() -> pd.DataFrame:
+    return pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
+
+
+@pytest.mark.parametrize("column", ["family", "config_id", "model", "size", "precision", "source"])
+def test_an_empty_text_cell_is_a_missing_value_on_its_line(tmp_path, column):
+    """An empty family crashed add_ratios (exit 3): every required text cell must be given."""
+    raw = _raw()
+    raw.loc[6, column] = ""
+    got = _refused(tmp_path, raw)
+    assert got[(8, column)][0] == "missing_value"
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "nan"])
+def test_a_non_finite_number_is_refused(tmp_path, cell):
+    """One inf throughput made every endpoint of its family serve nothing (exit 1, no hint)."""
+    raw = _raw()
+    raw.loc[4, "throughput_tok_s"] = cell
+    got = _refused(tmp_path, raw)
+    assert got[(6, "throughput_tok_s")][0] in ("out_of_range", "missing_value")
+
+
+def test_negative_powers_levels_above_one_and_empty_ids_are_refused_at_once(tmp_path):
+    """power_w and idle_gpu_w >= 0, power_level in (0, 1] (1 = uncapped), config_id given:
+    all used to pass; every cell is named in one error."""
+    raw = _raw()
+    raw.loc[2, "power_w"] = "-700"
+    raw.loc[2, "idle_gpu_w"] = "-50"
+    raw.loc[3, "power_level"] = "5"
+    raw.loc[5, "config_id"] = ""
+    got = _refused(tmp_path, raw)
+    assert {k: v[0] for k, v in got.items()} == {
+        (4, "power_w"): "out_of_range", (4, "idle_gpu_w"): "out_of_range",
+        (5, "power_level"): "out_of_range", (7, "config_id"): "missing_value"}
+
+
+def test_slo_ok_must_agree_with_the_latency_and_its_slo(tmp_path):
+    """slo_ok is tbt_ms <= slo_tbt_ms (docs): a row claiming otherwise ended as an infeasible
+    plan (exit 1) with 'slo_latency' violations; now it is bad input naming both values."""
+    raw = _raw()
+    slow = raw.index[raw["slo_ok"] == "False"][0]
+    raw.loc[slow, "slo_ok"] = "True"
+    fast = raw.index[(raw["slo_ok"] == "True") & (raw["is_default"] == "False")][0]
+    raw.loc[fast, "slo_ok"] = "False"
+    got = _refused(tmp_path, raw)
+    code, message = got[(int(slow) + 2, "slo_ok")]
+    assert code == "slo_mismatch"
+    assert f"tbt_ms {float(raw.at[slow, 'tbt_ms']):g} > slo_tbt_ms {float(raw.at[slow, 'slo_tbt_ms']):g}" in message
+    assert got[(int(fast) + 2, "slo_ok")][0] == "slo_mismatch"
+    assert len(got) == 2
+
+
+def test_a_default_that_breaks_its_slo_is_refused(tmp_path):
+    """The default is what a VM runs when nothing is said: it must meet the SLO."""
+    raw = _raw()
+    default = raw.index[raw["is_default"] == "True"][0]
+    raw.loc[default, "tbt_ms"] = str(2 * float(raw.at[default, "slo_tbt_ms"]))
+    raw.loc[default, "slo_ok"] = "False"
+    got = _refused(tmp_path, raw)
+    assert list(got.values()) == [("bad_default", f"the default of family {raw.at[default, 'family']!r} breaks its SLO")]
 
 
 def test_missing_catalogue_says_what_to_do(tmp_path):

@@ -183,6 +183,50 @@ def test_a_catalogue_without_the_family_an_endpoint_implies_is_bad_input(tmp_pat
     assert "2 VM(s)" in problem.message
 
 
+def _broken_catalogue(tmp_path) -> Path:
+    raw = pd.read_csv(CAT.path, dtype=str, keep_default_na=False)
+    raw.loc[0, "family"] = ""
+    path = tmp_path / "broken.csv"
+    raw.to_csv(path, index=False)
+    return path
+
+
+def test_a_broken_catalogue_is_reported_before_the_forecast(one_vm, tmp_path, monkeypatch):
+    """The catalogue was read only after the whole forecast (minutes on a large room)."""
+    from click.testing import CliRunner
+
+    import importlib
+
+    from tapas_opt.cli import main
+    from tapas_opt.forecast import profiles
+
+    def no_forecast(*args, **kwargs):
+        raise AssertionError("forecast run before the catalogue was checked")
+
+    importlib.import_module("tapas_opt.api")  # before the patch: it binds the real forecaster for later tests
+    monkeypatch.setattr(profiles, "build_profiles", no_forecast)
+    for command in (["reconfigure", "--event", "ups-failure"], ["route"]):
+        res = CliRunner().invoke(main, [command[0], str(one_vm), *command[1:], "--catalogue", str(_broken_catalogue(tmp_path)),
+                                        "--out", str(tmp_path / "o"), "--forecast-method", "template"])
+        assert res.exit_code == 2 and "broken.csv:2 [family]: missing_value" in res.output, res.output
+
+
+def test_a_broken_catalogue_and_inventory_are_reported_together(one_vm, tmp_path):
+    from click.testing import CliRunner
+
+    from tapas_opt.cli import main
+
+    rows = pd.read_csv(one_vm / "rows.csv")
+    rows.loc[0, "power_limit_kw"] = -1
+    rows.to_csv(one_vm / "rows.csv", index=False)
+    for command in (["reconfigure", "--event", "ups-failure"], ["route"], ["validate"]):
+        res = CliRunner().invoke(main, [command[0], str(one_vm), *command[1:], "--catalogue", str(_broken_catalogue(tmp_path)),
+                                        *(["--out", str(tmp_path / "o"), "--forecast-method", "template"]
+                                          if command[0] != "validate" else [])])
+        assert res.exit_code == 2, res.output
+        assert "rows.csv:2 [power_limit_kw]" in res.output and "broken.csv:2 [family]" in res.output, res.output
+
+
 def test_an_endpoint_of_two_families_names_them_and_where_each_comes_from():
     vms = pd.DataFrame([saas_vm("a", "ep1", None, model="llama-8b"), saas_vm("b", "ep1", None, model=None)])
     other = next(f for f in CAT.families if f != "llama-8b")

@@ -264,6 +264,66 @@ def test_route_refuses_a_configs_file_that_is_ambiguous_or_of_another_family(bus
     assert (clock == 1.0).all() and [("no power_level column" in w) for w in warnings] == [True]
 
 
+def test_empty_cells_of_a_configs_file_are_missing_values(busy_and_quiet, tmp_path):
+    """An empty vm_id or config_id was reported as 'vm_id nan is not a running SaaS VM'."""
+    from tapas_opt.reconfig.run import read_configs
+
+    inst = build_reconfig_instance(prepare_room(busy_and_quiet, forecast_method="template"), CAT, parse_events(["none"]))
+    current = [CAT.configs.at[c, "config_id"] for c in inst.saas["current"]]
+    configs = tmp_path / "configs.csv"
+    pd.DataFrame({"vm_id": ["s1", None, "s3"], "config_id": [None, current[1], current[2]]}).to_csv(configs, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_configs(configs, inst)
+    assert {(p.code, p.line, p.column) for p in err.value.problems} == {("missing_value", 2, "config_id"),
+                                                                        ("missing_value", 3, "vm_id")}
+
+
+@pytest.fixture
+def capped_plan(busy_and_quiet, tmp_path):
+    """The instance of busy_and_quiet after 'row-power:A:14.5' and a caps.csv path beside
+    configs.csv, with a writer of its rows (IaaS i1 capped to 0.5, as reconfigure writes it)."""
+    from tapas_opt.reconfig.summary import caps_table
+
+    inst = build_reconfig_instance(prepare_room(busy_and_quiet, forecast_method="template"), CAT,
+                                   parse_events(["row-power:A:14.5"]))
+    plan = ReconfigPlan.unchanged(inst)
+    plan.iaas_load = np.where(inst.iaas["vm_id"] == "i1", 0.5, plan.iaas_load)
+    caps = tmp_path / "caps.csv"
+    table = caps_table(inst, plan)
+    return inst, caps, table
+
+
+def test_caps_file_is_read_as_reconfigure_writes_it(capped_plan):
+    """A caps.csv written by reconfigure reads back to its caps; kind in any case."""
+    from tapas_opt.reconfig.run import read_caps
+
+    inst, caps, table = capped_plan
+    table.assign(kind="IaaS").to_csv(caps, index=False)
+    got = read_caps(caps, inst)
+    assert got[list(inst.iaas["vm_id"]).index("i1")] == 0.5 and np.isinf(got[list(inst.iaas["vm_id"]).index("i2")])
+
+
+def test_a_caps_file_that_is_ambiguous_is_refused_at_once(capped_plan):
+    """A VM listed twice (the last row won), an unknown kind (its caps were dropped), an empty
+    load_after, and a power_cap_kw / gpu_power_cap_w edited without load_after (route applied
+    load_after only, so the edit changed nothing): all bad input, listed together."""
+    from tapas_opt.reconfig.run import read_caps
+
+    inst, caps, table = capped_plan
+    row = table.iloc[0].to_dict()
+    rows = pd.DataFrame([row, row | {"load_after": 1.0}, row | {"vm_id": "i9", "kind": "vm"},
+                         row | {"vm_id": "i3", "load_after": None},
+                         row | {"vm_id": "i2", "power_cap_kw": row["power_cap_kw"] + 1.0,
+                                "gpu_power_cap_w": row["gpu_power_cap_w"] - 50}])
+    rows.to_csv(caps, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_caps(caps, inst)
+    got = {(p.code, p.line, p.column) for p in err.value.problems}
+    assert got == {("duplicate_id", 3, "vm_id"), ("out_of_range", 4, "kind"),
+                   ("missing_value", 5, "load_after"), ("cap_mismatch", 6, "power_cap_kw"),
+                   ("cap_mismatch", 6, "gpu_power_cap_w")}
+
+
 def test_a_configs_file_wrong_on_every_row_is_counted_in_full(busy_and_quiet, tmp_path):
     """30 unknown VMs: the first 20 listed, then how many more, and the header counts all 30
     (it used to stop at 40 problems of any kind without saying more existed)."""

@@ -96,16 +96,16 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_
     from dataclasses import replace
 
     from tapas_opt.reconfig.instance import ReconfigOptions
-    from tapas_opt.reconfig.run import _prepare, reconfigure as run
+    from tapas_opt.reconfig.run import prepare_with_catalogue, reconfigure as run
 
     with spinner("forecasting and solving...", enabled=not quiet and not as_json):
-        prep = _prepare(inventory_dir, profiles_path, forecast_method)
+        prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         if time_limit_s is not None:
             opts = replace(opts, time_limit_s=time_limit_s)
         if max_nodes is not None:
             opts = replace(opts, max_nodes=max_nodes)
-        result = run(inventory_dir, events or ("none",), at, policy, catalogue, out_dir, opts, prepared=prep)
+        result = run(inventory_dir, events or ("none",), at, policy, cat, out_dir, opts, prepared=prep)
     summary = result.summary
     if as_json:
         print_json(summary)

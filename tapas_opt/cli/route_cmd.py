@@ -40,12 +40,12 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     """
     from tapas_opt.reconfig.instance import ReconfigOptions
     from tapas_opt.reconfig.routing import unserved_slots
-    from tapas_opt.reconfig.run import _prepare, route as run
+    from tapas_opt.reconfig.run import prepare_with_catalogue, route as run
 
     with spinner("routing...", enabled=not quiet and not as_json):
-        prep = _prepare(inventory_dir, profiles_path, forecast_method)
+        prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
-        result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, catalogue, opts, prepared=prep)
+        result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, cat, opts, prepared=prep)
     slots = result.slots
     unserved = unserved_slots(slots)
     ratios = ["peak_row_power_ratio", "peak_aisle_airflow_ratio", "peak_gpu_temp_ratio"]

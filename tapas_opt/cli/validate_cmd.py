@@ -27,15 +27,19 @@ def validate(inventory_dir, catalogue, quiet, as_json):
     """
     from tapas_opt.errors import InventoryError
     from tapas_opt.inventory.load import check_inventory
-    from tapas_opt.reconfig.catalogue import load_catalogue
+    from tapas_opt.reconfig.catalogue import catalogue_or_problems
     from tapas_opt.reconfig.instance import assign_configs
 
     inventory, problems = check_inventory(inventory_dir)
-    if inventory is not None and not problems and (inventory.vms["kind"] == "saas").any():
-        try:
-            assign_configs(inventory.vms, load_catalogue(catalogue))
-        except InventoryError as exc:
-            problems = list(exc.problems)
+    saas = inventory is not None and bool((inventory.vms["kind"] == "saas").any())
+    if saas or catalogue is not None:  # a catalogue given is checked, with the inventory's problems
+        cat, cat_problems = catalogue_or_problems(catalogue)
+        problems = list(problems) + cat_problems
+        if saas and not problems:
+            try:
+                assign_configs(inventory.vms, cat)
+            except InventoryError as exc:
+                problems = list(exc.problems)
     if inventory is not None and not problems:
         problems = _calibration_problems(inventory)
     if as_json:

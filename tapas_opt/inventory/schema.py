@@ -10,7 +10,7 @@ Extra columns are allowed and kept (``strict=False``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import pandas as pd
@@ -20,24 +20,26 @@ from pandera.typing import Series
 from tapas_opt.errors import Problem
 
 
-class _Model(pa.DataFrameModel):
+class InputSchema(pa.DataFrameModel):
+    """Base of every input file's schema: types coerced, extra columns kept."""
+
     class Config:
         coerce = True
         strict = False
 
 
-class AislesSchema(_Model):
+class AislesSchema(InputSchema):
     aisle_id: Series[str] = pa.Field(unique=True)
     airflow_limit_cfm: Series[float] = pa.Field(gt=0, le=1e9)
 
 
-class RowsSchema(_Model):
+class RowsSchema(InputSchema):
     row_id: Series[str] = pa.Field(unique=True)
     aisle_id: Series[str]
     power_limit_kw: Series[float] = pa.Field(gt=0, le=1e9)
 
 
-class ServersSchema(_Model):
+class ServersSchema(InputSchema):
     server_id: Series[str] = pa.Field(unique=True)
     row_id: Series[str]
     rack: Series[str]
@@ -54,7 +56,7 @@ class ServersSchema(_Model):
     gpu_temp_c_per_w: Series[float] | None = pa.Field(ge=0, le=5, nullable=True)
 
 
-class VmsSchema(_Model):
+class VmsSchema(InputSchema):
     vm_id: Series[str] = pa.Field(unique=True)
     kind: Series[str] = pa.Field(isin=["iaas", "saas"])
     customer: Series[str] = pa.Field(nullable=True)
@@ -63,16 +65,16 @@ class VmsSchema(_Model):
     server_id: Series[str] = pa.Field(nullable=True)
 
 
-class TelemetrySchema(_Model):
+class TelemetrySchema(InputSchema):
     vm_id: Series[str]
     load: Series[float] = pa.Field(ge=0, le=1)
 
 
-class OutsideSchema(_Model):
+class OutsideSchema(InputSchema):
     temp_c: Series[float] = pa.Field(ge=-80, le=70)
 
 
-SCHEMAS: dict[str, type[_Model]] = {
+SCHEMAS: dict[str, type[InputSchema]] = {
     "aisles": AislesSchema,
     "rows": RowsSchema,
     "servers": ServersSchema,
@@ -122,6 +124,7 @@ _CHECK_TEXT = [
     (r"isin\((.+)\)", "must be one of {0}"),
     (r"field_uniqueness|unique", "duplicate id: ids must be unique"),
     (r"not_nullable", "is empty or NaN: a value is required"),
+    (r"finite", "must be a finite number"),
     (r"coerce_dtype\('(.+)'\)|dtype\('(.+)'\)", "cannot be read as {0}"),
 ]
 
@@ -193,6 +196,12 @@ def problems_from_schema_errors(
     return problems
 
 
+def with_column_hint(problems: list[Problem], hint: str) -> list[Problem]:
+    """The problems with ``hint`` on missing columns: for a file documented elsewhere than in
+    docs/inventory-format.md, which their default hint names."""
+    return [replace(p, hint=hint) if p.code == "missing_column" else p for p in problems]
+
+
 def _reads_as_float(cell) -> bool:
     """Does the schema's number coercion accept this cell (as ``float()`` does)?"""
     try:
@@ -210,13 +219,19 @@ def _cell_text(raw: pd.DataFrame | None, index, column) -> str:
     return cell.strip() if isinstance(cell, str) else ""
 
 
-def validate_frame(df: pd.DataFrame, name: str, file: str, line_of) -> tuple[pd.DataFrame, list[Problem]]:
-    """Validate and coerce one inventory frame; return it (rows intact) and its problems.
+def _model(schema: str | type[InputSchema]) -> type[InputSchema]:
+    """An inventory table's schema by name, or a schema given as such (another input file's)."""
+    return SCHEMAS[schema] if isinstance(schema, str) else schema
+
+
+def validate_frame(df: pd.DataFrame, name: str | type[InputSchema], file: str, line_of) -> tuple[pd.DataFrame, list[Problem]]:
+    """Validate and coerce one inventory frame (``name``: its table, or a schema of another
+    input file); return it (rows intact) and its problems.
 
     A cell that is not a number makes its column's range checks fail as a whole (a TypeError),
     which would hide the column's other bad values: so the columns with such cells are checked
     again without them, and every problem is reported at once."""
-    schema = SCHEMAS[name]
+    schema = _model(name)
     try:
         return schema.validate(df, lazy=True), []
     except pa.errors.SchemaErrors as exc:
@@ -240,13 +255,13 @@ def validate_frame(df: pd.DataFrame, name: str, file: str, line_of) -> tuple[pd.
     return df, problems
 
 
-def typed_rows(df: pd.DataFrame, name: str, problems: list[Problem], line_of) -> pd.DataFrame | None:
+def typed_rows(df: pd.DataFrame, name: str | type[InputSchema], problems: list[Problem], line_of) -> pd.DataFrame | None:
     """The rows of a frame that has cell problems which pass on their own, typed: the rules
     across rows and files (a VM larger than every server, max below idle) still run on them,
     so that every problem is reported at once. None if even those rows fail (a missing column)."""
     bad_lines = {p.line for p in problems if p.line is not None}
     keep = [i for i in df.index if line_of(i) not in bad_lines]
     try:
-        return SCHEMAS[name].validate(df.loc[keep], lazy=True)
+        return _model(name).validate(df.loc[keep], lazy=True)
     except pa.errors.SchemaErrors:
         return None

@@ -27,19 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
 
-from tapas_opt.errors import InventoryError, Problem, first_problems
+from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.inventory.load import _line_mapper, read_user_table
+from tapas_opt.inventory.schema import InputSchema, typed_rows, validate_frame, with_column_hint
 
 SERVER_GPUS = 8
 """Catalogue rows describe one 8-GPU server; a VM with k GPUs runs k/8 of it."""
-
-COLUMNS = {
-    "family": str, "config_id": str, "model": str, "size": str, "precision": str,
-    "tp": int, "replicas": int, "gpus_used": int, "max_batch": int, "power_level": float,
-    "power_w": float, "idle_gpu_w": float, "throughput_tok_s": float, "tbt_ms": float,
-    "slo_tbt_ms": float, "slo_ok": bool, "quality": float, "is_default": bool, "source": str,
-}
-"""Required columns and their types; other columns (source_ref, effects, notes) are kept."""
 
 SOURCES = ("measured", "derived", "modelled", "operator")
 RELOAD_KEYS = ("size", "precision", "tp", "replicas")
@@ -58,70 +54,125 @@ def default_catalogue_path() -> Path:
     return Path(__file__).resolve().parents[1] / "data" / "catalogue" / "llm_configs.csv"
 
 
-def _bool(series: pd.Series) -> pd.Series:
-    text = series.astype(str).str.strip().str.lower()
-    out = text.map({"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False})
+FLAGS = ("slo_ok", "is_default")
+"""The true/false columns: read by :func:`_parse_flags`, as pandas reads any text, 'False'
+included, as true."""
+SLO_TOL = 1e-6
+"""Relative tolerance of ``tbt_ms <= slo_tbt_ms`` (the plan checker's, tapas_opt.reconfig.evaluate)."""
+
+
+class CatalogueSchema(InputSchema):
+    """Each cell of a catalogue on its own (docs/reconfiguration.md, 'Catalogue format'); the
+    rules across a row's cells and across rows are :func:`_row_problems` and
+    :func:`_default_problems`. A number must be finite: one ``inf`` throughput made every
+    configuration of its family worth nothing to the models."""
+
+    family: Series[str]
+    config_id: Series[str] = pa.Field(unique=True)
+    model: Series[str]
+    size: Series[str]
+    precision: Series[str]
+    tp: Series[int] = pa.Field(ge=1)
+    replicas: Series[int] = pa.Field(ge=1)
+    gpus_used: Series[int] = pa.Field(ge=1, le=SERVER_GPUS)
+    max_batch: Series[int] = pa.Field(ge=1)
+    power_level: Series[float] = pa.Field(gt=0, le=1)
+    power_w: Series[float] = pa.Field(ge=0)
+    idle_gpu_w: Series[float] = pa.Field(ge=0)
+    throughput_tok_s: Series[float] = pa.Field(gt=0)
+    tbt_ms: Series[float] = pa.Field(gt=0)
+    slo_tbt_ms: Series[float] = pa.Field(gt=0)
+    slo_ok: Series[str]
+    quality: Series[float] = pa.Field(gt=0, le=1)
+    is_default: Series[str]
+    source: Series[str] = pa.Field(isin=list(SOURCES))
+
+    @pa.check("power_w", "idle_gpu_w", "throughput_tok_s", "tbt_ms", "slo_tbt_ms", name="finite")
+    def _finite(cls, values: pd.Series) -> pd.Series:
+        return np.isfinite(values)
+
+
+REQUIRED = tuple(CatalogueSchema.to_schema().columns)
+"""Required columns; other columns (source_ref, effects, notes) are kept."""
+
+
+def _csv_line(index) -> int:
+    return int(index) + 2
+
+
+def _stripped(frame: pd.DataFrame) -> pd.DataFrame:
+    """The required cells without surrounding blanks, a blank one empty: 'llama-70b ' is the
+    family 'llama-70b', and ' ' is no family at all."""
+    out = frame.copy()
+    for col in set(REQUIRED) & set(out.columns):
+        cells = out[col].map(lambda v: v.strip() if isinstance(v, str) else v)
+        out[col] = cells.where(cells != "")
     return out
 
 
-def validate_catalogue(frame: pd.DataFrame, file: str = "llm_configs.csv") -> tuple[pd.DataFrame, list[Problem]]:
-    """Coerce types and check every rule; return the frame and every problem at once."""
-    problems: list[Problem] = []
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    for col in missing:
-        problems.append(Problem("missing_column", file, f"required column '{col}' is missing",
-                                "see docs/reconfiguration.md, 'Catalogue format'"))
-    if missing:
-        return frame, problems
-    df = frame.copy()
+def _bool(series: pd.Series) -> pd.Series:
+    text = series.astype(str).str.strip().str.lower()
+    return text.map({"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False})
 
-    def bad(rows, col, msg, hint=""):
-        """One problem per row of ``rows`` (the first 20, then how many more); ``msg(idx)``."""
-        problems.extend(first_problems("bad_value", file, rows,
-                                       lambda idx: Problem("bad_value", file, msg(idx), hint, int(idx) + 2, col)))
 
-    for col, kind in COLUMNS.items():
-        if kind is bool:
-            df[col] = _bool(df[col])
-            bad(df.index[df[col].isna()], col, lambda i, c=col: f"value {frame.at[i, c]!r} is not true/false")
-        elif kind in (int, float):
-            num = pd.to_numeric(df[col], errors="coerce")
-            bad(df.index[num.isna()], col, lambda i, c=col: f"value {frame.at[i, c]!r} is not a number")
-            df[col] = num
-        else:
-            df[col] = df[col].astype(str).str.strip()
-    # Range checks run on the cells that parsed (a NaN compares False), so that a file with a
-    # text cell and a range error gets both at once.
-    for col in ("tp", "replicas", "gpus_used", "max_batch"):
-        bad(df.index[df[col].notna() & ((df[col] < 1) | (df[col] != df[col].round()))], col,
-            lambda i, c=col: f"value {df.at[i, c]:g} must be a whole number >= 1")
-    bad(df.index[df["gpus_used"] > SERVER_GPUS], "gpus_used",
-        lambda i: f"value {df.at[i, 'gpus_used']:g} exceeds the {SERVER_GPUS} GPUs of a server",
-        "catalogue rows describe one 8-GPU server")
-    for col in ("throughput_tok_s", "tbt_ms", "slo_tbt_ms", "quality", "power_level"):
-        bad(df.index[df[col] <= 0], col, lambda i, c=col: f"value {df.at[i, c]:g} must be > 0")
-    bad(df.index[df["quality"] > 1.0 + 1e-9], "quality",
-        lambda i: f"value {df.at[i, 'quality']:g} must be <= 1 (quality relative to the default)")
-    dyn = df["power_w"] - df["gpus_used"] * df["idle_gpu_w"]
-    bad(df.index[dyn <= 0], "power_w",
-        lambda i: f"power_w {df.at[i, 'power_w']:g} is not above the idle power of its {df.at[i, 'gpus_used']:g} GPUs",
-        "power_w is the busy GPUs' power at full throughput")
-    bad(df.index[~df["source"].isin(SOURCES)], "source", lambda i: f"value {df.at[i, 'source']!r} is not one of {SOURCES}")
-    problems.extend(first_problems(
-        "duplicate_id", file, df.index[df["config_id"].duplicated()],
-        lambda i: Problem("duplicate_id", file, f"config_id {df.at[i, 'config_id']!r} appears twice",
-                          "config ids must be unique", int(i) + 2, "config_id")))
-    if df["is_default"].isna().any():  # reported above; which row is the default is unknown
-        return df, problems
+def _parse_flags(df: pd.DataFrame, file: str, line_of) -> tuple[pd.DataFrame, list[Problem]]:
+    """:data:`FLAGS` as booleans (missing where unreadable) and a problem per unreadable cell
+    (empty ones are the schema's)."""
+    flags = pd.DataFrame({c: _bool(df[c]) for c in FLAGS}, index=df.index)
+    problems = [Problem("bad_type", file, f"value {df.at[i, c]!r} is not true/false", "write true or false",
+                        line_of(i), c)
+                for c in FLAGS for i in df.index[flags[c].isna() & df[c].notna()]]
+    return flags, problems
+
+
+def _row_problems(df: pd.DataFrame, file: str, line_of) -> list[Problem]:
+    """Rules across a row's cells, on rows whose cells are fine: power above idle, and slo_ok
+    saying what the latencies say (a row claiming the SLO it misses ended as an infeasible plan)."""
+    problems = [Problem("bad_power_range", file, f"power_w {df.at[i, 'power_w']:g} is not above the idle power of its "
+                        f"{df.at[i, 'gpus_used']:g} GPUs ({df.at[i, 'gpus_used']:g} x idle_gpu_w {df.at[i, 'idle_gpu_w']:g})",
+                        "power_w is the busy GPUs' power at full throughput", line_of(i), "power_w")
+                for i in df.index[df["power_w"] - df["gpus_used"] * df["idle_gpu_w"] <= 0]]
+    tbt, slo, ok = df["tbt_ms"], df["slo_tbt_ms"], df["slo_ok"].astype(bool)
+    for i in df.index[(ok & (tbt > slo * (1 + SLO_TOL))) | (~ok & (tbt < slo * (1 - SLO_TOL)))]:
+        says, relation = ("true", ">") if ok[i] else ("false", "<=")
+        problems.append(Problem("slo_mismatch", file, f"slo_ok is {says} but tbt_ms {tbt[i]:g} {relation} slo_tbt_ms "
+                                f"{slo[i]:g}", "slo_ok is tbt_ms <= slo_tbt_ms: correct one of them", line_of(i), "slo_ok"))
+    return problems
+
+
+def _default_problems(df: pd.DataFrame, file: str) -> list[Problem]:
+    """One default per family, meeting its SLO; nothing said while a flag is unreadable (which
+    row is the default is then unknown, and the flag is reported already)."""
+    if df["is_default"].isna().any():
+        return []
+    problems = []
     for family, grp in df.groupby("family", sort=False):
         n_default = int(grp["is_default"].sum())
         if n_default != 1:
             problems.append(Problem("bad_default", file, f"family {family!r} has {n_default} default configurations",
                                     "mark exactly one row per family is_default=true", None, "is_default"))
-        elif not bool(grp.loc[grp["is_default"], "slo_ok"].iloc[0]):
+        elif grp.loc[grp["is_default"].astype(bool), "slo_ok"].eq(False).iloc[0]:
             problems.append(Problem("bad_default", file, f"the default of family {family!r} breaks its SLO",
                                     "the default must have slo_ok=true", None, "slo_ok"))
-    return df, problems
+    return problems
+
+
+def validate_catalogue(frame: pd.DataFrame, file: str = "llm_configs.csv",
+                       line_of=_csv_line) -> tuple[pd.DataFrame, list[Problem]]:
+    """Coerce types and check every rule; return the frame and every problem at once.
+
+    ``line_of`` maps a row index to the line a user sees (default: CSV with a header line)."""
+    df, problems = validate_frame(_stripped(frame), CatalogueSchema, file, line_of)
+    if any(p.code == "missing_column" for p in problems):
+        return df, with_column_hint(problems, "see docs/reconfiguration.md, 'Catalogue format'")
+    flags, flag_problems = _parse_flags(df, file, line_of)
+    problems += flag_problems
+    typed = typed_rows(df, CatalogueSchema, problems, line_of) if problems else df
+    if typed is not None:
+        typed = typed.assign(**{c: flags.loc[typed.index, c].astype(bool) for c in FLAGS})
+        problems += _row_problems(typed, file, line_of)
+    problems += _default_problems(df.assign(**flags), file)
+    return (df.assign(**flags) if typed is None else typed), problems
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,11 +280,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         raise InventoryError([Problem("missing_file", str(path), "catalogue not found",
                                       "pass --catalogue PATH, set TAPAS_OPT_CATALOGUE, or run "
                                       "python models/scripts/build_catalogue.py")])
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except Exception as exc:  # noqa: BLE001 - a reader failure is a user-facing problem
-        raise InventoryError([Problem("unreadable_file", path.name, f"cannot be read: {exc}")]) from exc
-    df, problems = validate_catalogue(raw, path.name)
+    df, problems = validate_catalogue(read_user_table(path), path.name, _line_mapper(path))
     if problems:
         raise InventoryError(problems)
     if df.empty:
@@ -241,3 +288,12 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
                                       "give at least each family's default configuration (is_default true)")])
     df = add_ratios(df.reset_index(drop=True))
     return Catalogue(df, str(path))
+
+
+def catalogue_or_problems(path: str | Path | None = None) -> tuple[Catalogue | None, list[Problem]]:
+    """:func:`load_catalogue`, or None and its problems: for a command that lists them with its
+    other inputs' (the inventory's) rather than one file per run."""
+    try:
+        return load_catalogue(path), []
+    except InventoryError as exc:
+        return None, list(exc.problems)

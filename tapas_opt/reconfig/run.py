@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError
 from tapas_opt.io import atomic_directory, write_json
-from tapas_opt.inventory.load import read_user_table
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
-from tapas_opt.reconfig.catalogue import Catalogue, load_catalogue
+from tapas_opt.reconfig.catalogue import Catalogue, catalogue_or_problems, load_catalogue
 from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan
 from tapas_opt.reconfig.events import parse_events
 from tapas_opt.reconfig.instance import ReconfigInstance, ReconfigOptions, build_reconfig_instance
 from tapas_opt.reconfig.model import OptimalResult, solve_optimal
 from tapas_opt.reconfig.plan import ReconfigPlan
+from tapas_opt.reconfig.plan_files import read_caps, read_configs
 from tapas_opt.reconfig.routing import reroute_for_headroom, shares_frame, solve_routing_slot, unserved_slots
 from tapas_opt.reconfig.summary import build_summary, write_outputs
 
@@ -39,26 +39,42 @@ class ReconfigResult:
     out_dir: Path | None = None
 
 
-def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto"):
+def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", problems_before=()):
     """Load, forecast and build the placement instance, as :func:`tapas_opt.api.prepare` does,
-    with the forecasting method chosen by name (``template`` is the paper's and fast)."""
+    with the forecasting method chosen by name (``template`` is the paper's and fast).
+
+    ``problems_before``: the problems of the command's other inputs, found before (the
+    catalogue's): they stop the run before the forecast, listed with the inventory's own."""
     from tapas_opt.api import Prepared
     from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
     from tapas_opt.forecast.run import make_forecaster
     from tapas_opt.placement.instance import build_instance
 
-    inv, supplied = load_with_profiles(inventory, profiles_path)
+    inv, supplied = load_with_profiles(inventory, profiles_path, lambda: list(problems_before))
+    if problems_before:
+        raise InventoryError(list(problems_before))
     profiles = build_profiles(inv, forecaster=make_forecaster(forecast_method, inv.config.time_step_min),
                               supplied=supplied)
     outside = outside_forecast(inv, profiles.horizon)
     return Prepared(inv, inv.config, profiles, build_instance(inv, profiles, outside, inv.config))
 
 
-_prepare = prepare_room
+def prepare_with_catalogue(inventory, catalogue=None, profiles_path=None, forecast_method: str = "auto"):
+    """The prepared room and the catalogue, loaded first: a broken catalogue is reported before
+    the forecast (minutes on a large room), with the inventory's problems when it is broken too."""
+    cat, problems = (catalogue, []) if isinstance(catalogue, Catalogue) else catalogue_or_problems(catalogue)
+    return prepare_room(inventory, profiles_path, forecast_method, problems), cat
 
 
 def _catalogue(catalogue) -> Catalogue:
     return catalogue if isinstance(catalogue, Catalogue) else load_catalogue(catalogue)
+
+
+def _prepared(inventory, prepared, catalogue, profiles_path):
+    """``prepared`` (and the catalogue), or the room prepared after the catalogue is loaded."""
+    if prepared is not None:
+        return prepared, _catalogue(catalogue)
+    return prepare_with_catalogue(inventory, catalogue, profiles_path)
 
 
 def solve_policy(instance: ReconfigInstance, policy: str = "optimal") -> tuple[ReconfigPlan, OptimalResult | None]:
@@ -95,8 +111,7 @@ def reconfigure(inventory, events=("none",), at=None, policy: str = "optimal", c
     prepared : tapas_opt.api.Prepared, optional
         Reuse an already prepared room (benchmarks: several policies on one room).
     """
-    prep = prepared or _prepare(inventory, profiles_path)
-    cat = _catalogue(catalogue)
+    prep, cat = _prepared(inventory, prepared, catalogue, profiles_path)
     opts = options or ReconfigOptions(quantile=prep.config.placement.quantile)
     instance = build_reconfig_instance(prep, cat, parse_events(events, prep.instance.aisle_ids), at, opts)
     plan, opt = solve_policy(instance, policy)
@@ -106,102 +121,6 @@ def reconfigure(inventory, events=("none",), at=None, policy: str = "optimal", c
     if out_dir is not None:
         write_outputs(out_dir, instance, plan, ev, summary)
     return ReconfigResult(instance, plan, ev, summary, opt, Path(out_dir) if out_dir else None)
-
-
-def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Configuration and power level per SaaS VM from a ``configs.csv`` (``vm_id, config_id``,
-    optional ``power_level``: the effective dynamic power level ``reconfigure`` writes, which
-    may sit below its configuration's own level when the plan caps the GPUs online); VMs it
-    does not list keep their current configuration at its level. Returns (catalogue position,
-    power level relative to that configuration) per SaaS VM, and warnings for what the file
-    leaves to those defaults. Every problem is reported at once: unknown VMs and
-    configurations, a configuration of another model family than the VM's, a VM listed twice
-    (which row would win is not the user's intent), a level out of range."""
-    path = Path(path)
-    frame = read_user_table(path)
-    problems = [Problem("missing_column", path.name, f"required column '{c}' is missing", "columns: vm_id, config_id")
-                for c in ("vm_id", "config_id") if c not in frame.columns]
-    if problems:
-        raise InventoryError(problems)
-    config = instance.saas["current"].to_numpy(int).copy()
-    clock = np.ones(len(config))
-    pos = {vm: i for i, vm in enumerate(instance.saas["vm_id"])}
-    family = instance.saas["family"].to_numpy()
-    cat = instance.catalogue
-    level_ratio = instance.cfg["level_ratio"]
-    twice = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
-    first_row = frame.index.to_series().groupby(frame["vm_id"]).first()  # once, not once per VM listed twice
-    for vm, idx in frame[twice].groupby("vm_id", sort=False).groups.items():
-        problems.append(Problem("duplicate_id", path.name, f"vm_id {vm!r} is listed {len(idx) + 1} times (first on "
-                                f"line {int(first_row[vm]) + 2})", "keep one row per VM", line=int(idx[0]) + 2,
-                                column="vm_id"))
-    for idx, rec in frame[~twice].iterrows():
-        if rec["vm_id"] not in pos:
-            problems.append(Problem("unknown_vm", path.name, f"vm_id {rec['vm_id']!r} is not a running SaaS VM",
-                                    line=int(idx) + 2, column="vm_id"))
-            continue
-        if rec["config_id"] not in cat.position.index:
-            problems.append(Problem("unknown_config", path.name, f"config_id {rec['config_id']!r} is not in the catalogue",
-                                    line=int(idx) + 2, column="config_id"))
-            continue
-        v, c = pos[rec["vm_id"]], int(cat.position[rec["config_id"]])
-        if cat.configs.at[c, "family"] != family[v]:
-            problems.append(Problem("config_family", path.name, f"config_id {rec['config_id']!r} belongs to family "
-                                    f"{cat.configs.at[c, 'family']!r}, but {rec['vm_id']!r} runs {family[v]!r}",
-                                    "pick a configuration of the VM's model family", line=int(idx) + 2,
-                                    column="config_id"))
-            continue
-        config[v] = c
-        if "power_level" in frame.columns and pd.notna(rec["power_level"]):
-            own = float(level_ratio[c]) if np.isfinite(level_ratio[c]) and level_ratio[c] > 0 else 1.0
-            level = pd.to_numeric(rec["power_level"], errors="coerce")
-            if not (np.isfinite(level) and 0 < level <= own + 1e-4):
-                problems.append(Problem("out_of_range", path.name, f"power_level {rec['power_level']!r} is not in "
-                                        f"0..{own:g} (the level of {rec['config_id']})", line=int(idx) + 2,
-                                        column="power_level"))
-                continue
-            clock[v] = min(1.0, float(level) / own)
-    if problems:
-        raise InventoryError(problems)
-    warnings = []
-    if "power_level" not in frame.columns:
-        warnings.append(f"{path.name} has no power_level column: every configuration runs at its catalogue level "
-                        "(reconfigure's configs.csv gives the plan's levels)")
-    unlisted = sorted(set(pos) - set(frame["vm_id"]))
-    if unlisted:
-        warnings.append(f"{len(unlisted)} running SaaS VM(s) are not in {path.name} and keep their current "
-                        f"configuration, e.g. {', '.join(repr(v) for v in unlisted[:3])}")
-    return config, clock, warnings
-
-
-def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
-    """Highest GPU load per IaaS VM under the caps of a ``caps.csv`` (``vm_id, kind,
-    load_after``) that ``reconfigure`` wrote beside its configs.csv; ``inf`` for VMs it does not
-    list (uncapped). The order is the instance's, the same at every slot."""
-    path = Path(path)
-    caps = np.full(len(instance.iaas), np.inf)
-    frame = read_user_table(path)
-    if frame.empty:
-        return caps
-    missing = [c for c in ("vm_id", "kind", "load_after") if c not in frame.columns]
-    if missing:
-        raise InventoryError([Problem("missing_column", path.name, f"required column '{c}' is missing",
-                                      "columns: vm_id, kind, load_after (as reconfigure writes them)") for c in missing])
-    pos = {vm: i for i, vm in enumerate(instance.iaas["vm_id"])}
-    problems = []
-    for idx, rec in frame[frame["kind"] == "iaas"].iterrows():
-        after = pd.to_numeric(rec["load_after"], errors="coerce")
-        if rec["vm_id"] not in pos:
-            problems.append(Problem("unknown_vm", path.name, f"vm_id {rec['vm_id']!r} is not a running IaaS VM",
-                                    line=int(idx) + 2, column="vm_id"))
-        elif not (np.isfinite(after) and 0 <= after <= 1):
-            problems.append(Problem("out_of_range", path.name, f"load_after {rec['load_after']!r} is not in 0..1",
-                                    line=int(idx) + 2, column="load_after"))
-        else:
-            caps[pos[rec["vm_id"]]] = float(after)
-    if problems:
-        raise InventoryError(problems)
-    return caps
 
 
 @dataclass
@@ -220,8 +139,7 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     ``reconfigure``, with its power levels, and the IaaS caps of the caps.csv beside it);
     limits are today's or those after ``events``.
     """
-    prep = prepared or _prepare(inventory, profiles_path)
-    cat = _catalogue(catalogue)
+    prep, cat = _prepared(inventory, prepared, catalogue, profiles_path)
     opts = options or ReconfigOptions(quantile=prep.config.placement.quantile)
     ev = parse_events(events, prep.instance.aisle_ids)
     horizon = prep.instance.horizon

@@ -60,6 +60,17 @@ def routing_table(instance: ReconfigInstance, loads: np.ndarray) -> pd.DataFrame
     return pd.DataFrame({"endpoint": s["endpoint"], "vm_id": s["vm_id"], "share": np.round(share, 6)})
 
 
+def iaas_cap(instance: ReconfigInstance, i: int, load: float) -> tuple[float, float]:
+    """The caps of IaaS VM ``i`` (instance order) whose GPUs may run up to ``load``: the VM's
+    power in kW (with its share of its server's idle power) and one GPU's power in W, as
+    caps.csv gives them beside ``load_after``."""
+    p = instance.params
+    s = int(instance.iaas.at[i, "server"])
+    k = float(instance.iaas.at[i, "gpus"])
+    kw = k / p.gpus[s] * p.idle_kw[s] + float(p.vm_power_kw(load, k, s))
+    return kw, float(physics.gpu_power_w(load, p.gpu_idle_w[s], p.gpu_max_w[s], p.poly))
+
+
 def caps_table(instance: ReconfigInstance, plan: ReconfigPlan) -> pd.DataFrame:
     """Power caps: IaaS VMs whose GPU load the plan lowers (and, for the uniform cap, SaaS VMs),
     with the VM's power cap in kW, the GPU power limit in W and the performance kept."""
@@ -71,11 +82,10 @@ def caps_table(instance: ReconfigInstance, plan: ReconfigPlan) -> pd.DataFrame:
         s = int(iaas.at[i, "server"])
         k = float(iaas.at[i, "gpus"])
         u0 = float(iaas.at[i, "load"])
-        kw = k / p.gpus[s] * p.idle_kw[s] + float(p.vm_power_kw(new[i], k, s))
+        kw, gpu_w = iaas_cap(instance, i, new[i])
         dyn_ratio = float(physics.power_fraction(new[i], p.poly) / max(physics.power_fraction(u0, p.poly), 1e-12))
         rows.append({"vm_id": iaas.at[i, "vm_id"], "kind": "iaas", "server_id": instance.server_ids[s], "gpus": int(k),
-                     "power_cap_kw": round(kw, 4),
-                     "gpu_power_cap_w": round(float(physics.gpu_power_w(new[i], p.gpu_idle_w[s], p.gpu_max_w[s], p.poly)), 1),
+                     "power_cap_kw": round(kw, 4), "gpu_power_cap_w": round(gpu_w, 1),
                      "load_before": round(u0, 4), "load_after": round(float(new[i]), 4),
                      "perf_fraction": round(float(physics.throughput_fraction_at_power(dyn_ratio, instance.cap_alpha)), 4)})
     if plan.saas_clock is not None and plan.policy == "uniform-cap":
