@@ -213,6 +213,22 @@ def test_route_command(busy_and_quiet, tmp_path):
     assert late.exit_code == 2 and "outside the forecast horizon" in late.output
 
 
+def test_route_in_a_room_without_saas_says_so(tmp_path):
+    """No running SaaS VM: nothing to route, said; the SaaS GPU peak is null (n/a), not 0 %;
+    summary.json has the slots over a limit and the quantile, as --json does."""
+    room = write_inventory(
+        tmp_path / "iaas_only", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+        rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 20.0}], servers=[server("A1", "A")],
+        vms=pd.DataFrame([vm("i1", server_id="A1")]), telemetry=hourly_history(["i1"], [0.5]))
+    res = CliRunner().invoke(main, ["route", str(room), "--out", str(tmp_path / "r"), "--at", "2026-06-01 05:00",
+                                    "--forecast-method", "template"])
+    assert res.exit_code == 0, res.output
+    assert "hottest SaaS GPU n/a" in res.stdout and "no running SaaS VM" in res.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["max_peak_gpu_temp_ratio"] is None and summary["max_peak_row_power_ratio"] > 0
+    assert summary["slots_over_a_limit"] == 0 and summary["quantile"] == "p99"
+
+
 def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_path):
     """configs.csv carries each VM's effective power level (an online GPU cap below its
     configuration's own level) and caps.csv the IaaS caps: route applies both, so a plan from

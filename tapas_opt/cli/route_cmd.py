@@ -11,9 +11,6 @@ from tapas_opt.cli import options as o
 from tapas_opt.cli.render import print_json, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
-LIMIT_TOL = 1e-4
-"""A peak ratio this far above 1 counts as over the limit (solver round-off below it)."""
-
 
 @main.command()
 @o.inventory_arg
@@ -39,29 +36,28 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     leaves a row, aisle or GPU over its limit.
     """
     from tapas_opt.reconfig.instance import ReconfigOptions
-    from tapas_opt.reconfig.routing import unserved_slots
     from tapas_opt.reconfig.run import prepare_with_catalogue, route as run
 
     with spinner("routing...", enabled=not quiet and not as_json):
         prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, cat, opts, prepared=prep)
-    slots = result.slots
-    unserved = unserved_slots(slots)
-    ratios = ["peak_row_power_ratio", "peak_aisle_airflow_ratio", "peak_gpu_temp_ratio"]
-    over = int((slots[ratios] > 1 + LIMIT_TOL).any(axis=1).sum()) if len(slots) else 0
+    figures = result.summary
     if as_json:
-        print_json({"slots": len(slots), "unserved_slots": unserved,
-                    "max_peak_row_power_ratio": float(slots["peak_row_power_ratio"].max()) if len(slots) else None,
-                    "max_peak_aisle_airflow_ratio": float(slots["peak_aisle_airflow_ratio"].max()) if len(slots) else None,
-                    "max_peak_gpu_temp_ratio": float(slots["peak_gpu_temp_ratio"].max()) if len(slots) else None,
-                    "slots_over_a_limit": over, "warnings": result.warnings})
+        print_json({k: figures[k] for k in ("slots", "unserved_slots", "max_peak_row_power_ratio",
+                                            "max_peak_aisle_airflow_ratio", "max_peak_gpu_temp_ratio",
+                                            "slots_over_a_limit", "warnings")})
     elif not quiet:
-        click.echo(f"routed {len(slots)} slot(s); peak row power {slots['peak_row_power_ratio'].max():.1%} of limit, "
-                   f"peak aisle airflow {slots['peak_aisle_airflow_ratio'].max():.1%}, "
-                   f"hottest SaaS GPU {slots['peak_gpu_temp_ratio'].max():.1%} of its limit; "
-                   f"{unserved} slot(s) with unserved load, {over} over a limit")
+        click.echo(f"routed {figures['slots']} slot(s); peak row power {_share(figures['max_peak_row_power_ratio'])} "
+                   f"of limit, peak aisle airflow {_share(figures['max_peak_aisle_airflow_ratio'])}, "
+                   f"hottest SaaS GPU {_share(figures['max_peak_gpu_temp_ratio'])} of its limit; "
+                   f"{figures['unserved_slots']} slot(s) with unserved load, {figures['slots_over_a_limit']} over a limit")
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
         click.echo(f"routing written to {out_dir}")
-    sys.exit(EXIT_INFEASIBLE if unserved or over else EXIT_OK)
+    sys.exit(EXIT_INFEASIBLE if figures["unserved_slots"] or figures["slots_over_a_limit"] else EXIT_OK)
+
+
+def _share(ratio) -> str:
+    """A peak as a share of its limit; n/a when there is none (no SaaS GPU)."""
+    return "n/a" if ratio is None else f"{ratio:.1%}"

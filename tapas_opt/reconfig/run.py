@@ -129,6 +129,23 @@ class RouteResult:
     slots: pd.DataFrame
     out_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+LIMIT_TOL = 1e-4
+"""A peak ratio this far above 1 counts as over the limit (solver round-off below it)."""
+RATIOS = ("peak_row_power_ratio", "peak_aisle_airflow_ratio", "peak_gpu_temp_ratio")
+
+
+def route_figures(slot_df: pd.DataFrame) -> dict:
+    """The peaks over the slots routed (null where no slot has one: no SaaS GPU, no slot), the
+    slots with unserved load and the slots over a limit: ``route``'s summary.json and --json."""
+    def peak(col: str):
+        return float(slot_df[col].max()) if len(slot_df) and slot_df[col].notna().any() else None
+
+    over = int((slot_df[list(RATIOS)] > 1 + LIMIT_TOL).any(axis=1).sum()) if len(slot_df) else 0
+    return {"slots": len(slot_df), **{f"max_{c}": peak(c) for c in RATIOS},
+            "unserved_slots": unserved_slots(slot_df), "slots_over_a_limit": over}
 
 
 def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None, catalogue=None,
@@ -163,22 +180,22 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
         res = solve_routing_slot(inst, plan)
         frames.append(shares_frame(inst, res))
         slots.append({"timestamp": inst.time, "status": res.status, "peak_row_power_ratio": round(res.z_row, 5),
-                      "peak_aisle_airflow_ratio": round(res.z_aisle, 5), "peak_gpu_temp_ratio": round(res.z_temp, 5),
+                      "peak_aisle_airflow_ratio": round(res.z_aisle, 5),
+                      "peak_gpu_temp_ratio": round(res.z_temp, 5) if len(inst.saas) else np.nan,
                       "demand_units": round(float(inst.endpoint_demand.sum()), 6),
                       "unserved_units": round(float(res.unserved.sum()), 6)})
     routing = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["timestamp", "endpoint", "vm_id", "share", "load_units"])
+    if not len(inst.saas):  # the same VMs at every slot: the running ones
+        said.append("the room has no running SaaS VM: there is no load to route (routing.csv is empty; the peaks "
+                    "are the room's as it runs)")
     warnings = list(dict.fromkeys(said + warnings))  # every slot repeats the limits' notes
     slot_df = pd.DataFrame(slots)
+    summary = {"name": prep.config.name, "events": [e.text for e in ev], "quantile": opts.quantile,
+               **route_figures(slot_df), "catalogue": cat.path, "warnings": warnings}
     if out_dir is not None:
         with atomic_directory(out_dir) as tmp:
             routing.to_csv(tmp / "routing.csv", index=False)
             slot_df.to_csv(tmp / "slots.csv", index=False)
-            write_json(tmp / "summary.json", {
-                "name": prep.config.name, "events": [e.text for e in ev], "slots": len(slot_df),
-                "max_peak_row_power_ratio": float(slot_df["peak_row_power_ratio"].max()) if len(slot_df) else None,
-                "max_peak_aisle_airflow_ratio": float(slot_df["peak_aisle_airflow_ratio"].max()) if len(slot_df) else None,
-                "max_peak_gpu_temp_ratio": float(slot_df["peak_gpu_temp_ratio"].max()) if len(slot_df) else None,
-                "unserved_slots": unserved_slots(slot_df),
-                "catalogue": cat.path, "warnings": warnings})
-    return RouteResult(routing, slot_df, Path(out_dir) if out_dir else None, warnings)
+            write_json(tmp / "summary.json", summary)
+    return RouteResult(routing, slot_df, Path(out_dir) if out_dir else None, warnings, summary)
