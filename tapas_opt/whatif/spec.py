@@ -494,15 +494,16 @@ def load_sweep(path: str | Path) -> Sweep:
     axes, keys = _check_sweep_axes(raw, c, facts, source_dir)
     report = _check_report(raw, c)
     n = max(1, len(listed)) * math.prod(len(v) for _, v in axes)
+    merged: list[Merged] = []
     if n > MAX_SCENARIOS:
         c.bad(("sweep",), "out_of_range", f"the file expands to {n} scenarios (more than {MAX_SCENARIOS})",
               "split it into several files")
-    elif _mergeable(settings, changes, listed):
-        check_scenarios(merged_scenarios(settings, changes, listed, axes), _Origins(raw, axes, keys, c), c, facts,
-                        many=n > 1)
+    elif _mergeable(settings, changes, listed):  # (parts that cannot merge are problems already)
+        merged = list(merged_scenarios(settings, changes, listed, axes))  # merged once: checked, then hashed
+        check_scenarios(merged, _Origins(raw, axes, keys, c), c, facts, many=n > 1)
     if c.problems:
         raise InventoryError(c.problems)
-    scenarios = expand(name, base, source_dir, settings, changes, listed, axes)
+    scenarios = expand(base, source_dir, merged)
     _check_ids(scenarios, file)
     return Sweep(name, str(path.resolve()), str(base), scenarios, [short_name(h) for h, _ in axes], report)
 
@@ -979,13 +980,12 @@ _SCENARIO_RULES = (_one_server_count, _idle_below_max, _horizon_in_steps, _failu
 """The rules :func:`check_scenarios` applies to each merged scenario (file place, code, message, hint)."""
 
 
-def expand(name: str, base: Path, source_dir: Path, settings: dict, changes: dict, listed: list[dict],
-           axes: list[tuple[list[str], list]]) -> list[ScenarioSpec]:
-    """Every listed scenario crossed with every point of the cartesian sweep, with the hash of
-    everything its result depends on."""
+def expand(base: Path, source_dir: Path, merged: list[Merged]) -> list[ScenarioSpec]:
+    """The merged scenarios (:func:`merged_scenarios`), each with the hash of everything its
+    result depends on."""
     base_print = fingerprint(base)
     out = []
-    for m in merged_scenarios(settings, changes, listed, axes):
+    for m in merged:
         weather = (m.changes.get("outside") or {}).get("weather")
         inputs = {"weather": file_print(source_dir / weather)} if weather else {}
         digest = hashlib.sha256(json.dumps({"settings": m.settings, "changes": m.changes,
