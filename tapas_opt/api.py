@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tapas_opt.config import QUANTILES, DatacenterConfig
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, first_few
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
 from tapas_opt.inventory.load import Inventory, load_inventory
@@ -157,9 +157,8 @@ def _unlisted_unplaced(unplaced: list[str], summary: dict) -> list[str]:
     missing = [v for v in unplaced if v not in known]
     if not missing:
         return []
-    shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
     return [f"{len(missing)} pending VM(s) are not in plan.csv although its summary.json does not list them "
-            f"as unplaced: {shown} (was plan.csv cut short or edited? they are checked as not placed)"]
+            f"as unplaced: {first_few(missing, 10)} (was plan.csv cut short or edited? they are checked as not placed)"]
 
 
 @dataclass

@@ -71,6 +71,13 @@ def first_problems(code: str, file: str, items, make) -> list[Problem]:
     return out
 
 
+def first_few(items, n: int) -> str:
+    """The first ``n`` of ``items``, comma-separated, then how many more: a list named inside
+    one message (a warning) that stays a line long."""
+    items = list(items)
+    return ", ".join(map(str, items[:n])) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
 def cap_problems(problems) -> list[Problem]:
     """At most :data:`MAX_PROBLEMS_PER_CODE` problems per (file, code), in order, then one line
     per (file, code) saying how many more: a file wrong on every row is reported in a screenful,

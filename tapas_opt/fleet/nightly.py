@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, first_few
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
 from tapas_opt.inventory.load import _line_mapper
 from tapas_opt.io import atomic_directory, write_json
@@ -76,9 +76,8 @@ def previous_plan_warnings(previous, previous_plan: pd.DataFrame, plan: pd.DataF
     known = set(inventory.servers["server_id"])
     unknown = sorted(set(previous_plan["server_id"].dropna().astype(str)) - known)
     if unknown:
-        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         warnings.append(f"the previous plan ({previous}) puts VMs on {len(unknown)} server(s) this inventory does "
-                        f"not have: {shown}")
+                        f"not have: {first_few(unknown, 5)}")
     return warnings
 
 
