@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
-from tapas_opt.errors import InventoryError, Problem, first_few
+from tapas_opt.errors import InventoryError, first_few
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
-from tapas_opt.inventory.load import _line_mapper
+from tapas_opt.inventory.load import _line_mapper, listed_twice
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.explain import explain_plan
@@ -57,12 +57,10 @@ def read_previous_plan(previous: str | Path) -> pd.DataFrame:
     (which of its servers would the diff compare with?)."""
     frame = read_plan(previous)
     path = Path(previous) / "plan.csv"
-    dup = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
-    if dup.any():
-        line_of = _line_mapper(path)
-        raise InventoryError([Problem("duplicate_id", str(path), f"VM {frame.at[i, 'vm_id']!r} appears twice",
-                                      "pass a plan directory written by 'tapas-opt place' or 'plan'", line_of(i),
-                                      "vm_id") for i in frame.index[dup]])
+    _, problems = listed_twice(frame, str(path), _line_mapper(path),
+                               "pass a plan directory written by 'tapas-opt place' or 'plan'")
+    if problems:
+        raise InventoryError(problems)
     return frame
 
 

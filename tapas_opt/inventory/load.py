@@ -59,6 +59,19 @@ def _line_mapper(path: Path):
     return lambda index: None if index is None else int(index) + offset
 
 
+def listed_twice(frame: pd.DataFrame, file: str, line_of, hint: str = "keep one row per VM",
+                 column: str = "vm_id") -> tuple[pd.Series, list[Problem]]:
+    """Which rows repeat an id of ``column`` given above them, and one ``duplicate_id`` per id
+    listed more than once, on its second line: in a file of one row per VM (a plan, configs,
+    caps), which row would win is not the user's intent."""
+    twice = frame[column].duplicated(keep="first") & frame[column].notna()
+    first_row = frame.index.to_series().groupby(frame[column]).first()
+    problems = [Problem("duplicate_id", file, f"{column} {v!r} is listed {len(idx) + 1} times (first on line "
+                        f"{line_of(first_row[v])})", hint, line_of(idx[0]), column)
+                for v, idx in frame[twice].groupby(column, sort=False).groups.items()]
+    return twice, problems
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV (every cell as text, empty cells as missing) or a Parquet file."""
     if path.suffix == ".parquet":

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.inventory.load import listed_twice
 from tapas_opt.placement.evaluate import Evaluation, Violation, evaluate_assignment
 from tapas_opt.placement.instance import PlacementInstance
 
@@ -37,15 +38,11 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
     the plan declares (``status`` = ``moved``, from ``tapas-opt plan``) as {running index:
     server}. Structural problems raise; any other change of a running VM's server, and moving
     an IaaS VM, are violations."""
-    problems: list[Problem] = []
     violations: list[Violation] = []
     moves: dict[int, int] = {}
     run_pos = pd.Series(np.arange(len(inst.running)), index=inst.running["vm_id"])
     run_kind = inst.running.set_index("vm_id")["kind"]
-    dup = plan["vm_id"].duplicated(keep="first")
-    for idx in plan.index[dup]:
-        problems.append(Problem("duplicate_id", file, f"VM {plan.at[idx, 'vm_id']!r} appears twice",
-                                "each VM goes on one server", idx + 2, "vm_id"))
+    dup, problems = listed_twice(plan, file, lambda idx: idx + 2, "each VM goes on one server")
     server_pos = pd.Series(np.arange(inst.n_servers), index=inst.server_ids)
     running = inst.running.set_index("vm_id")["server_id"]
     pending_pos = pd.Series(np.arange(inst.n_vms), index=inst.vm_ids)

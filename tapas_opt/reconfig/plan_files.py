@@ -17,7 +17,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import _line_mapper, read_user_table
+from tapas_opt.inventory.load import _line_mapper, listed_twice, read_user_table
 from tapas_opt.inventory.schema import InputSchema, validate_frame, with_column_hint
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.summary import iaas_cap
@@ -57,19 +57,11 @@ def _read_plan_file(path: Path, raw: pd.DataFrame, schema: type[InputSchema],
     problems = with_column_hint(problems, f"columns: {columns} (as reconfigure writes them)")
     if any(p.code == "missing_column" for p in problems):
         raise InventoryError(problems)
-    twice = frame["vm_id"].duplicated(keep="first") & frame["vm_id"].notna()
-    problems += _listed_twice(frame, twice, path.name, line_of)
+    twice, repeated = listed_twice(frame, path.name, line_of)
+    problems += repeated
     bad_lines = {p.line for p in problems}
     skip = twice | frame.index.to_series().map(lambda i: line_of(i) in bad_lines)
     return frame, problems, skip
-
-
-def _listed_twice(frame: pd.DataFrame, twice: pd.Series, file: str, line_of) -> list[Problem]:
-    """One ``duplicate_id`` per VM listed more than once, on its second line."""
-    first_row = frame.index.to_series().groupby(frame["vm_id"]).first()  # once, not once per VM listed twice
-    return [Problem("duplicate_id", file, f"vm_id {vm!r} is listed {len(idx) + 1} times (first on line "
-                    f"{line_of(first_row[vm])})", "keep one row per VM", line=line_of(idx[0]), column="vm_id")
-            for vm, idx in frame[twice].groupby("vm_id", sort=False).groups.items()]
 
 
 def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarray, list[str]]:
