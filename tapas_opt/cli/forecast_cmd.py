@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import err_console, print_json, print_table
+from tapas_opt.cli.render import err_console, or_na, print_json, print_table
 from tapas_opt.errors import EXIT_OK
 
 
@@ -40,14 +40,9 @@ def _backtest_table(table, params):
         t.add_column(col, justify="left" if col == "method" else "right")
     for name, r in table.iterrows():
         t.add_row(str(name), f"{int(r['vms'])}", f"{r['mae']:.4f}", f"{r['within_10pct']:.1%}",
-                  f"{r['pinball_mean']:.4f}", _two_places(r["vs_template"]), f"{r['exceeded_p99']:.1%}",
+                  f"{r['pinball_mean']:.4f}", or_na(r["vs_template"], "{:.2f}"), f"{r['exceeded_p99']:.1%}",
                   f"{r['seconds_per_series'] * 1000:.1f}")
     return t
-
-
-def _two_places(value) -> str:
-    """A ratio cell; n/a when it has no number (the template's loss is 0)."""
-    return "n/a" if value != value else f"{value:.2f}"
 
 
 @main.command()

@@ -132,6 +132,12 @@ def echo_plan_notes(summary: dict) -> None:
         click.echo(f"warning: {w}", err=True)
 
 
+def or_na(value, fmt: str) -> str:
+    """A figure for a table or line; n/a when it has no number (null or NaN: no SaaS load, no
+    SaaS GPU, a template loss of 0)."""
+    return "n/a" if value is None or value != value else fmt.format(value)
+
+
 def violation_lines(violations) -> list[str]:
     """One line per broken limit and place (a row, an aisle, a VM), its worst slot, instead of
     one per slot: a row over its limit all afternoon is one line, with how many slots it breaks.

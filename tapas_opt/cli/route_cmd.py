@@ -8,7 +8,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import print_json, spinner
+from tapas_opt.cli.render import or_na, print_json, spinner
 from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 
 
@@ -48,16 +48,12 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
                                             "max_peak_aisle_airflow_ratio", "max_peak_gpu_temp_ratio",
                                             "slots_over_a_limit", "warnings")})
     elif not quiet:
-        click.echo(f"routed {figures['slots']} slot(s); peak row power {_share(figures['max_peak_row_power_ratio'])} "
-                   f"of limit, peak aisle airflow {_share(figures['max_peak_aisle_airflow_ratio'])}, "
-                   f"hottest SaaS GPU {_share(figures['max_peak_gpu_temp_ratio'])} of its limit; "
-                   f"{figures['unserved_slots']} slot(s) with unserved load, {figures['slots_over_a_limit']} over a limit")
+        row, aisle, gpu = (or_na(figures[f"max_peak_{k}_ratio"], "{:.1%}") for k in ("row_power", "aisle_airflow",
+                                                                                    "gpu_temp"))
+        click.echo(f"routed {figures['slots']} slot(s); peak row power {row} of limit, peak aisle airflow {aisle}, "
+                   f"hottest SaaS GPU {gpu} of its limit; {figures['unserved_slots']} slot(s) with unserved load, "
+                   f"{figures['slots_over_a_limit']} over a limit")
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)
         click.echo(f"routing written to {out_dir}")
     sys.exit(EXIT_INFEASIBLE if figures["unserved_slots"] or figures["slots_over_a_limit"] else EXIT_OK)
-
-
-def _share(ratio) -> str:
-    """A peak as a share of its limit; n/a when there is none (no SaaS GPU)."""
-    return "n/a" if ratio is None else f"{ratio:.1%}"

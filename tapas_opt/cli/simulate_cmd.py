@@ -10,7 +10,7 @@ import click
 
 from tapas_opt.cli import handle_errors, main
 from tapas_opt.cli import options as o
-from tapas_opt.cli.render import err_console, print_json
+from tapas_opt.cli.render import err_console, or_na, print_json
 
 
 @contextmanager
@@ -47,14 +47,9 @@ def _table(run):
         table.add_row(r.policy, f"{r.peak_row_power:.1%} ({r.peak_row_power_change_pct:+.1f}%)",
                       f"{r.max_gpu_temp_c:.1f} C ({r.max_gpu_temp_change_pct:+.1f}%)",
                       f"{r.power_capped_row_time_pct:.2f}%", f"{r.thermal_throttled_gpu_time_pct:.2f}%",
-                      _or_na(r.saas_goodput_pct, "{:.2f}%"), _or_na(r.saas_quality, "{:.4f}"), f"{r.iaas_perf_lost_pct:.2f}%",
+                      or_na(r.saas_goodput_pct, "{:.2f}%"), or_na(r.saas_quality, "{:.4f}"), f"{r.iaas_perf_lost_pct:.2f}%",
                       str(r.vms_unplaced))
     return table
-
-
-def _or_na(value, fmt: str) -> str:
-    """A table cell; n/a for a metric without a number (no SaaS load: no goodput)."""
-    return "n/a" if value is None or value != value else fmt.format(value)
 
 
 def _month_day(value: str) -> str:
