@@ -227,6 +227,60 @@ def test_a_broken_catalogue_and_inventory_are_reported_together(one_vm, tmp_path
         assert "rows.csv:2 [power_limit_kw]" in res.output and "broken.csv:2 [family]" in res.output, res.output
 
 
+def test_bad_events_and_times_are_reported_before_the_forecast(one_vm, tmp_path, monkeypatch):
+    """A mistyped --event, an aisle or row the room lacks, and an --at outside the horizon were
+    found only after the whole forecast (minutes on a large room); now before it, all at once."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    from tapas_opt.cli import main
+    from tapas_opt.forecast import profiles
+
+    def no_forecast(*args, **kwargs):
+        raise AssertionError("forecast run before the request was checked")
+
+    importlib.import_module("tapas_opt.api")  # before the patch: it binds the real forecaster for later tests
+    monkeypatch.setattr(profiles, "build_profiles", no_forecast)
+    asked = ["--event", "ups-failure:2", "--event", "ahu-failure:nowhere", "--event", "row-power:Q:5",
+             "--at", "2001-01-01 00:00"]
+    for command in ("reconfigure", "route"):
+        res = CliRunner().invoke(main, [command, str(one_vm), *asked, "--out", str(tmp_path / "o"),
+                                        "--forecast-method", "template"])
+        assert res.exit_code == 2, res.output
+        for text in ("bad_event", "fraction 2 must be in (0, 1]", "unknown_aisle", "unknown_row", "outside the forecast horizon"):
+            assert text in res.output, (command, res.output)
+        assert not (tmp_path / "o").exists()
+    bad_time = CliRunner().invoke(main, ["reconfigure", str(one_vm), "--at", "tomorrow", "--out", str(tmp_path / "o")])
+    assert bad_time.exit_code == 2 and "bad_time" in bad_time.output, bad_time.output
+
+
+def test_unknown_event_targets_are_named_before_the_forecast(one_vm, tmp_path, monkeypatch):
+    """Rows and aisles the room lacks are known from its files, before any forecast."""
+    from tapas_opt.forecast import profiles
+    from tapas_opt.reconfig.run import prepare_room
+
+    monkeypatch.setattr(profiles, "build_profiles", lambda *a, **k: pytest.fail("forecast before the check"))
+    with pytest.raises(InventoryError) as err:
+        prepare_room(one_vm, forecast_method="template", events=["ahu-failure:nowhere", "row-power:Q:5"])
+    assert {p.code for p in err.value.problems} == {"unknown_aisle", "unknown_row"}
+
+
+def test_a_broken_inventory_is_reported_with_the_bad_events(one_vm, tmp_path):
+    """Event and --at syntax need no room: they join a broken inventory's problems."""
+    from click.testing import CliRunner
+
+    from tapas_opt.cli import main
+
+    rows = pd.read_csv(one_vm / "rows.csv")
+    rows.loc[0, "power_limit_kw"] = -1
+    rows.to_csv(one_vm / "rows.csv", index=False)
+    res = CliRunner().invoke(main, ["reconfigure", str(one_vm), "--event", "heatwave:hot", "--at", "soon",
+                                    "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    assert "rows.csv:2 [power_limit_kw]" in res.output and "bad_event" in res.output and "bad_time" in res.output
+
+
 def test_an_endpoint_of_two_families_names_them_and_where_each_comes_from():
     vms = pd.DataFrame([saas_vm("a", "ep1", None, model="llama-8b"), saas_vm("b", "ep1", None, model=None)])
     other = next(f for f in CAT.families if f != "llama-8b")

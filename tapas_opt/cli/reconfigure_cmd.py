@@ -99,7 +99,7 @@ def reconfigure(inventory_dir, events, at, out_dir, policy, catalogue, forecast_
     from tapas_opt.reconfig.run import prepare_with_catalogue, reconfigure as run
 
     with spinner("forecasting and solving...", enabled=not quiet and not as_json):
-        prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method)
+        prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method, events, at)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         if time_limit_s is not None:
             opts = replace(opts, time_limit_s=time_limit_s)

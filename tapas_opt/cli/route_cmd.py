@@ -39,7 +39,7 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
     from tapas_opt.reconfig.run import prepare_with_catalogue, route as run
 
     with spinner("routing...", enabled=not quiet and not as_json):
-        prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method)
+        prep, cat = prepare_with_catalogue(inventory_dir, catalogue, profiles_path, forecast_method, events, at)
         opts = ReconfigOptions(quantile=quantile or prep.config.placement.quantile)
         result = run(inventory_dir, out_dir, at, events or ("none",), configs_path, cat, opts, prepared=prep)
     figures = result.summary

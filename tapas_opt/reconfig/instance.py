@@ -257,16 +257,23 @@ def requested_time(at: str | pd.Timestamp | None) -> pd.Timestamp | None:
     return ts
 
 
-def slot_at(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None, instance) -> int:
-    """Slot index of ``at`` (a time inside the horizon), or the weekly peak if ``at`` is None/'peak'."""
+def requested_slot(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None) -> int | None:
+    """Slot index of the time ``at`` names inside the horizon, or None for the weekly peak
+    (None/'peak'): known before the forecast, which only fills the horizon's values."""
     ts = requested_time(at)
     if ts is None:
-        return peak_slot(instance)
+        return None
     step = horizon[1] - horizon[0] if len(horizon) > 1 else pd.Timedelta(hours=1)
     if ts < horizon[0] or ts >= horizon[-1] + step:
         raise InventoryError([Problem("bad_time", "--at", f"{ts} is outside the forecast horizon",
                                       f"pick a time from {horizon[0]} to {horizon[-1]}, or 'peak'")])
     return int(horizon.searchsorted(ts, side="right") - 1)
+
+
+def slot_at(horizon: pd.DatetimeIndex, at: str | pd.Timestamp | None, instance) -> int:
+    """Slot index of ``at`` (a time inside the horizon), or the weekly peak if ``at`` is None/'peak'."""
+    slot = requested_slot(horizon, at)
+    return peak_slot(instance) if slot is None else slot
 
 
 def _unit_coefficients(params: physics.ServerParams, servers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

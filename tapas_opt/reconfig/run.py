@@ -18,8 +18,9 @@ from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
 from tapas_opt.reconfig.catalogue import Catalogue, catalogue_or_problems, load_catalogue
 from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan
-from tapas_opt.reconfig.events import parse_events
-from tapas_opt.reconfig.instance import ReconfigInstance, ReconfigOptions, build_reconfig_instance
+from tapas_opt.reconfig.events import apply_events, parse_event, parse_events
+from tapas_opt.reconfig.instance import (ReconfigInstance, ReconfigOptions, build_reconfig_instance, requested_slot,
+                                         requested_time)
 from tapas_opt.reconfig.model import OptimalResult, solve_optimal
 from tapas_opt.reconfig.plan import ReconfigPlan
 from tapas_opt.reconfig.plan_files import read_caps, read_configs
@@ -39,42 +40,83 @@ class ReconfigResult:
     out_dir: Path | None = None
 
 
-def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", problems_before=()):
+def request_problems(events=None, at=None, inventory=None) -> list:
+    """The problems of the request itself, ``--event`` and ``--at``, found before the forecast
+    (minutes on a large room): their syntax alone, or with the loaded ``inventory`` also rows
+    and aisles it lacks and times outside its horizon.
+
+    Without the room, an ``ahu-failure`` with a second ':' is left for later: ``A:1.5`` may be
+    an aisle's id or aisle ``A`` at a fraction, which only the room's aisles tell apart."""
+    from tapas_opt.forecast.profiles import inventory_horizon
+
+    problems = []
+
+    def collect(check):
+        try:
+            check()
+        except InventoryError as exc:
+            problems.extend(exc.problems)
+
+    if inventory is None:
+        texts = [t for t in events or () if not (t.strip().lower().startswith("ahu-failure:") and t.count(":") > 1)]
+        collect(lambda: parse_events(texts))
+        collect(lambda: requested_time(at))
+        return problems
+    aisle_ids = [str(a) for a in inventory.aisles["aisle_id"]]
+    row_ids = [str(r) for r in inventory.rows["row_id"]]
+
+    parsed = []
+    for text in events or ():
+        collect(lambda: parsed.append(parse_event(text, aisle_ids)))
+    collect(lambda: apply_events(parsed, row_ids, np.ones(len(row_ids)), aisle_ids, np.ones(len(aisle_ids))))
+    collect(lambda: requested_slot(inventory_horizon(inventory), at))
+    return problems
+
+
+def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", problems_before=(),
+                 events=None, at=None):
     """Load, forecast and build the placement instance, as :func:`tapas_opt.api.prepare` does,
     with the forecasting method chosen by name (``template`` is the paper's and fast).
 
     ``problems_before``: the problems of the command's other inputs, found before (the
-    catalogue's): they stop the run before the forecast, listed with the inventory's own."""
+    catalogue's); ``events`` and ``at``: the request, checked against the room
+    (:func:`request_problems`). Any of them stops the run before the forecast, listed with the
+    inventory's own."""
     from tapas_opt.api import Prepared
     from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
     from tapas_opt.forecast.run import make_forecaster
     from tapas_opt.placement.instance import build_instance
 
-    inv, supplied = load_with_profiles(inventory, profiles_path, lambda: list(problems_before))
-    if problems_before:
-        raise InventoryError(list(problems_before))
+    inv, supplied = load_with_profiles(inventory, profiles_path,
+                                       lambda: list(problems_before) + request_problems(events, at))
+    problems = list(problems_before) + request_problems(events, at, inv)
+    if problems:
+        raise InventoryError(problems)
     profiles = build_profiles(inv, forecaster=make_forecaster(forecast_method, inv.config.time_step_min),
                               supplied=supplied)
     outside = outside_forecast(inv, profiles.horizon)
     return Prepared(inv, inv.config, profiles, build_instance(inv, profiles, outside, inv.config))
 
 
-def prepare_with_catalogue(inventory, catalogue=None, profiles_path=None, forecast_method: str = "auto"):
-    """The prepared room and the catalogue, loaded first: a broken catalogue is reported before
-    the forecast (minutes on a large room), with the inventory's problems when it is broken too."""
+def prepare_with_catalogue(inventory, catalogue=None, profiles_path=None, forecast_method: str = "auto",
+                           events=None, at=None):
+    """The prepared room and the catalogue, loaded first: a broken catalogue, bad events or a
+    time outside the horizon are reported before the forecast (minutes on a large room), with
+    the inventory's problems when it is broken too."""
     cat, problems = (catalogue, []) if isinstance(catalogue, Catalogue) else catalogue_or_problems(catalogue)
-    return prepare_room(inventory, profiles_path, forecast_method, problems), cat
+    return prepare_room(inventory, profiles_path, forecast_method, problems, events, at), cat
 
 
 def _catalogue(catalogue) -> Catalogue:
     return catalogue if isinstance(catalogue, Catalogue) else load_catalogue(catalogue)
 
 
-def _prepared(inventory, prepared, catalogue, profiles_path):
-    """``prepared`` (and the catalogue), or the room prepared after the catalogue is loaded."""
+def _prepared(inventory, prepared, catalogue, profiles_path, events, at):
+    """``prepared`` (and the catalogue), or the room prepared after the catalogue and the
+    request (``events``, ``at``) are checked."""
     if prepared is not None:
         return prepared, _catalogue(catalogue)
-    return prepare_with_catalogue(inventory, catalogue, profiles_path)
+    return prepare_with_catalogue(inventory, catalogue, profiles_path, events=events, at=at)
 
 
 def solve_policy(instance: ReconfigInstance, policy: str = "optimal") -> tuple[ReconfigPlan, OptimalResult | None]:
@@ -111,7 +153,7 @@ def reconfigure(inventory, events=("none",), at=None, policy: str = "optimal", c
     prepared : tapas_opt.api.Prepared, optional
         Reuse an already prepared room (benchmarks: several policies on one room).
     """
-    prep, cat = _prepared(inventory, prepared, catalogue, profiles_path)
+    prep, cat = _prepared(inventory, prepared, catalogue, profiles_path, events, at)
     opts = options or ReconfigOptions(quantile=prep.config.placement.quantile)
     instance = build_reconfig_instance(prep, cat, parse_events(events, prep.instance.aisle_ids), at, opts)
     plan, opt = solve_policy(instance, policy)
@@ -156,7 +198,7 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
     ``reconfigure``, with its power levels, and the IaaS caps of the caps.csv beside it);
     limits are today's or those after ``events``.
     """
-    prep, cat = _prepared(inventory, prepared, catalogue, profiles_path)
+    prep, cat = _prepared(inventory, prepared, catalogue, profiles_path, events, at)
     opts = options or ReconfigOptions(quantile=prep.config.placement.quantile)
     ev = parse_events(events, prep.instance.aisle_ids)
     horizon = prep.instance.horizon
