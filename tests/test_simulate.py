@@ -506,3 +506,23 @@ def test_a_bad_inventory_and_a_bad_actual_file_are_reported_together(tmp_path, s
     assert "rows.csv:2 [power_limit_kw]" in r.output
     assert "actual.csv:2 [load]" in r.output and "actual.csv:3 [timestamp]" in r.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("minute,code,conv\n0,1,2\n", "missing_column: column(s) code_requests, conv_requests missing (it has minute, code, conv)"),
+    ("minute,code_requests,conv_requests\n0,1,2\nx,3,4\n", "[minute]: bad_type: 1 value(s) are not numbers, the first 'x'"),
+    ("", "unreadable_file: cannot read it"),
+])
+def test_a_trace_file_that_is_not_the_expected_one_is_bad_input(tmp_path, content, expected):
+    """A traces folder whose Azure file has other columns, text where numbers go, or nothing
+    crashed simulate with a KeyError (exit 3); it is bad input naming the file (exit 2)."""
+    inv = tiny_room(tmp_path)  # (a SaaS VM: the Azure week is read)
+    azure = tmp_path / "traces" / "azure_llm_2024_minutes" / "azure2024-llm-minutes.csv"
+    azure.parent.mkdir(parents=True)
+    azure.write_text(content)
+    res = CliRunner().invoke(main, ["simulate", str(inv), "--traces", str(tmp_path / "traces"), "--policy", "baseline",
+                                    "--out", str(tmp_path / "out"), "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert "azure2024-llm-minutes.csv" in res.output
+    assert expected in " ".join(res.output.split()), res.output
+    assert not (tmp_path / "out").exists()

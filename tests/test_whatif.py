@@ -250,6 +250,23 @@ def test_simulator_traces_without_the_traces_it_reads_are_refused(tmp_path, room
     assert "alibaba_genai_2026" in p.message and "cornell" not in p.message
 
 
+def test_simulator_traces_that_are_present_but_unusable_are_refused(tmp_path, room):
+    """A trace file of the right name but the wrong content (another file, a truncated copy)
+    failed every scenario at run time with a KeyError; it is now read when the file is checked."""
+    folder = tmp_path / "traces"
+    (folder / "cornell_biohpc_gpu_servers").mkdir(parents=True)
+    (folder / "cornell_biohpc_gpu_servers" / "cbsugpu05_usage_stats.txt").write_text("timestamp\tpowerave\n")
+    (folder / "alibaba_genai_2026").mkdir()
+    (folder / "alibaba_genai_2026" / "pod_gpu_duty_cycle_anon.csv").write_text("ts,value\n1,2\n")
+    path = write_sweep(tmp_path / "sim.yaml", room, f"""
+        settings: {{evaluator: simulator, traces: {folder}}}
+    """)
+    [p] = _problems(path)
+    assert (p.code, p.column, p.line) == ("bad_traces", "settings.traces", 3)
+    assert "cbsugpu05_usage_stats.txt: missing_column: column(s) powermax, utilave missing" in p.message
+    assert "pod_gpu_duty_cycle_anon.csv: missing_column: column(s) timestamp_anon, container_ip missing" in p.message
+
+
 def test_two_sweep_keys_for_one_path_are_refused(tmp_path, room):
     """add_servers.per_row and changes.add_servers.per_row name the same parameter: one of them
     was silently dropped. A key inside a swept mapping set before that mapping would be lost too."""

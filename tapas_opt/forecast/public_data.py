@@ -17,11 +17,45 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tapas_opt.errors import InventoryError, Problem
+
 CORNELL_SERVERS = ("cbsugpu05", "cbsugpu06", "cbsugpu07", "cbsugpu08", "cbsugpu09", "cbsugpu10")
 CORNELL_NUMERIC = ("powerave", "powermin", "powermax", "tempave", "tempmin", "tempmax",
                    "utilave", "utilmin", "utilmax", "gmemave", "gmemmin", "gmemmax")
 AZURE_SERVICES = {"code": "2024-05-10", "conv": "2024-05-12"}
 """First day (00:00 UTC) of each service in the Azure week (../shared/data/README.md)."""
+
+
+DATA_HINT = "use the files of ../shared/data (its README describes each one): point --traces or --data at it"
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], **kwargs) -> pd.DataFrame:
+    """A public data file read with ``pd.read_csv``, or :class:`InventoryError` naming the file
+    and what is wrong with it: unreadable, or lacking ``columns`` (another file of the same
+    name, or a truncated copy, crashed the simulator with a KeyError)."""
+    try:
+        frame = pd.read_csv(path, **kwargs)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InventoryError([Problem("unreadable_file", str(path), f"cannot read it: {exc}", DATA_HINT)]) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", str(path), f"column(s) {', '.join(missing)} missing (it has "
+                                      f"{', '.join(map(str, frame.columns[:8])) or 'none'}): not the file tapas-opt "
+                                      "reads", DATA_HINT)])
+    return frame
+
+
+def _numbers(frame: pd.DataFrame, column: str, path: Path, blanks: bool = True) -> np.ndarray:
+    """``column`` as floats (blank cells NaN if ``blanks``); a value that is not a number is refused."""
+    values = pd.to_numeric(frame[column], errors="coerce")
+    blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+    bad = values.isna() & ~blank if blanks else values.isna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InventoryError([Problem("bad_type", str(path), f"{int(bad.sum())} value(s) are not numbers, the first "
+                                      f"{frame[column].iloc[first]!r} in data row {first + 1}", DATA_HINT, column=column)])
+    return values.to_numpy(float)
 
 
 def cornell_path(data_dir: Path | str, server: str) -> Path:
@@ -42,8 +76,8 @@ def read_cornell(path: Path | str) -> pd.DataFrame:
     Footer lines and any row whose timestamp cannot be parsed are dropped (their number is in
     ``frame.attrs["dropped_rows"]``); duplicate timestamps are averaged (``attrs["duplicates"]``).
     """
-    raw = pd.read_csv(path, sep="\t", encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    raw.columns = [c.strip() for c in raw.columns]
+    raw = _read_csv(Path(path), ("timestamp", "powerave", "powermax", "utilave"), sep="\t", encoding="utf-8-sig",
+                    dtype=str, keep_default_na=False)
     ts = pd.to_datetime(raw["timestamp"].str.strip(), errors="coerce", format="%Y-%m-%d %H:%M:%S.%f")
     ok = ts.notna()
     frame = pd.DataFrame({c: pd.to_numeric(raw.loc[ok, c], errors="coerce")
@@ -80,11 +114,12 @@ def read_azure_minutes(data_dir: Path | str) -> dict[str, pd.Series]:
     2024-05-10, conversation: Sunday 2024-05-12).
     """
     path = azure_minutes_path(data_dir)
-    frame = pd.read_csv(path, comment="#")
+    frame = _read_csv(path, ("minute", *(f"{service}_requests" for service in AZURE_SERVICES)), comment="#")
+    minute = _numbers(frame, "minute", path, blanks=False)
     out = {}
     for service, start in AZURE_SERVICES.items():
-        index = pd.Timestamp(start) + pd.to_timedelta(frame["minute"], unit="min")
-        out[service] = pd.Series(frame[f"{service}_requests"].to_numpy(float),
+        index = pd.Timestamp(start) + pd.to_timedelta(minute, unit="min")
+        out[service] = pd.Series(_numbers(frame, f"{service}_requests", path),
                                  index=pd.DatetimeIndex(index, name="timestamp"), name=service)
     return out
 
@@ -96,7 +131,8 @@ def read_alibaba_duty(data_dir: Path | str) -> pd.DataFrame:
     cycle in percent becomes a load in 0..1.
     """
     path = alibaba_duty_path(data_dir)
-    frame = pd.read_csv(path)
-    ts = pd.to_datetime(frame["timestamp_anon"].astype(np.int64), unit="s")
+    frame = _read_csv(path, ("timestamp_anon", "value", "container_ip"))
+    seconds = _numbers(frame, "timestamp_anon", path, blanks=False)
+    ts = pd.to_datetime(seconds.astype(np.int64), unit="s")
     return pd.DataFrame({"timestamp": ts, "vm_id": frame["container_ip"].astype(str),
-                         "load": np.clip(frame["value"].to_numpy(float) / 100.0, 0.0, 1.0)})
+                         "load": np.clip(_numbers(frame, "value", path) / 100.0, 0.0, 1.0)})

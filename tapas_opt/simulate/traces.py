@@ -120,8 +120,7 @@ def _missing(data_dir: Path, what: str) -> InventoryError:
 def missing_traces(data_dir: str | Path, saas: bool, iaas: bool) -> list[str]:
     """The trace files :func:`map_loads` reads for a room with SaaS and/or IaaS VMs that
     ``data_dir`` lacks, each with what needs it: a what-if file says so when it is read, instead
-    of every scenario failing when it runs. (Files that exist but hold no usable series are
-    still found only when they are read.)"""
+    of every scenario failing when it runs (:func:`unusable_traces` then reads those present)."""
     from tapas_opt.forecast.public_data import CORNELL_SERVERS, alibaba_duty_path, azure_minutes_path, cornell_path
 
     data_dir = Path(data_dir)
@@ -134,6 +133,25 @@ def missing_traces(data_dir: str | Path, saas: bool, iaas: bool) -> list[str]:
     if iaas and not alibaba_duty_path(data_dir).is_file():
         missing.append(f"{alibaba_duty_path(data_dir).relative_to(data_dir)} (IaaS customers)")
     return missing
+
+
+def unusable_traces(data_dir: str | Path, saas: bool, iaas: bool, history_weeks: int = 4,
+                    mapping: TraceMapping = TraceMapping()) -> list[str]:
+    """What is wrong with trace files :func:`missing_traces` found present: each one
+    :func:`map_loads` needs is read as it would be (cached, so a run in the same process reads
+    it once), and the problem of a file that is not the expected one, or holds no usable
+    series, is returned instead of failing every scenario when it runs."""
+    data_dir = str(data_dir)
+    readers = ([lambda: azure_minute_of_week(data_dir)] if saas else []) + ([
+        lambda: cornell_windows(data_dir, history_weeks + 1, mapping.cornell_min_mean, mapping.cornell_min_coverage),
+        lambda: alibaba_days(data_dir, mapping.alibaba_min_coverage)] if iaas else [])
+    found = []
+    for read in readers:
+        try:
+            read()
+        except InventoryError as exc:
+            found += [str(p) for p in exc.problems]
+    return found
 
 
 @lru_cache(maxsize=4)

@@ -952,7 +952,7 @@ def _simulator_traces(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     """The simulator evaluator reads real traces: a folder without the ones this room's VMs
     need failed every scenario at run time. Each folder is looked at once (``traces``)."""
     from tapas_opt.simulate.scenario import DEFAULT_TRACES
-    from tapas_opt.simulate.traces import missing_traces
+    from tapas_opt.simulate.traces import missing_traces, unusable_traces
 
     given = m.settings.get("traces")
     if m.settings.get("evaluator") != "simulator" or not (given is None or isinstance(given, str)):
@@ -960,19 +960,23 @@ def _simulator_traces(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     folder = given if given is not None else str(DEFAULT_TRACES)
     if folder not in traces:
         exists = Path(folder).is_dir()
-        traces[folder] = (exists, missing_traces(folder, "saas" in facts.vm_kinds, "iaas" in facts.vm_kinds)
-                          if exists else [])
-    exists, missing = traces[folder]
+        kinds = ("saas" in facts.vm_kinds, "iaas" in facts.vm_kinds)
+        missing = missing_traces(folder, *kinds) if exists else []
+        traces[folder] = (exists, missing, unusable_traces(folder, *kinds) if exists and not missing else [])
+    exists, missing, unusable = traces[folder]
     hint = ("give settings.traces: the folder of the real traces (../shared/data; a relative path is taken "
             "from where tapas-opt runs)")
+    where = at.of(m, ("settings", "traces") if given is not None else ("settings", "evaluator"))[1]
     if given is None and not exists:
         yield at.of(m, ("settings", "evaluator"))[1], "missing_file", \
             (f"the simulator reads real traces from {folder} (the default of settings.traces), and "
              f"{Path(folder).resolve()} does not exist"), hint
     elif missing:  # (a given folder that does not exist is reported with settings.traces' value)
-        where = at.of(m, ("settings", "traces") if given is not None else ("settings", "evaluator"))[1]
         yield where, "missing_file", (f"traces folder {folder!r} lacks what the simulator reads for this room's "
                                       f"VMs: {'; '.join(missing)}"), hint
+    elif unusable:
+        yield where, "bad_traces", (f"traces folder {folder!r} holds files the simulator cannot use for this "
+                                    f"room's VMs: {'; '.join(unusable)}"), hint
 
 
 _SCENARIO_RULES = (_one_server_count, _idle_below_max, _horizon_in_steps, _failure_in_horizon,
