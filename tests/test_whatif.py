@@ -149,6 +149,17 @@ def test_spec_hash_follows_inputs(tmp_path, room):
     assert h1["a"] == h2["a"] and h1["b"] != h2["b"]
 
 
+def test_results_of_an_older_tapas_opt_are_run_again(tmp_path, room, monkeypatch):
+    """A fix that changes what a scenario computes bumps RESULTS_REVISION: a re-run then does
+    not take the old result files as finished (they kept add_servers.fill's overshoot)."""
+    from tapas_opt.whatif import spec
+
+    path = write_sweep(tmp_path / "s.yaml", room, "scenarios: [{name: a}]")
+    before = load_sweep(path).scenarios[0].spec_hash
+    monkeypatch.setattr(spec, "RESULTS_REVISION", spec.RESULTS_REVISION + 1)
+    assert load_sweep(path).scenarios[0].spec_hash != before
+
+
 def test_spec_hash_follows_the_weather_file(tmp_path, room, shared_data):
     """Replacing the .epw a scenario names re-runs it (a re-run used to keep Seattle's result
     for Phoenix's file)."""

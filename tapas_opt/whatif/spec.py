@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from tapas_opt import __version__
 from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.schema import Bounds, column_bounds
@@ -458,6 +459,12 @@ def _slug(value) -> str:
 def short_name(path: list[str]) -> str:
     """The column name of a swept parameter: its path without the ``changes.``/``settings.`` head."""
     return ".".join(path[1:])
+
+
+RESULTS_REVISION = 2
+"""Bumped when a change to tapas-opt changes what a scenario computes (a fix, a new result
+field): it is part of every ``spec_hash``, so results written by an older tapas-opt are not
+taken as finished on a re-run. 2: ``add_servers.fill`` no longer overshoots (2026-11-21)."""
 
 
 def fingerprint(base: Path) -> str:
@@ -992,8 +999,9 @@ def expand(base: Path, source_dir: Path, merged: list[Merged]) -> list[ScenarioS
     for m in merged:
         weather = (m.changes.get("outside") or {}).get("weather")
         inputs = {"weather": file_print(source_dir / weather)} if weather else {}
-        digest = hashlib.sha256(json.dumps({"settings": m.settings, "changes": m.changes,
-                                            "base": base_print, **inputs}, sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(json.dumps({"settings": m.settings, "changes": m.changes, "base": base_print,
+                                            "tapas_opt": [__version__, RESULTS_REVISION], **inputs},
+                                           sort_keys=True, default=str).encode())
         out.append(ScenarioSpec(m.id, m.name, str(base), m.settings, m.changes, m.parameters,
                                 digest.hexdigest()[:16], str(source_dir)))
     return out
