@@ -526,3 +526,25 @@ def test_a_trace_file_that_is_not_the_expected_one_is_bad_input(tmp_path, conten
     assert "azure2024-llm-minutes.csv" in res.output
     assert expected in " ".join(res.output.split()), res.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_hottest_step_of_every_server_class_is_among_the_candidates():
+    """iaas_gpu_temp_floor_c evaluates only each VM's Pareto front of (g(u), inlet): for any
+    non-negative slope, the hottest step over all arrived steps is among them (ties, repeated
+    values and VMs with no arrived step included)."""
+    from tapas_opt.simulate.metrics import _hottest_candidates
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        V, T = 6, 40
+        g = np.round(rng.random((V, T)), 1)           # rounding makes ties
+        inlet = np.round(20 + 5 * rng.random(T), 1)
+        arrived = rng.random((V, T)) < 0.7
+        arrived[0] = False
+        candidates = _hottest_candidates(g, inlet, arrived)
+        assert len(candidates[0]) == 0
+        for slope in (0.0, 0.3, 1.0, 7.0, 100.0):
+            temp = np.where(arrived, inlet[None, :] + slope * g, -np.inf)
+            for v in range(1, V):
+                assert arrived[v, candidates[v]].all()
+                assert temp[v, candidates[v]].max() == temp[v].max()

@@ -46,7 +46,13 @@ def iaas_gpu_temp_floor_c(scenario, mask: np.ndarray | None = None) -> float | N
     load, recirculation only adds). So each IaaS VM reaches at least ``min over servers of max
     over its steps`` of the physics module's hottest-GPU temperature, and the room's maximum is
     at least the largest of these. Servers enter by thermal class (GPU power range, intercept,
-    slope) with the class's coolest inlet offset, which keeps it cheap."""
+    slope) with the class's coolest inlet offset.
+
+    The hottest-GPU temperature rises with the inlet and with g(u), the share of the GPU's power
+    range drawn, on every server whose slope and range are not negative (the inventory's bounds). So a step whose inlet and g(u) are both at most another's is
+    never a VM's hottest anywhere, and only each VM's other steps (its Pareto front in
+    (g(u), inlet), a few dozen of 2,016) are evaluated on every class: the same bound, 100x
+    cheaper than every step on every class (10 s of a 1,000-server week)."""
     inst, vms = scenario.instance, scenario.vms
     iaas = np.flatnonzero(vms["kind"].to_numpy(str) != "saas")
     if len(iaas) == 0:
@@ -63,14 +69,31 @@ def iaas_gpu_temp_floor_c(scenario, mask: np.ndarray | None = None) -> float | N
                                 scenario.prepared.config.inlet)
     classes = pd.DataFrame({"idle": p.gpu_idle_w, "max": p.gpu_max_w, "a": p.temp_intercept_c,
                             "b": p.temp_c_per_w, "offset": p.inlet_offset_c})
-    coolest = classes.groupby(["idle", "max", "a", "b"], sort=True)["offset"].min()
-    per_vm = np.full(len(iaas), np.inf)
-    for (idle, mx, a, b), offset in coolest.items():
-        watts = physics.gpu_power_w(u, idle, mx, p.poly)
-        temp = physics.gpu_temp_c(base[None, :] + offset, watts, a, b)
-        per_vm = np.minimum(per_vm, np.where(arrived, temp, -np.inf).max(axis=1))
-    per_vm = per_vm[arrived.any(axis=1)]
-    return round(float(per_vm.max()), 3) if len(per_vm) else None
+    coolest = classes.groupby(["idle", "max", "a", "b"], sort=True)["offset"].min().reset_index()
+    col = {c: coolest[c].to_numpy(float)[:, None] for c in coolest.columns}
+    rising = (col["b"] >= 0).all() and (col["max"] >= col["idle"]).all()   # (else every step is a candidate)
+    candidates = (_hottest_candidates(physics.power_fraction(u, p.poly), base, arrived) if rising
+                  else [np.flatnonzero(row) for row in arrived])
+    per_vm = []
+    for v, steps_v in enumerate(candidates):
+        if len(steps_v):
+            watts = physics.gpu_power_w(u[v, steps_v][None, :], col["idle"], col["max"], p.poly)
+            temp = physics.gpu_temp_c(base[steps_v][None, :] + col["offset"], watts, col["a"], col["b"])
+            per_vm.append(temp.max(axis=1).min())
+    return round(float(max(per_vm)), 3) if per_vm else None
+
+
+def _hottest_candidates(g: np.ndarray, inlet: np.ndarray, arrived: np.ndarray) -> list[np.ndarray]:
+    """Per row of ``g`` [V, T], the steps of ``arrived`` on the Pareto front of (g, inlet): no
+    other arrived step has both at least as high and one higher. Ties are kept (a superset of
+    the front is as good)."""
+    order = np.argsort(np.where(arrived, -g, np.inf), axis=1, kind="stable")   # highest g first
+    inlet_sorted = inlet[order]
+    best_before = np.maximum.accumulate(inlet_sorted, axis=1)
+    keep = np.ones_like(arrived)
+    keep[:, 1:] = inlet_sorted[:, 1:] > best_before[:, :-1]
+    keep &= np.take_along_axis(arrived, order, axis=1)
+    return [order[v, keep[v]] for v in range(len(g))]
 
 
 def summarise(result, scenario, placement, policy, mask: np.ndarray | None = None,
@@ -78,7 +101,7 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
     """The summary of one policy's run; ``mask`` restricts it to some steps (an event window).
 
     ``temp_floor_c``: :func:`iaas_gpu_temp_floor_c` of the scenario and mask, when the caller
-    has it (it is the same for every policy and takes seconds); computed here otherwise."""
+    has it (it is the same for every policy); computed here otherwise."""
     T = len(result.times)
     m = np.ones(T, bool) if mask is None else np.asarray(mask, bool)
     st = {k: v[m] for k, v in result.step.items()}
