@@ -5,6 +5,7 @@
 # (see tapas_opt/generate.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+rm -rf data/example   # generate refuses to replace a folder it did not write (committed files carry no marker)
 tapas-opt generate --servers 160 --pending 24 --seed 7 \
   --weather ../shared/data/weather/USA_VA_Leesburg.Exec.epw --out data/example
 python - <<'PY'

@@ -159,6 +159,19 @@ def test_parquet_is_accepted_where_csv_is(tmp_path):
     assert len(inv.telemetry) == len(tel)
 
 
+def test_an_empty_text_cell_in_parquet_is_missing_as_in_csv(tmp_path):
+    """A spreadsheet exported to Parquet writes "" for an empty server_id: the pending VM was
+    refused as placed on an unknown server ''."""
+    root = _room(tmp_path, vms=[vm("v1", server_id="A1"), vm("v2", server_id=None)])
+    vms = pd.read_csv(root / "vms.csv", dtype=str, keep_default_na=False)
+    assert vms.loc[1, "server_id"] == ""
+    vms.loc[1, "server_id"] = " "
+    vms.to_parquet(root / "vms.parquet", index=False)
+    (root / "vms.csv").unlink()
+    inv = load_inventory(root)
+    assert inv.pending_vms["vm_id"].tolist() == ["v2"]
+
+
 def test_csv_and_parquet_of_one_table_is_ambiguous(tmp_path):
     """Both telemetry.csv and telemetry.parquet: which one is current is unknown, so it is a
     problem rather than a silent choice."""

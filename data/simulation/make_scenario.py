@@ -28,6 +28,7 @@ def main() -> None:
     args = ap.parse_args()
     room = HERE / "room80"
     weather = Path(args.data) / "weather" / "USA_VA_Leesburg.Exec.epw"
+    shutil.rmtree(room, ignore_errors=True)  # generate refuses a folder it did not write (committed: no marker)
     subprocess.run(["tapas-opt", "generate", "--servers", "80", "--pending", "30", "--seed", "0", "--format", "parquet",
                     "--weather", str(weather), "--out", str(room)], check=True)
     with tempfile.TemporaryDirectory() as tmp:

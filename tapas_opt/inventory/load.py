@@ -75,8 +75,12 @@ def listed_twice(frame: pd.DataFrame, file: str, line_of, hint: str = "keep one 
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV (every cell as text, empty cells as missing) or a Parquet file."""
     if path.suffix == ".parquet":
-        df = pd.read_parquet(path)
-        return df.reset_index(drop=True)
+        df = pd.read_parquet(path).reset_index(drop=True)
+        for column in df.columns[(df.dtypes == object) | (df.dtypes == "string")]:
+            # an empty text cell is missing, as in a CSV (a pending VM's server_id "" was an unknown server)
+            blank = df[column].map(lambda x: isinstance(x, str) and not x.strip())
+            df[column] = df[column].where(~blank.astype(bool), None)
+        return df
     df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
     if not isinstance(df.index, pd.RangeIndex):
         # pandas takes the first cells as an index when every line has more cells than the
