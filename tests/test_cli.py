@@ -501,3 +501,26 @@ def test_generate_writes_an_empty_room(tmp_path):
     res = run("generate", "--servers", "2", "--occupancy", "0", "--pending", "0", "--out", tmp_path / "g")
     assert res.exit_code == 0, res.output
     assert run("validate", tmp_path / "g").exit_code == 0
+
+
+@pytest.mark.parametrize("command", [["generate", "--servers", "4", "--seed", "1"],
+                                     ["place", str(EXAMPLE), "--forecast-method", "template", "--time-limit", "1"]])
+def test_an_output_path_too_long_for_the_file_system_is_bad_input(tmp_path, command):
+    """A 300-character --out name escaped the error handler: a traceback and exit 1, the code
+    of an infeasible request. It is exit 2 naming the path."""
+    out = tmp_path / ("x" * 300)
+    res = CliRunner().invoke(main, [*command, "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "File name too long" in res.output and "Traceback" not in res.output
+
+
+def test_an_error_of_the_code_itself_is_exit_3_with_its_traceback(monkeypatch, tmp_path):
+    """An OSError that no path of the user explains (no file name) is a bug, reported as one."""
+    from tapas_opt.inventory import load
+
+    def broken(*args, **kwargs):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(load, "check_inventory", broken)
+    res = CliRunner().invoke(main, ["validate", str(EXAMPLE)])
+    assert res.exit_code == 3 and "internal error" in res.output and "Input/output error" in res.output, res.output

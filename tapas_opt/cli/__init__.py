@@ -41,21 +41,41 @@ def handle_errors(func):
             click.echo("interrupted: no output was half-written", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except OSError as exc:
-            if exc.errno not in WRITE_ERRNOS:
-                raise
+            hint = _path_error_hint(exc)
+            if hint is None:
+                _internal_error()
             # Outputs are checked before any work, but the disk can fill or a mount turn read-only
-            # meanwhile (and an input may be unreadable to this user): name the path, not a guess.
-            click.echo(f"error: {exc.strerror}: {exc.filename}; nothing was half-written. Free space, or "
-                       f"check that path's permissions, or choose another --out.", err=True)
+            # meanwhile, a path can be too long for the file system (and an input may be
+            # unreadable to this user): name the path, not a guess.
+            click.echo(f"error: {exc.strerror}: {exc.filename}; nothing was half-written. {hint}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception:  # noqa: BLE001 - last-resort report of a bug
-            click.echo("internal error (please report it with the input that caused it):", err=True)
-            click.echo(traceback.format_exc(), err=True)
-            sys.exit(EXIT_INTERNAL)
+            _internal_error()
 
     return wrapper
+
+
+PATH_ERRNOS = {getattr(errno, name) for name in ("ENAMETOOLONG", "EISDIR", "ELOOP", "EEXIST", "ENOENT", "EINVAL")
+               if hasattr(errno, name)}
+"""Errors of a path the user gave (too long, a folder where a file goes, ...), not a bug."""
+
+
+def _path_error_hint(exc: OSError) -> str | None:
+    """What to do about an error of the machine or of a path the user gave; None for a bug."""
+    if exc.errno in WRITE_ERRNOS:
+        return "Free space, or check that path's permissions, or write the output elsewhere."
+    if exc.errno in PATH_ERRNOS and exc.filename is not None:
+        return "Give another path (shorter, or one that is not in the way of this output)."
+    return None
+
+
+def _internal_error():
+    """Exit 3 with the traceback of the exception being handled: a bug to report."""
+    click.echo("internal error (please report it with the input that caused it):", err=True)
+    click.echo(traceback.format_exc(), err=True)
+    sys.exit(EXIT_INTERNAL)
 
 
 KEEPS_ITS_OUTPUT = {"whatif": ("sweep.json", "scenarios")}
