@@ -183,11 +183,13 @@ class Planner:
 
     def place(self, load: np.ndarray, gpus: int = 8, kind: str = "iaas", commit: bool = True) -> str | None:
         """Best feasible server for a VM with this load profile (one value per slot of the
-        horizon, at the placement quantile), or None if no server can take it."""
+        horizon, at the placement quantile, each in 0..1), or None if no server can take it.
+
+        Raises ValueError for a request that is not one: a load that is not a number in 0..1, a
+        GPU count that is not a whole number >= 1, a kind other than iaas/saas (a negative GPU
+        count was accepted and gave its server GPUs it does not have)."""
         inst = self.instance
-        load = np.clip(np.asarray(load, float).reshape(1, -1), 0, 1)
-        if load.shape[1] != inst.n_slots:
-            raise ValueError(f"load has {load.shape[1]} slots; the horizon has {inst.n_slots}")
+        load = self._checked_request(load, gpus, kind)
         reps = inst.hw_representative
         power = inst.params.vm_power_kw(load, gpus, reps[:, None])
         air = inst.params.vm_airflow_cfm(load, gpus, reps[:, None])
@@ -205,3 +207,18 @@ class Planner:
             self.state.peak_temp_c = max(self.state.peak_temp_c, float(cand.peak_temp_c[k]))
             self.state.placed_peak_temp_c = max(self.state.placed_peak_temp_c, float(cand.peak_temp_c[k]))
         return str(inst.server_ids[s])
+
+    def _checked_request(self, load, gpus, kind) -> np.ndarray:
+        """The load as one row of the horizon's slots, after checking the request (see :meth:`place`)."""
+        if isinstance(gpus, bool) or not isinstance(gpus, (int, np.integer)) or gpus < 1:
+            raise ValueError(f"gpus = {gpus!r}: give a whole number of GPUs >= 1")
+        if kind not in ("iaas", "saas"):
+            raise ValueError(f"kind = {kind!r}: give 'iaas' or 'saas'")
+        load = np.asarray(load, float).reshape(1, -1)
+        if load.shape[1] != self.instance.n_slots:
+            raise ValueError(f"load has {load.shape[1]} slots; the horizon has {self.instance.n_slots}")
+        outside = ~np.isfinite(load) | (load < -1e-9) | (load > 1 + 1e-9)
+        if outside.any():
+            slot = int(np.flatnonzero(outside[0])[0])
+            raise ValueError(f"load[{slot}] = {float(load[0, slot])!r}: every slot's load must be a number in 0..1")
+        return np.clip(load, 0, 1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tapas_opt.errors import Problem
+from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.timestamps import parse_timestamp
 from tapas_opt.yamlfile import load_yaml, locate, unreadable
 
@@ -122,9 +122,22 @@ class DatacenterConfig:
         return int(round(self.horizon_h * 60 / self.time_step_min))
 
     def with_placement(self, **changes: Any) -> "DatacenterConfig":
-        """Copy with some placement options replaced (``None`` values are ignored)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(self, placement=replace(self.placement, **changes))
+        """Copy with some placement options replaced (``None`` values are ignored), checked as
+        ``datacenter.yaml``'s are: the Python API's callers (``Planner.from_inventory(...,
+        time_limit_s=-1)``) get the same refusal as the file's, not a bare KeyError later."""
+        file = "placement options"
+        problems: list[Problem] = []
+        known = {f.name for f in fields(PlacementOptions)}
+        for key in sorted(set(changes) - known):
+            problems.append(Problem("unknown_key", file, f"unknown placement option {key!r}",
+                                    f"known options: {', '.join(sorted(known))}", column=key))
+        changes = {k: _coerce(v, getattr(self.placement, k), f"placement.{k}", file, problems)
+                   for k, v in changes.items() if v is not None and k in known}
+        cfg = replace(self, placement=replace(self.placement, **changes))
+        problems += [p for p in check_config(cfg, file) if (p.column or "").startswith("placement.")]
+        if problems:
+            raise InventoryError(problems)
+        return cfg
 
 
 _SECTIONS = {"server_defaults": ServerDefaults, "inlet": InletModel, "placement": PlacementOptions}

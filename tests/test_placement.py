@@ -2,12 +2,15 @@
 
 Every solution is re-checked by the solver-free evaluator (``evaluate_assignment``)."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import EXAMPLE, hourly_history, server, vm, write_inventory
 from tapas_opt.api import Planner, prepare
+from tapas_opt.errors import InventoryError
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.solve import POLICIES, solve_placement
 
@@ -262,6 +265,33 @@ def test_planner_places_one_vm_within_limits():
 def test_planner_refuses_when_nothing_fits():
     planner = Planner.from_inventory(EXAMPLE, forecast_method="template")
     assert planner.place(np.ones(planner.instance.n_slots), gpus=16) is None
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"gpus": -8}, "gpus = -8"), ({"gpus": 0}, "gpus = 0"), ({"gpus": 2.5}, "gpus = 2.5"), ({"gpus": True}, "gpus = True"),
+    ({"kind": "foo"}, "kind = 'foo'"), ({"load": np.nan}, "load[0] = nan"), ({"load": 1.5}, "load[0] = 1.5"),
+    ({"load": -0.1}, "load[0] = -0.1"),
+])
+def test_planner_refuses_a_request_that_is_not_one(request_, message):
+    """gpus=-8 was accepted and gave its server 8 GPUs it does not have (a 16-GPU VM then went
+    on an 8-GPU server); a NaN load answered "no server can take it". The room stays as it was."""
+    planner = Planner.from_inventory(EXAMPLE, forecast_method="template")
+    free = planner.state.free.copy()
+    n = planner.instance.n_slots
+    args = {"load": np.full(n, request_.get("load", 0.5)), "gpus": request_.get("gpus", 8),
+            "kind": request_.get("kind", "iaas")}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        planner.place(**args)
+    assert (planner.state.free == free).all()
+
+
+def test_placement_options_of_the_api_are_checked_like_the_file():
+    """time_limit_s=-1 was accepted and quantile='p75' failed later with a bare KeyError."""
+    with pytest.raises(InventoryError) as err:
+        Planner.from_inventory(EXAMPLE, forecast_method="template", time_limit_s=-1, quantile="p75", bogus=1)
+    got = {(p.code, p.column) for p in err.value.problems}
+    assert got == {("bad_value", "placement.time_limit_s"), ("bad_value", "placement.quantile"),
+                   ("unknown_key", "bogus")}
 
 
 def test_glop_cold_solve_loads_its_solution_into_the_model():
