@@ -309,7 +309,10 @@ def _outside(spec: RoomSpec, rng: np.random.Generator) -> pd.DataFrame:
     first day), else a warm diurnal cycle (22-32 C)."""
     step = spec.time_step_min
     hist = spec.history_weeks * 7 * 24
-    ts = pd.date_range(HISTORY_END - pd.Timedelta(hours=hist), periods=hist + spec.horizon_h, freq="60min")
+    # Below an hour, one more hourly value to interpolate the horizon's last hour towards (the
+    # series ended at its first minute: 23:15-23:45 had no outside temperature at 15 minutes).
+    extra = int(step != 60)
+    ts = pd.date_range(HISTORY_END - pd.Timedelta(hours=hist), periods=hist + spec.horizon_h + extra, freq="60min")
     if spec.weather_epw:
         values = shifted_hours(read_epw_dry_bulb(spec.weather_epw), spec.weather_start, hist, len(ts))
     else:
@@ -317,6 +320,7 @@ def _outside(spec: RoomSpec, rng: np.random.Generator) -> pd.DataFrame:
     out = pd.DataFrame({"timestamp": ts, "temp_c": np.round(values, 1)})
     if step != 60:
         out = out.set_index("timestamp").resample(f"{step}min").interpolate().reset_index()
+        out = out[out["timestamp"] < ts[-1]].reset_index(drop=True)
     return out
 
 

@@ -482,6 +482,20 @@ def test_generate_needs_a_step_that_divides_a_day(tmp_path):
     assert res.exit_code == 2 and "does not divide a day" in res.output and not (tmp_path / "g").exists()
 
 
+@pytest.mark.parametrize("step", [15, 60])
+def test_generated_outside_temperature_covers_every_slot_of_the_horizon(tmp_path, step):
+    """At 15 minutes the outside series ended at the horizon's last hour: 23:15-23:45 of the
+    last day had no value (the planner filled them from the past two weeks)."""
+    from tapas_opt.forecast.profiles import inventory_horizon
+    from tapas_opt.inventory.load import load_inventory
+
+    assert run("generate", "--servers", 4, "--seed", 3, "--step-min", step, "--out", tmp_path / "g").exit_code == 0
+    inv = load_inventory(tmp_path / "g")
+    horizon = inventory_horizon(inv)
+    outside = pd.to_datetime(inv.outside["timestamp"])
+    assert set(horizon) <= set(outside) and outside.max() == horizon[-1]
+
+
 def test_json_and_quiet_modes(tmp_path):
     res = run("place", EXAMPLE, "--out", tmp_path / "p", "--policy", "first-fit", "--json")
     assert json.loads(res.output)["policy"] == "first-fit"
