@@ -340,3 +340,130 @@ def test_an_invalid_room_is_bad_input_with_its_problems(client, region, tmp_path
         plan_region(broken, None, client=client, options=RoomOptions(policy="greedy"))
     where = {(p.file, p.column) for p in err.value.problems}
     assert ("pending.csv", "gpus") in where and ("room02/rows.csv", "power_limit_kw") in where
+
+
+# ---- room ids, room entries, reasons and messages (findings of a test round) ----------------------
+
+def _region_of(tmp_path, room: Path, yaml_text: str | None, names=("room01", "room02")) -> Path:
+    region = tmp_path / "region"
+    region.mkdir()
+    for name in names:
+        shutil.copytree(room, region / name)
+    if yaml_text is not None:
+        (region / "region.yaml").write_text(yaml_text)
+    return region
+
+
+def test_room_ids_that_cannot_name_an_output_folder_are_refused(tmp_path, two_row_room):
+    """A room id names rooms/ROOM of the output: '../../../escaped' wrote a room's plan outside
+    --out (and outside its atomic write), '..' crashed, 'a/b' nested folders, a blank id made a
+    folder of spaces and `rooms: [.]` gave the id '' (plan files straight into rooms/). Each is
+    bad input with its line, before any work."""
+    region = _region_of(tmp_path, two_row_room, "rooms:\n  - {id: '../../../escaped', path: room01}\n"
+                        "  - {id: '..', path: room02}\n  - {id: a/b, path: room01}\n  - {id: '   ', path: room02}\n"
+                        "  - .\n  - {id: " + "x" * 300 + ", path: room01}\n  - {id: ok-1, path: room02}\n")
+    with pytest.raises(InventoryError) as err:
+        load_region(region)
+    got = [(p.code, p.line) for p in err.value.problems if p.code == "bad_room_id"]
+    assert got == [("bad_room_id", line) for line in (2, 3, 4, 5, 6, 7)]
+    assert "duplicate_id" not in {p.code for p in err.value.problems}  # a bad id is said once
+    # a hand-built RegionSpec is checked too, before any work: nothing is written anywhere
+    from tapas_opt.fleet.region import RegionSpec, RoomRef
+
+    spec = RegionSpec(str(region), "r", (RoomRef("../escaped", str(region / "room01")),))
+    with pytest.raises(InventoryError) as err:
+        plan_region(spec, tmp_path / "out")
+    assert [p.code for p in err.value.problems] == ["bad_room_id"]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_a_room_directory_whose_name_cannot_be_an_id_is_named_by_itself(tmp_path, two_row_room):
+    """Without region.yaml a sub-directory's name is its room id: a hidden '.hall' is refused,
+    naming the directory (there is no region.yaml line to give)."""
+    region = _region_of(tmp_path, two_row_room, None, names=("room01", ".hall"))
+    with pytest.raises(InventoryError) as err:
+        load_region(region)
+    [p] = err.value.problems
+    assert (p.code, p.file) == ("bad_room_id", ".hall") and "region.yaml" in p.hint
+
+
+def test_unknown_keys_in_a_room_entry_and_a_name_that_is_not_text_are_refused(tmp_path, two_row_room):
+    """`{path: room01, id: r1, extra: 3}` and `name: [1, 2]` were accepted (the region was named
+    '[1, 2]'); a room entry without a path said only "give a path or {id, path}"."""
+    region = _region_of(tmp_path, two_row_room, "name: [1, 2]\nrooms:\n  - {path: room01, id: r1, extra: 3}\n"
+                        "  - {pth: room02}\n  - {path: room02, id: [1]}\n")
+    with pytest.raises(InventoryError) as err:
+        load_region(region)
+    got = sorted((p.code, p.line) for p in err.value.problems)
+    assert got == [("bad_room_id", 5), ("bad_value", 1), ("missing_value", 4), ("unknown_key", 3),
+                   ("unknown_key", 4)]
+    assert any("'extra'" in p.message for p in err.value.problems)
+    (region / "region.yaml").write_text("name: 2024\nrooms:\n  - {path: room01, id: 7}\n  - room02\n")
+    spec = load_region(region)
+    assert spec.name == "2024" and [r.room_id for r in spec.rooms] == ["7", "room02"]
+
+
+def test_vms_the_split_left_without_a_room_are_offered_again_on_the_rooms_plans(client, tmp_path, two_row_room,
+                                                                              monkeypatch):
+    """A VM the split gave to no room (its GPUs went to VMs split before it) was never offered
+    again, and its reason 'no server had N free GPUs' stayed although the final plans left
+    servers free. The repair round now offers it on the rooms' plans; with no repair round its
+    reason says the split was when no GPUs were free."""
+    import tapas_opt.fleet.region as region_mod
+
+    region = _region_of(tmp_path, two_row_room, None)
+    real = region_mod.split_queue
+    calls = []
+
+    def first_split_leaves_one_out(views, queue, exclude=None):
+        room_of, stats = real(views, queue, exclude)
+        if not calls:
+            room_of[np.flatnonzero(room_of >= 0)[0]] = -1  # as if its GPUs had gone to others
+        calls.append(len(queue.vms))
+        return room_of, stats
+
+    monkeypatch.setattr(region_mod, "split_queue", first_split_leaves_one_out)
+    res = plan_region(region, None, client=client, forecast_method="template", options=RoomOptions(policy="greedy"))
+    assert calls == [4, 1] and res.summary["placed"] == 4 and res.summary["unplaced"] == 0
+    assert res.summary["rounds"][0]["not_given"] == 1
+    calls.clear()
+    res = plan_region(region, None, client=client, forecast_method="template", options=RoomOptions(policy="greedy"),
+                      repair_rounds=0)
+    [reason] = res.assignment.loc[res.assignment["status"] == "unplaced", "reason"]
+    assert reason.startswith("no_gpu_capacity: no server in the region had 8 free GPUs left for it when the queue "
+                             "was split over the rooms")
+
+
+def test_an_empty_region_queue_says_there_is_nothing_to_place(tmp_path):
+    """No room has pending VMs: the command printed an empty table and '0 of 2 rooms within 2% of
+    their LP bound'; it now says there was nothing to place, exits 0 and writes region.json and
+    assignment.csv (no rooms/ folders: each room's plan is its inventory as it is)."""
+    region = write_generated_region(tmp_path / "r0", rooms=2, servers=20, pending=0, seed=1)
+    res = CliRunner().invoke(main, ["plan-region", str(region), "--out", str(tmp_path / "o"), "--forecast-method",
+                                    "template", "--dask-workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "nothing to place" in res.stdout and "LP bound" not in res.stdout
+    written = sorted(p.name for p in (tmp_path / "o").iterdir() if not p.name.startswith("."))  # not its marker
+    assert written == ["assignment.csv", "region.json"]
+
+
+def test_region_problems_name_files_under_the_region_and_say_empty_not_nan(client, tmp_path, two_row_room):
+    """pending.csv problems named only the file's name (`p.csv` for `queues/p.csv`) and showed
+    blank cells as `nan` ("gpus nan", "kind nan"); a room's inventory problems found while it is
+    loaded on a worker named `vms.csv`, not `room02/vms.csv`."""
+    region = _region_of(tmp_path, two_row_room, "pending: queues/p.csv\n")
+    (region / "queues").mkdir()
+    (region / "queues" / "p.csv").write_text("vm_id,kind,customer,endpoint,gpus\n,iaas,c,,\nx,,c,,99\n")
+    with pytest.raises(InventoryError) as err:
+        plan_region(region, None, client=client, forecast_method="template")
+    assert {p.file for p in err.value.problems} == {"queues/p.csv"}
+    text = str(err.value)
+    assert "nan" not in text and "an empty gpus" in text and "an empty kind" in text
+    (region / "queues" / "p.csv").write_text("vm_id,kind,customer,endpoint,gpus\nx,iaas,c,,2\n")
+    vms = region / "room02" / "vms.csv"
+    vms.write_text(vms.read_text().replace(",iaas,", ",iass,", 1))
+    from tapas_opt.fleet.region import RegionError
+
+    with pytest.raises(RegionError) as err:
+        plan_region(region, None, client=client, forecast_method="template")
+    assert "room02/vms.csv:" in str(err.value)

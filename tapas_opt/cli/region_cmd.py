@@ -31,6 +31,26 @@ def _table(summary: dict):
     return table
 
 
+def _say_result(s: dict, assignment, out_dir) -> None:
+    if not s["queued_vms"]:
+        click.echo("nothing to place: no room has pending VMs and the region queue (pending.csv) is empty or "
+                   f"absent; region.json and assignment.csv written to {out_dir}, no rooms/ folders "
+                   "(each room's plan is its inventory as it is)")
+        return
+    print_table(_table(s))
+    left = assignment[assignment["status"] == "unplaced"]
+    for row in left.head(20).itertuples():
+        click.echo(f"unplaced {row.vm_id}: {row.reason}", err=True)
+    if len(left) > 20:
+        click.echo(f"... and {len(left) - 20} more unplaced VMs (assignment.csv gives every reason)", err=True)
+    gap = s["max_room_peak_row_power_gap"]
+    planned = len(s["room_results"])
+    click.echo(f"{s['placed']} of {s['queued_vms']} queued VMs placed; {s['rooms_within_gap_target']} of "
+               f"{planned} room(s) given VMs within {s['gap_target']:.0%} of their LP bound"
+               + (f" (largest gap {gap:.2%})" if gap is not None else "")
+               + f"; {s['timing']['wall_s']:.0f} s; plan written to {out_dir}")
+
+
 @main.command("plan-region")
 @click.argument("region_dir", type=click.Path(file_okay=False, path_type=str))
 @o.out_option
@@ -74,15 +94,5 @@ def plan_region(region_dir, out_dir, scheduler, dask_workers, retries, room_poli
     if as_json:
         print_json(s)
     elif not quiet:
-        print_table(_table(s))
-        left = result.assignment[result.assignment["status"] == "unplaced"]
-        for row in left.head(20).itertuples():
-            click.echo(f"unplaced {row.vm_id}: {row.reason}", err=True)
-        if len(left) > 20:
-            click.echo(f"... and {len(left) - 20} more unplaced VMs (assignment.csv gives every reason)", err=True)
-        gap = s["max_room_peak_row_power_gap"]
-        click.echo(f"{s['placed']} of {s['queued_vms']} queued VMs placed; {s['rooms_within_gap_target']} of "
-                   f"{s['rooms']} rooms within {s['gap_target']:.0%} of their LP bound"
-                   + (f" (largest gap {gap:.2%})" if gap is not None else "")
-                   + f"; {s['timing']['wall_s']:.0f} s; plan written to {out_dir}")
+        _say_result(s, result.assignment, out_dir)
     sys.exit(EXIT_INFEASIBLE if s["unplaced"] or s["violations"] else EXIT_OK)

@@ -25,8 +25,10 @@ The decomposition (each stage a set of independent Dask tasks, :mod:`tapas_opt.d
    room's peak normalised row power; if the plan is more than ``gap_target`` above the bound, or
    leaves VMs unplaced that the LP can seat, the full optimiser (``policy="optimal"``) runs.
    Every plan is re-checked with :func:`tapas_opt.placement.verify.verify_plan`.
-4. **Repair**: VMs a room could not seat go back to stage 2 without that room, and the rooms
-   that receive them place them on top of their plan (at most ``repair_rounds`` times).
+4. **Repair**: VMs a room could not seat go back to stage 2 without that room, with the VMs
+   stage 2 gave to no room (GPUs it held for VMs a room then refused are free again), on the
+   rooms' plans; the rooms that receive them place them on top of their plan (at most
+   ``repair_rounds`` times).
 
 Queued VMs are renamed ``HOME/VM_ID`` (HOME: the room whose queue or history they come from, or
 ``region`` for pending.csv), so that ids stay unique when VMs change rooms; running VMs keep
@@ -39,6 +41,7 @@ re-check a room plan against the room's own inventory).
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,29 +120,18 @@ def load_region(root: str | Path) -> RegionSpec:
     if listed is None:
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and (p / "datacenter.yaml").exists()):
             rooms.append(RoomRef(sub.name, str(sub)))
+            problems += _room_id_problems(sub.name, None, "the directory's name")
     elif not isinstance(listed, list) or not listed:
         problems.append(Problem("bad_value", REGION_FILE, "'rooms' must be a list of room directories",
                                 column="rooms"))
     else:
         for i, item in enumerate(listed):
-            if isinstance(item, str):
-                rid, rel = Path(item).name, item
-            elif isinstance(item, dict) and isinstance(item.get("path"), str):
-                rel = item["path"]
-                rid = str(item.get("id") or Path(rel).name)
-            else:
-                problems.append(Problem("bad_value", REGION_FILE, f"room {item!r}: give a path or {{id, path}}",
-                                        column=f"rooms.{i}"))
-                continue
-            path = root / rel
-            if not (path / "datacenter.yaml").exists():
-                problems.append(Problem("missing_file", REGION_FILE, f"room {rid!r}: {path} is not an inventory "
-                                        "directory (no datacenter.yaml)", "see docs/inventory-format.md",
-                                        column=f"rooms.{i}"))
-            rooms.append(RoomRef(rid, str(path)))
-            item_of[rid] = item_of.get(rid, f"rooms.{i}")  # the first listing, for the line
+            room = _room_entry(item, i, root, problems)
+            if room is not None:
+                rooms.append(room)
+                item_of[room.room_id] = item_of.get(room.room_id, f"rooms.{i}")  # the first listing, for the line
     ids = [r.room_id for r in rooms]
-    for rid in sorted({i for i in ids if ids.count(i) > 1}):
+    for rid in sorted({i for i in ids if ids.count(i) > 1 and not bad_room_id(i)}):  # a bad id is said once
         problems.append(Problem("duplicate_id", REGION_FILE, f"room id {rid!r} is used {ids.count(rid)} times",
                                 "give each room its own id ({id, path})", column=item_of.get(rid)))
     same: dict[Path, list[str]] = {}
@@ -157,6 +149,9 @@ def load_region(root: str | Path) -> RegionSpec:
     if not rooms and not problems:
         problems.append(Problem("missing_file", str(root), "no rooms: no sub-directory holds a datacenter.yaml",
                                 "add room inventories or list them under 'rooms' in region.yaml"))
+    if raw.get("name") is not None and _text(raw["name"]) is None:
+        problems.append(Problem("bad_value", REGION_FILE, f"name {raw['name']!r} is not text", "e.g. name: west-1",
+                                column="name"))
     scope = raw.get("scope", "region")
     if scope not in SCOPES:
         problems.append(Problem("bad_value", REGION_FILE, f"scope {scope!r} is not one of {', '.join(SCOPES)}",
@@ -169,8 +164,92 @@ def load_region(root: str | Path) -> RegionSpec:
                                 column="pending"))
     if problems:
         raise InventoryError(locate(problems, REGION_FILE, lines))
-    return RegionSpec(str(root), str(raw.get("name") or root.name), tuple(rooms), scope,
+    return RegionSpec(str(root), str(_text(raw.get("name")) or root.name), tuple(rooms), scope,
                       str(root / pending) if pending is not None else None)
+
+
+_ROOM_KEYS = {"id", "path"}
+MAX_ROOM_ID = 64
+_ROOM_ID = re.compile(r"[\w+=-][\w.+=-]*")
+"""A room id names the room's output folder (``rooms/ROOM``) and its queued VMs (``ROOM/VM_ID``):
+letters, digits and ``_.+=-``, not starting with a dot (no ``.``, ``..`` or hidden folders)."""
+
+
+def _text(value) -> str | None:
+    """A YAML scalar given as text (a number reads as its digits); None for a list, a mapping, a
+    boolean or nothing."""
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return str(value)
+    return None
+
+
+def bad_room_id(room_id: str) -> str | None:
+    """Why ``room_id`` cannot name a room (None if it can)."""
+    if not room_id.strip():
+        return "is empty"
+    if len(room_id) > MAX_ROOM_ID:
+        return f"is {len(room_id)} characters long (at most {MAX_ROOM_ID})"
+    if not _ROOM_ID.fullmatch(room_id):
+        return "may hold only letters, digits and _.+=- and may not start with a dot"
+    return None
+
+
+def check_room_ids(room_ids) -> None:
+    """Refuse ids that cannot name an output folder: :func:`load_region` reports them with their
+    lines; this guards a hand-built :class:`RegionSpec` and every folder written (never outside
+    ``--out``)."""
+    bad = [Problem("bad_room_id", str(room), f"room id {room!r} {bad_room_id(str(room))}",
+                   "a room id names the folder rooms/ROOM of the output")
+           for room in room_ids if bad_room_id(str(room))]
+    if bad:
+        raise InventoryError(bad)
+
+
+def _room_id_problems(room_id: str, key: str | None, named: str) -> list[Problem]:
+    """``bad_room_id`` if ``room_id`` (given in region.yaml at ``key``, or derived from the
+    room's path: ``named`` says which) cannot name the room's output folder. A sub-directory
+    found without region.yaml (``key`` None) is named by its own path."""
+    why = bad_room_id(room_id)
+    if why is None:
+        return []
+    if key is None:
+        return [Problem("bad_room_id", room_id, f"room id {room_id!r} ({named}) {why}",
+                        "rename the directory, or list it in region.yaml as {id: hall-b, path: ...}")]
+    hint = "e.g. id: hall-b" if key.endswith(".id") else "give the room an id: {id: hall-b, path: ...}"
+    return [Problem("bad_room_id", REGION_FILE, f"room id {room_id!r} ({named}) {why}", hint, column=key)]
+
+
+def _room_entry(item, i: int, root: Path, problems: list[Problem]) -> RoomRef | None:
+    """Room ``i`` of region.yaml's ``rooms`` (a path or ``{id, path}``); its problems go to ``problems``."""
+    key = f"rooms.{i}"
+    if isinstance(item, dict):
+        for extra in sorted(set(map(str, item)) - _ROOM_KEYS):
+            problems.append(Problem("unknown_key", REGION_FILE, f"room {i + 1}: unknown key {extra!r}",
+                                    "a room is a path or {id, path}", column=f"{key}.{extra}"))
+        rel = item.get("path")
+        if not isinstance(rel, str):
+            problems.append(Problem("bad_value" if "path" in item else "missing_value", REGION_FILE,
+                                    f"room {i + 1}: 'path' must be the room's directory", column=key))
+            return None
+        given = item.get("id") is not None
+        rid = _text(item["id"]) if given else Path(rel).name
+        if rid is None:
+            problems.append(Problem("bad_room_id", REGION_FILE, f"room {i + 1}: id {item['id']!r} is not text",
+                                    "e.g. id: hall-b", column=f"{key}.id"))
+            return None
+        problems += (_room_id_problems(rid, f"{key}.id", "given") if given
+                     else _room_id_problems(rid, key, f"from path {rel!r}"))
+    elif isinstance(item, str):
+        rid, rel = Path(item).name, item
+        problems += _room_id_problems(rid, key, f"from path {rel!r}")
+    else:
+        problems.append(Problem("bad_value", REGION_FILE, f"room {item!r}: give a path or {{id, path}}", column=key))
+        return None
+    path = root / rel
+    if not (path / "datacenter.yaml").exists():
+        problems.append(Problem("missing_file", REGION_FILE, f"room {rid!r}: {path} is not an inventory "
+                                "directory (no datacenter.yaml)", "see docs/inventory-format.md", column=key))
+    return RoomRef(rid, str(path))
 
 
 def largest_server_gpus(spec: "RegionSpec") -> int | None:
@@ -190,14 +269,28 @@ def largest_server_gpus(spec: "RegionSpec") -> int | None:
     return most
 
 
-def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | None = None) -> pd.DataFrame:
-    """The region-level queue; problems raise :class:`InventoryError` (all of them). A VM larger
-    than ``max_gpus`` (the region's largest server) is reported: no room could take it."""
+def _named(column: str, value) -> str:
+    """A cell for a message: ``gpus 'x'``, or ``an empty gpus`` for a blank one (not ``nan``)."""
+    return f"{column} {value!r}" if pd.notna(value) else f"an empty {column}"
+
+
+def region_file(spec: RegionSpec, path: str | Path) -> str:
+    """A file of the region as problems name it: relative to REGION_DIR (``queues/pending.csv``),
+    as a room's files are named under their room (``room01/vms.csv``)."""
+    path = Path(path)
+    return path.relative_to(spec.root).as_posix() if path.is_relative_to(spec.root) else str(path)
+
+
+def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | None = None,
+                        file: str | None = None) -> pd.DataFrame:
+    """The region-level queue; problems raise :class:`InventoryError` (all of them), naming it
+    ``file`` (default: its name). A VM larger than ``max_gpus`` (the region's largest server)
+    is reported: no room could take it."""
     from tapas_opt.inventory.load import read_user_table
 
     path = Path(path)
-    file = path.name
-    frame = read_user_table(path)
+    file = file or path.name
+    frame = read_user_table(path, file)
     problems = [Problem("missing_column", file, f"required column '{c}' is missing",
                         "columns: vm_id, kind, customer, endpoint, gpus[, room]")
                 for c in ("vm_id", "kind", "gpus") if c not in frame.columns]
@@ -208,10 +301,10 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
             frame[col] = None
     gpus = pd.to_numeric(frame["gpus"], errors="coerce")
     for i in frame.index[gpus.isna() | (gpus <= 0) | (gpus != gpus.round())]:
-        problems.append(Problem("bad_type", file, f"gpus {frame.at[i, 'gpus']!r} is not a whole number > 0",
+        problems.append(Problem("bad_type", file, f"{_named('gpus', frame.at[i, 'gpus'])} is not a whole number > 0",
                                 line=i + 2, column="gpus"))
     for i in frame.index[~frame["kind"].isin(["iaas", "saas"])]:
-        problems.append(Problem("out_of_range", file, f"kind {frame.at[i, 'kind']!r} must be iaas or saas",
+        problems.append(Problem("out_of_range", file, f"{_named('kind', frame.at[i, 'kind'])} must be iaas or saas",
                                 line=i + 2, column="kind"))
     for i in frame.index[(frame["kind"] == "saas") & frame["endpoint"].isna()]:
         problems.append(Problem("missing_endpoint", file, "a SaaS VM needs an endpoint", line=i + 2, column="endpoint"))
@@ -223,8 +316,8 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
                                 line=i + 2, column="vm_id"))
     if max_gpus is not None:
         for i in frame.index[gpus > max_gpus]:
-            problems.append(Problem("vm_too_large", file, f"VM {frame.at[i, 'vm_id']!r} needs {int(gpus[i])} GPUs; the "
-                                    f"region's largest server has {max_gpus}", "split the VM or add larger servers",
+            problems.append(Problem("vm_too_large", file, f"{_named('vm_id', frame.at[i, 'vm_id'])} needs "
+                                    f"{int(gpus[i])} GPUs; the region's largest server has {max_gpus}", "split the VM or add larger servers",
                                     line=i + 2, column="gpus"))
     for i in frame.index[frame["room"].notna() & ~frame["room"].astype(str).isin(room_ids)]:
         problems.append(Problem("unknown_room", file, f"room {frame.at[i, 'room']!r} is not a room of the region",
@@ -326,7 +419,10 @@ def analyse_room(ref: RoomRef, forecast_method: str = "auto", scope: str = "regi
     from tapas_opt.inventory.load import load_inventory
 
     t0 = time.perf_counter()
-    inv = load_inventory(ref.path)
+    try:
+        inv = load_inventory(ref.path)
+    except InventoryError as exc:
+        raise InventoryError(_in_room(exc.problems, ref.room_id)) from None
     t1 = time.perf_counter()
     horizon = inventory_horizon(inv)
     inv = dataclasses.replace(inv, config=dataclasses.replace(inv.config, start=str(horizon[0])))
@@ -706,6 +802,7 @@ def plan_region(region: str | Path | RegionSpec, out_dir: str | Path | None = No
     from tapas_opt.distributed import dask_client
 
     spec = region if isinstance(region, RegionSpec) else load_region(region)
+    check_room_ids(r.room_id for r in spec.rooms)
     if client is not None:
         return _plan(spec, out_dir, client, forecast_method, options, repair_rounds, retries, progress)
     with dask_client(scheduler, workers) as c:
@@ -733,11 +830,12 @@ def _rooms_problems(spec: RegionSpec) -> list[Problem]:
     """Every room's inventory problems, each file named under its room."""
     from tapas_opt.inventory.load import check_inventory
 
-    out = []
-    for room in spec.rooms:
-        _, problems = check_inventory(room.path)
-        out += [dataclasses.replace(p, file=f"{room.room_id}/{p.file}") for p in problems]
-    return out
+    return [p for room in spec.rooms for p in _in_room(check_inventory(room.path)[1], room.room_id)]
+
+
+def _in_room(problems, room_id: str) -> list[Problem]:
+    """A room's inventory problems named as files of the region (``room01/vms.csv``)."""
+    return [dataclasses.replace(p, file=f"{room_id}/{p.file}") for p in problems]
 
 
 def _submit(client, fn, *args, key: str, retries: int):
@@ -758,8 +856,8 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     # The region's queue is checked first: a bad file fails before the rooms are forecast, with
     # the rooms' own problems listed too (every problem at once).
     try:
-        pending = (read_region_pending(spec.pending, set(rid), largest_server_gpus(spec))
-                   if spec.pending is not None else None)
+        pending = (read_region_pending(spec.pending, set(rid), largest_server_gpus(spec),
+                                       region_file(spec, spec.pending)) if spec.pending is not None else None)
     except InventoryError as exc:
         raise InventoryError(list(exc.problems) + _rooms_problems(spec)) from None
     # Stage 1: rooms load and forecast in parallel; the rooms stay on the workers.
@@ -782,12 +880,11 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     results_f: dict[str, list] = {}
     rounds, figures, placed_parts = [], [], []
     exclude: dict[str, set[str]] = {}
-    reasons: dict[str, str] = {}
+    refused: dict[str, str] = {}  # VM -> the binding limit in the last room that could not seat it
+    unsplit: dict[str, str] = {}  # VM -> why the last split gave it to no room
     offered = queue
     for round_ in range(1, repair_rounds + 2):
-        for vm_id, why in _not_offered(offered, room_of, exclude).items():
-            # after a room refused it, keep that room's binding limit in front of the split's reason
-            reasons[vm_id] = f"{reasons[vm_id]}; then {why}" if vm_id in reasons else why
+        unsplit.update(_not_offered(offered, room_of, exclude, round_))
         given = {rid[k]: np.flatnonzero(room_of == k) for k in range(len(rid)) if (room_of == k).any()}
         if not given:
             break
@@ -805,21 +902,27 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
             figures.append(b["figures"])
             placed_parts.append(b["placed"].assign(room=room, round=round_, status="placed"))
             unplaced_parts.append(b["unplaced"])
-            reasons.update(b["reasons"])
+            for vm_id, why in b["reasons"].items():
+                refused[vm_id] = why
+                unsplit.pop(vm_id, None)  # a room tried it after that split
             for vm_id in b["unplaced"].vms["vm_id"]:
                 exclude.setdefault(str(vm_id), set()).add(room)
         unplaced = Queue.concat(unplaced_parts)
+        # Offered again on the rooms' plans: the VMs a room could not seat (to the other rooms)
+        # and those the split gave to no room (the GPUs it kept for others may be free now).
+        left = Queue.concat([unplaced, offered.take(np.flatnonzero(room_of < 0))])
         rounds.append({"round": round_, "rooms": len(given), "vms": int(sum(map(len, given.values()))),
-                       "unplaced": int(len(unplaced.vms))})
-        if len(unplaced.vms) == 0 or round_ > repair_rounds:
+                       "unplaced": int(len(unplaced.vms)), "not_given": int((room_of < 0).sum())})
+        if len(left.vms) == 0 or round_ > repair_rounds:
             break
         repair_views = [dataclasses.replace(views_by[k], queue=Queue.empty(len(views_by[k].horizon))) for k in rid]
-        offered = unplaced
-        room_of, _ = split_queue(repair_views, unplaced, exclude)
+        offered = left
+        room_of, _ = split_queue(repair_views, left, exclude)
     t3 = time.perf_counter()
     exports = _gather({k: _submit(client, _export_all, fs, key=f"export-{k}", retries=retries)
                        for k, fs in results_f.items()}, "collecting the plans")
     t4 = time.perf_counter()
+    reasons = {v: "; then ".join(filter(None, (refused.get(v), unsplit.get(v)))) for v in {*refused, *unsplit}}
     assignment = _assignment(queue, placed_parts, reasons)
     final = {f["room"]: f for f in figures}  # a room's last round describes its final plan
     room_rows = [final[k] for k in rid if k in final]
@@ -849,16 +952,21 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     return result
 
 
-def _not_offered(offered: Queue, room_of: np.ndarray, exclude: dict[str, set[str]]) -> dict[str, str]:
-    """Why the split gave some VMs to no room: no server left in the region (outside the rooms
-    that already refused them) with enough free GPUs."""
+def _not_offered(offered: Queue, room_of: np.ndarray, exclude: dict[str, set[str]], round_: int) -> dict[str, str]:
+    """Why the split of ``round_`` gave some VMs to no room: when it ran, no server left in the
+    region (outside the rooms that already refused them) had enough free GPUs. (Row power does
+    not leave a VM without a room: the split then takes the row it breaks least, and the room's
+    solve names the limit.)"""
+    when = ("when the queue was split over the rooms (they went to the VMs split before it, largest first)"
+            if round_ == 1 else f"when the VMs left were split again in round {round_} (the rooms' plans so far and "
+            "the VMs split before it, largest first, had taken them)")
     out = {}
     for v in np.flatnonzero(room_of < 0):
         vm_id = str(offered.vms["vm_id"].iloc[v])
         tried = sorted(exclude.get(vm_id, ()))
         where = f"outside the rooms that could not seat it ({', '.join(tried)})" if tried else "in the region"
         out[vm_id] = (f"no_gpu_capacity: no server {where} had {int(offered.vms['gpus'].iloc[v])} free GPUs "
-                      f"left for it (the free GPUs went to the VMs split before it, largest first)")
+                      f"left for it {when}")
     return out
 
 
@@ -904,6 +1012,7 @@ def write_region(out_dir: str | Path, summary: dict, assignment: pd.DataFrame, e
     from tapas_opt.placement.output import profiles_frame
 
     out_dir = Path(out_dir)
+    check_room_ids(exports)
     with atomic_directory(out_dir) as tmp:
         write_json(tmp / "region.json", summary)
         assignment.to_csv(tmp / "assignment.csv", index=False)
