@@ -144,6 +144,7 @@ def test_region_plan_places_every_vm_within_its_rooms_bounds(client, region, tmp
         assert r["peak_row_power_gap"] <= 0.02 or r["escalated"]
     a = pd.read_csv(tmp_path / "out" / "assignment.csv")
     assert a["vm_id"].is_unique and len(a) == 90 and (a["status"] == "placed").all()
+    assert pd.read_csv(tmp_path / "out" / "assignment.csv", dtype=str)["round"].str.fullmatch(r"\d+").all()  # not 1.0
     assert set(a["home"]) == {"room01", "room02", "room03"}
     for room, part in a.groupby("room"):
         servers = set(load_inventory(region / room).servers["server_id"])

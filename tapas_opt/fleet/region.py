@@ -980,6 +980,7 @@ def _assignment(queue: Queue, placed_parts: list[pd.DataFrame], reasons: dict[st
     home = queue.vms.set_index("vm_id")[["source_id", "home", "kind", "gpus"]]
     out = out.join(home, on="vm_id")
     out["reason"] = [reasons.get(v, "") if st == "unplaced" else "" for v, st in zip(out["vm_id"], out["status"])]
+    out["round"] = out["round"].astype("Int64")  # whole rounds, empty for unplaced VMs (the concat made them 1.0)
     return out[["vm_id", "source_id", "home", "kind", "gpus", "room", "server_id", "row_id", "round", "status",
                 "reason"]]
 
