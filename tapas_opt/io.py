@@ -35,7 +35,7 @@ LEGACY_SUMMARIES = ("summary.json", "region.json")
 """What outputs of versions before the marker file have (plan-region writes region.json)."""
 
 
-def check_not_inventory(dest: Path | str) -> None:
+def check_not_inventory(dest: Path | str, option: str = "--out") -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` if ``dest`` holds an inventory (one of
     :data:`INVENTORY_FILES`): writing there would delete or overwrite its files."""
     from tapas_opt.errors import OutputError
@@ -43,10 +43,10 @@ def check_not_inventory(dest: Path | str) -> None:
     held = [name for name in INVENTORY_FILES if (Path(dest) / name).exists()]
     if held:
         raise OutputError(f"refusing to write to {dest}: it holds an inventory ({held[0]}), whose files writing "
-                          f"would delete or overwrite. Choose another --out directory.")
+                          f"would delete or overwrite. Choose another {option} directory.")
 
 
-def check_writable_location(dest: Path | str) -> None:
+def check_writable_location(dest: Path | str, option: str = "--out") -> None:
     """Raise :class:`~tapas_opt.errors.OutputError` before any work if ``dest`` cannot be
     written: a parent is a file, the nearest existing parent is read-only or not ours to write,
     or ``dest`` is the working directory (or holds it), which cannot be swapped for a new one."""
@@ -56,40 +56,42 @@ def check_writable_location(dest: Path | str) -> None:
     here = Path.cwd().resolve()
     real = Path(os.path.realpath(dest))
     if real == here or real in here.parents:
-        raise OutputError(f"--out {str(dest) or '.'} is the working directory (or holds it), which a run cannot "
-                          f"replace: give a new directory, e.g. --out plan")
+        raise OutputError(f"{option} {str(dest) or '.'} is the working directory (or holds it), which a run cannot "
+                          f"replace: give a new directory, e.g. {option} plan")
     ancestor = real.parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise OutputError(f"cannot write {dest}: {ancestor} is a file, not a directory. Choose another --out.")
+        raise OutputError(f"cannot write {dest}: {ancestor} is a file, not a directory. Choose another {option}.")
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {dest}: {ancestor} is not writable (read-only file system or no "
-                          f"permission). Choose another --out.")
+                          f"permission). Choose another {option}.")
 
 
-def check_resumable(dest: Path | str, own_files: tuple[str, ...]) -> None:
-    """For commands that add to their --out directory (resumable sweeps): ``dest`` is new, empty,
-    or an earlier output of theirs (the marker or one of ``own_files``), never someone else's."""
+def check_resumable(dest: Path | str, own_files: tuple[str, ...], option: str = "--out") -> None:
+    """For commands that add to their --out directory (resumable sweeps; ``report --png-dir``,
+    ``option``): ``dest`` is new, empty, or an earlier output of tapas-opt (the marker or one
+    of ``own_files``), never someone else's and never an inventory."""
     from tapas_opt.errors import OutputError
 
-    if not _new_or_own(Path(dest), own_files, inventory_ok=False):
-        raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by this command, "
-                          f"whose files would overwrite its own. Choose a new --out directory.")
+    if not _new_or_own(Path(dest), own_files, inventory_ok=False, option=option):
+        raise OutputError(f"refusing to write to {dest}: it is not empty and was not written by this command "
+                          f"(nor by tapas-opt), so files of its own could be overwritten. Choose a new {option} "
+                          f"directory (or empty this one yourself).")
 
 
-def _new_or_own(dest: Path, own_files, inventory_ok: bool) -> bool:
+def _new_or_own(dest: Path, own_files, inventory_ok: bool, option: str = "--out") -> bool:
     """Whether ``dest`` is writable and new, empty or carries the marker or one of ``own_files``
     (False: someone else's directory). A file or (unless ``inventory_ok``) an inventory raises."""
     from tapas_opt.errors import OutputError
 
-    check_writable_location(dest)
+    check_writable_location(dest, option)
     if not dest.exists():
         return True
     if not dest.is_dir():
-        raise OutputError(f"{dest} is a file: --out needs a directory path")
+        raise OutputError(f"{dest} is a file: {option} needs a directory path")
     if not inventory_ok:
-        check_not_inventory(dest)
+        check_not_inventory(dest, option)
     return (dest / OUTPUT_MARKER).exists() or any((dest / f).exists() for f in own_files) or not any(dest.iterdir())
 
 

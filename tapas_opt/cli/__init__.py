@@ -92,16 +92,15 @@ def _check_output(command: str, params: dict) -> None:
     """Before any work: the --out directory may be replaced (tapas-opt wrote it, or it is new
     or empty; never an inventory) and replacing it deletes no input of the command; an --out
     file is no input and, if it exists, an earlier output of the same command."""
-    from tapas_opt.io import (check_file_replaceable, check_not_input, check_replaceable, check_resumable,
-                              check_writable_location)
+    from tapas_opt.io import check_file_replaceable, check_not_input, check_replaceable, check_resumable
 
     inputs = []
     for name, value in params.items():
         values = value if isinstance(value, (list, tuple)) else [value]
         inputs += [v for v in values if name not in ("out_dir", "out_path") and isinstance(v, (str, Path))
                    and Path(v).exists()]
-    if params.get("png_dir"):  # report's figures: a directory it adds files to
-        check_writable_location(Path(params["png_dir"]) / "figure.png")
+    if params.get("png_dir"):  # report's figures: added to a directory tapas-opt wrote (or a new/empty one)
+        check_resumable(params["png_dir"], (), option="--png-dir")
     out_file = params.get("out_path")
     if out_file is not None and command in OUT_FILE_HEADS:
         check_file_replaceable(out_file, inputs, OUT_FILE_HEADS[command])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tapas_opt.io import atomic_write_figure
+from tapas_opt.io import OUTPUT_MARKER, atomic_write_figure
 from tapas_opt.report.data import PlanView
 from tapas_opt.report.layout import LABEL_W, build_layout, natural_key
 from tapas_opt.report.scales import (BASELINE_COLOUR, LIMIT_COLOUR, PLAN_COLOUR, ColourScale, power_scale,
@@ -158,10 +158,12 @@ def plot_aisle_airflow(view: PlanView, baseline: PlanView | None = None, ncols: 
 
 
 def write_pngs(out_dir: str | Path, view: PlanView, baseline: PlanView | None = None, dpi: int = 130) -> list[Path]:
-    """Write every figure of the report as PNG into ``out_dir``; returns the paths."""
+    """Write every figure of the report as PNG into ``out_dir`` (marked as tapas-opt's output);
+    returns the paths."""
     plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / OUTPUT_MARKER).touch()  # a later run may add to it again; see tapas_opt.io.check_resumable
     figures = {}
     for metric in ("temp", "power"):
         scale = _scale(view, metric, baseline)
