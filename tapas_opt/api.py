@@ -10,11 +10,11 @@ memory and answers each request in milliseconds.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from tapas_opt.config import QUANTILES, DatacenterConfig
 from tapas_opt.errors import InventoryError, Problem, first_few
@@ -25,10 +25,11 @@ from tapas_opt.placement import heuristics
 from tapas_opt.placement.evaluate import server_warmth
 from tapas_opt.placement.explain import explain_plan
 from tapas_opt.placement.instance import PlacementInstance, build_instance
-from tapas_opt.placement.output import build_summary, read_plan, with_plan_queue, write_plan
+from tapas_opt.placement.output import build_summary, read_moves, read_plan, with_plan_queue, write_plan
 from tapas_opt.placement.solve import PlacementSolution, solve_placement
 from tapas_opt.placement.state import RoomState
 from tapas_opt.placement.verify import VerifyReport, verify_plan
+from tapas_opt.shapes import NUMBER, OPTIONAL, TEXT, read_json_value
 
 
 @dataclass
@@ -96,22 +97,40 @@ def place(inventory: str | Path | Inventory, out_dir: str | Path | None = None, 
     return PlaceResult(prep, sol, summary, explanations, Path(out_dir) if out_dir else None)
 
 
-def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyReport:
+def verify(inventory: str | Path | Inventory, plan_dir: str | Path, forecast_method: str = "auto") -> VerifyReport:
     """Re-check a plan directory against an inventory (physics only, no solver)."""
+    return check_plan_dir(inventory, plan_dir, forecast_method).report
+
+
+@dataclass
+class CheckedPlan:
+    """A plan directory re-checked against an inventory (:func:`check_plan_dir`): the check,
+    and the files it read (what ``tapas-opt report`` draws)."""
+
+    report: VerifyReport
+    summary: dict
+    plan: pd.DataFrame
+    moves: pd.DataFrame
+    room: str
+
+
+def check_plan_dir(inventory: str | Path | Inventory, plan_dir: str | Path, forecast_method: str = "auto"
+                   ) -> CheckedPlan:
+    """What ``verify`` and ``report`` share: read a plan directory (``summary.json`` checked,
+    ``moves.csv`` checked against ``plan.csv``), evaluate it at the plan's load band with its
+    own profiles when saved, and warn when the plan was made for another inventory."""
     plan_dir = Path(plan_dir)
-    summary = _plan_summary(plan_dir)
-    # Check at the load band the plan was made for (its summary), else the inventory's.
-    quantile, made_for = summary.get("quantile"), summary.get("inventory_dir")
-    if quantile is not None and quantile not in QUANTILES:
-        raise InventoryError([Problem("bad_value", str(plan_dir / "summary.json"), f"quantile {quantile!r} is not "
-                                      f"one of {', '.join(QUANTILES)}", "re-run place", column="quantile")])
+    summary = plan_summary(plan_dir)
     root = Path(inventory.root if isinstance(inventory, Inventory) else inventory).resolve()
-    other_room = made_for if isinstance(made_for, str) and Path(made_for).resolve() != root else None
+    made_for = summary.get("inventory_dir")
+    other_room = made_for if made_for is not None and Path(made_for).resolve() != root else None
     try:
         inv = with_plan_queue(inventory if isinstance(inventory, Inventory) else load_inventory(inventory), plan_dir)
         plan = read_plan(plan_dir)
+        moves = read_moves(plan_dir, inv, plan)
         saved = plan_dir / "profiles.parquet"
-        prep = prepare(inv, saved if saved.exists() else None, quantile=quantile)
+        prep = prepare(inv, saved if saved.exists() else None, forecast_method=forecast_method,
+                       quantile=summary.get("quantile"))
         report = verify_plan(prep.instance, plan)
     except InventoryError as exc:
         if other_room is None:
@@ -121,22 +140,25 @@ def verify(inventory: str | Path | Inventory, plan_dir: str | Path) -> VerifyRep
         report.warnings.append(f"the plan was made for the inventory {other_room} (its summary.json), not "
                                f"{root}: its violations may only mean the wrong room")
     report.warnings += _unlisted_unplaced(report.unplaced, summary)
-    return report
+    return CheckedPlan(report, summary, plan, moves, prep.config.name)
 
 
-def _plan_summary(plan_dir: Path) -> dict:
-    """The plan's ``summary.json`` ({} when it has none: plans from other tools need not)."""
-    path = plan_dir / "summary.json"
-    if not path.exists():
-        return {}
-    try:
-        summary = json.loads(path.read_text())
-    except ValueError as exc:
-        summary = exc
-    if not isinstance(summary, dict):
-        raise InventoryError([Problem("unreadable_file", str(path), f"not a JSON object: {summary}",
-                                      "re-run place, or remove summary.json to verify at the inventory's "
-                                      "load band")])
+SUMMARY_HINT = "re-run the command that wrote the plan, or remove summary.json to check it at the inventory's load band"
+PLAN_SUMMARY = {"quantile": TEXT, "inventory_dir": TEXT, "unplaced": [dict], "vms": dict, "warnings": list,
+                "nightly": {"peak_row_power_without_moves": NUMBER + OPTIONAL,
+                            "peak_row_power_with_moves": NUMBER + OPTIONAL}}
+"""The keys of a plan's summary.json that verify and report read, and their types."""
+
+
+def plan_summary(plan_dir: str | Path) -> dict:
+    """The plan's ``summary.json`` ({} when it has none: plans from other tools need not); the
+    keys verify and report read must have their types, and ``quantile`` be a load band."""
+    path = Path(plan_dir) / "summary.json"
+    summary = read_json_value(path, PLAN_SUMMARY, SUMMARY_HINT, missing={})
+    quantile = summary.get("quantile")
+    if quantile is not None and quantile not in QUANTILES:
+        raise InventoryError([Problem("bad_value", str(path), f"quantile {quantile!r} is not "
+                                      f"one of {', '.join(QUANTILES)}", SUMMARY_HINT, column="quantile")])
     return summary
 
 

@@ -201,3 +201,39 @@ def test_no_moves_says_why(tmp_path):
     assert "moves: 0 of at most 5" in res.output and "no moves: no running SaaS VM sits in a row near the peak" in res.output
     summary = json.loads((tmp_path / "n" / "summary.json").read_text())
     assert summary["nightly"]["why_no_moves"].startswith("no running SaaS VM")
+
+
+def test_report_and_verify_check_moves_csv_against_plan_csv(hot_row_room, tmp_path):
+    """report applied moves.csv to the room while verify ignored it, and neither checked the two
+    files agree: a move of an IaaS VM that plan.csv leaves in place was drawn as a 'running_moved'
+    violation with a backwards message by report and passed by verify. Now both read the same
+    files and refuse a moves.csv that contradicts plan.csv or the inventory (exit 2, line,
+    column), and agree on a consistent plan."""
+    run = CliRunner()
+    night = tmp_path / "night"
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(night), "--max-moves", "5", "--min-gain", "0",
+                            "--forecast-method", "template", "--time-limit", "5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    moves = pd.read_csv(night / "moves.csv", dtype=str)
+    assert len(moves)
+    ok_verify = json.loads(run.invoke(main, ["verify", str(hot_row_room), str(night), "--json"]).stdout)
+    ok_report = json.loads(run.invoke(main, ["report", str(night), "-i", str(hot_row_room), "--out",
+                                             str(tmp_path / "r.html"), "--json"]).stdout)["plan"]
+    assert ok_verify["ok"] and ok_report["violations"] == 0
+    assert ok_report["peak_row_power_fraction"] == pytest.approx(ok_verify["peak_row_power_fraction"], abs=1e-4)
+
+    other = next(s for s in ("B1", "B2", "B3", "B4") if s not in set(moves["to_server"]))
+    iaas = pd.DataFrame([{"step": "9", "vm_id": "i1", "from_server": "A4", "to_server": other}])
+    cases = {"wrong-target": (moves.assign(to_server=[other] + list(moves["to_server"][1:])), ":2 [to_server]"),
+             "wrong-source": (moves.assign(from_server=["B4"] + list(moves["from_server"][1:])), ":2 [from_server]"),
+             "iaas": (pd.concat([moves, iaas], ignore_index=True), f":{len(moves) + 2} [vm_id]: bad_value")}
+    for name, (bad, where) in cases.items():
+        broken = tmp_path / name
+        shutil.copytree(night, broken)
+        bad.to_csv(broken / "moves.csv", index=False)
+        for args in (["verify", str(hot_row_room), str(broken)],
+                     ["report", str(broken), "-i", str(hot_row_room), "--out", str(tmp_path / f"{name}.html")]):
+            res = run.invoke(main, args)
+            flat = "".join(res.output.split())
+            assert res.exit_code == 2 and f"moves.csv{where}".replace(" ", "") in flat, (name, args[0], res.output)
+        assert not (tmp_path / f"{name}.html").exists()

@@ -234,7 +234,7 @@ def test_a_nightly_plan_is_drawn_after_its_moves(plans, tmp_path):
     servers = pd.read_csv(EXAMPLE / "servers.csv")
     empty = sorted(set(servers["server_id"]) - set(plan["server_id"]))[0]
     vm = plan[(plan["status"] == "running") & (plan["kind"] == "saas") & (plan["gpus"] == 8)].iloc[0]
-    plan.loc[plan["vm_id"] == vm.vm_id, "server_id"] = empty
+    plan.loc[plan["vm_id"] == vm.vm_id, ["server_id", "status"]] = [empty, "moved"]  # as tapas-opt plan writes
     plan.to_csv(nightly / "plan.csv", index=False)
     pd.DataFrame([{"step": 1, "vm_id": vm.vm_id, "from_server": vm.server_id, "to_server": empty}]).to_csv(
         nightly / "moves.csv", index=False)
@@ -418,3 +418,162 @@ def test_progress_helpers_are_silent_off_a_terminal(capsys):
     assert list(progress_bar(iter("ab"), enabled=False)) == ["a", "b"]
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def _flat(text: str) -> str:
+    """Text without whitespace: rich wraps long lines anywhere, even inside a path."""
+    return "".join(text.split())
+
+
+def _plan_copy(plans, tmp_path, **summary_changes) -> Path:
+    """The optimal plan copied, with summary.json keys replaced (``summary=...``: the whole file)."""
+    pm = tmp_path / "pm"
+    shutil.copytree(plans["optimal"], pm)
+    summary = json.loads((pm / "summary.json").read_text())
+    summary = summary_changes.pop("summary", {**summary, **summary_changes})
+    (pm / "summary.json").write_text(json.dumps(summary))
+    return pm
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"summary": []}, "summary.json: bad_value: the file holds a list"),
+    ({"unplaced": 3}, "summary.json [unplaced]: bad_value"),
+    ({"vms": "x"}, "summary.json [vms]: bad_value"),
+    ({"quantile": "p75"}, "summary.json [quantile]: bad_value"),
+])
+def test_report_refuses_a_plan_summary_of_the_wrong_shape_as_verify_does(plans, tmp_path, change, where):
+    """An edited summary.json (a list, `unplaced: 3`, `vms: "x"`) crashed report with exit 3,
+    and `quantile: p75` was ignored by report although verify refused it: now both exit 2
+    naming the file and the key."""
+    pm = _plan_copy(plans, tmp_path, **change)
+    res = report(pm, "-i", EXAMPLE, "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and _flat(where) in _flat(res.output), res.output
+    assert not (tmp_path / "r.html").exists()
+    res = CliRunner().invoke(main, ["verify", str(EXAMPLE), str(pm)])
+    assert res.exit_code == 2 and _flat(where) in _flat(res.output), res.output
+    if change == {"summary": []}:  # without --inventory, the recorded inventory is looked up: the same problem
+        assert report(pm, "--out", tmp_path / "r.html").exit_code == 2
+
+
+def _emergency(tmp_path, **changes) -> Path:
+    d = tmp_path / "ups"
+    d.mkdir(exist_ok=True)
+    summary = {"events": [{"event": "ups-failure", "description": "UPS failure"}], "status": "ok",
+               "saas": {"served_pct": 100.0}, "iaas": {"vms": 2, "capped_vms": 0},
+               "limits": {"rows": [{"row_id": "R1", "kw_after": None, "limit_kw": 78.0}]}, **changes}
+    (d / "summary.json").write_text(json.dumps(summary))
+    return d
+
+
+def _simulation(tmp_path, summary=None, table="policy,peak_row_power\nbaseline,0.8\n", ts=None) -> Path:
+    d = tmp_path / "sim"
+    d.mkdir(exist_ok=True)
+    (d / "summary.json").write_text(json.dumps({} if summary is None else summary))
+    (d / "comparison.csv").write_text(table)
+    if ts is not None:
+        pd.DataFrame({"policy": "baseline", "timestamp": ["2026-06-01 00:00", ts], "scope": "row", "id": "R1",
+                      "metric": "power_kw", "value": ["1.0", "2.0" if ts != "2026-06-01 01:00" else "x"]}
+                     ).to_parquet(d / "timeseries.parquet")
+    return d
+
+
+def _whatif(tmp_path, results, sweep=None) -> Path:
+    d = tmp_path / "wi"
+    d.mkdir(exist_ok=True)
+    (d / "results.csv").write_text(results)
+    if sweep is not None:
+        (d / "sweep.json").write_text(sweep)
+    return d
+
+
+@pytest.mark.parametrize("option, make, where", [
+    ("--emergency", lambda t: _emergency(t, events=None), "summary.json [events]: bad_value"),
+    ("--emergency", lambda t: _emergency(t, saas=None), "summary.json [saas]: bad_value"),
+    ("--emergency", lambda t: _emergency(t, limits={"rows": [{"row_id": 5}]}),
+     "summary.json [limits.rows[0].row_id]: bad_value"),
+    ("--simulation", lambda t: _simulation(t, summary=[]), "summary.json: bad_value"),
+    ("--simulation", lambda t: _simulation(t, table="policy,peak_row_power\nbaseline,abc\n"),
+     "comparison.csv:2 [peak_row_power]: bad_value: 'abc' is not a number"),
+    ("--simulation", lambda t: _simulation(t, ts="2026-06-01 01:00"), "timeseries.parquet [value]: bad_value"),
+    ("--simulation", lambda t: _simulation(t, ts="notatime"), "timeseries.parquet [timestamp]: bad_value"),
+    ("--whatif", lambda t: _whatif(t, "name,param.k,peak_row_power_fraction\na,1,abc\n"),
+     "results.csv:2 [peak_row_power_fraction]: bad_value"),
+    ("--whatif", lambda t: _whatif(t, "name,param.k,peak_row_power_fraction\na,1,0.9\na,x,0.8\n"),
+     "results.csv:3 [param.k]: bad_value"),
+    ("--whatif", lambda t: _whatif(t, "name,param.k\na,1\n", sweep="[1]"), "sweep.json: bad_value"),
+])
+def test_edited_emergency_simulation_and_whatif_files_are_malformed_input(plans, tmp_path, option, make, where):
+    """Keys of another type, text in numeric columns and foreign JSON in the outputs of
+    reconfigure, simulate and whatif crashed report with exit 3 (a traceback): now exit 2,
+    naming the file and the key or column, and nothing is written."""
+    res = report(plans["optimal"], "-i", EXAMPLE, option, make(tmp_path), "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and _flat(where) in _flat(res.output), res.output
+    assert _flat("re-run the") in _flat(res.output)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_null_emergency_numbers_and_an_empty_whatif_sweep_still_render(plans, tmp_path):
+    """A reconfigure row with `kw_after: null` crashed the chart's tooltip (format of None); a
+    whatif results.csv with only its header (no scenario finished) crashed the sweep chart
+    (min() of an empty sequence): both render, the sweep saying that none finished."""
+    out = tmp_path / "r.html"
+    res = report(plans["optimal"], "-i", EXAMPLE, "--emergency", _emergency(tmp_path),
+                 "--whatif", _whatif(tmp_path, "name,param.k,peak_row_power_fraction\n"), "--out", out)
+    assert res.exit_code == 0, res.output
+    html = out.read_text()
+    assert "No scenario of this sweep has finished" in html and "– kW with the plan" in html
+
+
+def test_report_warns_when_the_plan_was_made_for_another_inventory(plans, tmp_path):
+    """report PLAN -i OTHER drew a wrong-room evaluation as if it were real; verify warned. Now
+    report gives verify's warning on the console and above the verdict in the HTML."""
+    other = tmp_path / "other-room"
+    shutil.copytree(EXAMPLE, other)
+    out = tmp_path / "r.html"
+    res = report(plans["optimal"], "-i", other, "--out", out)
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "warning (optimal): the plan was made for the inventory" in text and str(other.resolve()) in text
+    html = out.read_text()
+    assert 'class="verdict warn"' in html and "its violations may only mean the wrong room" in html
+    data = json.loads(report(plans["optimal"], "-i", other, "--out", out, "--json").stdout)
+    assert any("was made for the inventory" in w for w in data["warnings"])
+    assert not any("was made for" in w for w in json.loads(
+        report(plans["optimal"], "-i", EXAMPLE, "--out", out, "--json").stdout)["warnings"])
+
+
+def test_png_dir_refuses_folders_tapas_opt_did_not_write(plans, tmp_path):
+    """--png-dir overwrote a user's row_power.png and wrote into an inventory; it now follows
+    --out's rule (new, empty, or marked as tapas-opt's), names --png-dir, and marks its folder
+    so that the next run may write there again."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "row_power.png").write_text("keep")
+    res = report(plans["optimal"], "-i", EXAMPLE, "--png-dir", mine, "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and "--png-dir" in res.output and "--out" not in res.output
+    assert (mine / "row_power.png").read_text() == "keep" and not (tmp_path / "r.html").exists()
+    inv = tmp_path / "inv"
+    shutil.copytree(EXAMPLE, inv)
+    res = report(plans["optimal"], "-i", EXAMPLE, "--png-dir", inv, "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and "inventory" in res.output and not list(inv.glob("*.png"))
+    (tmp_path / "notes.txt").write_text("x")
+    res = report(plans["optimal"], "-i", EXAMPLE, "--png-dir", tmp_path / "notes.txt" / "sub", "--out", tmp_path / "r.html")
+    assert res.exit_code == 2 and "Choose another --png-dir" in " ".join(res.output.split())
+    figures = tmp_path / "figures"
+    for _ in range(2):  # its own folder (the marker): written again
+        res = report(plans["optimal"], "-i", EXAMPLE, "--png-dir", figures, "--out", tmp_path / "r.html", "-q")
+        assert res.exit_code == 0, res.output
+    assert (figures / ".tapas-opt-output").exists() and (figures / "row_power.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("marker, option", [("configs.csv", "--emergency"), ("comparison.csv", "--simulation"),
+                                            ("results.csv", "--whatif")])
+def test_another_commands_output_given_as_the_plan_names_its_option(tmp_path, marker, option):
+    """report on a reconfigure output said only 'plan.csv is missing (pass a directory written by
+    tapas-opt place)': it now says whose output it is and which option of report takes it."""
+    d = tmp_path / "out"
+    d.mkdir()
+    (d / marker).write_text("x\n1\n")
+    res = report(d, "-i", EXAMPLE, "--out", tmp_path / "r.html")
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "plan.csv is missing" in text and f"report PLAN {option} DIR" in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,16 +15,13 @@ from tapas_opt.errors import EXIT_OK, InventoryError
 
 def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
     """--inventory, else the ``inventory_dir`` a plan's summary.json may record."""
+    from tapas_opt.api import plan_summary
+
     if inventory_dir:
         return inventory_dir
-    summary = Path(plan_dir) / "summary.json"
-    if summary.exists():
-        try:
-            recorded = json.loads(summary.read_text()).get("inventory_dir")
-        except ValueError:
-            recorded = None
-        if recorded and Path(recorded).is_dir():
-            return recorded
+    recorded = plan_summary(plan_dir).get("inventory_dir")
+    if recorded and Path(recorded).is_dir():
+        return recorded
     raise click.UsageError("pass --inventory INVENTORY_DIR: the inventory the plan was made for "
                            "(the one given to 'tapas-opt place')")
 
@@ -48,7 +44,8 @@ def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
               metavar="DIR", help="An output directory of 'tapas-opt whatif' to add to the What-if section "
                                   "(repeatable).")
 @click.option("--png-dir", type=click.Path(file_okay=False), default=None,
-              help="Also write every figure as a PNG (matplotlib) into this directory.")
+              help="Also write every figure as a PNG (matplotlib) into this directory: a new or empty one, or one "
+                   "tapas-opt wrote (never someone else's files or an inventory).")
 @click.option("--title", default=None, help="Title of the report [default: 'tapas-opt report: ROOM'].")
 @click.option("--label", default=None, help="Name of the plan in the report [default: its policy].")
 @click.option("--baseline-label", default=None, help="Name of the baseline in the report [default: its policy].")
@@ -67,7 +64,8 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     with their reasons; with --baseline, both plans side by side; with --emergency, what
     'tapas-opt reconfigure' does in each event; with --simulation, the policies of 'tapas-opt
     simulate' side by side; with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is recomputed from the inventory and the
-    plan with the physics module (as 'tapas-opt verify' does). Exit code 0 when the report is
+    plan with the physics module (as 'tapas-opt verify' does, with its warnings: a plan made for
+    another inventory). Outputs of other commands with edited or foreign files are bad input (exit 2). Exit code 0 when the report is
     written, also for a plan that breaks a limit (the report says so; gate on 'tapas-opt verify').
     """
     from tapas_opt.inventory.load import load_inventory
@@ -108,8 +106,12 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
             pngs = write_pngs(png_dir, view, base)
     if as_json:
         print_json({"report": str(path), "png": [str(p) for p in pngs], "plan": view.headline(),
+                    "warnings": view.warnings, "baseline_warnings": base.warnings if base is not None else None,
                     "baseline": base.headline() if base is not None else None})
     elif not quiet:
+        for v in (view, base) if base is not None else (view,):
+            for w in v.warnings:
+                click.echo(f"warning ({v.label}): {w}", err=True)
         for line in violation_lines(view.violations):
             click.echo(f"violation: {line}", err=True)
         h = view.headline()

@@ -22,6 +22,7 @@ from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import Evaluation
 from tapas_opt.placement.instance import PlacementInstance
 from tapas_opt.placement.solve import PlacementSolution
+from tapas_opt.shapes import numeric_columns
 
 QUEUE_FILE = "queue.csv"
 QUEUE_COLUMNS = ["vm_id", "kind", "customer", "endpoint", "gpus"]
@@ -169,14 +170,29 @@ def read_plan(plan_dir: Path | str) -> pd.DataFrame:
     plan_dir = Path(plan_dir)
     path = plan_dir / "plan.csv"
     if not path.exists():
-        raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing",
-                                      "pass a directory written by 'tapas-opt place'")])
+        raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing", _not_a_plan_hint(plan_dir))])
     frame = read_user_table(path, str(path))
     missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
     if missing:
         raise InventoryError([Problem("missing_column", "plan.csv", f"required column '{c}' is missing")
                               for c in missing])
     return frame
+
+
+OTHER_OUTPUTS = (("configs.csv", "reconfigure", "report PLAN --emergency DIR"),
+                 ("comparison.csv", "simulate", "report PLAN --simulation DIR"),
+                 ("results.csv", "whatif", "report PLAN --whatif DIR"))
+"""A file that marks another command's output directory, that command, and where it goes."""
+
+
+def _not_a_plan_hint(plan_dir: Path) -> str:
+    """What to do with a directory that has no plan.csv: when it is the output of another
+    command (reconfigure, simulate, whatif), say so and which option of report takes it."""
+    for marker, command, usage in OTHER_OUTPUTS:
+        if (plan_dir / marker).exists():
+            return (f"{plan_dir} is an output of 'tapas-opt {command}', not a plan: give it to "
+                    f"'tapas-opt {usage}', with a plan of 'tapas-opt place' as PLAN")
+    return "pass a directory written by 'tapas-opt place'"
 
 
 def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
@@ -239,3 +255,82 @@ def with_plan_queue(inventory, plan_dir: Path | str):
                               for i, v in queue.loc[clash, "vm_id"].items()])
     vms = pd.concat([running, queue], ignore_index=True)
     return replace(inventory, vms=vms)
+
+
+MOVES_FILE = "moves.csv"
+MOVES_NUMBERS = ("step", "in_flight_peak_row_power", "in_flight_violations", "peak_row_power_after",
+                 "max_gpu_temp_after_c")
+MOVES_HINT = "moves.csv and plan.csv of a nightly plan must agree: re-run 'tapas-opt plan', or edit both"
+
+
+def read_moves(plan_dir: Path | str, inventory, plan: pd.DataFrame) -> pd.DataFrame:
+    """``moves.csv`` of a nightly plan (``tapas-opt plan``): the moves in execution order, or an
+    empty frame when the plan has none. It must agree with ``plan.csv`` and the inventory: each
+    move starts where the VM is (vms.csv, or its previous move), the last move of a VM ends on
+    its server in plan.csv, only running SaaS VMs move, and every running VM plan.csv puts on
+    another server has a move. Problems raise, all at once (file moves.csv, line, column)."""
+    path = Path(plan_dir) / MOVES_FILE
+    if not path.exists():
+        return pd.DataFrame(columns=["vm_id", "from_server", "to_server"])
+    moves = read_user_table(path, str(path))
+    missing = [c for c in ("vm_id", "from_server", "to_server") if c not in moves.columns]
+    if missing:
+        raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing",
+                                      "pass a plan written by 'tapas-opt plan'") for c in missing])
+    moves = numeric_columns(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")
+    if "step" in moves.columns:
+        moves = moves.sort_values("step", kind="stable")
+    problems = _move_problems(moves, inventory, _plan_servers(plan, inventory), str(path))
+    if problems:
+        raise InventoryError(problems)
+    return moves.reset_index(drop=True)
+
+
+def _plan_servers(plan: pd.DataFrame, inventory) -> dict[str, tuple]:
+    """Running VM id -> (its server in plan.csv, the line, whether plan.csv declares it moved)
+    for the running VMs plan.csv names."""
+    running = set(inventory.running_vms["vm_id"].astype(str))
+    first = plan[plan["vm_id"].isin(running)].drop_duplicates("vm_id")
+    moved = first["status"] == "moved" if "status" in first.columns else pd.Series(False, index=first.index)
+    return {str(v): (s, i + 2, m) for i, v, s, m in zip(first.index, first["vm_id"], first["server_id"], moved)}
+
+
+def _move_problems(moves: pd.DataFrame, inventory, planned: dict, file: str) -> list[Problem]:
+    vms = inventory.running_vms.astype({"vm_id": str}).set_index("vm_id")
+    servers = set(inventory.servers["server_id"].astype(str))
+    where = {v: str(s) for v, s in vms["server_id"].items()}  # each VM's server as the moves go
+    last_line: dict[str, int] = {}
+    problems = []
+    for i, vm, src, dst in zip(moves.index, moves["vm_id"], moves["from_server"], moves["to_server"]):
+        line = int(i) + 2
+
+        def bad(code, column, message):
+            problems.append(Problem(code, file, message, MOVES_HINT, line, column))
+
+        if pd.isna(vm) or vm not in where:
+            bad("unknown_vm", "vm_id", "vm_id is empty" if pd.isna(vm) else f"moved VM {vm!r} is not running in the "
+                "inventory")
+            continue
+        if vms.at[vm, "kind"] != "saas":
+            bad("bad_value", "vm_id", f"VM {vm} is an IaaS VM, which cannot live-migrate")
+        if pd.isna(dst) or dst not in servers:
+            bad("unknown_server", "to_server", "to_server is empty" if pd.isna(dst) else
+                f"server {dst!r} is not in servers.csv")
+            continue
+        if src != where[vm]:
+            bad("moves_mismatch", "from_server", f"VM {vm} is on {where[vm]} here ("
+                + ("vms.csv" if vm not in last_line else f"after its move on line {last_line[vm]}")
+                + f"), but the move starts from {src}")
+        where[vm], last_line[vm] = dst, line
+    for vm, line in last_line.items():
+        server, plan_line, _ = planned.get(vm, (vms.at[vm, "server_id"], None, False))
+        if where[vm] != server:
+            problems.append(Problem("moves_mismatch", file, f"VM {vm} ends on {where[vm]}, but plan.csv "
+                                    + (f"line {plan_line} puts it on {server}" if plan_line else
+                                       f"does not move it (it stays on {server})"), MOVES_HINT, line, "to_server"))
+    problems += [Problem("moves_mismatch", file, f"plan.csv line {plan_line} puts running VM {vm} on {server}, "
+                         f"as moved, but moves.csv has no move for it (it is on {where[vm]})", MOVES_HINT,
+                         column="vm_id")
+                 for vm, (server, plan_line, declared) in planned.items()
+                 if declared and vm not in last_line and server != where[vm]]
+    return problems

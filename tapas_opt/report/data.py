@@ -9,15 +9,14 @@ band when present -- and gathers everything the HTML report and the PNG figures 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import Inventory, load_inventory
+from tapas_opt.inventory.load import Inventory
+from tapas_opt.shapes import read_json_value
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,9 @@ class PlanView:
         Index ``server_id``; columns ``row_id, aisle_id, rack, gpus, used_gpus, idle_kw, max_kw, peak_kw,
         peak_gpu_temp_c`` (NaN on servers without VMs), ``vms``, ``placed_vms``, ``moved_in``
         (comma-separated VM ids) and ``n_placed``.
+    warnings : list of str
+        What the check warns about (as ``tapas-opt verify`` does): a plan made for another
+        inventory, pending VMs missing from plan.csv that its summary does not call unplaced.
     moves : DataFrame
         ``moves.csv`` of a nightly plan (``tapas-opt plan``), in execution order; the room is
         drawn after the moves. Empty for plans without moves.
@@ -59,6 +61,7 @@ class PlanView:
     aisle_cfm: pd.DataFrame
     violations: list[dict] = field(default_factory=list)
     preexisting: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     unplaced: list[dict] = field(default_factory=list)
     placed: pd.DataFrame = field(default_factory=pd.DataFrame)
     n_running: int = 0
@@ -124,25 +127,19 @@ def _r(x: float, nd: int):
     return None if x is None or not np.isfinite(x) else round(float(x), nd)
 
 
-def _read_json(path: Path, default):
-    if not path.exists():
-        return default
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InventoryError([Problem("unreadable_file", str(path), f"cannot read {path.name}: {exc}",
-                                      "re-run 'tapas-opt place' or remove the file")]) from exc
-
-
 def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, label: str = "plan",
                    forecast_method: str = "template") -> PlanView:
     """Evaluate the plan in ``plan_dir`` against ``inventory`` and gather what a report draws.
 
+    The plan is read and checked by :func:`tapas_opt.api.check_plan_dir`, as ``tapas-opt
+    verify`` reads it: the same numbers, violations and warnings (a plan made for another
+    inventory is one).
+
     Parameters
     ----------
     plan_dir : path
-        A plan directory (``plan.csv`` required; ``summary.json``, ``explanations.json`` and
-        ``profiles.parquet`` used when present).
+        A plan directory (``plan.csv`` required; ``summary.json``, ``explanations.json``,
+        ``profiles.parquet`` and a nightly plan's ``moves.csv`` used when present).
     inventory : path or Inventory
         The inventory the plan was made for.
     label : str
@@ -155,59 +152,21 @@ def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, labe
     InventoryError
         The inventory or the plan is malformed (every problem listed).
     """
-    from tapas_opt.api import prepare
-    from tapas_opt.placement.output import read_plan, with_plan_queue
-    from tapas_opt.placement.verify import verify_plan
+    from tapas_opt.api import check_plan_dir
 
     plan_dir = Path(plan_dir)
-    inv = with_plan_queue(inventory if isinstance(inventory, Inventory) else load_inventory(inventory), plan_dir)
-    summary = _read_json(plan_dir / "summary.json", {})
-    explanations = _read_json(plan_dir / "explanations.json", []) or []
-    plan = read_plan(plan_dir)
-    moves = read_moves(plan_dir, inv)
+    checked = check_plan_dir(inventory, plan_dir, forecast_method)
+    explanations = read_json_value(plan_dir / "explanations.json", [dict], "re-run the command that wrote the "
+                                   "plan, or remove explanations.json", [])
+    view = _view(label, plan_dir, checked.room, checked.summary, checked.plan, explanations, checked.report)
+    moves = checked.moves
     if len(moves):
-        # A nightly plan ('tapas-opt plan') also moves running SaaS VMs: draw the room after them.
-        vms = inv.vms.copy()
-        final = moves.drop_duplicates("vm_id", keep="last").set_index("vm_id")["to_server"]
-        hit = vms["vm_id"].isin(final.index)
-        vms.loc[hit, "server_id"] = vms.loc[hit, "vm_id"].map(final)
-        inv = replace(inv, vms=vms)
-    saved = plan_dir / "profiles.parquet"
-    # Evaluate at the load band the plan was made for (summary.json), else the inventory's.
-    quantile = summary.get("quantile") if summary.get("quantile") in ("p50", "p90", "p99") else None
-    prep = prepare(inv, saved if saved.exists() else None, forecast_method=forecast_method, quantile=quantile)
-    report = verify_plan(prep.instance, plan)
-    view = _view(label, plan_dir, prep.config.name, summary, plan, explanations, report)
-    if len(moves):
+        # A nightly plan ('tapas-opt plan') also moves running SaaS VMs: the room is drawn after them.
         final = moves.drop_duplicates("vm_id", keep="last")
         moved_in = final.groupby("to_server")["vm_id"].agg(",".join)
         view.servers["moved_in"] = view.servers.index.map(moved_in).fillna("")
         view = replace(view, moves=moves)
     return view
-
-
-def read_moves(plan_dir: Path, inventory: Inventory) -> pd.DataFrame:
-    """``moves.csv`` of a nightly plan (``vm_id, from_server, to_server`` and more, in execution
-    order), or an empty frame; moves of VMs that are not running in the inventory are errors."""
-    path = Path(plan_dir) / "moves.csv"
-    if not path.exists():
-        return pd.DataFrame(columns=["vm_id", "from_server", "to_server"])
-    moves = pd.read_csv(path, dtype={"vm_id": str, "from_server": str, "to_server": str})
-    missing = [c for c in ("vm_id", "from_server", "to_server") if c not in moves.columns]
-    if missing:
-        raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing")
-                              for c in missing])
-    running = set(inventory.vms.loc[inventory.vms["server_id"].notna(), "vm_id"].astype(str))
-    servers = set(inventory.servers["server_id"].astype(str))
-    problems = [Problem("unknown_vm", str(path), f"moved VM {v!r} is not running in the inventory",
-                        line=i + 2, column="vm_id") for i, v in enumerate(moves["vm_id"]) if v not in running]
-    problems += [Problem("unknown_server", str(path), f"server {v!r} is not in servers.csv",
-                         line=i + 2, column="to_server") for i, v in enumerate(moves["to_server"]) if v not in servers]
-    if problems:
-        raise InventoryError(problems)
-    if "step" in moves.columns:
-        moves = moves.sort_values("step", kind="stable")
-    return moves.reset_index(drop=True)
 
 
 def _view(label, plan_dir, name, summary, plan, explanations, report) -> PlanView:
@@ -290,7 +249,7 @@ def _view(label, plan_dir, name, summary, plan, explanations, report) -> PlanVie
         explanations=explanations, horizon=horizon, quantile=inst.quantile, temp_limit_c=float(inst.temp_limit_c),
         servers=servers, rows=rows, aisles=aisles, row_kw=row_kw, aisle_cfm=aisle_cfm,
         violations=[v.to_dict() for v in report.violations],
-        preexisting=[v.to_dict() for v in report.preexisting],
+        preexisting=[v.to_dict() for v in report.preexisting], warnings=list(report.warnings),
         unplaced=unplaced, placed=placed, n_running=int(len(run)))
 
 

@@ -8,7 +8,6 @@ the reduced limit. The report shows one line per emergency and, per emergency, t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -16,8 +15,20 @@ from pathlib import Path
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.report.layout import natural_key
 from tapas_opt.report.scales import BASELINE_COLOUR, LIMIT_COLOUR, PLAN_COLOUR
+from tapas_opt.shapes import NUMBER, OPTIONAL, TEXT, read_json_value
 
 REQUIRED = ("events", "status", "saas", "iaas", "limits")
+HINT = "pass a directory written by 'tapas-opt reconfigure', or re-run the command that wrote it"
+_N = NUMBER + OPTIONAL
+SHAPE = {"events": [{"description": TEXT + OPTIONAL, "event": TEXT + OPTIONAL}], "status": TEXT,
+         "saas": {"served_pct": _N, "quality_loss_pct": _N, "perf_change_pct": _N},
+         "iaas": {"perf_change_pct": _N, "capped_vms": _N, "vms": _N},
+         "reconfiguration": {"reloads": _N, "online_changes": _N},
+         "limits": {"peak_row_power_ratio": {"before": _N, "if_unchanged": _N, "after": _N},
+                    "max_gpu_temp_c": {"after": _N},
+                    "rows": [{"row_id": TEXT, "kw_if_unchanged": _N, "kw_after": _N, "limit_kw_before": _N,
+                              "limit_kw": _N}]}}
+"""The keys of summary.json the report reads, and their types."""
 
 
 @dataclass(frozen=True)
@@ -33,19 +44,14 @@ class Emergency:
 
 
 def load_emergency(path: str | Path) -> Emergency:
-    """Read a ``reconfigure`` output directory; a missing or foreign ``summary.json`` is malformed input."""
-    path = Path(path)
-    file = path / "summary.json"
-    try:
-        summary = json.loads(file.read_text())
-    except (OSError, ValueError) as exc:
-        raise InventoryError([Problem("unreadable_file", str(file), f"cannot read it: {exc}",
-                                      "pass a directory written by 'tapas-opt reconfigure'")]) from exc
+    """Read a ``reconfigure`` output directory; a missing, foreign or edited ``summary.json``
+    (keys missing or of another type) is malformed input."""
+    file = Path(path) / "summary.json"
+    summary = read_json_value(file, SHAPE, HINT)
     missing = [k for k in REQUIRED if k not in summary]
     if missing:
-        raise InventoryError([Problem("missing_column", str(file), f"key {k!r} is missing",
-                                      "pass a directory written by 'tapas-opt reconfigure'") for k in missing])
-    return Emergency(path, summary)
+        raise InventoryError([Problem("missing_column", str(file), f"key {k!r} is missing", HINT) for k in missing])
+    return Emergency(Path(path), summary)
 
 
 def _pct(x) -> str:
@@ -90,7 +96,7 @@ def emergencies_table(items: list[Emergency]) -> str:
 def emergency_rows_svg(e: Emergency, width: float = 620.0) -> str:
     """Per row: power if nothing is done (grey) and with the plan (blue), against the reduced
     limit (red) and the normal limit (dashed)."""
-    rows = sorted(e.summary["limits"].get("rows", []), key=lambda r: natural_key(r["row_id"]))
+    rows = sorted(e.summary["limits"].get("rows", []), key=lambda r: natural_key(r.get("row_id", "?")))
     if not rows:
         return ""
     left, right, bar_h, gap, top = 70.0, 16.0, 9.0, 10.0, 22.0
@@ -108,11 +114,12 @@ def emergency_rows_svg(e: Emergency, width: float = 620.0) -> str:
              f'<text class="panel-title" x="{left:.0f}" y="13">{escape(e.event)}: row power (kW)</text>']
     y = top
     for r in rows:
-        tip = (f"row {r['row_id']}: {r.get('kw_if_unchanged', 0):.1f} kW if nothing is done, "
-               f"{r.get('kw_after', 0):.1f} kW with the plan; limit {r.get('limit_kw', 0):.1f} kW during the event "
-               f"({r.get('limit_kw_before', 0):.1f} kW normally)")
+        kw = {k: _num(r.get(k), ".1f") for k in ("kw_if_unchanged", "kw_after", "limit_kw", "limit_kw_before")}
+        tip = (f"row {r.get('row_id', '?')}: {kw['kw_if_unchanged']} kW if nothing is done, "
+               f"{kw['kw_after']} kW with the plan; limit {kw['limit_kw']} kW during the event "
+               f"({kw['limit_kw_before']} kW normally)")
         parts.append(f'<g><title>{escape(tip)}</title>'
-                     f'<text class="tick" x="{left - 6:.0f}" y="{y + bar_h + 3:.1f}" text-anchor="end">{escape(r["row_id"])}</text>'
+                     f'<text class="tick" x="{left - 6:.0f}" y="{y + bar_h + 3:.1f}" text-anchor="end">{escape(r.get("row_id", "?"))}</text>'
                      f'<rect x="{left:.1f}" y="{y:.1f}" width="{x(r.get("kw_if_unchanged")) - left:.1f}" height="{bar_h}" '
                      f'fill="{BASELINE_COLOUR}"/>'
                      f'<rect x="{left:.1f}" y="{y + bar_h:.1f}" width="{x(r.get("kw_after")) - left:.1f}" height="{bar_h}" '

@@ -33,6 +33,7 @@ main { padding:0 28px 40px; max-width:1600px; }
 .verdict { margin:16px 0 4px; padding:10px 14px; border-radius:6px; font-weight:600; }
 .verdict.ok { background:#e7f4ea; color:var(--ok); border:1px solid #b9dfc3; }
 .verdict.bad { background:#fbe9e7; color:var(--bad); border:1px solid #f1b8b2; }
+.verdict.warn { background:#fff4e0; color:#8a5300; border:1px solid #f0cf8f; }
 .cards { display:flex; flex-wrap:wrap; gap:10px; margin:12px 0; }
 .card { border:1px solid var(--line); border-radius:6px; padding:8px 12px; min-width:170px; background:var(--soft); }
 .card .k { color:var(--muted); font-size:12px; } .card .v { font-size:20px; font-weight:600; }
@@ -160,6 +161,13 @@ def _comparison(view: PlanView, base: PlanView) -> str:
         rows.append(["peak row power, relative", "", "", _Raw(
             f'<span class="{"better" if rel < 0 else "worse" if rel > 0 else ""}">{100 * rel:+.1f} %</span>')])
     return _table(["", view.label, base.label, "difference"], rows, numeric={1, 2, 3})
+
+
+def _check_warnings(view: PlanView) -> str:
+    """What the check warns about (as verify does): above the verdict, since a plan checked
+    against another room makes every number below doubtful."""
+    return "".join(f'<div class="verdict warn">Warning ({escape(view.label)}): {escape(w)}</div>'
+                   for w in view.warnings)
 
 
 def _verdict(view: PlanView) -> str:
@@ -323,7 +331,8 @@ def render_report(view: PlanView, baseline: PlanView | None = None, title: str |
     if baseline is not None:
         nav.append(("differences", "Differences"))
     sections = [
-        ("summary", "Summary", _verdict(view) + _cards(view) + (_comparison(view, baseline) if baseline else "")
+        ("summary", "Summary", _check_warnings(view) + (_check_warnings(baseline) if baseline else "")
+         + _verdict(view) + _cards(view) + (_comparison(view, baseline) if baseline else "")
          + (f"<p class='muted'>{escape(baseline.label)}: " + ("no limit broken." if baseline.ok else
             f"breaks {len(baseline.violations)} limit(s).") + "</p>" if baseline else "")),
         ("floor-temp", "Floor map: peak GPU temperature",

@@ -15,7 +15,6 @@ Columns this module does not know are shown as they are; missing ones are skippe
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from html import escape
@@ -27,6 +26,7 @@ import pandas as pd
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.report.layout import natural_key
 from tapas_opt.report.svg import CATEGORICAL, lines_panel_svg, sweep_panel_svg
+from tapas_opt.shapes import OPTIONAL, TEXT, numeric_columns, read_json_value, time_column
 
 LABELS = {
     "policy": "policy", "peak_row_power": "peak row power (of limit)", "peak_row_power_change_pct": "vs baseline",
@@ -68,19 +68,26 @@ class Simulation:
         return f"{name}: {sc.get('steps', '?')} steps of {sc.get('step_min', '?')} min ({self.path.name})"
 
 
+HINT = "pass a directory written by 'tapas-opt simulate', or re-run the command that wrote it"
+SHAPE = {"study": TEXT + OPTIONAL, "scenario": (dict, type(None)), "warnings": (list, type(None))}
+"""The keys of summary.json the report reads, and their types."""
+
+
 def _bad(path: Path, message: str) -> InventoryError:
-    return InventoryError([Problem("unreadable_file", str(path), message,
-                                   "pass a directory written by 'tapas-opt simulate'")])
+    return InventoryError([Problem("unreadable_file", str(path), message, HINT)])
+
+
+def _formatted_as_number(col: str) -> bool:
+    """Whether :func:`_fmt` formats ``col`` as a number (its cells must be numbers)."""
+    return col in ("peak_row_power", "max_gpu_temp_norm") or col.endswith(("_pct", "_c"))
 
 
 def load_simulation(path: str | Path) -> Simulation:
-    """Read a ``tapas-opt simulate`` output directory (run or study)."""
+    """Read a ``tapas-opt simulate`` output directory (run or study); files edited or written by
+    something else (keys of another type, text in numeric columns) are malformed input."""
     path = Path(path)
-    try:
-        summary = json.loads((path / "summary.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise _bad(path / "summary.json", f"cannot read it: {exc}") from exc
-    study = summary.get("study") if isinstance(summary.get("study"), str) else None
+    summary = read_json_value(path / "summary.json", SHAPE, HINT)
+    study = summary.get("study")
     csv = path / (f"{study}.csv" if study else "comparison.csv")
     try:
         table = pd.read_csv(csv)
@@ -88,15 +95,26 @@ def load_simulation(path: str | Path) -> Simulation:
         raise _bad(csv, f"cannot read it: {exc}") from exc
     if "policy" not in table.columns:
         raise _bad(csv, "it has no 'policy' column")
+    table = numeric_columns(table, [c for c in table.columns if _formatted_as_number(c)], csv, HINT)
     ts = None
     if not study and (path / "timeseries.parquet").exists():
-        ts = pd.read_parquet(path / "timeseries.parquet")
-        missing = {"policy", "timestamp", "scope", "id", "metric", "value"} - set(ts.columns)
-        if missing:
-            raise _bad(path / "timeseries.parquet", f"columns {sorted(missing)} are missing")
-        for col in ("policy", "scope", "id", "metric"):
-            ts[col] = ts[col].astype(str)
+        ts = _read_timeseries(path / "timeseries.parquet")
     return Simulation(path, summary, table, study, ts)
+
+
+def _read_timeseries(file: Path) -> pd.DataFrame:
+    try:
+        ts = pd.read_parquet(file)
+    except (OSError, ValueError) as exc:
+        raise _bad(file, f"cannot read it: {exc}") from exc
+    missing = {"policy", "timestamp", "scope", "id", "metric", "value"} - set(ts.columns)
+    if missing:
+        raise _bad(file, f"columns {sorted(missing)} are missing")
+    ts = time_column(numeric_columns(ts, ["value"], file, HINT, first_line=None), "timestamp", file, HINT,
+                     first_line=None)
+    for col in ("policy", "scope", "id", "metric"):
+        ts[col] = ts[col].astype(str)
+    return ts
 
 
 def _fmt(col: str, v) -> str:

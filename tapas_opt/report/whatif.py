@@ -9,7 +9,6 @@ parameter, one line per scenario name: capping over the oversubscription sweep.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from html import escape
@@ -20,6 +19,7 @@ import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.report.svg import CATEGORICAL, sweep_panel_svg
+from tapas_opt.shapes import numeric_columns, read_json_value
 
 METRICS = (("power_capped_row_time_pct", "% of row-time power-capped", "%", 1.0),
            ("thermal_throttled_gpu_time_pct", "% of GPU-time throttled", "%", 1.0),
@@ -46,25 +46,53 @@ class WhatIf:
         return [c for c in self.results.columns if c.startswith("param.")]
 
 
+HINT = "pass a directory written by 'tapas-opt whatif', or re-run the sweep that wrote it"
+NUMBERS = [c for c, *_ in METRICS] + ["servers_added", "vms_added", "load_factor_mean", "vms_unplaced"]
+"""results.csv columns the report formats or draws as numbers (their cells must be numbers)."""
+
+
 def load_whatif(path: str | Path) -> WhatIf:
-    """Read a ``tapas-opt whatif`` output directory."""
+    """Read a ``tapas-opt whatif`` output directory; files edited or written by something else
+    (text in a numeric column, a sweep.json that is no JSON object) are malformed input. A
+    results.csv with no line (no scenario finished) is valid: the report says so."""
     path = Path(path)
-    try:
-        results = pd.read_csv(path / "results.csv")
-    except (OSError, ValueError) as exc:
-        raise InventoryError([Problem("unreadable_file", str(path / "results.csv"), f"cannot read it: {exc}",
-                                      "pass a directory written by 'tapas-opt whatif'")]) from exc
+    csv = path / "results.csv"
+    results = _read_csv(csv)
     if "name" not in results.columns:
-        raise InventoryError([Problem("missing_column", str(path / "results.csv"), "column 'name' is missing",
-                                      "pass a directory written by 'tapas-opt whatif'")])
-    sweep = {}
-    if (path / "sweep.json").exists():
-        try:
-            sweep = json.loads((path / "sweep.json").read_text())
-        except ValueError:
-            sweep = {}
-    deployable = pd.read_csv(path / "deployable.csv") if (path / "deployable.csv").exists() else None
+        raise InventoryError([Problem("missing_column", str(csv), "column 'name' is missing", HINT)])
+    results = numeric_columns(results, NUMBERS + _mostly_numbers(results), csv, HINT)
+    sweep = read_json_value(path / "sweep.json", {}, HINT, missing={})
+    deployable = None
+    if (path / "deployable.csv").exists():
+        deployable = _read_csv(path / "deployable.csv")
+        deployable = numeric_columns(deployable, [c for c in deployable.columns if c.endswith("_pct")],
+                                     path / "deployable.csv", HINT)
     return WhatIf(path, sweep, results, deployable)
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(file)
+    except (OSError, ValueError) as exc:
+        raise InventoryError([Problem("unreadable_file", str(file), f"cannot read it: {exc}", HINT)]) from exc
+
+
+def _mostly_numbers(results: pd.DataFrame) -> list[str]:
+    """Swept parameters whose cells are numbers but for some text: an edit (a parameter swept
+    over names has text in every cell)."""
+    counts = {p: (results[p].notna().sum(), pd.to_numeric(results[p], errors="coerce").notna().sum())
+              for p in results.columns if p.startswith("param.")}
+    return [p for p, (given, numbers) in counts.items() if 0 < numbers < given]
+
+
+def _sweep_axis(results: pd.DataFrame, params: list[str]) -> str | None:
+    """The swept parameter the charts are drawn over: the first whose values are all numbers
+    (a parameter swept over names, such as weather files, is shown in the table only)."""
+    for p in params:
+        values = results[p].dropna()
+        if len(values) and pd.to_numeric(values, errors="coerce").notna().all():
+            return p
+    return None
 
 
 def _fmt(col: str, v) -> str:
@@ -103,10 +131,15 @@ def whatif_section(items: list[WhatIf]) -> str:
         evaluator = ", ".join(sorted(r["evaluator"].dropna().astype(str).unique())) if "evaluator" in r.columns else ""
         parts.append(f"<h3>{escape(str(title))}</h3><p class='muted'>{len(r)} scenario(s)"
                      + (f", evaluator {escape(evaluator)}" if evaluator else "") + "</p>")
-        if params:
-            x = params[0]
+        if r.empty:
+            parts.append("<p class='muted'>No scenario of this sweep has finished (results.csv has no line): "
+                         "nothing to draw. See its sweep.json for the failures.</p>")
+            continue
+        x = _sweep_axis(r, params)
+        if x is not None:
             names = list(dict.fromkeys(r["name"].astype(str)))
             colours = {n: CATEGORICAL[i % len(CATEGORICAL)] for i, n in enumerate(names)}
+            r = r.assign(**{x: pd.to_numeric(r[x])})
             xs = sorted(float(v) for v in r[x].dropna().unique())
             panels = []
             for col, label, unit, scale in METRICS:
