@@ -151,6 +151,17 @@ def test_verify_rejects_unknown_ids_as_bad_input(example_plan, tmp_path):
     assert res.exit_code == 2 and "unknown_server" in res.output
 
 
+def test_verify_names_an_empty_vm_id_as_empty(example_plan, tmp_path):
+    """A blank vm_id cell was said as "vm_id nan is not in vms.csv"."""
+    def edit(plan):
+        plan["vm_id"] = plan["vm_id"].astype(object)
+        plan.loc[plan.index[0], "vm_id"] = None
+        return plan
+    res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit))
+    assert res.exit_code == 2 and "plan.csv:2 [vm_id]: missing_value: vm_id is empty" in res.output, res.output
+    assert "nan" not in res.output
+
+
 def test_verify_warns_when_plan_csv_lost_vms_its_summary_placed(example_plan, tmp_path):
     """A pending VM missing from plan.csv is checked as unplaced; when the plan's summary does
     not list it as unplaced, plan.csv was cut short or edited, and verify says which VMs."""

@@ -49,6 +49,10 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
     assign = np.full(inst.n_vms, -1, dtype=int)
     for idx, row in plan.iterrows():
         vm, server = row["vm_id"], row["server_id"]
+        if pd.isna(vm):  # (said as "vm_id nan is not in vms.csv")
+            problems.append(Problem("missing_value", file, "vm_id is empty", "give the VM's id, or remove the line",
+                                    line=idx + 2, column="vm_id"))
+            continue
         if pd.isna(server):
             continue
         if server not in server_pos.index:
