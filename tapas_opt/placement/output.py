@@ -171,10 +171,16 @@ def read_plan(plan_dir: Path | str) -> pd.DataFrame:
     path = plan_dir / "plan.csv"
     if not path.exists():
         raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing", _not_a_plan_hint(plan_dir))])
+    return _read_with_columns(path, ("vm_id", "server_id"), "plan.csv", "")
+
+
+def _read_with_columns(path: Path, columns, file: str, hint: str) -> pd.DataFrame:
+    """A table of a plan directory (plan.csv, queue.csv, moves.csv) with the ``columns`` its
+    reader needs: one ``missing_column`` problem per column it lacks, raised together."""
     frame = read_user_table(path, str(path))
-    missing = [c for c in ("vm_id", "server_id") if c not in frame.columns]
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InventoryError([Problem("missing_column", "plan.csv", f"required column '{c}' is missing")
+        raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing", hint)
                               for c in missing])
     return frame
 
@@ -202,11 +208,7 @@ def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
     path = Path(plan_dir) / QUEUE_FILE
     if not path.exists():
         return None
-    frame = read_user_table(path, str(path))
-    missing = [c for c in QUEUE_COLUMNS if c not in frame.columns]
-    if missing:
-        raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing",
-                                      "pass a room plan written by 'tapas-opt plan-region'") for c in missing])
+    frame = _read_with_columns(path, QUEUE_COLUMNS, str(path), "pass a room plan written by 'tapas-opt plan-region'")
     frame = frame[QUEUE_COLUMNS].assign(server_id=pd.Series(np.nan, index=frame.index, dtype=object))
     line_of = _line_mapper(path)
     frame, problems = validate_frame(frame, "vms", str(path), line_of)
@@ -272,11 +274,8 @@ def read_moves(plan_dir: Path | str, inventory, plan: pd.DataFrame) -> pd.DataFr
     path = Path(plan_dir) / MOVES_FILE
     if not path.exists():
         return pd.DataFrame(columns=["vm_id", "from_server", "to_server"])
-    moves = read_user_table(path, str(path))
-    missing = [c for c in ("vm_id", "from_server", "to_server") if c not in moves.columns]
-    if missing:
-        raise InventoryError([Problem("missing_column", str(path), f"required column '{c}' is missing",
-                                      "pass a plan written by 'tapas-opt plan'") for c in missing])
+    moves = _read_with_columns(path, ("vm_id", "from_server", "to_server"), str(path),
+                               "pass a plan written by 'tapas-opt plan'")
     moves = numeric_columns(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")
     if "step" in moves.columns:
         moves = moves.sort_values("step", kind="stable")
