@@ -41,6 +41,16 @@ def read_json_value(path: Path | str, shape, hint: str, missing: object = None):
     return data
 
 
+def read_table_value(path: Path | str, hint: str) -> pd.DataFrame:
+    """A CSV or Parquet output read back (by suffix), or :class:`InventoryError` naming the file
+    when it cannot be read: the table counterpart of :func:`read_json_value`."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise InventoryError([Problem("unreadable_file", str(path), f"cannot read it: {exc}", hint)]) from exc
+
+
 def check_shape(value, shape, file: Path | str, hint: str) -> None:
     """Raise :class:`InventoryError` listing every place where ``value`` differs from ``shape``."""
     problems = shape_problems(value, shape, str(file), hint)

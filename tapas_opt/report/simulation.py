@@ -26,7 +26,7 @@ import pandas as pd
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.report.layout import natural_key
 from tapas_opt.report.svg import CATEGORICAL, lines_panel_svg, sweep_panel_svg
-from tapas_opt.shapes import OPTIONAL, TEXT, numeric_columns, read_json_value, time_column
+from tapas_opt.shapes import OPTIONAL, TEXT, numeric_columns, read_json_value, read_table_value, time_column
 
 LABELS = {
     "policy": "policy", "peak_row_power": "peak row power (of limit)", "peak_row_power_change_pct": "vs baseline",
@@ -89,10 +89,7 @@ def load_simulation(path: str | Path) -> Simulation:
     summary = read_json_value(path / "summary.json", SHAPE, HINT)
     study = summary.get("study")
     csv = path / (f"{study}.csv" if study else "comparison.csv")
-    try:
-        table = pd.read_csv(csv)
-    except (OSError, ValueError) as exc:
-        raise _bad(csv, f"cannot read it: {exc}") from exc
+    table = read_table_value(csv, HINT)
     if "policy" not in table.columns:
         raise _bad(csv, "it has no 'policy' column")
     table = numeric_columns(table, [c for c in table.columns if _formatted_as_number(c)], csv, HINT)
@@ -103,10 +100,7 @@ def load_simulation(path: str | Path) -> Simulation:
 
 
 def _read_timeseries(file: Path) -> pd.DataFrame:
-    try:
-        ts = pd.read_parquet(file)
-    except (OSError, ValueError) as exc:
-        raise _bad(file, f"cannot read it: {exc}") from exc
+    ts = read_table_value(file, HINT)
     missing = {"policy", "timestamp", "scope", "id", "metric", "value"} - set(ts.columns)
     if missing:
         raise _bad(file, f"columns {sorted(missing)} are missing")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.report.svg import CATEGORICAL, sweep_panel_svg
-from tapas_opt.shapes import numeric_columns, read_json_value
+from tapas_opt.shapes import numeric_columns, read_json_value, read_table_value
 
 METRICS = (("power_capped_row_time_pct", "% of row-time power-capped", "%", 1.0),
            ("thermal_throttled_gpu_time_pct", "% of GPU-time throttled", "%", 1.0),
@@ -57,24 +57,17 @@ def load_whatif(path: str | Path) -> WhatIf:
     results.csv with no line (no scenario finished) is valid: the report says so."""
     path = Path(path)
     csv = path / "results.csv"
-    results = _read_csv(csv)
+    results = read_table_value(csv, HINT)
     if "name" not in results.columns:
         raise InventoryError([Problem("missing_column", str(csv), "column 'name' is missing", HINT)])
     results = numeric_columns(results, NUMBERS + _mostly_numbers(results), csv, HINT)
     sweep = read_json_value(path / "sweep.json", {}, HINT, missing={})
     deployable = None
     if (path / "deployable.csv").exists():
-        deployable = _read_csv(path / "deployable.csv")
+        deployable = read_table_value(path / "deployable.csv", HINT)
         deployable = numeric_columns(deployable, [c for c in deployable.columns if c.endswith("_pct")],
                                      path / "deployable.csv", HINT)
     return WhatIf(path, sweep, results, deployable)
-
-
-def _read_csv(file: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(file)
-    except (OSError, ValueError) as exc:
-        raise InventoryError([Problem("unreadable_file", str(file), f"cannot read it: {exc}", HINT)]) from exc
 
 
 def _mostly_numbers(results: pd.DataFrame) -> list[str]:
