@@ -71,6 +71,16 @@ def first_problems(code: str, file: str, items, make) -> list[Problem]:
     return out
 
 
+def problems_of(check) -> list[Problem]:
+    """The problems ``check()`` raises as :class:`InventoryError` ([] when it passes): checks
+    that each stop at their first failure, run side by side so that one run lists them all."""
+    try:
+        check()
+    except InventoryError as exc:
+        return list(exc.problems)
+    return []
+
+
 def first_few(items, n: int) -> str:
     """The first ``n`` of ``items``, comma-separated, then how many more: a list named inside
     one message (a warning) that stays a line long."""

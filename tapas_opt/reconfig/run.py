@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import InventoryError
+from tapas_opt.errors import InventoryError, problems_of
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
 from tapas_opt.reconfig.catalogue import Catalogue, catalogue_or_problems, load_catalogue
@@ -49,28 +49,17 @@ def request_problems(events=None, at=None, inventory=None) -> list:
     an aisle's id or aisle ``A`` at a fraction, which only the room's aisles tell apart."""
     from tapas_opt.forecast.profiles import inventory_horizon
 
-    problems = []
-
-    def collect(check):
-        try:
-            check()
-        except InventoryError as exc:
-            problems.extend(exc.problems)
-
     if inventory is None:
         texts = [t for t in events or () if not (t.strip().lower().startswith("ahu-failure:") and t.count(":") > 1)]
-        collect(lambda: parse_events(texts))
-        collect(lambda: requested_time(at))
-        return problems
+        return problems_of(lambda: parse_events(texts)) + problems_of(lambda: requested_time(at))
     aisle_ids = [str(a) for a in inventory.aisles["aisle_id"]]
     row_ids = [str(r) for r in inventory.rows["row_id"]]
-
-    parsed = []
+    parsed, problems = [], []
     for text in events or ():
-        collect(lambda: parsed.append(parse_event(text, aisle_ids)))
-    collect(lambda: apply_events(parsed, row_ids, np.ones(len(row_ids)), aisle_ids, np.ones(len(aisle_ids))))
-    collect(lambda: requested_slot(inventory_horizon(inventory), at))
-    return problems
+        problems += problems_of(lambda: parsed.append(parse_event(text, aisle_ids)))
+    problems += problems_of(lambda: apply_events(parsed, row_ids, np.ones(len(row_ids)), aisle_ids,
+                                                 np.ones(len(aisle_ids))))
+    return problems + problems_of(lambda: requested_slot(inventory_horizon(inventory), at))
 
 
 def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", problems_before=(),

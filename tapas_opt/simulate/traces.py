@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, problems_of
 
 WEEK_MIN = 7 * 24 * 60
 DAY_MIN = 24 * 60
@@ -145,13 +145,7 @@ def unusable_traces(data_dir: str | Path, saas: bool, iaas: bool, history_weeks:
     readers = ([lambda: azure_minute_of_week(data_dir)] if saas else []) + ([
         lambda: cornell_windows(data_dir, history_weeks + 1, mapping.cornell_min_mean, mapping.cornell_min_coverage),
         lambda: alibaba_days(data_dir, mapping.alibaba_min_coverage)] if iaas else [])
-    found = []
-    for read in readers:
-        try:
-            read()
-        except InventoryError as exc:
-            found += [str(p) for p in exc.problems]
-    return found
+    return [str(p) for read in readers for p in problems_of(read)]
 
 
 @lru_cache(maxsize=4)
