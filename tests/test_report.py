@@ -567,7 +567,8 @@ def test_png_dir_refuses_folders_tapas_opt_did_not_write(plans, tmp_path):
 
 
 @pytest.mark.parametrize("marker, option", [("configs.csv", "--emergency"), ("comparison.csv", "--simulation"),
-                                            ("results.csv", "--whatif")])
+                                            ("oversubscription.csv", "--simulation"), ("mix.csv", "--simulation"),
+                                            ("emergencies.csv", "--simulation"), ("results.csv", "--whatif")])
 def test_another_commands_output_given_as_the_plan_names_its_option(tmp_path, marker, option):
     """report on a reconfigure output said only 'plan.csv is missing (pass a directory written by
     tapas-opt place)': it now says whose output it is and which option of report takes it."""
@@ -577,3 +578,13 @@ def test_another_commands_output_given_as_the_plan_names_its_option(tmp_path, ma
     res = report(d, "-i", EXAMPLE, "--out", tmp_path / "r.html")
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and "plan.csv is missing" in text and f"report PLAN {option} DIR" in text
+
+
+def test_a_region_output_given_as_the_plan_points_at_its_rooms(tmp_path):
+    """A plan-region output has one plan per room under rooms/: report says so."""
+    d = tmp_path / "region"
+    (d / "rooms" / "a").mkdir(parents=True)
+    (d / "region.json").write_text("{}")
+    res = report(d, "-i", EXAMPLE, "--out", tmp_path / "r.html")
+    text = " ".join(res.output.split())
+    assert res.exit_code == 2 and "output of 'tapas-opt plan-region'" in text and "rooms/ROOM" in text

@@ -187,17 +187,24 @@ def _read_with_columns(path: Path, columns, file: str, hint: str) -> pd.DataFram
 
 OTHER_OUTPUTS = (("configs.csv", "reconfigure", "report PLAN --emergency DIR"),
                  ("comparison.csv", "simulate", "report PLAN --simulation DIR"),
+                 ("oversubscription.csv", "simulate --study", "report PLAN --simulation DIR"),
+                 ("emergencies.csv", "simulate --study", "report PLAN --simulation DIR"),
+                 ("mix.csv", "simulate --study", "report PLAN --simulation DIR"),
                  ("results.csv", "whatif", "report PLAN --whatif DIR"))
 """A file that marks another command's output directory, that command, and where it goes."""
 
 
 def _not_a_plan_hint(plan_dir: Path) -> str:
     """What to do with a directory that has no plan.csv: when it is the output of another
-    command (reconfigure, simulate, whatif), say so and which option of report takes it."""
+    command (reconfigure, simulate, a simulate study, whatif), say so and which option of report
+    takes it; a plan-region output holds one plan per room."""
     for marker, command, usage in OTHER_OUTPUTS:
         if (plan_dir / marker).exists():
             return (f"{plan_dir} is an output of 'tapas-opt {command}', not a plan: give it to "
                     f"'tapas-opt {usage}', with a plan of 'tapas-opt place' as PLAN")
+    if (plan_dir / "region.json").exists() and (plan_dir / "rooms").is_dir():
+        return (f"{plan_dir} is an output of 'tapas-opt plan-region': each room's plan is "
+                f"{plan_dir / 'rooms' / 'ROOM'}; pass that, with the room's inventory")
     return "pass a directory written by 'tapas-opt place'"
 
 
