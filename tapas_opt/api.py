@@ -140,6 +140,7 @@ def check_plan_dir(inventory: str | Path | Inventory, plan_dir: str | Path, fore
         report.warnings.append(f"the plan was made for the inventory {other_room} (its summary.json), not "
                                f"{root}: its violations may only mean the wrong room")
     report.warnings += _unlisted_unplaced(report.unplaced, summary)
+    report.warnings += _own_profile_warnings(prep.inventory, plan_dir)
     return CheckedPlan(report, summary, plan, moves, prep.config.name)
 
 
@@ -166,6 +167,14 @@ def _other_room_problem(plan_dir: Path, made_for: str, root: Path) -> Problem:
     return Problem("other_inventory", str(plan_dir / "summary.json"),
                    f"the plan was made for the inventory {made_for}, not {root}: the problems below may only "
                    "mean the wrong room", f"verify it against {made_for}", column="inventory_dir")
+
+
+def _own_profile_warnings(inventory: Inventory, plan_dir: Path) -> list[str]:
+    """A plan's ``profiles.parquet`` that lacks some of the inventory's VMs (or has slots outside
+    its horizon) was edited or belongs to another inventory: the missing VMs are forecast here, so
+    their figures need not be the ones the plan was made with. Said, not silently absorbed."""
+    return [f"{plan_dir / 'profiles.parquet'}: {w.message}" for w in inventory.warnings
+            if w.code in ("profiles_incomplete", "profiles_outside_horizon")]
 
 
 def _unlisted_unplaced(unplaced: list[str], summary: dict) -> list[str]:

@@ -588,3 +588,22 @@ def test_a_region_output_given_as_the_plan_points_at_its_rooms(tmp_path):
     res = report(d, "-i", EXAMPLE, "--out", tmp_path / "r.html")
     text = " ".join(res.output.split())
     assert res.exit_code == 2 and "output of 'tapas-opt plan-region'" in text and "rooms/ROOM" in text
+
+
+def test_a_plan_whose_profiles_lack_a_vm_is_said_and_drawn_as_verify_checks_it(plans, tmp_path):
+    """A profiles.parquet edited (or copied from another plan) so that it lacks a VM: verify
+    and report forecast that VM themselves, both say so, and both show the same peaks (report
+    forecast with the template method and verify with auto, so their figures differed)."""
+    plan = tmp_path / "plan"
+    shutil.copytree(plans["optimal"], plan)
+    profiles = pd.read_parquet(plan / "profiles.parquet")
+    dropped = profiles["vm_id"].iloc[0]
+    profiles[profiles["vm_id"] != dropped].to_parquet(plan / "profiles.parquet", index=False)
+    checked = CliRunner().invoke(main, ["verify", str(EXAMPLE), str(plan)])
+    drawn = report(plan, "-i", EXAMPLE, "--out", tmp_path / "r.html")
+    assert checked.exit_code == 0 and drawn.exit_code == 0, checked.output + drawn.output
+    for res in (checked, drawn):
+        text = " ".join(res.output.split())
+        assert "profiles.parquet: 1 of the inventory's" in text and repr(dropped) in text
+    peak = re.compile(r"peak row power ([\d.]+)% of limit, max GPU ([\d.]+) C")
+    assert peak.search(" ".join(checked.output.split())).groups() == peak.search(" ".join(drawn.output.split())).groups()

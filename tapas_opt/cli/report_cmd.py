@@ -49,8 +49,9 @@ def _inventory_of(plan_dir: str, inventory_dir: str | None) -> str:
 @click.option("--title", default=None, help="Title of the report [default: 'tapas-opt report: ROOM'].")
 @click.option("--label", default=None, help="Name of the plan in the report [default: its policy].")
 @click.option("--baseline-label", default=None, help="Name of the baseline in the report [default: its policy].")
-@click.option("--forecast-method", type=click.Choice(["template", "auto"]), default="template", show_default=True,
-              help="Only for plans without profiles.parquet: how to forecast the load they are drawn with.")
+@click.option("--forecast-method", type=click.Choice(["auto", "template"]), default="auto", show_default=True,
+              help="Only for plans without profiles.parquet (or VMs it lacks): how to forecast the load they are "
+                   "drawn with; auto is what place and verify use, so the figures match verify's.")
 @o.quiet_option
 @o.json_option
 @handle_errors

@@ -128,7 +128,7 @@ def _r(x: float, nd: int):
 
 
 def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, label: str = "plan",
-                   forecast_method: str = "template") -> PlanView:
+                   forecast_method: str = "auto") -> PlanView:
     """Evaluate the plan in ``plan_dir`` against ``inventory`` and gather what a report draws.
 
     The plan is read and checked by :func:`tapas_opt.api.check_plan_dir`, as ``tapas-opt
@@ -144,8 +144,9 @@ def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, labe
         The inventory the plan was made for.
     label : str
         Name of this plan in the report.
-    forecast_method : {"template", "auto"}
-        Only used when the plan has no ``profiles.parquet``: how to forecast the load profiles.
+    forecast_method : {"auto", "template"}
+        Only used for VMs the plan's ``profiles.parquet`` does not cover (all of them when it has
+        none): how to forecast their load. ``auto`` (the default) is what ``verify`` uses.
 
     Raises
     ------
