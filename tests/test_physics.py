@@ -27,6 +27,13 @@ def test_room_load_adds_up_to_two_degrees_when_hot():
     assert hot == pytest.approx(2.0) and cold == pytest.approx(0.0)
 
 
+def test_room_load_is_at_most_a_fully_busy_room():
+    """Twice the room's GPUs at full load (a queue larger than the room, every VM counted) is a
+    fully busy room, not 2: the inlet rise stays within load_gain_c."""
+    assert physics.room_load(np.ones((2, 3)), [8, 8], 8).tolist() == [1.0, 1.0, 1.0]
+    assert physics.room_load(np.full((1, 2), 0.5), [8], 16).tolist() == [0.25, 0.25]
+
+
 def test_vm_power_is_its_gpu_share_of_the_dynamic_range():
     """A 4-GPU VM at full load on an 8-GPU server (2 -> 6.5 kW) adds half of 4.5 kW."""
     assert physics.vm_power_kw(1.0, 4, 8, 2.0, 6.5, (0.0, 1.0)) == pytest.approx(2.25)
