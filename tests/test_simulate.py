@@ -258,6 +258,40 @@ def test_event_windows_the_week_cannot_give_are_warned_about(tmp_path, small_roo
     assert any("cut to the simulated week" in w for w in cut.warnings)
     whole = small_scenario(tmp_path, small_room, events=("ups-failure",), event_start_h=6, event_hours=12)
     assert not any("event" in w for w in whole.warnings)
+    # Inside the week but shorter than a step: it holds no step (it said "outside the week").
+    between = small_scenario(tmp_path, small_room, events=("ups-failure",), event_start_h=10.5, event_hours=0.2)
+    assert not between.event_mask.any()
+    assert any("holds no step of the simulated week (a step every 60 min)" in w for w in between.warnings)
+    assert not any("outside" in w for w in between.warnings)
+
+
+def test_a_row_power_event_above_the_limit_is_said(tmp_path, small_room):
+    """row-power sets a row's limit: one above today's raises it, which simulate now says (as
+    reconfigure does) instead of simulating a roomier week silently."""
+    sc = small_scenario(tmp_path, small_room, events=("row-power:R1:100",), event_start_h=6, event_hours=12)
+    assert any("raises the limit of row 'R1' from 30 to 100 kW" in w for w in sc.warnings)
+
+
+def test_emergency_levels_are_checked_before_any_point_runs(tmp_path, small_room):
+    """Every emergency of --levels that cannot run is reported at once, before the first point
+    (a bad name was found after the points before it had run); 'none' has no window to measure
+    (it wrote an empty emergencies.csv that report could not read), nor has a window outside
+    the week."""
+    from tapas_opt.inventory.load import load_inventory
+    from tapas_opt.simulate.studies import emergency_problems
+
+    inv, loads = small_room
+    problems = emergency_problems(["ups-failure", "none", "bogus", "ahu-failure:Z9", "row-power:RX:3", "all"],
+                                  load_inventory(inv))
+    assert [(p.code, p.file) for p in problems] == [("bad_value", "--levels"), ("bad_event", "--levels"),
+                                                    ("unknown_aisle", "--levels"), ("unknown_row", "--levels")]
+    actual = actual_file(tmp_path / "actual.csv", loads)
+    for extra, said, started in ((["--levels", "ups-failure,none"], "'none' is no emergency", False),
+                                 (["--event-start", "500"], "lies outside the simulated week", True)):
+        r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "e"), "--actual", str(actual),
+                                      "--study", "emergencies", "--policy", "baseline", "--step", "60", *extra])
+        assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
+        assert ("emergency ups-failure" in r.output) == started and not (tmp_path / "e").exists()
 
 
 def test_arrivals_follow_batches(tmp_path, small_room):

@@ -390,10 +390,15 @@ def _event_window_warnings(opts: ScenarioOptions, events: tuple[str, ...], times
     """What the user asked of the event window that the simulated week cannot give."""
     if not events:
         return ["--event-start has no effect without --event"] if opts.event_start_h is not None else []
+    step = times[1] - times[0] if len(times) > 1 else pd.Timedelta(hours=1)
     if not mask.any():
+        start = times[0] + pd.Timedelta(hours=opts.event_start_h)
+        if times[0] <= start < times[-1] + step:
+            return [f"the event window (from {opts.event_start_h:g} h, {opts.event_hours:g} h long) holds no "
+                    f"step of the simulated week (a step every {step / pd.Timedelta(minutes=1):g} min): the "
+                    f"events never happen"]
         return [f"the event window (from {opts.event_start_h:g} h) lies outside the simulated week "
                 f"({times[0]} .. {times[-1]}): the events never happen"]
-    step = times[1] - times[0] if len(times) > 1 else pd.Timedelta(hours=1)
     got_h = mask.sum() * step / pd.Timedelta(hours=1)
     if opts.event_hours is not None and got_h < opts.event_hours - 1e-9:
         return [f"the event window is cut to the simulated week: {got_h:g} h of the {opts.event_hours:g} h "
@@ -505,6 +510,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     events = tuple(e for e in opts.events if e and e.strip().lower() != "none")
     parsed = parse_events(events, inst.aisle_ids)
     limits = apply_events(parsed, inst.row_ids, inst.row_limit_kw, inst.aisle_ids, inst.aisle_limit_cfm)
+    warnings += list(limits.notes)
     gp = table["gpus"].to_numpy(float)
     iaas_demand = np.nansum(np.nan_to_num(vm_load) * gp[:, None], axis=0)
     ep_gpus = np.bincount(endpoint_idx[endpoint_idx >= 0], gp[endpoint_idx >= 0], minlength=len(endpoint_ids))

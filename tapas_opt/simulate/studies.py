@@ -20,14 +20,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import Inventory, load_inventory
+from tapas_opt.reconfig.events import apply_events, parse_events
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.simulate.engine import EngineOptions
 from tapas_opt.simulate.policies import Policy
 from tapas_opt.simulate.run import run_policies
-from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario
+from tapas_opt.simulate.scenario import ScenarioOptions, _event_window_warnings, build_scenario
 
 STUDIES = ("oversubscription", "emergencies", "mix")
 DEFAULT_POLICIES = ("baseline", "tapas-rules", "full")
@@ -53,6 +56,26 @@ def study_warnings(per_point: list[tuple[str, list[str]]]) -> list[str]:
         for w in warnings:
             labels.setdefault(w, []).append(label)
     return [w if len(at) == len(per_point) else f"{w} (at {', '.join(at)})" for w, at in labels.items()]
+
+
+def emergency_problems(names, inv: Inventory) -> list[Problem]:
+    """Every emergency name of a sweep that cannot run, before any point does: ``none`` (no
+    event window to measure), a malformed event, a row or aisle the room lacks."""
+    aisles = inv.aisles["aisle_id"].astype(str).tolist()
+    rows = inv.rows["row_id"].astype(str).tolist()
+    problems = []
+    for name in names:
+        if str(name).strip().lower() == "none":
+            problems.append(Problem("bad_value", "--levels", "'none' is no emergency: the study measures each "
+                                    "event's window", "drop it, or name events: " + ", ".join(EMERGENCIES) + " or any --event "
+                                    "value; a plain week is 'tapas-opt simulate' without --study"))
+            continue
+        try:
+            apply_events(parse_events(_events_for(str(name), aisles), aisles), rows, np.zeros(len(rows)),
+                         aisles, np.zeros(len(aisles)))
+        except InventoryError as exc:
+            problems += [dataclasses.replace(p, file="--levels") for p in exc.problems]
+    return problems
 
 
 def _events_for(name: str, aisle_ids) -> tuple[str, ...]:
@@ -91,13 +114,21 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
     lines, points, said = [], [], []
     if study == "emergencies":
         names = tuple(levels) if levels else EMERGENCIES
+        aisles = inv.aisles["aisle_id"].astype(str).tolist()
+        problems = emergency_problems(names, inv)
+        if problems:
+            raise InventoryError(problems)
         placements = None
         for name in names:
-            aisles = inv.aisles["aisle_id"].astype(str).tolist()
             opts = dataclasses.replace(options, events=_events_for(str(name), aisles))
             if log:
                 log(f"emergency {name}")
             sc = build_scenario(inv, opts, oversubscription=oversubscription)
+            if not sc.event_mask.any():  # the same window for every point: said before any runs
+                said = _event_window_warnings(opts, sc.events, sc.times, sc.event_mask)[0]
+                raise InventoryError([Problem("bad_value", "--event-start", f"{said}: the emergencies "
+                                              "study measures inside that window", "give an --event-start and "
+                                              "--event-hours that cover at least one step of the week")])
             run = run_policies(sc, policies, engine_options, time_limit_s, options.seed, progress, placements,
                                fast_placement=fast_placement)
             placements = run.placements  # placement does not depend on the event (the planner cannot know)
