@@ -503,7 +503,7 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     bad.iloc[0, 1] = "junk"
     bad.iloc[1, 2] = 2.0
     bad.iloc[2, 2] = "0,5"
-    extra = pd.DataFrame({"vm_id": ["ghost"], "timestamp": ["2026-06-01"], "load": [0.1]})
+    extra = pd.DataFrame({"vm_id": ["ghost", None], "timestamp": ["2026-06-01", "2026-06-01"], "load": [0.1, 0.2]})
     pd.concat([bad, extra]).to_csv(path, index=False)
     with pytest.raises(InventoryError) as err:
         read_actual(path, vms, times, 5)
@@ -511,6 +511,7 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     assert ("bad_timestamp", 2, "timestamp") in got and ("out_of_range", 3, "load") in got
     assert ("bad_type", 4, "load") in got  # a decimal comma is no number, not a load out of range
     assert ("unknown_vm", 5, "vm_id") in got  # ghost, at its first row
+    assert ("missing_value", 6, "vm_id") in got  # a load of no VM (such rows were dropped silently)
     assert ("unknown_vm", None, "vm_id") in got  # no load for b and c
     assert sum("no actual load for VM" in p.message for p in err.value.problems) == 3  # a: no usable row
 

@@ -356,7 +356,11 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
     problems += first_problems("out_of_range", path.name, frame.index[outside], lambda i: Problem(
         "out_of_range", path.name, f"load {describe(raw.at[i, 'load'])} is outside 0..1",
         "load is the VM's GPU utilisation as a fraction", line=line_of(i), column="load"))
-    return frame, not_number | outside, problems
+    no_vm = frame["vm_id"].isna()
+    problems += first_problems("missing_value", path.name, frame.index[no_vm], lambda i: Problem(
+        "missing_value", path.name, "vm_id is empty", "give the VM each load belongs to", line=line_of(i),
+        column="vm_id"))
+    return frame, not_number | outside | no_vm, problems
 
 
 def _span_coverage(present: np.ndarray, step_min: int) -> np.ndarray:
