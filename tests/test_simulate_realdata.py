@@ -97,3 +97,27 @@ def test_generated_room_end_to_end(shared_data, tmp_path):
     pl = place_scenario(sc, "random")
     eng = Engine(sc, POLICIES["full"], pl, EngineOptions(keep_vm_loads=True))
     assert check_conservation(eng, eng.run()) == []
+
+
+def test_missing_and_truncated_traces_are_bad_input(shared_data, tmp_path):
+    """Every trace a room needs that the directory lacks is listed at once (the first one only,
+    before); an Azure file cut to its first 100 minutes is refused (it was interpolated flat
+    over the week, silently)."""
+    from tapas_opt.errors import InventoryError
+
+    vms = _vms()
+    times = pd.date_range(START, periods=168, freq="60min")
+    with_history = np.zeros(len(vms), bool)
+    with pytest.raises(InventoryError) as err:
+        map_loads(vms, START, times, 60, 60, with_history, tmp_path, TraceMapping())
+    said = [p.message for p in err.value.problems]
+    assert len(said) == 3 and all(p.code == "missing_file" for p in err.value.problems)
+    assert [any(name in m for m in said) for name in ("azure", "cornell", "alibaba")] == [True] * 3
+    azure = next((shared_data / "azure_llm_2024_minutes").glob("*.csv"))
+    cut = tmp_path / "cut" / "azure_llm_2024_minutes" / azure.name
+    cut.parent.mkdir(parents=True)
+    cut.write_text("".join(azure.open().readlines()[:101]))
+    with pytest.raises(InventoryError) as err:
+        azure_minute_of_week(str(tmp_path / "cut"))
+    assert {p.code for p in err.value.problems} == {"bad_traces"}
+    assert any("of the week's minutes, under the 90%" in p.message for p in err.value.problems)

@@ -77,6 +77,9 @@ class TraceMapping:
     """Cornell windows need this share of their hours measured (gaps are interpolated)."""
     alibaba_min_coverage: float = 0.90
     """Alibaba containers need this share of a day's minutes."""
+    azure_min_coverage: float = 0.90
+    """Each Azure service needs this share of the week's minutes (gaps are interpolated): a
+    truncated file would otherwise be stretched flat over the week."""
 
 
 @dataclass
@@ -112,9 +115,9 @@ def family_of(vms: pd.DataFrame) -> pd.Series:
 
 # ---- sources ----------------------------------------------------------------------------------
 
-def _missing(data_dir: Path, what: str) -> InventoryError:
-    return InventoryError([Problem("missing_file", str(data_dir), f"real traces not found: {what}",
-                                   "pass --traces DIR pointing at ../shared/data (or --actual FILE)")])
+def _missing(data_dir: Path, *what: str) -> InventoryError:
+    return InventoryError([Problem("missing_file", str(data_dir), f"real traces not found: {w}",
+                                   "pass --traces DIR pointing at ../shared/data, or --actual FILE") for w in what])
 
 
 def missing_traces(data_dir: str | Path, saas: bool, iaas: bool) -> list[str]:
@@ -142,27 +145,37 @@ def unusable_traces(data_dir: str | Path, saas: bool, iaas: bool, history_weeks:
     it once), and the problem of a file that is not the expected one, or holds no usable
     series, is returned instead of failing every scenario when it runs."""
     data_dir = str(data_dir)
-    readers = ([lambda: azure_minute_of_week(data_dir)] if saas else []) + ([
+    readers = ([lambda: azure_minute_of_week(data_dir, mapping.azure_min_coverage)] if saas else []) + ([
         lambda: cornell_windows(data_dir, history_weeks + 1, mapping.cornell_min_mean, mapping.cornell_min_coverage),
         lambda: alibaba_days(data_dir, mapping.alibaba_min_coverage)] if iaas else [])
     return [str(p) for read in readers for p in problems_of(read)]
 
 
 @lru_cache(maxsize=4)
-def azure_minute_of_week(data_dir: str) -> dict[str, np.ndarray]:
-    """Requests per minute of each Azure service by minute of the week (Monday 00:00 = 0)."""
+def azure_minute_of_week(data_dir: str, min_coverage: float = 0.90) -> dict[str, np.ndarray]:
+    """Requests per minute of each Azure service by minute of the week (Monday 00:00 = 0); a
+    service measured in under ``min_coverage`` of the week's minutes is a problem (one per
+    service, raised together)."""
     from tapas_opt.forecast.public_data import azure_minutes_path, read_azure_minutes
 
     path = azure_minutes_path(data_dir)
     if not path.exists():
         raise _missing(Path(data_dir), str(path))
-    out = {}
+    out, problems = {}, []
     for service, series in read_azure_minutes(data_dir).items():
         idx = series.index
         mow = (idx.day_of_week * DAY_MIN + idx.hour * 60 + idx.minute).to_numpy()
         arr = np.full(WEEK_MIN, np.nan)
         arr[mow] = series.to_numpy(float)
+        covered = np.isfinite(arr).mean()
+        if covered < min_coverage:
+            problems.append(Problem("bad_traces", str(path), f"service {service!r} has requests for {covered:.1%} "
+                                    f"of the week's minutes, under the {min_coverage:.0%} the simulation needs (the "
+                                    "rest would be interpolated flat)", "give the whole week's file (../shared/data's "
+                                    "azure_llm_2024_minutes), or --actual FILE"))
         out[service] = pd.Series(arr).interpolate(limit_direction="both").to_numpy()
+    if problems:
+        raise InventoryError(problems)
     return out
 
 
@@ -269,7 +282,10 @@ def map_loads(vms: pd.DataFrame, start: pd.Timestamp, sim_times: pd.DatetimeInde
     family_series: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # family -> (history, actual)
     kinds = vms.groupby(fam, sort=True)["kind"].first()
     need_iaas = (kinds == "iaas").any()
-    azure = azure_minute_of_week(data_dir) if (kinds == "saas").any() else None
+    missing = missing_traces(data_dir, (kinds == "saas").any(), need_iaas)
+    if missing:  # every one at once, before reading any
+        raise _missing(Path(data_dir), *missing)
+    azure = azure_minute_of_week(data_dir, m.azure_min_coverage) if (kinds == "saas").any() else None
     cornell = cornell_windows(data_dir, n_weeks, m.cornell_min_mean, m.cornell_min_coverage) if need_iaas else []
     alibaba = alibaba_days(data_dir, m.alibaba_min_coverage) if need_iaas else []
     five = {}
