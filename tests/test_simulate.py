@@ -374,6 +374,27 @@ def test_remix_sets_the_saas_share(tmp_path, small_room, share):
     assert (out.vms["server_id"].fillna("") == inv.vms["server_id"].fillna("")).all()
 
 
+def test_a_mix_share_the_room_cannot_reach_is_said(tmp_path, small_room):
+    """Whole VMs are relabelled: a 0.1 share of a room of 8-GPU and 4-GPU VMs (176 GPUs) cannot
+    be met within a point; the mix study's label said 10 % silently. A share it reaches is not
+    warned about."""
+    sc = small_scenario(tmp_path, small_room, seed=0)
+    assert not any("SaaS share" in w for w in sc.warnings)
+    inv, loads = small_room
+    actual = actual_file(tmp_path / "actual_small.csv", loads)
+    missed = []
+    for share in (0.1, 0.5):
+        sc = build_scenario(inv, ScenarioOptions(step_min=60, actual=str(actual), seed=3), saas_share=share)
+        gpus = sc.vms["gpus"].to_numpy(float)
+        got = gpus[(sc.vms["kind"] == "saas").to_numpy()].sum() / gpus.sum()
+        said = [w for w in sc.warnings if "SaaS share" in w]
+        assert bool(said) == (abs(got - share) > 0.01)
+        if said:
+            assert f"rounds to {got:.1%}" in said[0]
+            missed.append(share)
+    assert 0.1 in missed
+
+
 def test_write_run_outputs(tmp_path, small_room):
     """timeseries.parquet is tidy (policy, timestamp, scope, id, metric, value) with rows,
     aisles and room metrics; summary.json carries every policy; the table is relative to the

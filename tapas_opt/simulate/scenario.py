@@ -191,6 +191,18 @@ def _oversubscription_warnings(before: Inventory, after: Inventory, extra: float
             f"{vms_added} VM(s) are added for the share asked"]
 
 
+def _mix_warnings(remixed: Inventory, asked: float) -> list[str]:
+    """VMs are relabelled whole (the first VMs whose GPUs reach the share): with few or large
+    VMs the share reached can miss the one asked, which the study's label would hide. Said when
+    it misses by more than a percentage point."""
+    gpus = remixed.vms["gpus"].to_numpy(float)
+    got = gpus[(remixed.vms["kind"] == "saas").to_numpy()].sum() / max(gpus.sum(), 1.0)
+    if abs(got - asked) <= 0.01:
+        return []
+    return [f"SaaS share {asked:.0%} of the GPUs rounds to {got:.1%} with this room's {len(gpus)} VM(s) "
+            f"(whole VMs are relabelled)"]
+
+
 def remix(inv: Inventory, saas_share: float, seed: int = 0) -> Inventory:
     """Relabel the VMs so that ``saas_share`` of their GPUs are SaaS (TAPAS.md section 3 mix).
 
@@ -429,6 +441,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     inv = dataclasses.replace(inv, config=dataclasses.replace(cfg, start=str(start)))
     if saas_share is not None:
         inv = remix(inv, saas_share, opts.seed)
+        warnings += _mix_warnings(inv, saas_share)
     if oversubscription:
         before = inv
         inv = oversubscribe(inv, oversubscription, opts.seed)
