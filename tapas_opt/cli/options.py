@@ -20,6 +20,12 @@ class FiniteFloatRange(click.FloatRange):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return rv
 
+    def _describe_range(self) -> str:
+        """click describes a range without bounds as 'x<=None' in --help."""
+        if self.min is None and self.max is None:
+            return "any finite number"
+        return super()._describe_range()
+
 
 inventory_arg = click.argument("inventory_dir", type=click.Path(file_okay=False, path_type=str))
 out_option = click.option("--out", "out_dir", type=click.Path(file_okay=False), required=True,
