@@ -521,6 +521,17 @@ def test_generate_is_deterministic(tmp_path):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
 
 
+def test_generate_says_what_it_wrote_and_a_queue_the_room_cannot_take(tmp_path):
+    """--pending counts VMs whatever the room's size: 400 VMs (about 2,700 GPUs) for 8 servers
+    (64 GPUs) was written silently, and every later command found most of them unplaced."""
+    res = run("generate", "--servers", 8, "--seed", 1, "--out", tmp_path / "small")
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "8 servers (64 GPUs)" in text
+    assert "warning: the pending VMs need" in text and "lower --pending" in text
+    res = run("generate", "--servers", 40, "--pending", 5, "--seed", 3, "--out", tmp_path / "fits")
+    assert res.exit_code == 0 and "40 servers (320 GPUs)" in res.output and "warning" not in res.output
+
+
 def test_generate_writes_an_empty_room(tmp_path):
     """No running and no pending VM is a room too (it crashed with KeyError 'endpoint')."""
     res = run("generate", "--servers", "2", "--occupancy", "0", "--pending", "0", "--out", tmp_path / "g")

@@ -45,4 +45,31 @@ def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, s
                     time_step_min=step_min, weather_epw=weather, drift=drift, sensors=sensors)
     write_room(spec, out_dir, fmt)
     if not quiet:
-        click.echo(f"wrote {out_dir}")
+        click.echo(_describe(out_dir))
+        for w in _queue_warnings(out_dir):
+            click.echo(f"warning: {w}", err=True)
+
+
+def _counts(out_dir) -> tuple[int, int, int, int]:
+    """GPUs of the room, of its running VMs and of its pending VMs; servers."""
+    import pandas as pd
+
+    servers = pd.read_csv(f"{out_dir}/servers.csv")
+    vms = pd.read_csv(f"{out_dir}/vms.csv")
+    running = vms["server_id"].notna()
+    return int(servers["gpus"].sum()), int(vms.loc[running, "gpus"].sum()), int(vms.loc[~running, "gpus"].sum()), len(servers)
+
+
+def _describe(out_dir) -> str:
+    total, running, pending, n = _counts(out_dir)
+    return f"wrote {out_dir}: {n} servers ({total} GPUs), running VMs on {running} GPUs, pending VMs for {pending} GPUs"
+
+
+def _queue_warnings(out_dir) -> list[str]:
+    """--pending is a count of VMs whatever the room's size: in a small room the queue can need
+    far more GPUs than are free, and most of it will stay unplaced. Said, not left to find."""
+    total, running, pending, _ = _counts(out_dir)
+    if pending <= total - running:
+        return []
+    return [f"the pending VMs need {pending} GPUs but only {total - running} are free: most will stay unplaced "
+            "(lower --pending, or raise --servers)"]
