@@ -615,6 +615,7 @@ def test_sweep_writes_results_and_resumes(tmp_path, room):
     """)
     fourth = run_sweep(load_sweep(flat), out, workers=0)
     assert len(fourth.table) == 1 and not (out / "deployable.csv").exists()
+    assert not (out / "plots" / "deployable_servers.png").exists()  # it was drawn: '0 deployable' per budget
     assert sorted(p.name for p in (out / "plots").glob("*.png")) == sorted(Path(p).name for p in fourth.plots)
     assert len(pd.read_csv(out / "results.csv")) == 1
 
@@ -756,3 +757,37 @@ def test_a_scheduler_address_without_a_port_is_bad_usage(tmp_path, room):
     spec = write_sweep(tmp_path / "s.yaml", room, "settings: {forecast_method: template}\n")
     res = CliRunner().invoke(main, ["whatif", str(spec), "--out", str(tmp_path / "w"), "--scheduler", "bogus"])
     assert res.exit_code == 2 and "cannot reach the Dask scheduler at bogus" in res.output
+
+
+def test_numeric_ids_negative_sweep_values_and_per_row_bounds(tmp_path):
+    """Found by a tester: YAML reads ``{1: 4}`` with the number 1, while ids are text in the
+    inventory: a per_row key 1 passed the check and added no server, and customers ``{101: ..,
+    c2: ..}`` crashed the sweep's hashing (exit 3). ``-5`` and ``5`` gave one id part ('5'), so a
+    ±5 C sweep was refused. A per-row count had no upper bound (a number for all rows has)."""
+    servers = [server(f"{r}-{i}", r) for r in ("1", "B") for i in (1, 2)]
+    room = write_inventory(tmp_path / "numeric", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": r, "aisle_id": "X", "power_limit_kw": 20.0} for r in ("1", "B")],
+                           servers=servers, vms=[vm("run1", customer="101", server_id="1-1"),
+                                                 vm("new1", customer="c2")],
+                           telemetry=hourly_history(["run1"], [0.5]))
+    sweep = load_sweep(write_sweep(tmp_path / "num.yaml", room, """
+        settings: {policy: greedy}
+        changes: {load_growth: {customers: {101: 1.5, c2: 1.1}}}
+        scenarios:
+          - {name: numeric, changes: {add_servers: {per_row: {1: 2}}}}
+          - {name: text, changes: {add_servers: {per_row: {"1": 2}}}}
+        sweep:
+          outside.shift_c: [-5, 0, 5]
+    """))
+    ids = [s.id for s in sweep.scenarios]
+    assert len(ids) == len(set(ids)) == 6 and "numeric__outside.shift_c=-5" in ids
+    numeric, text = (next(s for s in sweep.scenarios if s.name == n) for n in ("numeric", "text"))
+    assert numeric.changes == text.changes
+    inv = load_inventory(room)
+    added, _ = apply_changes(inv, numeric.changes)
+    assert len(added.servers) == len(inv.servers) + 2
+    with pytest.raises(InventoryError) as err:
+        load_sweep(write_sweep(tmp_path / "big.yaml", room, """
+            changes: {add_servers: {per_row: {B: 100000000}}}
+        """))
+    assert [(p.code, p.column) for p in err.value.problems] == [("out_of_range", "changes.add_servers.per_row.B")]

@@ -293,7 +293,9 @@ def write_outputs(sweep: Sweep, result: SweepResult, records: list[dict], plots:
         write_frame(rows_table(records), out / "rows.csv")
         written |= {"results.csv", "results.parquet", "rows.csv"}
         deploy = deployable_table(table, budgets)
-        if not deploy.empty and table["servers_added_per_row"].nunique() > 1:
+        if deploy.empty or table["servers_added_per_row"].nunique() < 2:
+            deploy = deploy.iloc[0:0]  # one server count: no table and no plot ('0 deployable' said nothing)
+        else:
             write_frame(deploy, out / "deployable.csv")
             written.add("deployable.csv")
         if plots:

@@ -271,14 +271,14 @@ def check_settings(settings: dict, c: _Checker, path: tuple) -> None:
 
 
 def _id_map(value, c: _Checker, path: tuple, known: frozenset, what: str, lo: float, integer: bool,
-            lo_open: bool = False) -> None:
+            lo_open: bool = False, hi: float | None = None) -> None:
     if not c.mapping(value, path):
         return
     for key, v in value.items():
         if known and str(key) not in known:
             c.bad((*path, key), f"unknown_{what}", f"{what} {key!r} is not in the base inventory",
                   f"{what}s: {', '.join(sorted(known)[:12])}{' ...' if len(known) > 12 else ''}")
-        c.number(v, (*path, key), lo, integer=integer, lo_open=lo_open)
+        c.number(v, (*path, key), lo, hi, integer=integer, lo_open=lo_open)
 
 
 def check_changes(changes: dict, c: _Checker, path: tuple, facts: BaseFacts, source_dir: Path) -> None:
@@ -343,15 +343,20 @@ def check_changes(changes: dict, c: _Checker, path: tuple, facts: BaseFacts, sou
                 c.number(value["gpu_temp_limit_c"], (*p, "gpu_temp_limit_c"), 0, 150, lo_open=True)
 
 
+MAX_ADDED_PER_ROW = 10_000
+"""Servers (or racks) ``add_servers`` may add to one row: far beyond any room, short of a
+number that exhausts a worker's memory."""
+
+
 def _check_add_servers(value, c: _Checker, p: tuple, facts: BaseFacts) -> None:
     if not c.mapping(value, p, _ADD_SERVERS_KEYS):
         return
     for key in [k for k in ("per_row", "racks_per_row") if k in value]:
         v = value[key]
-        if isinstance(v, dict):
-            _id_map(v, c, (*p, key), facts.rows, "row", 0, True)
+        if isinstance(v, dict):  # per row: the same bound as one number for every row
+            _id_map(v, c, (*p, key), facts.rows, "row", 0, True, hi=MAX_ADDED_PER_ROW)
         else:
-            c.number(v, (*p, key), 0, 10_000, integer=True)
+            c.number(v, (*p, key), 0, MAX_ADDED_PER_ROW, integer=True)
     if "rows" in value:
         rows = value["rows"]
         if rows != "all":
@@ -453,7 +458,12 @@ def _slug(value) -> str:
         text = "+".join(f"{k}-{_slug(v)}" for k, v in value.items())
     else:
         text = str(value)
-    return re.sub(r"[^A-Za-z0-9_.+=-]+", "-", text).strip("-") or "x"
+    slug = re.sub(r"[^A-Za-z0-9_.+=-]+", "-", text)
+    # Separators the substitution made are trimmed; a sign or dash of the value is kept (-5 and
+    # 5 are two scenarios: stripping gave both the id part '5').
+    slug = slug if text.startswith("-") else slug.lstrip("-")
+    slug = slug if text.endswith("-") else slug.rstrip("-")
+    return slug or "x"
 
 
 def short_name(path: list[str]) -> str:
@@ -524,12 +534,24 @@ def _read_scenario_file(path: Path) -> tuple[dict, "_Checker"]:
     raw, lines, said = load_yaml(path, file)
     if unreadable(said):
         raise InventoryError(said)
+    raw = _text_keys(raw)
     c = _Checker(file, lines)
     c.problems += said  # keys given twice
     if not isinstance(raw, dict):
         raise InventoryError([Problem("bad_yaml", file, "the top level must be a mapping (name:, base:, ...)")])
     c.mapping(raw, (), _TOP_KEYS)
     return raw, c
+
+
+def _text_keys(value):
+    """Every mapping key as text: YAML reads ``{1: 4}`` with the number 1, but row, customer and
+    endpoint ids are text in the inventory (``1`` in rows.csv is the id "1"). Mixed keys crashed
+    the sweep's hashing, and a numeric row key was accepted but matched no row."""
+    if isinstance(value, dict):
+        return {str(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(v) for v in value]
+    return value
 
 
 def _check_base(raw: dict, c: "_Checker", source_dir: Path) -> tuple[Path | None, BaseFacts]:
