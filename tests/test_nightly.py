@@ -237,3 +237,41 @@ def test_report_and_verify_check_moves_csv_against_plan_csv(hot_row_room, tmp_pa
             flat = "".join(res.output.split())
             assert res.exit_code == 2 and f"moves.csv{where}".replace(" ", "") in flat, (name, args[0], res.output)
         assert not (tmp_path / f"{name}.html").exists()
+
+
+@pytest.fixture
+def over_limit_room(tmp_path):
+    """Row A is over its limit on its own (4 full-load SaaS VMs, 26 kW of 24); row B draws 17 of
+    its 20 kW (two full-load SaaS VMs, two idle servers). Moving a VM from A to B lowers the
+    room's peak (26/24 -> 21.5/20) but pushes B over its limit."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in range(1, 5)]
+    vms = [vm(f"a{i}", kind="saas", endpoint="e", server_id=f"A{i}") for i in range(1, 5)]
+    vms += [vm(f"b{i}", kind="saas", endpoint="e", server_id=f"B{i}") for i in range(1, 3)]
+    tel = hourly_history([v["vm_id"] for v in vms], [1.0] * len(vms))
+    return write_inventory(tmp_path / "over", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 24.0},
+                                 {"row_id": "B", "aisle_id": "X", "power_limit_kw": 20.0}],
+                           servers=servers, vms=vms, telemetry=tel)
+
+
+def test_moves_never_push_a_row_over_its_limit_in_a_room_already_over(over_limit_room, tmp_path):
+    """With a row already over its limit the peak exceeds 1, and the move model bounded rows by
+    the peak only: it moved a VM into a row with headroom until that row was over too, and
+    order_moves and verify filed the new breach as the running VMs' own (exit 0)."""
+    inst = prepare(over_limit_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    plan = choose_moves(inst, sol.assign, max_moves=3, time_limit_s=5)
+    after = evaluate_assignment(moved_instance(inst, plan.moves), sol.assign)
+    assert after.row_kw[1].max() <= 20.0 + 1e-6
+    assert not [v for v in after.violations if not v.code.endswith("_preexisting")]
+    # The same move declared by hand: verify now calls it the plan's violation.
+    run = CliRunner()
+    out = tmp_path / "night"
+    assert run.invoke(main, ["plan", str(over_limit_room), "--out", str(out), "--max-moves", "3", "--min-gain", "0",
+                             "--forecast-method", "template", "--time-limit", "5", "-q"]).exit_code == 0
+    plan_csv = pd.read_csv(out / "plan.csv", dtype=str)
+    plan_csv.loc[plan_csv["vm_id"] == "a1", ["server_id", "status"]] = ["B3", "moved"]
+    plan_csv.to_csv(out / "plan.csv", index=False)
+    (out / "moves.csv").unlink()
+    res = run.invoke(main, ["verify", str(over_limit_room), str(out)])
+    assert res.exit_code == 1 and "VIOLATION row_power: row B draws 21.5 kW > 20.0 kW" in res.output, res.output

@@ -199,6 +199,7 @@ class MoveModel:
         self.z = self.backend.var(0, 4 * PPM, "peak_row_power_ppm")
         self.base_row = np.round(PPM * state.row_kw / inst.row_limit_kw[:, None]).astype(np.int64)
         self.base_air = np.round(PPM * state.aisle_cfm / inst.aisle_limit_cfm[:, None]).astype(np.int64)
+        self.over_somewhere = bool(self.base_row.size and self.base_row.max() > PPM)
         self.row_slots: set[tuple[int, int]] = set()
         self.aisle_slots: set[tuple[int, int]] = set()
         self.wall_stops = 0
@@ -224,10 +225,16 @@ class MoveModel:
                                         int(free.sum()), f"capacity_p{p}")
 
     def add_row_power(self, r: int, t: int) -> None:
-        """Row r at slot t, normalised by its limit, stays under the peak z."""
+        """Row r at slot t, normalised by its limit, stays under the peak z and under its limit
+        (where it is already over, under what it draws now): in a room with a row over its
+        limit z exceeds 1, and without the second bound a move could push another row over.
+        Elsewhere z < 1 bounds every row already (the model is then left as it was)."""
         inst, m = self.inst, self.m
         vs, cs = self._delta_terms(inst.pool_row, m.source_row, r, m.kw_on_hw, m.kw_here, inst.row_limit_kw[r], t)
         self.backend.add_linear(vs + [self.z], cs + [-1], -INF, -int(self.base_row[r, t]), f"row_power_r{r}_t{t}")
+        if vs and self.over_somewhere:
+            head = max(PPM, int(self.base_row[r, t])) - int(self.base_row[r, t])
+            self.backend.add_linear(vs, cs, -INF, head, f"row_limit_r{r}_t{t}")
         self.row_slots.add((r, t))
 
     def add_aisle_airflow(self, a: int, t: int) -> None:
@@ -277,7 +284,8 @@ class MoveModel:
         zval = self.backend.value(self.z)
         new = False
         for r in range(inst.n_rows):
-            over = np.flatnonzero(PPM * row_kw[r] / inst.row_limit_kw[r] > zval + 1)
+            ppm = PPM * row_kw[r] / inst.row_limit_kw[r]
+            over = np.flatnonzero((ppm > zval + 1) | (ppm > np.maximum(PPM, self.base_row[r]) + 1))
             over = [t for t in over if (r, t) not in self.row_slots]
             if over:
                 self.add_row_power(r, int(max(over, key=lambda t: row_kw[r, t])))
@@ -400,8 +408,10 @@ def moved_instance(inst: PlacementInstance, moves: list[Move], keep_source: set[
     np.add.at(used, run["server"].to_numpy(int), run["gpus"].to_numpy(int))
     free = inst.params.gpus - used
     base_row, base_aisle = _base_loads(inst, run, loads)
+    moved = {m.vm_id if m.running_index not in keep_source else f"{m.vm_id}@new" for m in moves}
     return replace(inst, running=run.reset_index(drop=True), running_load=loads, free_gpus=free,
-                   base_row_kw=base_row, base_aisle_cfm=base_aisle)
+                   base_row_kw=base_row, base_aisle_cfm=base_aisle, unmoved_row_kw=inst.preexisting_row_kw,
+                   unmoved_aisle_cfm=inst.preexisting_aisle_cfm, moved_vm_ids=inst.moved_vm_ids | frozenset(moved))
 
 
 def _base_loads(inst: PlacementInstance, run: pd.DataFrame, loads: np.ndarray):

@@ -124,7 +124,9 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
     held_back = None
     if done and gain_pct < min_gain_pct:
         held_back = (f"{len(done)} move(s) would cut the peak by only {gain_pct:.3f} percentage points "
-                     f"(< --min-gain {min_gain_pct:g}): none proposed")
+                     f"(< --min-gain {min_gain_pct:g}): none proposed" if gain_pct >= 0.0005 else
+                     f"{len(done)} move(s) would not lower the peak ({before.peak_row_power_norm:.4f} -> "
+                     f"{after.peak_row_power_norm:.4f}): none proposed")
         steps, done, dropped, final_inst, after = [], [], [], inst, before
     why_none = None if done or held_back else _why_no_moves(max_moves, mp, before.peak_row_power_norm, dropped,
                                                               min_gain_pct)

@@ -226,17 +226,22 @@ def _violations(inst: PlacementInstance, assign, row_kw, aisle_cfm, vm_peak, vm_
     # of the pending VMs can repair it (they are kept out of that row or aisle). Whatever the
     # plan adds on top of such a breach is the plan's own violation.
     for r, t in zip(*np.nonzero(row_kw > inst.row_limit_kw[:, None] + TOL_KW)):
-        out.append(_limit_violation("row_power", str(inst.row_ids[r]), int(t), row_kw[r, t], inst.base_row_kw[r, t],
+        out.append(_limit_violation("row_power", str(inst.row_ids[r]), int(t), row_kw[r, t], inst.preexisting_row_kw[r, t],
                                     inst.row_limit_kw[r], TOL_KW, "kW", ".1f",
                                     f"row {inst.row_ids[r]} draws", inst.slot_label(t), inst.horizon[t]))
     for a, t in zip(*np.nonzero(aisle_cfm > inst.aisle_limit_cfm[:, None] + TOL_CFM)):
         out.append(_limit_violation("aisle_airflow", str(inst.aisle_ids[a]), int(t), aisle_cfm[a, t],
-                                    inst.base_aisle_cfm[a, t], inst.aisle_limit_cfm[a], TOL_CFM, "CFM", ".0f",
+                                    inst.preexisting_aisle_cfm[a, t], inst.aisle_limit_cfm[a], TOL_CFM, "CFM", ".0f",
                                     f"aisle {inst.aisle_ids[a]} needs", inst.slot_label(t), inst.horizon[t]))
     if len(inst.running):
         peaks = inst.running_peak_temp_c
         for i in np.flatnonzero(np.nan_to_num(peaks) > inst.temp_limit_c + TOL_C):
             vm_id, server = inst.running["vm_id"].iloc[i], int(inst.running["server"].iloc[i])
+            if str(vm_id) in inst.moved_vm_ids:  # the plan put it there
+                out.append(Violation("gpu_temperature", str(vm_id), None, float(peaks[i]), inst.temp_limit_c,
+                                     f"moved VM {vm_id} on server {inst.server_ids[server]} reaches "
+                                     f"{peaks[i]:.1f} C > {inst.temp_limit_c:.1f} C (forecast peak)"))
+                continue
             out.append(Violation("gpu_temperature_preexisting", str(vm_id), None, float(peaks[i]), inst.temp_limit_c,
                                  f"running VM {vm_id} on server {inst.server_ids[server]} reaches "
                                  f"{peaks[i]:.1f} C > {inst.temp_limit_c:.1f} C (forecast peak) before any "

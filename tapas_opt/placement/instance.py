@@ -69,6 +69,25 @@ class PlacementInstance:
     vm_load: np.ndarray
     vm_method: np.ndarray
     warnings: list[str] = field(default_factory=list)
+    # a nightly plan's SaaS moves (tapas_opt.fleet.moves.moved_instance)
+    unmoved_row_kw: np.ndarray | None = None
+    """Row power of the running VMs before any move (None: no move). A limit is pre-existing only
+    where the running VMs broke it *before* the moves: a move that pushes a row over is the
+    plan's violation, not the room's."""
+    unmoved_aisle_cfm: np.ndarray | None = None
+    """Aisle airflow of the running VMs before any move (None: no move)."""
+    moved_vm_ids: frozenset = frozenset()
+    """Running VMs the plan moves (and their in-flight copies): their temperature is the plan's."""
+
+    @property
+    def preexisting_row_kw(self) -> np.ndarray:
+        """What the running VMs draw on their own, before the plan: the reference of
+        ``*_preexisting`` violations."""
+        return self.base_row_kw if self.unmoved_row_kw is None else self.unmoved_row_kw
+
+    @property
+    def preexisting_aisle_cfm(self) -> np.ndarray:
+        return self.base_aisle_cfm if self.unmoved_aisle_cfm is None else self.unmoved_aisle_cfm
 
     # ---- sizes -------------------------------------------------------------------------
     @property
