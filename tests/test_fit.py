@@ -93,6 +93,31 @@ def test_fit_recovers_the_physics_it_was_made_from(calibrated_room):
     assert report["gpu_temp"]["mae_c"] < 0.5 and report["gpu_temp"]["holdout_mae_c"] < 0.6
 
 
+def test_samples_off_the_slot_clock_or_given_twice_fit_the_same_physics(calibrated_room, tmp_path):
+    """Server power, airflow and the inlet's room load sum a server's (the room's) VMs: summed
+    per raw timestamp, VMs sampled 30 s apart never met (max server power 11 kW instead of 6.5,
+    place then refused the room) and a duplicated sample counted twice (4.3 kW: too low, the
+    unsafe way). They are summed per slot of time_step_min now, each VM's samples averaged."""
+    import shutil
+
+    room = tmp_path / "skewed"
+    shutil.copytree(calibrated_room, room, ignore=shutil.ignore_patterns("physics.yaml"))
+    tel = pd.read_csv(room / "telemetry.csv", parse_dates=["timestamp"])
+    late = tel["vm_id"].isin(tel["vm_id"].unique()[::2])
+    tel.loc[late, "timestamp"] += pd.Timedelta(seconds=30)
+    tel = pd.concat([tel, tel.iloc[::3]]).sort_values("timestamp", kind="stable")
+    tel.to_csv(room / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room), "--quiet"])
+    assert res.exit_code == 0, res.output
+    phys = yaml.safe_load((room / "physics.yaml").read_text())
+    fitted = pd.DataFrame(phys["servers"]).T
+    assert (fitted["idle_power_kw"] - TRUE["idle_kw"]).abs().max() < 0.1
+    assert (fitted["max_power_kw"] - TRUE["max_kw"]).abs().max() < 0.2
+    assert (fitted["idle_airflow_cfm"] - TRUE["idle_cfm"]).abs().max() < 10
+    assert phys["inlet"]["load_gain_c"] == pytest.approx(TRUE_INLET.load_gain_c, abs=0.5)
+    assert phys["inlet"]["floor_c"] == pytest.approx(TRUE_INLET.floor_c, abs=0.5)
+
+
 def test_loader_uses_physics_yaml(calibrated_room):
     """After fit, the inventory's config and servers carry the fitted values (place reads them)."""
     CliRunner().invoke(main, ["fit", str(calibrated_room), "--quiet"])

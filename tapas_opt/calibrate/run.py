@@ -26,7 +26,7 @@ import pandas as pd
 
 from tapas_opt.calibrate.regress import (MIN_SAMPLES, FitResult, Unidentifiable, fit_airflow, fit_gpu_power, fit_gpu_temp,
                                          fit_inlet, fit_server_power)
-from tapas_opt.calibrate.telemetry import calibration_columns, room_load, server_rows, with_outside
+from tapas_opt.calibrate.telemetry import calibration_columns, room_load, server_rows, slot_of, with_outside
 from tapas_opt.errors import InventoryError
 from tapas_opt.inventory.load import Inventory
 from tapas_opt.physics import inlet_temp_c
@@ -133,11 +133,12 @@ def fit_inventory(inventory: Inventory) -> Calibration:
     power = attempt("gpu_power", ["load", "gpu_power_w"], frame, fit_gpu_power)
     if power is not None:
         poly = (0.0, power.value("poly_u"), power.value("poly_u2"))
-    srv = server_rows(frame, poly)
+    step = int(cfg.time_step_min)
+    srv = server_rows(frame, poly, step)
     attempt("server_power", ["x_power", "server_power_kw"], srv, fit_server_power)
     attempt("airflow", ["x_load", "airflow_cfm"], srv, fit_airflow)
     total_gpus = float(inventory.servers["gpus"].sum())
-    load_by_time = room_load(frame, total_gpus)
+    load_by_time = room_load(frame, total_gpus, step)
     inlet_model = cfg.inlet
     if "inlet_temp_c" in srv.columns and inventory.outside is not None:
         rows = with_outside(srv, inventory.outside).assign(
@@ -154,7 +155,8 @@ def fit_inventory(inventory: Inventory) -> Calibration:
             offsets = inventory.servers.set_index("server_id")["inlet_offset_c"]
             gpu = with_outside(gpu, inventory.outside)
             gpu["inlet_temp_c"] = inlet_temp_c(gpu["outside_c"].to_numpy(float),
-                                               gpu["timestamp"].map(load_by_time).fillna(0.0).to_numpy(float),
+                                               slot_of(gpu["timestamp"], step).map(load_by_time).fillna(0.0)
+                                               .to_numpy(float),
                                                inlet_model, gpu["server_id"].map(offsets).fillna(0.0).to_numpy(float))
             fit = None
             if gpu["outside_c"].notna().any() or gpu["gpu_temp_c"].notna().sum() == 0:

@@ -77,24 +77,42 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
     return frame, problems
 
 
-def server_rows(frame: pd.DataFrame, poly) -> pd.DataFrame:
-    """One row per (server, timestamp): mean of the server-level columns over its VMs' rows, and
+def slot_of(timestamps: pd.Series, step_min: int) -> pd.Series:
+    """The inventory's time slot (``time_step_min`` grid) of each timestamp."""
+    return pd.to_datetime(timestamps).dt.floor(f"{int(step_min)}min")
+
+
+def _per_vm_slot(f: pd.DataFrame, step_min: int, means: list[str]) -> pd.DataFrame:
+    """One row per VM and slot: the mean of ``means`` over the VM's samples in the slot. Sums
+    over a server's or the room's VMs need them on one clock: summed per raw timestamp, two VMs
+    sampled 30 s apart never met (a server's power fitted against half its load), and a sample
+    given twice counted twice."""
+    f = f.assign(timestamp=slot_of(f["timestamp"], step_min))
+    keys = ["vm_id", "timestamp"]
+    first = [c for c in f.columns if c not in means and c not in keys]
+    agg = {**{c: "mean" for c in means}, **{c: "first" for c in first}}
+    return f.groupby(keys, sort=True).agg(agg).reset_index()
+
+
+def server_rows(frame: pd.DataFrame, poly, step_min: int) -> pd.DataFrame:
+    """One row per (server, slot): mean of the server-level columns over its VMs' samples, and
     the load terms of the physics (``x_power``: GPU-share-weighted ``g(u)``; ``x_load``: the
-    GPU-share-weighted load; VMs without a row at that time count as idle)."""
+    GPU-share-weighted load; VMs without a sample in the slot count as idle)."""
     f = frame[frame["server_id"].notna() & frame["load"].notna()].copy()
     share = f["vm_gpus"] / f["server_gpus"]
     f["x_power"] = share * power_fraction(f["load"].to_numpy(float), poly)
     f["x_load"] = share * f["load"]
-    agg = {"x_power": "sum", "x_load": "sum"}
-    for col in ("server_power_kw", "airflow_cfm", "inlet_temp_c"):
-        if col in f.columns:
-            agg[col] = "mean"
+    server_cols = [c for c in ("server_power_kw", "airflow_cfm", "inlet_temp_c") if c in f.columns]
+    f = _per_vm_slot(f[["vm_id", "timestamp", "server_id", "x_power", "x_load", *server_cols]], step_min,
+                     ["x_power", "x_load", *server_cols])
+    agg = {"x_power": "sum", "x_load": "sum", **{c: "mean" for c in server_cols}}
     return f.groupby(["server_id", "timestamp"], sort=True).agg(agg).reset_index()
 
 
-def room_load(frame: pd.DataFrame, total_gpus: float) -> pd.Series:
-    """Mean GPU load of the room per timestamp (VMs without a row count as idle)."""
+def room_load(frame: pd.DataFrame, total_gpus: float, step_min: int) -> pd.Series:
+    """Mean GPU load of the room per slot (VMs without a sample in the slot count as idle)."""
     f = frame[frame["load"].notna() & frame["vm_gpus"].notna()]
+    f = _per_vm_slot(f[["vm_id", "timestamp", "vm_gpus", "load"]], step_min, ["load"])
     return (f["vm_gpus"] * f["load"]).groupby(f["timestamp"]).sum() / max(float(total_gpus), 1.0)
 
 
