@@ -78,6 +78,32 @@ def test_backtest_reports_every_method(room, tmp_path):
     assert table["n"].dtype.kind == "i" and table["vms"].dtype.kind == "i"  # counts, not 49392.0
 
 
+def test_backtest_scores_the_vms_it_can_and_says_how_many(tmp_path):
+    """One VM with eight weeks among VMs with four sized the history to four weeks before the
+    first origin: only that VM was scored while the table said 5 VMs; and a statsmodels sample
+    that drew only unscorable VMs crashed (KeyError 'pinball_mean', exit 3). The history now
+    follows the median VM, the table counts the VMs scored, a warning names the rest, and the
+    statsmodels sample is drawn among the scored VMs."""
+    four = hourly_history(["a", "b", "c"], [_office_hours, 0.5, _office_hours])
+    eight = hourly_history(["old"], [_office_hours], weeks=8)
+    young = hourly_history(["new"], [0.4]).tail(10)
+    tel = pd.concat([four, eight, young]).sort_values(["timestamp", "vm_id"], kind="stable")
+    room = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 60}],
+                           servers=[server(f"A{i}", "A") for i in range(5)],
+                           vms=[vm(v, customer=f"c{i}", server_id=f"A{i}") for i, v in enumerate(["a", "b", "c", "old", "new"])],
+                           telemetry=tel, config={"horizon_h": 48})
+    out = tmp_path / "fc"
+    res = CliRunner().invoke(main, ["forecast", str(room), "--out", str(out), "--backtest", "--origins", "2",
+                                    "--statsmodels-vms", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "backtest.csv", index_col="method")
+    assert table.loc["template", "vms"] == 4 and table.loc["mstl-ets", "vms"] == 1
+    params = json.loads(res.output)["backtest"]["params"]
+    assert (params["vms_scored"], params["vms"]) == (4, 5)
+    assert any("4 of 5 VMs were scored" in w for w in params["warnings"])
+
+
 def test_backtest_ratios_of_a_room_without_load_are_empty_not_infinite():
     from tapas_opt.forecast.run import _ratio
 

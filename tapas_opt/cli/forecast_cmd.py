@@ -105,5 +105,7 @@ def forecast(inventory_dir, out_dir, method, backtest, origins, statsmodels_vms,
             click.echo(f"warning: {warning}", err=True)
         if run.backtest is not None:
             print_table(_backtest_table(run.backtest, run.backtest_params))
+            for warning in run.backtest_params.get("warnings", []):
+                click.echo(f"warning: back-test: {warning}", err=True)
         click.echo(f"profiles written to {out_dir}")
     sys.exit(EXIT_OK)

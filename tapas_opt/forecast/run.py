@@ -138,7 +138,9 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     m = build_matrix(inventory.telemetry, step)
     horizon_slots = int(min(inventory.config.horizon_h, 168) * 60 // step)
     every = max(1, int(every_h * 60 // step))
-    history_slots = min(4 * WEEK_MIN // step, m.n_slots - horizon_slots - (origins - 1) * every)
+    history_slots = min(4 * WEEK_MIN // step, _typical_span(m) - horizon_slots - (origins - 1) * every)
+    if history_slots < 24 * 60 // step:  # the typical VM is too young: the oldest ones, then
+        history_slots = min(4 * WEEK_MIN // step, m.n_slots - horizon_slots - (origins - 1) * every)
     if history_slots < 24 * 60 // step:
         need_h = (24 * 60 // step + horizon_slots + (origins - 1) * every) * step / 60
         raise InventoryError([Problem(
@@ -158,13 +160,20 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
             "short_telemetry", "telemetry", f"no VM has enough telemetry around any of the {origins} back-test "
             f"origin(s) to be scored (gaps in the history, or series that end early)",
             ("use fewer --origins, or " if origins > 1 else "") + "fill the gaps in telemetry.csv")])
+    scored = _scored_vms(main, m.vm_ids)
     table = main.overall.copy()
-    table["vms"] = len(m.vm_ids)
+    table["vms"] = len(scored)
     table["seconds_per_series"] = pd.Series(main.seconds_per_series)
     table["vs_template"] = _ratio(table["pinball_mean"], table.loc["template", "pinball_mean"])
-    if statsmodels_vms > 0 and len(m.vm_ids):
+    warnings = []
+    if len(scored) < len(m.vm_ids):
+        warnings.append(f"{len(scored)} of {len(m.vm_ids)} VMs were scored: the others lack {history_slots * step / 60:g} h "
+                        f"of history (90 % measured) before an origin, or a measured horizon after it (the history "
+                        "is sized by the median VM's telemetry; with fewer --origins more VMs qualify)")
+    if statsmodels_vms > 0 and len(scored):
         rng = np.random.default_rng(seed)
-        pick = np.sort(rng.choice(len(m.vm_ids), size=min(statsmodels_vms, len(m.vm_ids)), replace=False))
+        # Among the scored VMs: an unscorable sample left the statsmodels rows empty (a KeyError).
+        pick = np.sort(scored[rng.choice(len(scored), size=min(statsmodels_vms, len(scored)), replace=False)])
         sub = m_bt.rows(pick)
         sm_methods = {"template": CHEAP_METHODS["template"],
                       **{k: StatsmodelsMethod(model=k, workers=auto_options.get("workers", 1))
@@ -179,8 +188,30 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     cols = ["vms", "n", "mae", "mape", "within_10pct", "pinball_p50", "pinball_p90", "pinball_p99",
             "pinball_mean", "vs_template", "exceeded_p50", "exceeded_p90", "exceeded_p99", "seconds_per_series"]
     params = {"origins": main.n_origins, "every_h": every * step / 60, "history_h": history_slots * step / 60,
-              "horizon_h": horizon_slots * step / 60, "auto_choices": main.choices.get("auto", {})}
+              "horizon_h": horizon_slots * step / 60, "vms_scored": int(len(scored)), "vms": int(len(m.vm_ids)),
+              "warnings": warnings, "auto_choices": main.choices.get("auto", {})}
     return table[cols].astype({"vms": "Int64", "n": "Int64"}), params
+
+
+def _typical_span(m) -> int:
+    """Slots from the median VM's first measurement to the end of the telemetry. The back-test's
+    history is sized by it, not by the whole span: one VM with eight weeks of telemetry among
+    VMs with four asked every VM for four weeks before the first origin, and scored that one
+    VM alone."""
+    measured = ~np.isnan(m.values)
+    has = measured.any(axis=1)
+    if not has.any():
+        return m.n_slots
+    first = measured[has].argmax(axis=1)
+    return int(m.n_slots - np.median(first))
+
+
+def _scored_vms(result, vm_ids) -> np.ndarray:
+    """Positions of the VMs the back-test scored at some origin (enough history and future)."""
+    if result.per_series.empty:
+        return np.zeros(0, int)
+    names = set(result.per_series.loc["template"].index)
+    return np.array([i for i, v in enumerate(vm_ids) if v in names], dtype=int)
 
 
 def _ratio(loss: pd.Series, reference: float) -> pd.Series:
