@@ -410,3 +410,23 @@ def test_limits_typed_in_the_wrong_unit_or_below_idle_are_warned(tmp_path):
     assert "1538 times what its servers draw at full load (13 kW)" in said["limit_in_watts"].message
     assert said["limit_below_idle"].file == "aisles.csv" and said["limit_below_idle"].column == "airflow_limit_cfm"
     assert "need 1000 CFM idle, over its 900 CFM limit" in said["limit_below_idle"].message
+
+
+def test_line_numbers_count_blank_lines(tmp_path):
+    """pandas skips blank lines, so 'row + 2' pointed one line above a bad value after a blank
+    line; the line reported is the one an editor shows."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(EXAMPLE, room)
+    lines = (room / "telemetry.csv").read_text().splitlines()
+    lines.insert(3, "")
+    cells = lines[20].split(",")
+    load_at = lines[0].split(",").index("load")
+    cells[load_at] = "1.7"
+    lines[20] = ",".join(cells)
+    (room / "telemetry.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InventoryError) as err:
+        load_inventory(room)
+    bad = [p for p in err.value.problems if p.column == "load"]
+    assert [p.line for p in bad] == [21]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import Problem, first_problems
-from tapas_opt.inventory.load import Inventory
+from tapas_opt.inventory.load import Inventory, _line_mapper
 from tapas_opt.physics import power_fraction
 
 CALIBRATION_COLUMNS = {
@@ -36,12 +36,12 @@ CALIBRATION_COLUMNS = {
 }
 
 
-def telemetry_file(inventory: Inventory) -> tuple[str, int]:
-    """Name of the telemetry file and the line of its first data row (CSV header = line 1)."""
-    for suffix, first in ((".csv", 2), (".parquet", 1)):
+def telemetry_file(inventory: Inventory) -> str:
+    """Name of the inventory's telemetry file."""
+    for suffix in (".csv", ".parquet"):
         if (inventory.root / f"telemetry{suffix}").exists():
-            return f"telemetry{suffix}", first
-    return "telemetry.csv", 2
+            return f"telemetry{suffix}"
+    return "telemetry.csv"
 
 
 def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Problem]]:
@@ -51,7 +51,8 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
     whichever calibration columns exist) and the problems found in those columns.
     """
     tel = inventory.telemetry
-    file, first_line = telemetry_file(inventory)
+    file = telemetry_file(inventory)
+    line_of = _line_mapper(inventory.root / file)
     present = [c for c in CALIBRATION_COLUMNS if c in tel.columns]
     frame = tel[["timestamp", "vm_id", "load"]].copy()
     frame["load"] = pd.to_numeric(frame["load"], errors="coerce")
@@ -64,10 +65,10 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
         bad_range = num.notna() & ((num < lo) | (num > hi))
         problems += first_problems("bad_type", file, tel.index[bad_type.to_numpy()], lambda idx: Problem(
             "bad_type", file, f"value {raw[idx]!r} cannot be read as a number", "fix or empty the cell",
-            int(idx) + first_line, col))
+            line_of(idx), col))
         problems += first_problems("out_of_range", file, tel.index[bad_range.to_numpy()], lambda idx: Problem(
             "out_of_range", file, f"value {float(num[idx]):g} is outside {lo:g}..{hi:g}",
-            "check the unit (see docs/calibration.md)", int(idx) + first_line, col))
+            "check the unit (see docs/calibration.md)", line_of(idx), col))
         frame[col] = num.where(~bad_range)
     vms = inventory.vms.set_index("vm_id")
     servers = inventory.servers.set_index("server_id")

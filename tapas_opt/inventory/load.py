@@ -54,9 +54,44 @@ def _find_table(root: Path, name: str) -> Path | None:
     return None
 
 
+_ROW_LINES: dict[str, np.ndarray] = {}
+"""File line of each data row of CSVs :func:`read_table` read that hold blank lines (pandas
+skips them, so row + 2 is not the line any more); keyed by resolved path, the last read wins."""
+
+BLANK_SCAN_MAX_BYTES = 256 * 2 ** 20
+"""CSVs larger than this are not scanned for blank lines (their rows are numbered row + 2)."""
+
+
 def _line_mapper(path: Path):
+    """Row index -> the line a user's editor shows: CSV rows count the header (and the blank
+    lines before them); Parquet rows count from 1."""
+    path = Path(path)
     offset = 2 if path.suffix == ".csv" else 1
-    return lambda index: None if index is None else int(index) + offset
+    key = str(path.resolve())
+
+    def line_of(index):
+        if index is None:
+            return None
+        lines = _ROW_LINES.get(key)  # at call time: the mapper may be made before the file is read
+        return int(lines[int(index)]) if lines is not None and int(index) < len(lines) else int(index) + offset
+    return line_of
+
+
+def _remember_blank_lines(path: Path, n_rows: int) -> None:
+    """Record the line of each data row when the CSV has blank lines pandas skipped."""
+    key = str(path.resolve())
+    _ROW_LINES.pop(key, None)
+    try:
+        if path.stat().st_size > BLANK_SCAN_MAX_BYTES:
+            return
+        data = path.read_bytes()
+    except OSError:
+        return
+    if b"\n\n" not in data and b"\n\r\n" not in data and not data.lstrip(b"\xef\xbb\xbf").startswith((b"\n", b"\r\n")):
+        return
+    filled = [i + 1 for i, line in enumerate(data.split(b"\n")) if line.strip()]
+    if len(filled) - 1 == n_rows:  # header + rows (quoted multi-line cells would not match: left alone)
+        _ROW_LINES[key] = np.asarray(filled[1:])
 
 
 def listed_twice(frame: pd.DataFrame, file: str, line_of, hint: str = "keep one row per VM",
@@ -88,6 +123,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise ValueError(f"the lines have more cells than the header's {len(df.columns)} columns "
                          "(a trailing comma, or an unquoted comma in a cell?)")
     df.columns = [c.strip() for c in df.columns]
+    _remember_blank_lines(path, len(df))
     return df
 
 
