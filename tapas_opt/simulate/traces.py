@@ -151,6 +151,21 @@ def unusable_traces(data_dir: str | Path, saas: bool, iaas: bool, history_weeks:
     return [str(p) for read in readers for p in problems_of(read)]
 
 
+def _present_trace_problems(data_dir: str, saas: bool, iaas: bool, m: TraceMapping, weeks: int) -> list[Problem]:
+    """The problems of the trace files that are there, when others are missing: a run that
+    stops on the missing ones says everything wrong with the folder at once."""
+    from tapas_opt.forecast.public_data import CORNELL_SERVERS, alibaba_duty_path, azure_minutes_path, cornell_path
+
+    readers = []
+    if saas and azure_minutes_path(data_dir).is_file():
+        readers.append(lambda: azure_minute_of_week(data_dir, m.azure_min_coverage))
+    if iaas and any(cornell_path(data_dir, s).is_file() for s in CORNELL_SERVERS):
+        readers.append(lambda: cornell_windows(data_dir, weeks, m.cornell_min_mean, m.cornell_min_coverage))
+    if iaas and alibaba_duty_path(data_dir).is_file():
+        readers.append(lambda: alibaba_days(data_dir, m.alibaba_min_coverage))
+    return [p for read in readers for p in problems_of(read)]
+
+
 @lru_cache(maxsize=4)
 def azure_minute_of_week(data_dir: str, min_coverage: float = 0.90) -> dict[str, np.ndarray]:
     """Requests per minute of each Azure service by minute of the week (Monday 00:00 = 0); a
@@ -282,9 +297,11 @@ def map_loads(vms: pd.DataFrame, start: pd.Timestamp, sim_times: pd.DatetimeInde
     family_series: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # family -> (history, actual)
     kinds = vms.groupby(fam, sort=True)["kind"].first()
     need_iaas = (kinds == "iaas").any()
-    missing = missing_traces(data_dir, (kinds == "saas").any(), need_iaas)
-    if missing:  # every one at once, before reading any
-        raise _missing(Path(data_dir), *missing)
+    need_saas = bool((kinds == "saas").any())
+    missing = missing_traces(data_dir, need_saas, need_iaas)
+    if missing:  # every one at once, with the problems of those present
+        raise InventoryError(_missing(Path(data_dir), *missing).problems
+                             + _present_trace_problems(data_dir, need_saas, need_iaas, m, n_weeks))
     azure = azure_minute_of_week(data_dir, m.azure_min_coverage) if (kinds == "saas").any() else None
     cornell = cornell_windows(data_dir, n_weeks, m.cornell_min_mean, m.cornell_min_coverage) if need_iaas else []
     alibaba = alibaba_days(data_dir, m.alibaba_min_coverage) if need_iaas else []
