@@ -53,7 +53,7 @@ def validate(inventory_dir, catalogue, quiet, as_json):
                    f"{len(inv.running_vms)} running VMs, {len(inv.pending_vms)} pending, "
                    f"{len(inv.telemetry)} telemetry rows)")
         if (inv.root / "physics.yaml").exists():
-            click.echo(f"physics: {inv.root / 'physics.yaml'} (fitted by tapas-opt fit) overrides datacenter.yaml's "
+            click.echo(f"physics: {inv.root / 'physics.yaml'} (the physics file 'tapas-opt fit' writes) overrides datacenter.yaml's "
                        "models and servers.csv's coefficients")
         for w in inv.warnings:
             click.echo(f"warning: {w}", err=True)

@@ -224,7 +224,7 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     if len(left):
         inventory.warnings.append(Problem(
             "profiles_incomplete", file, f"{len(left)} of the inventory's {len(inventory.vms)} VM(s) have no rows "
-            f"here (e.g. {', '.join(repr(v) for v in left[:3])}) and are forecast from their telemetry instead",
+            f"here (e.g. {', '.join(repr(v) for v in left[:3])}) and are forecast by tapas-opt instead (from their telemetry, or borrowed from their customer or endpoint)",
             "give them rows too if these are meant to be your forecasts"))
     return LoadProfiles.from_frame(frame[frame["timestamp"].isin(horizon)], horizon)
 
