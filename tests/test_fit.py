@@ -175,6 +175,7 @@ def test_bad_calibration_values_name_file_line_and_column(calibrated_room, tmp_p
 
 
 def test_validate_says_when_physics_yaml_overrides_the_models(calibrated_room):
+    assert CliRunner().invoke(main, ["fit", str(calibrated_room), "--quiet"]).exit_code == 0  # also when run alone
     res = CliRunner().invoke(main, ["validate", str(calibrated_room)])
     assert res.exit_code == 0 and "physics.yaml (the physics file 'tapas-opt fit' writes) overrides" in " ".join(res.output.split())
 
