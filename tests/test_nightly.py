@@ -275,3 +275,15 @@ def test_moves_never_push_a_row_over_its_limit_in_a_room_already_over(over_limit
     (out / "moves.csv").unlink()
     res = run.invoke(main, ["verify", str(over_limit_room), str(out)])
     assert res.exit_code == 1 and "VIOLATION row_power: row B draws 21.5 kW > 20.0 kW" in res.output, res.output
+
+
+def test_a_previous_plan_without_server_id_names_its_directory(hot_row_room, tmp_path):
+    """--previous DIR whose plan.csv lacks server_id said only 'plan.csv: missing_column', with
+    the new plan's own plan.csv in mind: it names the file it read now."""
+    previous = tmp_path / "last-night"
+    previous.mkdir()
+    (previous / "plan.csv").write_text("vm_id\ns1\n")
+    res = CliRunner().invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "night"), "--max-moves", "1",
+                                    "--previous", str(previous)])
+    squeezed = "".join(res.output.split())  # the console wraps long paths
+    assert res.exit_code == 2 and f"{previous / 'plan.csv'}:missing_column:requiredcolumn'server_id'" in squeezed

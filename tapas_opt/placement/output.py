@@ -171,7 +171,8 @@ def read_plan(plan_dir: Path | str) -> pd.DataFrame:
     path = plan_dir / "plan.csv"
     if not path.exists():
         raise InventoryError([Problem("missing_file", str(path), "plan.csv is missing", _not_a_plan_hint(plan_dir))])
-    return _read_with_columns(path, ("vm_id", "server_id"), "plan.csv", "")
+    return _read_with_columns(path, ("vm_id", "server_id"), str(path),
+                             "pass a plan directory written by tapas-opt (place, plan), or give plan.csv those columns")
 
 
 def _read_with_columns(path: Path, columns, file: str, hint: str) -> pd.DataFrame:
