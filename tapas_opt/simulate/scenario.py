@@ -401,7 +401,7 @@ def _event_window(opts: ScenarioOptions, times: pd.DatetimeIndex, demand: np.nda
     return mask
 
 
-def _event_window_warnings(opts: ScenarioOptions, events: tuple[str, ...], times: pd.DatetimeIndex,
+def event_window_warnings(opts: ScenarioOptions, events: tuple[str, ...], times: pd.DatetimeIndex,
                            mask: np.ndarray) -> list[str]:
     """What the user asked of the event window that the simulated week cannot give."""
     if not events:
@@ -533,7 +533,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     ep_gpus = np.bincount(endpoint_idx[endpoint_idx >= 0], gp[endpoint_idx >= 0], minlength=len(endpoint_ids))
     demand = iaas_demand + (endpoint_load * ep_gpus[:, None]).sum(axis=0)
     mask = _event_window(dataclasses.replace(opts, events=events), times, demand)
-    warnings += _event_window_warnings(opts, events, times, mask)
+    warnings += event_window_warnings(opts, events, times, mask)
     row_limit = np.where(mask[None, :], limits.row_limit_kw[:, None], inst.row_limit_kw[:, None])
     aisle_limit = np.where(mask[None, :], limits.aisle_limit_cfm[:, None], inst.aisle_limit_cfm[:, None])
     shift = np.where(mask, limits.outside_shift_c, 0.0)

@@ -25,12 +25,12 @@ import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import Inventory, load_inventory
-from tapas_opt.reconfig.events import apply_events, parse_events
 from tapas_opt.io import atomic_directory, write_json
+from tapas_opt.reconfig.events import apply_events, parse_events
 from tapas_opt.simulate.engine import EngineOptions
 from tapas_opt.simulate.policies import Policy
 from tapas_opt.simulate.run import run_policies
-from tapas_opt.simulate.scenario import ScenarioOptions, _event_window_warnings, build_scenario
+from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario, event_window_warnings
 
 STUDIES = ("oversubscription", "emergencies", "mix")
 DEFAULT_POLICIES = ("baseline", "tapas-rules", "full")
@@ -125,8 +125,8 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
                 log(f"emergency {name}")
             sc = build_scenario(inv, opts, oversubscription=oversubscription)
             if not sc.event_mask.any():  # the same window for every point: said before any runs
-                said = _event_window_warnings(opts, sc.events, sc.times, sc.event_mask)[0]
-                raise InventoryError([Problem("bad_value", "--event-start", f"{said}: the emergencies "
+                window = event_window_warnings(opts, sc.events, sc.times, sc.event_mask)[0]
+                raise InventoryError([Problem("bad_value", "--event-start", f"{window}: the emergencies "
                                               "study measures inside that window", "give an --event-start and "
                                               "--event-hours that cover at least one step of the week")])
             run = run_policies(sc, policies, engine_options, time_limit_s, options.seed, progress, placements,
