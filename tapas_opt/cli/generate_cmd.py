@@ -45,12 +45,14 @@ def generate(servers, occupancy, pending, seed, step_min, weather, drift, fmt, s
                     time_step_min=step_min, weather_epw=weather, drift=drift, sensors=sensors)
     write_room(spec, out_dir, fmt)
     if not quiet:
-        click.echo(_describe(out_dir))
-        for w in _queue_warnings(out_dir):
+        counts = _gpu_counts(out_dir)
+        click.echo(f"wrote {out_dir}: {counts[3]} servers ({counts[0]} GPUs), running VMs on {counts[1]} GPUs, "
+                   f"pending VMs for {counts[2]} GPUs")
+        for w in _queue_warnings(*counts[:3]):
             click.echo(f"warning: {w}", err=True)
 
 
-def _counts(out_dir) -> tuple[int, int, int, int]:
+def _gpu_counts(out_dir) -> tuple[int, int, int, int]:
     """GPUs of the room, of its running VMs and of its pending VMs; servers."""
     import pandas as pd
 
@@ -60,15 +62,9 @@ def _counts(out_dir) -> tuple[int, int, int, int]:
     return int(servers["gpus"].sum()), int(vms.loc[running, "gpus"].sum()), int(vms.loc[~running, "gpus"].sum()), len(servers)
 
 
-def _describe(out_dir) -> str:
-    total, running, pending, n = _counts(out_dir)
-    return f"wrote {out_dir}: {n} servers ({total} GPUs), running VMs on {running} GPUs, pending VMs for {pending} GPUs"
-
-
-def _queue_warnings(out_dir) -> list[str]:
+def _queue_warnings(total: int, running: int, pending: int) -> list[str]:
     """--pending is a count of VMs whatever the room's size: in a small room the queue can need
     far more GPUs than are free, and most of it will stay unplaced. Said, not left to find."""
-    total, running, pending, _ = _counts(out_dir)
     if pending <= total - running:
         return []
     return [f"the pending VMs need {pending} GPUs but only {total - running} are free: most will stay unplaced "
