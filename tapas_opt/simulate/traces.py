@@ -144,16 +144,13 @@ def unusable_traces(data_dir: str | Path, saas: bool, iaas: bool, history_weeks:
     :func:`map_loads` needs is read as it would be (cached, so a run in the same process reads
     it once), and the problem of a file that is not the expected one, or holds no usable
     series, is returned instead of failing every scenario when it runs."""
-    data_dir = str(data_dir)
-    readers = ([lambda: azure_minute_of_week(data_dir, mapping.azure_min_coverage)] if saas else []) + ([
-        lambda: cornell_windows(data_dir, history_weeks + 1, mapping.cornell_min_mean, mapping.cornell_min_coverage),
-        lambda: alibaba_days(data_dir, mapping.alibaba_min_coverage)] if iaas else [])
-    return [str(p) for read in readers for p in problems_of(read)]
+    return [str(p) for p in _present_trace_problems(str(data_dir), saas, iaas, mapping, history_weeks + 1)]
 
 
 def _present_trace_problems(data_dir: str, saas: bool, iaas: bool, m: TraceMapping, weeks: int) -> list[Problem]:
-    """The problems of the trace files that are there, when others are missing: a run that
-    stops on the missing ones says everything wrong with the folder at once."""
+    """The problems of the trace files a room with SaaS and/or IaaS VMs needs that are there
+    (read as :func:`map_loads` reads them; ``weeks`` of Cornell windows): for a what-if file
+    before any scenario runs, and beside the missing ones when a run stops on those."""
     from tapas_opt.forecast.public_data import CORNELL_SERVERS, alibaba_duty_path, azure_minutes_path, cornell_path
 
     readers = []
