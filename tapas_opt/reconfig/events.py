@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, problems_of
 
 HEATWAVE_MAX_C = 25.0
 """Largest heat-wave shift accepted: beyond it the outside temperature leaves anything recorded."""
@@ -180,3 +180,14 @@ def apply_events(events, row_ids, row_limit_kw, aisle_ids, aisle_limit_cfm) -> L
     if problems:
         raise InventoryError(problems)
     return Limits(rows, aisles, shift, tuple(notes))
+
+
+def event_problems(texts, row_ids, aisle_ids) -> list[Problem]:
+    """Every problem of event texts against a room, found without its forecast: each text's
+    syntax, then the rows and aisles they name that the room lacks (all at once)."""
+    row_ids, aisle_ids = [str(r) for r in row_ids], [str(a) for a in aisle_ids]
+    parsed, problems = [], []
+    for text in texts or ():
+        problems += problems_of(lambda: parsed.append(parse_event(text, aisle_ids)))
+    return problems + problems_of(lambda: apply_events(parsed, row_ids, np.ones(len(row_ids)), aisle_ids,
+                                                       np.ones(len(aisle_ids))))

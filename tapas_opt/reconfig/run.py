@@ -18,7 +18,7 @@ from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
 from tapas_opt.reconfig.catalogue import Catalogue, catalogue_or_problems, load_catalogue
 from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan
-from tapas_opt.reconfig.events import apply_events, parse_event, parse_events
+from tapas_opt.reconfig.events import event_problems, parse_events
 from tapas_opt.reconfig.instance import (ReconfigInstance, ReconfigOptions, build_reconfig_instance, requested_slot,
                                          requested_time)
 from tapas_opt.reconfig.model import OptimalResult, solve_optimal
@@ -52,13 +52,7 @@ def request_problems(events=None, at=None, inventory=None) -> list:
     if inventory is None:
         texts = [t for t in events or () if not (t.strip().lower().startswith("ahu-failure:") and t.count(":") > 1)]
         return problems_of(lambda: parse_events(texts)) + problems_of(lambda: requested_time(at))
-    aisle_ids = [str(a) for a in inventory.aisles["aisle_id"]]
-    row_ids = [str(r) for r in inventory.rows["row_id"]]
-    parsed, problems = [], []
-    for text in events or ():
-        problems += problems_of(lambda: parsed.append(parse_event(text, aisle_ids)))
-    problems += problems_of(lambda: apply_events(parsed, row_ids, np.ones(len(row_ids)), aisle_ids,
-                                                 np.ones(len(aisle_ids))))
+    problems = event_problems(events, inventory.rows["row_id"], inventory.aisles["aisle_id"])
     return problems + problems_of(lambda: requested_slot(inventory_horizon(inventory), at))
 
 

@@ -20,13 +20,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import Inventory, load_inventory
 from tapas_opt.io import atomic_directory, write_json
-from tapas_opt.reconfig.events import apply_events, parse_events
+from tapas_opt.reconfig.events import event_problems
 from tapas_opt.simulate.engine import EngineOptions
 from tapas_opt.simulate.policies import Policy
 from tapas_opt.simulate.run import run_policies
@@ -62,7 +61,6 @@ def emergency_problems(names, inv: Inventory) -> list[Problem]:
     """Every emergency name of a sweep that cannot run, before any point does: ``none`` (no
     event window to measure), a malformed event, a row or aisle the room lacks."""
     aisles = inv.aisles["aisle_id"].astype(str).tolist()
-    rows = inv.rows["row_id"].astype(str).tolist()
     problems = []
     for name in names:
         if str(name).strip().lower() == "none":
@@ -70,11 +68,8 @@ def emergency_problems(names, inv: Inventory) -> list[Problem]:
                                     "event's window", "drop it, or name events: " + ", ".join(EMERGENCIES) + " or any --event "
                                     "value; a plain week is 'tapas-opt simulate' without --study"))
             continue
-        try:
-            apply_events(parse_events(_events_for(str(name), aisles), aisles), rows, np.zeros(len(rows)),
-                         aisles, np.zeros(len(aisles)))
-        except InventoryError as exc:
-            problems += [dataclasses.replace(p, file="--levels") for p in exc.problems]
+        problems += [dataclasses.replace(p, file="--levels")
+                     for p in event_problems(_events_for(str(name), aisles), inv.rows["row_id"], aisles)]
     return problems
 
 
