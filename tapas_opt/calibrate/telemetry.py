@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import Problem, first_problems
-from tapas_opt.inventory.load import Inventory, _line_mapper
+from tapas_opt.inventory.load import Inventory, _find_table, _line_mapper
 from tapas_opt.physics import power_fraction
 
 CALIBRATION_COLUMNS = {
@@ -36,14 +36,6 @@ CALIBRATION_COLUMNS = {
 }
 
 
-def telemetry_file(inventory: Inventory) -> str:
-    """Name of the inventory's telemetry file."""
-    for suffix in (".csv", ".parquet"):
-        if (inventory.root / f"telemetry{suffix}").exists():
-            return f"telemetry{suffix}"
-    return "telemetry.csv"
-
-
 def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Problem]]:
     """Telemetry with the calibration columns as numbers, joined to each VM's server.
 
@@ -51,8 +43,8 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
     whichever calibration columns exist) and the problems found in those columns.
     """
     tel = inventory.telemetry
-    file = telemetry_file(inventory)
-    line_of = _line_mapper(inventory.root / file)
+    path = _find_table(inventory.root, "telemetry") or inventory.root / "telemetry.csv"
+    file, line_of = path.name, _line_mapper(path)
     present = [c for c in CALIBRATION_COLUMNS if c in tel.columns]
     frame = tel[["timestamp", "vm_id", "load"]].copy()
     frame["load"] = pd.to_numeric(frame["load"], errors="coerce")
