@@ -54,9 +54,11 @@ def _find_table(root: Path, name: str) -> Path | None:
     return None
 
 
-_ROW_LINES: dict[str, np.ndarray] = {}
-"""File line of each data row of CSVs :func:`read_table` read that hold blank lines (pandas
-skips them, so row + 2 is not the line any more); keyed by resolved path, the last read wins."""
+_ROWS_READ: dict[str, int] = {}
+"""Data rows of each CSV :func:`read_table` read, keyed by resolved path (the last read wins)."""
+_ROW_LINES: dict[str, np.ndarray | None] = {}
+"""File line of each data row of those CSVs that hold blank lines (pandas skips them, so row + 2
+is not the line any more), None for the others; found when a line is first asked for."""
 
 BLANK_SCAN_MAX_BYTES = 256 * 2 ** 20
 """CSVs larger than this are not scanned for blank lines (their rows are numbered row + 2)."""
@@ -72,26 +74,32 @@ def _line_mapper(path: Path):
     def line_of(index):
         if index is None:
             return None
-        lines = _ROW_LINES.get(key)  # at call time: the mapper may be made before the file is read
+        lines = _row_lines(path, key) if offset == 2 else None  # at call time: the file may be read after
         return int(lines[int(index)]) if lines is not None and int(index) < len(lines) else int(index) + offset
     return line_of
 
 
-def _remember_blank_lines(path: Path, n_rows: int) -> None:
-    """Record the line of each data row when the CSV has blank lines pandas skipped."""
-    key = str(path.resolve())
-    _ROW_LINES.pop(key, None)
+def _row_lines(path: Path, key: str) -> np.ndarray | None:
+    """The lines of a read CSV's rows when it has blank lines (scanned once, only when a problem
+    needs a line: reading an inventory pays nothing for it)."""
+    if key not in _ROW_LINES:
+        _ROW_LINES[key] = _scan_blank_lines(path, _ROWS_READ.get(key))
+    return _ROW_LINES[key]
+
+
+def _scan_blank_lines(path: Path, n_rows: int | None) -> np.ndarray | None:
+    """The line of each data row when the CSV has blank lines pandas skipped, else None."""
     try:
-        if path.stat().st_size > BLANK_SCAN_MAX_BYTES:
-            return
+        if n_rows is None or path.stat().st_size > BLANK_SCAN_MAX_BYTES:
+            return None
         data = path.read_bytes()
     except OSError:
-        return
+        return None
     if b"\n\n" not in data and b"\n\r\n" not in data and not data.lstrip(b"\xef\xbb\xbf").startswith((b"\n", b"\r\n")):
-        return
+        return None
     filled = [i + 1 for i, line in enumerate(data.split(b"\n")) if line.strip()]
-    if len(filled) - 1 == n_rows:  # header + rows (quoted multi-line cells would not match: left alone)
-        _ROW_LINES[key] = np.asarray(filled[1:])
+    # header + rows (quoted multi-line cells would not match: left alone)
+    return np.asarray(filled[1:]) if len(filled) - 1 == n_rows else None
 
 
 def listed_twice(frame: pd.DataFrame, file: str, line_of, hint: str = "keep one row per VM",
@@ -123,7 +131,9 @@ def read_table(path: Path) -> pd.DataFrame:
         raise ValueError(f"the lines have more cells than the header's {len(df.columns)} columns "
                          "(a trailing comma, or an unquoted comma in a cell?)")
     df.columns = [c.strip() for c in df.columns]
-    _remember_blank_lines(path, len(df))
+    key = str(path.resolve())
+    _ROWS_READ[key] = len(df)
+    _ROW_LINES.pop(key, None)  # (re)scanned when a line is asked for
     return df
 
 
