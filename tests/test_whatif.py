@@ -688,6 +688,26 @@ def test_simulator_evaluator_refuses_load_growth(tmp_path, room):
         load_sweep(path)
 
 
+def test_weather_start_without_a_weather_file_is_refused(tmp_path, room):
+    """weather_start only picks a day of a weather file: alone it would be ignored silently."""
+    path = write_sweep(tmp_path / "s.yaml", room, """
+        changes: {outside: {weather_start: '01-15'}}
+    """)
+    with pytest.raises(InventoryError, match="weather_start has no effect without a weather file") as err:
+        load_sweep(path)
+    assert err.value.problems[0].line == 3  # base, a blank line, then changes
+
+
+def test_weather_start_may_pick_the_day_of_a_weather_file_given_elsewhere(tmp_path, room, shared_data):
+    """The rule holds on each scenario as merged: the file in the common changes, the days swept."""
+    epw = shared_data / "weather" / "USA_AZ_Phoenix-Sky.Harbor.epw"
+    path = write_sweep(tmp_path / "s.yaml", room, f"""
+        changes: {{outside: {{weather: {epw}}}}}
+        sweep: {{outside.weather_start: ['01-15', '07-13']}}
+    """)
+    assert len(load_sweep(path).scenarios) == 2
+
+
 def test_optimal_policy_and_short_horizon(tmp_path, room):
     """policy: optimal runs the optimiser (its LP bound is reported) and horizon_h shortens the week."""
     r = _run(tmp_path, room, "{}", "policy: optimal, time_limit_s: 5, horizon_h: 12")

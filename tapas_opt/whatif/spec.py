@@ -977,6 +977,16 @@ def _simulator_without_load_growth(m: Merged, at: _Origins, facts: BaseFacts, tr
              "traces)"), "use evaluator: predicted for load growth"
 
 
+def _weather_start_without_weather(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """weather_start says which day of a weather file falls on the horizon's first day: with
+    no weather file it would be silently ignored (the scenario ran on outside.csv)."""
+    outside = m.changes.get("outside")
+    if isinstance(outside, dict) and "weather_start" in outside and "weather" not in outside:
+        yield at.of(m, ("changes", "outside", "weather_start"))[1], "bad_value", \
+            "weather_start has no effect without a weather file", \
+            "give outside.weather: FILE.epw too, or leave weather_start out"
+
+
 def _simulator_traces(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     """The simulator evaluator reads real traces: a folder without the ones this room's VMs
     need failed every scenario at run time. Each folder is looked at once (``traces``)."""
@@ -1009,7 +1019,7 @@ def _simulator_traces(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
 
 
 _SCENARIO_RULES = (_one_server_count, _idle_below_max, _horizon_in_steps, _failure_in_horizon,
-                   _simulator_without_load_growth, _simulator_traces)
+                   _simulator_without_load_growth, _weather_start_without_weather, _simulator_traces)
 """The rules :func:`check_scenarios` applies to each merged scenario (file place, code, message, hint)."""
 
 
