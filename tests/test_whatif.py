@@ -676,6 +676,8 @@ def test_simulator_evaluator_runs_the_week(tmp_path, shared_data):
     assert normal["vms_pending"] == 24 and normal["vms_unplaced"] == 0
     assert ups["failure_slots"] == 24 and ups["power_capped_row_time_pct"] >= normal["power_capped_row_time_pct"]
     assert ups["peak_row_power_fraction"] > normal["peak_row_power_fraction"]
+    servers = pd.read_csv(EXAMPLE / "servers.csv")["row_id"].value_counts().to_dict()
+    assert {r["row_id"]: r["servers"] for r in results["normal"]["rows"]} == servers  # as the predicted rows.csv
 
 
 def test_simulator_evaluator_refuses_load_growth(tmp_path, room):

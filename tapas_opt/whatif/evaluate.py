@@ -224,6 +224,9 @@ def evaluate_simulated(inventory, settings: dict, window: FailureWindow | None) 
         "sim_policy": policy.name,
         "evaluate_s": round(time.perf_counter() - t0, 3),
     }
+    inst = scenario.instance
+    servers = {str(rid): int((inst.server_row == r).sum()) for r, rid in enumerate(inst.row_ids)}
     rows = [{"row_id": r["row_id"], "limit_kw": r["limit_kw"], "peak_kw": r["peak_kw"],
-             "peak_fraction": r["peak_fraction"], "capped_time_pct": r["capped_pct"]} for r in s["rows"]]
+             "peak_fraction": r["peak_fraction"], "capped_time_pct": r["capped_pct"],
+             "servers": servers[r["row_id"]]} for r in s["rows"]]
     return {"metrics": metrics, "rows": rows}
