@@ -637,6 +637,26 @@ def test_one_failing_scenario_keeps_the_others(tmp_path, room):
     assert not list((out / "failed").glob("*.json"))
 
 
+def always_boom(spec):
+    raise RuntimeError(f"boom in {spec.name}")
+
+
+def test_report_on_a_sweep_where_every_scenario_failed(tmp_path, room):
+    """Every scenario failed: whatif writes no results table, only sweep.json. report --whatif
+    said 'results.csv: cannot read it' (exit 2); it now renders the sweep with its failures."""
+    out = tmp_path / "out"
+    result = run_sweep(load_sweep(_sweep_file(tmp_path, room)), out, workers=0, task=always_boom)
+    assert len(result.failed) == 4 and not (out / "results.csv").exists()
+    plan = tmp_path / "plan"
+    assert CliRunner().invoke(main, ["place", str(room), "--out", str(plan), "--policy", "greedy"]).exit_code == 0
+    html = tmp_path / "r.html"
+    res = CliRunner().invoke(main, ["report", str(plan), "-i", str(room), "--whatif", str(out), "--out", str(html)])
+    assert res.exit_code == 0, res.output
+    text = html.read_text()
+    assert "No scenario of this sweep has finished" in text and "4 scenario(s) failed" in text
+    assert "boom in ups" in text and "boom in normal" in text
+
+
 # ---- the command line ---------------------------------------------------------------------------------
 
 def test_cli_whatif_runs_lists_and_reports_bad_files(tmp_path, room):

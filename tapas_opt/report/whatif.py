@@ -19,7 +19,7 @@ import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.report.svg import CATEGORICAL, sweep_panel_svg
-from tapas_opt.shapes import numeric_columns, read_json_value, read_table_value
+from tapas_opt.shapes import NUMBER, numeric_columns, read_json_value, read_table_value
 
 METRICS = (("power_capped_row_time_pct", "% of row-time power-capped", "%", 1.0),
            ("thermal_throttled_gpu_time_pct", "% of GPU-time throttled", "%", 1.0),
@@ -57,6 +57,10 @@ def load_whatif(path: str | Path) -> WhatIf:
     results.csv with no line (no scenario finished) is valid: the report says so."""
     path = Path(path)
     csv = path / "results.csv"
+    if not csv.exists() and (path / "sweep.json").exists():
+        sweep = read_json_value(path / "sweep.json", {"finished": NUMBER, "failures": [dict]}, HINT)
+        if sweep.get("finished") == 0:  # whatif writes no tables when every scenario failed
+            return WhatIf(path, sweep, pd.DataFrame(columns=["name"]), None)
     results = read_table_value(csv, HINT)
     if "name" not in results.columns:
         raise InventoryError([Problem("missing_column", str(csv), "column 'name' is missing", HINT)])
@@ -86,6 +90,16 @@ def _sweep_axis(results: pd.DataFrame, params: list[str]) -> str | None:
         if len(values) and pd.to_numeric(values, errors="coerce").notna().all():
             return p
     return None
+
+
+def _failures(failures: list, shown: int = 10) -> str:
+    """The first failures sweep.json lists (scenario and error), so that an empty sweep says why."""
+    if not failures:
+        return "<p class='muted'>Its sweep.json lists no failure: the sweep may not have run yet.</p>"
+    items = "".join(f"<li><code>{escape(str(f.get('scenario_id', '?')))}</code>: {escape(str(f.get('error', '')))}</li>"
+                    for f in failures[:shown] if isinstance(f, dict))
+    more = f"<p class='muted'>… and {len(failures) - shown} more in sweep.json.</p>" if len(failures) > shown else ""
+    return f"<p>{len(failures)} scenario(s) failed:</p><ul>{items}</ul>{more}"
 
 
 def _fmt(col: str, v) -> str:
@@ -125,8 +139,8 @@ def whatif_section(items: list[WhatIf]) -> str:
         parts.append(f"<h3>{escape(str(title))}</h3><p class='muted'>{len(r)} scenario(s)"
                      + (f", evaluator {escape(evaluator)}" if evaluator else "") + "</p>")
         if r.empty:
-            parts.append("<p class='muted'>No scenario of this sweep has finished (results.csv has no line): "
-                         "nothing to draw. See its sweep.json for the failures.</p>")
+            parts.append("<p class='muted'>No scenario of this sweep has finished: nothing to draw.</p>"
+                         + _failures(w.sweep.get("failures") or []))
             continue
         x = _sweep_axis(r, params)
         if x is not None:
