@@ -429,6 +429,24 @@ def test_fill_brings_the_documented_gpus_never_more(tmp_path, fill):
         assert applied.gpus_added == added["gpus"].sum() == target, seed
 
 
+def test_new_vms_fit_on_new_servers_with_fewer_gpus(tmp_path):
+    """hardware: {gpus: 4} in a room of 8-GPU and 3-GPU VMs: the new VMs were drawn against
+    the new GPUs' total only, so 8-GPU clones came that no new server could hold (deploy-all
+    put them on the old servers). They now pack onto the new servers: 3-GPU VMs, one per
+    4-GPU server (no VM of the room fits the GPU left over)."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in (1, 2)]
+    vms = [vm("run1", server_id="A1", gpus=8), vm("p8", gpus=8), vm("p3", gpus=3)]
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": r, "aisle_id": "X", "power_limit_kw": 50.0} for r in "AB"],
+                           servers=servers, vms=vms, telemetry=hourly_history(["run1"], [0.5]))
+    inv = load_inventory(root)
+    for seed in range(10):
+        applied = Applied()
+        out = add_servers(inv, {"per_row": 3, "hardware": {"gpus": 4}}, seed=seed, applied=applied)
+        added = out.vms[~out.vms["vm_id"].isin(inv.vms["vm_id"])]
+        assert list(added["gpus"]) == [3] * 6 and applied.gpus_added == 18, seed
+
+
 def test_add_racks_uses_rack_size_and_given_hardware(tmp_path):
     """racks_per_row x the row's servers per rack; hardware overrides; fill=0 adds no VMs."""
     servers = [server(f"S{i}", "A", rack=f"K{i // 2}") for i in range(4)]

@@ -91,22 +91,28 @@ def _servers_per_rack(servers: pd.DataFrame) -> int:
     return int(round(sizes.median())) if len(sizes) else 4
 
 
-def _vms_filling(gpus: np.ndarray, target: int, rng: np.random.Generator) -> list[int]:
+def _vms_filling(gpus: np.ndarray, servers_gpus: np.ndarray, target: int, rng: np.random.Generator) -> list[int]:
     """Random VMs (indices into ``gpus``, repeats allowed) whose GPUs add up to ``target`` and
-    never more: each draw is among the VMs that still fit, so the new VMs fit on the new
-    servers' GPUs as ``fill`` promises. Short of ``target`` only by less than the smallest VM
-    (when no VM is small enough for the rest). Drawing until the target was reached overshot
-    it by up to a VM's size."""
+    never more, packed onto the new servers' GPUs (``servers_gpus``) one server after another:
+    each draw is among the VMs that fit both what is left of the target and of the server, so
+    the new VMs fit on the new servers as ``fill`` promises, whatever their hardware. Short of
+    ``target`` only where no VM of the room is small enough for the GPUs left. Drawing against
+    the total alone gave 8-GPU VMs to 4-GPU servers (they went onto the old ones)."""
     picks: list[int] = []
     left = target
-    everyone, biggest = np.arange(len(gpus)), int(gpus.max()) if len(gpus) else 0
-    while True:
-        fits = everyone if left >= biggest else np.flatnonzero(gpus <= left)
-        if len(fits) == 0:
-            return picks
-        i = int(fits[rng.integers(0, len(fits))])
-        picks.append(i)
-        left -= int(gpus[i])
+    for capacity in servers_gpus:
+        free = int(capacity)
+        while left > 0 and free > 0:
+            fits = np.flatnonzero(gpus <= min(free, left))
+            if len(fits) == 0:
+                break
+            i = int(fits[rng.integers(0, len(fits))])
+            picks.append(i)
+            left -= int(gpus[i])
+            free -= int(gpus[i])
+        if left <= 0:
+            break
+    return picks
 
 
 def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inventory:
@@ -145,7 +151,7 @@ def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inve
     applied.servers_added_per_row = round(applied.servers_added / max(1, len(selected)), 3)
     vms = inv.vms.reset_index(drop=True)
     target = int(round(float(spec.get("fill", 1.0)) * int(new["gpus"].sum())))
-    picks = _vms_filling(vms["gpus"].to_numpy(int), target, rng)
+    picks = _vms_filling(vms["gpus"].to_numpy(int), new["gpus"].to_numpy(int), target, rng)
     if not picks:
         return dataclasses.replace(inv, servers=new_servers)
     clones = vms.iloc[picks].copy()
