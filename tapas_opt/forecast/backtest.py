@@ -20,6 +20,9 @@ from tapas_opt.forecast.empirical import MatrixMethod
 from tapas_opt.forecast.metrics import LEVELS, pinball
 from tapas_opt.forecast.series import SeriesMatrix
 
+MIN_COVERAGE = 0.9
+"""Share of a window's slots that must be measured for a VM to be scored at an origin."""
+
 QUANTILE_NAMES = ("p50", "p90", "p99")
 
 
@@ -107,7 +110,7 @@ def origins(n_slots: int, history_slots: int, horizon_slots: int, every_slots: i
 
 
 def rolling_origin_backtest(matrix: SeriesMatrix, methods: dict[str, MatrixMethod], history_slots: int,
-                            horizon_slots: int, every_slots: int, min_coverage: float = 0.9,
+                            horizon_slots: int, every_slots: int, min_coverage: float = MIN_COVERAGE,
                             progress: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Back-test ``methods`` on ``matrix`` at rolling origins (see the module docstring)."""
     n_vm = len(matrix.vm_ids)

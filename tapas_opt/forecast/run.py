@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem, TapasError
-from tapas_opt.forecast.backtest import rolling_origin_backtest
+from tapas_opt.forecast.backtest import MIN_COVERAGE, rolling_origin_backtest
 from tapas_opt.forecast.base import Forecaster, LoadProfiles
 from tapas_opt.forecast.empirical import CHEAP_METHODS
 from tapas_opt.forecast.profiles import build_profiles
@@ -156,10 +156,7 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     tick = (lambda k, n: progress("back-test origins", k, n)) if progress else None
     main = rolling_origin_backtest(m_bt, methods, history_slots, horizon_slots, every, progress=tick)
     if main.overall.empty or "pinball_mean" not in main.overall.columns:
-        raise InventoryError([Problem(
-            "short_telemetry", "telemetry", f"no VM has enough telemetry around any of the {origins} back-test "
-            f"origin(s) to be scored (gaps in the history, or series that end early)",
-            ("use fewer --origins, or " if origins > 1 else "") + "fill the gaps in telemetry.csv")])
+        raise InventoryError([_unscored_problem(m, inventory.telemetry, origins)])
     scored = _scored_vms(main, m.vm_ids)
     table = main.overall.copy()
     table["vms"] = len(scored)
@@ -191,6 +188,31 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
               "horizon_h": horizon_slots * step / 60, "vms_scored": int(len(scored)), "vms": int(len(m.vm_ids)),
               "warnings": warnings, "auto_choices": main.choices.get("auto", {})}
     return table[cols].astype({"vms": "Int64", "n": "Int64"}), params
+
+
+def _unscored_problem(m, telemetry: pd.DataFrame, origins: int) -> Problem:
+    """Why no VM could be scored: gaps or short series, or (when even the best-covered VM has
+    fewer than 90 % of its slots measured) telemetry sampled less often than the time step:
+    hourly samples on a 45-minute grid leave every fourth slot empty, which is no gap to fill."""
+    measured = ~np.isnan(m.values)
+    first, last = measured.argmax(axis=1), m.n_slots - measured[:, ::-1].argmax(axis=1)
+    span = np.where(measured.any(axis=1), last - first, 0)
+    coverage = np.divide(measured.sum(axis=1), span, out=np.zeros(len(span)), where=span > 0)
+    best = float(coverage.max()) if len(coverage) else 0.0
+    if 0 < best < MIN_COVERAGE:
+        samples = pd.DataFrame({"vm_id": telemetry["vm_id"], "t": pd.to_datetime(telemetry["timestamp"])})
+        samples = samples.drop_duplicates().sort_values(["vm_id", "t"])
+        interval = samples.groupby("vm_id")["t"].diff().median() / pd.Timedelta(minutes=1)
+        return Problem(
+            "short_telemetry", "telemetry",
+            f"at most {100 * best:.0f} % of any VM's {m.step_min}-minute slots hold a sample (telemetry about "
+            f"every {interval:.0f} min); a back-test scores a VM only with {100 * MIN_COVERAGE:.0f} % of its slots "
+            "measured", f"set time_step_min in datacenter.yaml to the telemetry's interval (or a multiple of it) "
+            "for the back-test")
+    return Problem(
+        "short_telemetry", "telemetry", f"no VM has enough telemetry around any of the {origins} back-test "
+        f"origin(s) to be scored (gaps in the history, or series that end early)",
+        ("use fewer --origins, or " if origins > 1 else "") + "fill the gaps in telemetry.csv")
 
 
 def _typical_span(m) -> int:
