@@ -128,7 +128,7 @@ def render() -> str:
              _help(main.help), "",
              "Every command takes `-h` / `--help`; `tapas-opt --version` prints the version. Commands that "
              "write a directory write it atomically (a failed run leaves the previous one untouched). "
-             "`--quiet` prints nothing but errors; `--json` prints a machine-readable summary on stdout.", "",
+             "`--quiet` prints nothing but errors; `--json` prints a machine-readable summary on stdout (when the run fails: `ok` false, `exit_code`, and the `problems` or the `error`).", "",
              "| command | what it does |", "|---|---|"]
     for name in names:
         first = _help(main.commands[name].help).split("\n\n")[0]

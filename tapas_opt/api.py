@@ -20,7 +20,7 @@ from tapas_opt.config import QUANTILES, DatacenterConfig
 from tapas_opt.errors import InventoryError, Problem, first_few
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
-from tapas_opt.inventory.load import Inventory, load_inventory
+from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory
 from tapas_opt.placement import heuristics
 from tapas_opt.placement.evaluate import server_warmth
 from tapas_opt.placement.explain import explain_plan
@@ -131,7 +131,7 @@ def check_plan_dir(inventory: str | Path | Inventory, plan_dir: str | Path, fore
         saved = plan_dir / "profiles.parquet"
         prep = prepare(inv, saved if saved.exists() else None, forecast_method=forecast_method,
                        quantile=summary.get("quantile"))
-        report = verify_plan(prep.instance, plan)
+        report = verify_plan(prep.instance, plan, line_mapper(plan_dir / "plan.csv"))
     except InventoryError as exc:
         if other_room is None:
             raise

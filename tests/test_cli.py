@@ -151,6 +151,51 @@ def test_verify_rejects_unknown_ids_as_bad_input(example_plan, tmp_path):
     assert res.exit_code == 2 and "unknown_server" in res.output
 
 
+def test_verify_counts_blank_lines_of_plan_csv(example_plan, tmp_path):
+    """verify numbered plan.csv's rows row + 2, one line above the bad cell after a blank line
+    (pandas skips them); it names the line an editor shows, as the inventory's checks do."""
+    def edit(plan):
+        plan.loc[plan.index[5], "server_id"] = "NO-SUCH-SERVER"
+        return plan
+    broken = _broken(example_plan, tmp_path, edit)
+    lines = (broken / "plan.csv").read_text().splitlines()
+    (broken / "plan.csv").write_text("\n".join(lines[:3] + ["", ""] + lines[3:]) + "\n")
+    res = run("verify", EXAMPLE, broken, "--json")
+    assert res.exit_code == 2
+    said = json.loads(res.stdout)  # --json on bad input: the problems as JSON (stdout had nothing)
+    assert said["ok"] is False and said["exit_code"] == 2
+    bad = [p for p in said["problems"] if p["code"] == "unknown_server"]
+    assert [p["line"] for p in bad] == [9]  # header, rows 0-1, two blank lines, rows 2-4, then row 5
+
+
+def test_validate_counts_blank_lines_when_naming_a_configuration(tmp_path):
+    """A config_id the catalogue lacks was named at row + 2 of vms.csv, above the line after a
+    blank one; validate --json now says the editor's line."""
+    room = tmp_path / "room"
+    shutil.copytree(EXAMPLE, room)
+    lines = (room / "vms.csv").read_text().splitlines()
+    lines = [lines[0] + ",config_id"] + [line + ("," + "no-such-config" if i == 4 else ",") for i, line in
+                                          enumerate(lines[1:], start=1)]
+    (room / "vms.csv").write_text("\n".join(lines[:2] + [""] + lines[2:]) + "\n")
+    res = run("validate", room, "--json")
+    assert res.exit_code == 2
+    bad = [p for p in json.loads(res.stdout)["problems"] if p["code"] == "unknown_config"]
+    assert [(p["file"], p["line"]) for p in bad] == [("vms.csv", 6)]  # vm00004, below a blank line
+
+
+def test_json_output_of_a_failed_run_is_json(tmp_path):
+    """--json promised a machine-readable summary on stdout; bad input left stdout empty. Now
+    it holds ok false, the exit code and every problem (the text stays on stderr)."""
+    room = tmp_path / "room"
+    shutil.copytree(EXAMPLE, room)
+    (room / "rows.csv").write_text((room / "rows.csv").read_text() + "R99,NOWHERE,-5\n")
+    res = run("place", room, "--out", tmp_path / "plan", "--json")
+    said = json.loads(res.stdout)
+    assert res.exit_code == 2 and said["ok"] is False and said["exit_code"] == 2
+    assert {p["code"] for p in said["problems"]} >= {"unknown_aisle"} and not (tmp_path / "plan").exists()
+    assert "problem(s) in the input" in res.stderr
+
+
 def test_verify_names_an_empty_vm_id_as_empty(example_plan, tmp_path):
     """A blank vm_id cell was said as "vm_id nan is not in vms.csv"."""
     def edit(plan):

@@ -296,6 +296,18 @@ def test_region_queue_rejects_a_vm_no_server_can_hold(tmp_path):
     assert got == {("vm_too_large", 2), ("duplicate_id", 4), ("missing_value", 5), ("missing_value", 6)}
 
 
+def test_region_queue_lines_count_blank_lines(tmp_path):
+    """A blank line in pending.csv shifted every reported line by one (row + 2)."""
+    from tapas_opt.errors import InventoryError
+    from tapas_opt.fleet.region import read_region_pending
+
+    path = tmp_path / "pending.csv"
+    path.write_text("vm_id,kind,customer,endpoint,gpus\na,iaas,c,,1\n\nb,iaas,c,,0\n")
+    with pytest.raises(InventoryError) as err:
+        read_region_pending(path, {"room01"})
+    assert [(p.code, p.line) for p in err.value.problems] == [("bad_type", 4)]
+
+
 def test_a_malformed_region_queue_is_bad_input(tmp_path):
     """An unquoted comma in pending.csv is an unreadable file with a hint (it was an internal
     error, exit 3); so is a ';'-separated one."""

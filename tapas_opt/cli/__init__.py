@@ -33,9 +33,11 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except InventoryError as exc:
             print_problems(exc.problems, f"{count_problems(exc.problems)} problem(s) in the input:")
+            _json_failure(kwargs, exc.exit_code, problems=[p.to_dict() for p in exc.problems])
             sys.exit(exc.exit_code)
         except TapasError as exc:
             click.echo(f"error: {exc}", err=True)
+            _json_failure(kwargs, exc.exit_code, error=str(exc))
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             click.echo("interrupted: no output was half-written", err=True)
@@ -55,6 +57,16 @@ def handle_errors(func):
             _internal_error()
 
     return wrapper
+
+
+def _json_failure(kwargs: dict, exit_code: int, **what) -> None:
+    """With --json, a failed run still puts JSON on stdout (``ok`` false, the exit code and the
+    problems or the error), as validate --json does: a script parsing stdout got nothing. The
+    text stays on stderr for people."""
+    if kwargs.get("as_json"):
+        from tapas_opt.cli.render import print_json
+
+        print_json({"ok": False, "exit_code": int(exit_code), **what})
 
 
 PATH_ERRNOS = {getattr(errno, name) for name in ("ENAMETOOLONG", "EISDIR", "ELOOP", "EEXIST", "ENOENT", "EINVAL")

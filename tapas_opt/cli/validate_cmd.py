@@ -28,6 +28,7 @@ def validate(inventory_dir, catalogue, quiet, as_json):
     from tapas_opt.errors import InventoryError
     from tapas_opt.inventory.load import check_inventory
     from tapas_opt.reconfig.catalogue import catalogue_or_problems
+    from tapas_opt.inventory.load import table_lines
     from tapas_opt.reconfig.instance import assign_configs
 
     inventory, problems = check_inventory(inventory_dir)
@@ -37,7 +38,7 @@ def validate(inventory_dir, catalogue, quiet, as_json):
         problems = list(problems) + cat_problems
         if saas and not problems:
             try:
-                assign_configs(inventory.vms, cat)
+                assign_configs(inventory.vms, cat, *table_lines(inventory.root, "vms"))
             except InventoryError as exc:
                 problems = list(exc.problems)
     if inventory is not None and not problems:

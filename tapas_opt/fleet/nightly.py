@@ -23,7 +23,7 @@ import pandas as pd
 from tapas_opt.api import Prepared, prepare
 from tapas_opt.errors import InventoryError, first_few
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
-from tapas_opt.inventory.load import _line_mapper, listed_twice
+from tapas_opt.inventory.load import line_mapper, listed_twice
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.explain import explain_plan
@@ -57,7 +57,7 @@ def read_previous_plan(previous: str | Path) -> pd.DataFrame:
     (which of its servers would the diff compare with?)."""
     frame = read_plan(previous)
     path = Path(previous) / "plan.csv"
-    _, problems = listed_twice(frame, str(path), _line_mapper(path),
+    _, problems = listed_twice(frame, str(path), line_mapper(path),
                                "pass a plan directory written by 'tapas-opt place' or 'plan'")
     if problems:
         raise InventoryError(problems)

@@ -286,11 +286,12 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
     """The region-level queue; problems raise :class:`InventoryError` (all of them), naming it
     ``file`` (default: its name). A VM larger than ``max_gpus`` (the region's largest server)
     is reported: no room could take it."""
-    from tapas_opt.inventory.load import read_user_table
+    from tapas_opt.inventory.load import line_mapper, read_user_table
 
     path = Path(path)
     file = file or path.name
     frame = read_user_table(path, file)
+    line_of = line_mapper(path)
     problems = [Problem("missing_column", file, f"required column '{c}' is missing",
                         "columns: vm_id, kind, customer, endpoint, gpus[, room]")
                 for c in ("vm_id", "kind", "gpus") if c not in frame.columns]
@@ -302,26 +303,26 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
     gpus = pd.to_numeric(frame["gpus"], errors="coerce")
     for i in frame.index[gpus.isna() | (gpus <= 0) | (gpus != gpus.round())]:
         problems.append(Problem("bad_type", file, f"{_named('gpus', frame.at[i, 'gpus'])} is not a whole number > 0",
-                                line=i + 2, column="gpus"))
+                                line=line_of(i), column="gpus"))
     for i in frame.index[~frame["kind"].isin(["iaas", "saas"])]:
         problems.append(Problem("out_of_range", file, f"{_named('kind', frame.at[i, 'kind'])} must be iaas or saas",
-                                line=i + 2, column="kind"))
+                                line=line_of(i), column="kind"))
     for i in frame.index[(frame["kind"] == "saas") & frame["endpoint"].isna()]:
-        problems.append(Problem("missing_endpoint", file, "a SaaS VM needs an endpoint", line=i + 2, column="endpoint"))
+        problems.append(Problem("missing_endpoint", file, "a SaaS VM needs an endpoint", line=line_of(i), column="endpoint"))
     for i in frame.index[frame["vm_id"].isna()]:
         problems.append(Problem("missing_value", file, "the VM has no vm_id", "give every queued VM an id",
-                                line=i + 2, column="vm_id"))
+                                line=line_of(i), column="vm_id"))
     for i in frame.index[frame["vm_id"].notna() & frame["vm_id"].duplicated()]:
         problems.append(Problem("duplicate_id", file, f"vm_id {frame.at[i, 'vm_id']!r} appears twice",
-                                line=i + 2, column="vm_id"))
+                                line=line_of(i), column="vm_id"))
     if max_gpus is not None:
         for i in frame.index[gpus > max_gpus]:
             problems.append(Problem("vm_too_large", file, f"{_named('vm_id', frame.at[i, 'vm_id'])} needs "
                                     f"{int(gpus[i])} GPUs; the region's largest server has {max_gpus}", "split the VM or add larger servers",
-                                    line=i + 2, column="gpus"))
+                                    line=line_of(i), column="gpus"))
     for i in frame.index[frame["room"].notna() & ~frame["room"].astype(str).isin(room_ids)]:
         problems.append(Problem("unknown_room", file, f"room {frame.at[i, 'room']!r} is not a room of the region",
-                                line=i + 2, column="room"))
+                                line=line_of(i), column="room"))
     if problems:
         raise InventoryError(problems)
     return frame.assign(gpus=gpus.astype(int))

@@ -17,7 +17,7 @@ from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
-from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory_with, read_user_table
+from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 
 
@@ -133,7 +133,7 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
     frame["timestamp"], reasons = parse_timestamps(raw["timestamp"])
     for q in QUANTILES:
         frame[q] = pd.to_numeric(frame[q], errors="coerce")
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
 
     def listed(code: str, items, make) -> None:
         problems.extend(first_problems(code, file, items, make))
@@ -183,7 +183,7 @@ def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:
     path = Path(path)
     file = path.name
     frame, problems, bad_time = _profile_rows(path)
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
     known = set(inventory.vms["vm_id"])
     unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(known)
     first_of = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"], sort=False).agg(["first", "size"])

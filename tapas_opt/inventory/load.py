@@ -54,6 +54,13 @@ def _find_table(root: Path, name: str) -> Path | None:
     return None
 
 
+def table_lines(root: Path, name: str):
+    """(file name, row -> line) of an inventory table, for problems found after loading (a
+    configuration of vms.csv that the catalogue lacks): lines as the user's editor shows them."""
+    path = _find_table(Path(root), name)
+    return (path.name, line_mapper(path)) if path is not None else (f"{name}.csv", lambda index: int(index) + 2)
+
+
 _ROWS_READ: dict[str, int] = {}
 """Data rows of each CSV :func:`read_table` read, keyed by resolved path (the last read wins)."""
 _ROW_LINES: dict[str, np.ndarray | None] = {}
@@ -64,7 +71,7 @@ BLANK_SCAN_MAX_BYTES = 256 * 2 ** 20
 """CSVs larger than this are not scanned for blank lines (their rows are numbered row + 2)."""
 
 
-def _line_mapper(path: Path):
+def line_mapper(path: Path):
     """Row index -> the line a user's editor shows: CSV rows count the header (and the blank
     lines before them); Parquet rows count from 1."""
     path = Path(path)
@@ -451,7 +458,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
                 problems.append(Problem("missing_file", f"{name}.csv", "file is missing",
                                         f"add {name}.csv or {name}.parquet"))
             continue
-        files[name], lines[name] = path.name, _line_mapper(path)
+        files[name], lines[name] = path.name, line_mapper(path)
         if path.suffix == ".csv" and _semicolon_separated(path):
             problems.append(Problem("wrong_separator", path.name, "the columns are separated by ';', not ','",
                                     "save the file as comma-separated CSV"))

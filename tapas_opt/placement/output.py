@@ -16,7 +16,7 @@ import pandas as pd
 from tapas_opt import __version__
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.forecast.base import LoadProfiles
-from tapas_opt.inventory.load import _line_mapper, read_user_table
+from tapas_opt.inventory.load import line_mapper, read_user_table
 from tapas_opt.inventory.schema import validate_frame
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import Evaluation
@@ -218,7 +218,7 @@ def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
         return None
     frame = _read_with_columns(path, QUEUE_COLUMNS, str(path), "pass a room plan written by 'tapas-opt plan-region'")
     frame = frame[QUEUE_COLUMNS].assign(server_id=pd.Series(np.nan, index=frame.index, dtype=object))
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
     frame, problems = validate_frame(frame, "vms", str(path), line_of)
     no_endpoint = (frame["kind"] == "saas") & frame["endpoint"].isna()
     problems += [Problem("missing_endpoint", str(path), f"SaaS VM {frame.at[i, 'vm_id']!r} has no endpoint",
@@ -258,7 +258,7 @@ def with_plan_queue(inventory, plan_dir: Path | str):
     clash = queue["vm_id"].isin(set(running["vm_id"]))
     if clash.any():
         path = Path(plan_dir) / QUEUE_FILE
-        line_of = _line_mapper(path)
+        line_of = line_mapper(path)
         raise InventoryError([Problem("duplicate_id", str(path), f"VM {v!r} is also a running VM of the inventory",
                                       "verify the room plan against the room it was made for", line=line_of(i),
                                       column="vm_id")
@@ -287,29 +287,30 @@ def read_moves(plan_dir: Path | str, inventory, plan: pd.DataFrame) -> pd.DataFr
     moves = numeric_columns(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")
     if "step" in moves.columns:
         moves = moves.sort_values("step", kind="stable")
-    problems = _move_problems(moves, inventory, _plan_servers(plan, inventory), str(path))
+    plan_lines = line_mapper(Path(plan_dir) / "plan.csv")
+    problems = _move_problems(moves, inventory, _plan_servers(plan, inventory, plan_lines), str(path), line_mapper(path))
     if problems:
         raise InventoryError(problems)
     return moves.reset_index(drop=True)
 
 
-def _plan_servers(plan: pd.DataFrame, inventory) -> dict[str, tuple]:
+def _plan_servers(plan: pd.DataFrame, inventory, line_of) -> dict[str, tuple]:
     """Running VM id -> (its server in plan.csv, the line, whether plan.csv declares it moved)
     for the running VMs plan.csv names."""
     running = set(inventory.running_vms["vm_id"].astype(str))
     first = plan[plan["vm_id"].isin(running)].drop_duplicates("vm_id")
     moved = first["status"] == "moved" if "status" in first.columns else pd.Series(False, index=first.index)
-    return {str(v): (s, i + 2, m) for i, v, s, m in zip(first.index, first["vm_id"], first["server_id"], moved)}
+    return {str(v): (s, line_of(i), m) for i, v, s, m in zip(first.index, first["vm_id"], first["server_id"], moved)}
 
 
-def _move_problems(moves: pd.DataFrame, inventory, planned: dict, file: str) -> list[Problem]:
+def _move_problems(moves: pd.DataFrame, inventory, planned: dict, file: str, line_of) -> list[Problem]:
     vms = inventory.running_vms.astype({"vm_id": str}).set_index("vm_id")
     servers = set(inventory.servers["server_id"].astype(str))
     where = {v: str(s) for v, s in vms["server_id"].items()}  # each VM's server as the moves go
     last_line: dict[str, int] = {}
     problems = []
     for i, vm, src, dst in zip(moves.index, moves["vm_id"], moves["from_server"], moves["to_server"]):
-        line = int(i) + 2
+        line = line_of(i)
 
         def bad(code, column, message):
             problems.append(Problem(code, file, message, MOVES_HINT, line, column))

@@ -32,17 +32,19 @@ class VerifyReport:
         return not self.violations
 
 
-def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str = "plan.csv"
+def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str = "plan.csv", line_of=None
                          ) -> tuple[np.ndarray, list[Violation], dict[int, int]]:
     """Server index per pending VM from a plan frame, and the moves of running SaaS VMs that
     the plan declares (``status`` = ``moved``, from ``tapas-opt plan``) as {running index:
     server}. Structural problems raise; any other change of a running VM's server, and moving
-    an IaaS VM, are violations."""
+    an IaaS VM, are violations. ``line_of`` maps a row to its file line (row + 2 by default;
+    :func:`tapas_opt.inventory.load.line_mapper` counts the blank lines a CSV may hold)."""
+    line_of = line_of or (lambda idx: idx + 2)
     violations: list[Violation] = []
     moves: dict[int, int] = {}
     run_pos = pd.Series(np.arange(len(inst.running)), index=inst.running["vm_id"])
     run_kind = inst.running.set_index("vm_id")["kind"]
-    dup, problems = listed_twice(plan, file, lambda idx: idx + 2, "each VM goes on one server")
+    dup, problems = listed_twice(plan, file, line_of, "each VM goes on one server")
     server_pos = pd.Series(np.arange(inst.n_servers), index=inst.server_ids)
     running = inst.running.set_index("vm_id")["server_id"]
     pending_pos = pd.Series(np.arange(inst.n_vms), index=inst.vm_ids)
@@ -51,13 +53,13 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
         vm, server = row["vm_id"], row["server_id"]
         if pd.isna(vm):  # (said as "vm_id nan is not in vms.csv")
             problems.append(Problem("missing_value", file, "vm_id is empty", "give the VM's id, or remove the line",
-                                    line=idx + 2, column="vm_id"))
+                                    line=line_of(idx), column="vm_id"))
             continue
         if pd.isna(server):
             continue
         if server not in server_pos.index:
             problems.append(Problem("unknown_server", file, f"server_id {server!r} is not in servers.csv",
-                                    line=idx + 2, column="server_id"))
+                                    line=line_of(idx), column="server_id"))
             continue
         if vm in running.index:
             declared = "status" in plan.columns and row.get("status") == "moved"
@@ -72,7 +74,7 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
             continue
         if vm not in pending_pos.index:
             problems.append(Problem("unknown_vm", file, f"vm_id {vm!r} is not in vms.csv",
-                                    line=idx + 2, column="vm_id"))
+                                    line=line_of(idx), column="vm_id"))
             continue
         if not dup[idx]:
             assign[pending_pos[vm]] = server_pos[server]
@@ -88,8 +90,8 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
     return assign, violations, moves
 
 
-def verify_plan(inst: PlacementInstance, plan: pd.DataFrame) -> VerifyReport:
-    assign, structural, moves = assignment_from_plan(inst, plan)
+def verify_plan(inst: PlacementInstance, plan: pd.DataFrame, line_of=None) -> VerifyReport:
+    assign, structural, moves = assignment_from_plan(inst, plan, line_of=line_of)
     if moves:
         from tapas_opt.fleet.moves import Move, moved_instance
 

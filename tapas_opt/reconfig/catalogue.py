@@ -31,7 +31,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import _line_mapper, read_user_table
+from tapas_opt.inventory.load import line_mapper, read_user_table
 from tapas_opt.inventory.schema import InputSchema, typed_rows, validate_frame, with_column_hint
 
 SERVER_GPUS = 8
@@ -280,7 +280,7 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
         raise InventoryError([Problem("missing_file", str(path), "catalogue not found",
                                       "pass --catalogue PATH, set TAPAS_OPT_CATALOGUE, or run "
                                       "python models/scripts/build_catalogue.py")])
-    df, problems = validate_catalogue(read_user_table(path), path.name, _line_mapper(path))
+    df, problems = validate_catalogue(read_user_table(path), path.name, line_mapper(path))
     if problems:
         raise InventoryError(problems)
     if df.empty:

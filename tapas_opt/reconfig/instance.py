@@ -35,6 +35,7 @@ import pandas as pd
 
 from tapas_opt import physics
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.inventory.load import table_lines
 from tapas_opt.reconfig.catalogue import Catalogue
 from tapas_opt.reconfig.events import Event, Limits, apply_events
 from tapas_opt.timestamps import parse_timestamp, parse_timestamps
@@ -162,7 +163,8 @@ def _family_of(endpoint: str) -> str:
     return FAMILY_MIX[zlib.crc32(str(endpoint).encode()) % len(FAMILY_MIX)]
 
 
-def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv") -> tuple[pd.Series, pd.Series]:
+def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv", line_of=None
+                   ) -> tuple[pd.Series, pd.Series]:
     """Model family and current configuration (catalogue position) of every SaaS VM, by vm_id.
 
     Optional vms.csv columns: ``model`` (a catalogue family) and ``config_id`` (the configuration
@@ -174,6 +176,7 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     InventoryError
         Naming each bad cell (line, column) and the accepted values.
     """
+    line_of = line_of or (lambda index: int(index) + 2)
     problems: list[Problem] = []
     saas = vms[vms["kind"] == "saas"]
     families = set(catalogue.families)
@@ -183,14 +186,14 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     unknown = ~fam.isin(families)
     for idx in saas.index[unknown & given]:
         problems.append(Problem("unknown_model", file, f"model {fam[idx]!r} is not a family of the catalogue",
-                                f"families: {', '.join(sorted(families))}", int(idx) + 2, "model"))
+                                f"families: {', '.join(sorted(families))}", line_of(idx), "model"))
     # Without a model, the family follows from the endpoint id; a catalogue may lack it.
     inferred = saas[unknown & ~given]
     for ep, idx in inferred.groupby("endpoint", sort=False).groups.items():
         problems.append(Problem("unknown_model", file, f"endpoint {ep!r} ({len(idx)} VM(s)) has no model, and the "
                                 f"family inferred from its id, {fam[idx[0]]!r}, is not in the catalogue",
                                 f"give its VMs a 'model' column value ({', '.join(sorted(families))}), or use a "
-                                f"catalogue with {fam[idx[0]]!r}", int(idx[0]) + 2, "model"))
+                                f"catalogue with {fam[idx[0]]!r}", line_of(idx[0]), "model"))
     # Unknown families are reported above; they do not make an endpoint mixed as well.
     known = fam[fam.isin(families)]
     for ep, per_vm in known.groupby(saas.loc[known.index, "endpoint"]):
@@ -201,7 +204,7 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
                           for i, f in first.items())
         problems.append(Problem("mixed_models", file, f"endpoint {ep!r} has VMs of several model families: {named}",
                                 "one endpoint serves one model family: give every VM of the endpoint the same model",
-                                int(first.index[-1]) + 2, "model"))
+                                line_of(first.index[-1]), "model"))
     current = fam.map(catalogue.default_of)
     if "config_id" in vms.columns:
         given = saas["config_id"]
@@ -210,13 +213,13 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
             if cid not in catalogue.position.index:
                 problems.append(Problem("unknown_config", file, f"config_id {cid!r} is not in the catalogue",
                                         "use a config_id of models/catalogue/llm_configs.csv or leave it empty",
-                                        int(idx) + 2, "config_id"))
+                                        line_of(idx), "config_id"))
                 continue
             pos = int(catalogue.position[cid])
             if catalogue.configs.at[pos, "family"] != fam[idx]:
                 problems.append(Problem("config_family", file, f"config_id {cid!r} belongs to family "
                                         f"{catalogue.configs.at[pos, 'family']!r}, not {fam[idx]!r}",
-                                        "pick a configuration of the VM's model family", int(idx) + 2, "config_id"))
+                                        "pick a configuration of the VM's model family", line_of(idx), "config_id"))
                 continue
             current[idx] = pos
     if problems:
@@ -336,7 +339,7 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     saas = run[run["kind"] == "saas"].reset_index(drop=True)
     iaas = run[run["kind"] == "iaas"].reset_index(drop=True)
 
-    fam, current = assign_configs(inv.vms, catalogue)
+    fam, current = assign_configs(inv.vms, catalogue, *table_lines(inv.root, "vms"))
     saas["family"] = fam.reindex(saas["vm_id"]).to_numpy()
     saas["current"] = current.reindex(saas["vm_id"]).to_numpy(int)
     e0 = catalogue.configs["energy_ratio"].to_numpy()[saas["current"].to_numpy(int)]

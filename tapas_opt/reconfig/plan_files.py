@@ -17,7 +17,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import _line_mapper, listed_twice, read_user_table
+from tapas_opt.inventory.load import line_mapper, listed_twice, read_user_table
 from tapas_opt.inventory.schema import InputSchema, validate_frame, with_column_hint
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.summary import iaas_cap
@@ -52,7 +52,7 @@ def _read_plan_file(path: Path, raw: pd.DataFrame, schema: type[InputSchema],
     """The file (``raw``, as read from ``path``), the problems of its cells and of VMs listed twice, and the rows those leave
     out of the rules that follow (every row of a VM listed twice: none of them is the one).
     A missing column is raised at once: no row can be read without it."""
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
     frame, problems = validate_frame(raw, schema, path.name, line_of)
     problems = with_column_hint(problems, f"columns: {columns} (as reconfigure writes them)")
     if any(p.code == "missing_column" for p in problems):
@@ -75,7 +75,7 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
     a level out of range."""
     path = Path(path)
     frame, problems, skip = _read_plan_file(path, read_user_table(path), ConfigsFileSchema, "vm_id, config_id")
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
     config = instance.saas["current"].to_numpy(int).copy()
     clock = np.ones(len(config))
     pos = {vm: i for i, vm in enumerate(instance.saas["vm_id"])}
@@ -134,7 +134,7 @@ def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
     if "kind" in raw.columns:
         raw["kind"] = raw["kind"].map(lambda v: v.strip().lower() if isinstance(v, str) else v)
     frame, problems, skip = _read_plan_file(path, raw, CapsFileSchema, "vm_id, kind, load_after")
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
     caps = np.full(len(instance.iaas), np.inf)
     pos = {vm: i for i, vm in enumerate(instance.iaas["vm_id"])}
     for idx, rec in frame[~skip & (frame["kind"] == "iaas")].iterrows():

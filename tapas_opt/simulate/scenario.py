@@ -36,7 +36,7 @@ from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
 from tapas_opt.errors import InventoryError, Problem, first_problems
 from tapas_opt.forecast.profiles import inventory_horizon
-from tapas_opt.inventory.load import Inventory, _line_mapper, load_inventory_with, read_user_table
+from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
 from tapas_opt.weather import read_epw_dry_bulb, shifted_hours
@@ -291,7 +291,7 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     frame, bad_load, problems = _actual_rows(path)
     if frame is None:
         raise InventoryError(problems)
-    line_of = _line_mapper(path)  # CSV lines count the header; Parquet rows from 1
+    line_of = line_mapper(path)  # CSV lines count the header; Parquet rows from 1
     known = set(vms["vm_id"])
     unknown = frame["vm_id"].notna() & ~frame["vm_id"].isin(known)
     first_rows = frame.index[unknown].to_series().groupby(frame.loc[unknown, "vm_id"]).first()
@@ -356,7 +356,7 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
     times_read, reasons = parse_timestamps(frame["timestamp"])
     frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
     problems = []
-    line_of = _line_mapper(path)
+    line_of = line_mapper(path)
     problems += first_problems("bad_timestamp", path.name, frame.index[reasons.notna()], lambda i: Problem(
         "bad_timestamp", path.name, f"timestamp {describe(raw.at[i, 'timestamp'])} {reasons[i]}", ISO_HINT,
         line=line_of(i), column="timestamp"))
