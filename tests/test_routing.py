@@ -87,12 +87,72 @@ def test_router_follows_the_shares_exactly_over_batches():
         assert (abs(total - sent * pd.Series({"a": 0.5, "b": 0.3, "c": 0.2})) <= 1.0 + 1e-9).all()
 
 
-def test_router_skips_vms_at_risk_unless_all_are():
-    """VMs below the headroom threshold get nothing while a safe VM exists."""
-    r = Router(table({"a": 0.5, "b": 0.5}), headroom=pd.Series({"a": 0.001, "b": 0.2}))
-    assert set(r.route("ep", 20)) == {"b"}
+def test_router_moves_load_off_vms_at_risk_as_far_as_the_others_have_room():
+    """A VM below the headroom threshold sheds its share onto the safe VMs, each growing at most
+    to share / (1 - headroom); what they cannot take stays on it. All at risk: the shares."""
+    r = Router(table({"a": 0.5, "b": 0.5}), headroom=pd.Series({"a": 0.001, "b": 0.6}))
+    assert set(r.route("ep", 20)) == {"b"}  # b may grow to 0.5 / 0.4 = 1.25: it takes all
+    r.update(headroom=pd.Series({"a": 0.001, "b": 0.2}))  # b may grow to 0.625 only
+    got = pd.Series(r.route("ep", 800)).value_counts()
+    assert got["b"] == pytest.approx(500, abs=1) and got["a"] == pytest.approx(300, abs=1)
     r.update(headroom=pd.Series({"a": 0.001, "b": 0.001}))
     assert set(r.route("ep", 20)) == {"a", "b"}
+
+
+def test_shift_from_risk_never_pushes_a_vm_past_its_headroom():
+    """Whatever the shares and headrooms, a safe VM ends at most at share / (1 - headroom), the
+    shares still sum to 1, and a VM at risk never gains."""
+    from tapas_opt.reconfig.routing import shift_from_risk
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(2, 8))
+        w = rng.dirichlet(np.ones(n))
+        room = rng.choice([0.0, 0.01, 0.05, 0.3, 0.9], n)
+        out = shift_from_risk(w, room, 0.02)
+        risky = room < 0.02
+        assert out.sum() == pytest.approx(1.0)
+        if risky.all() or not risky.any():
+            assert out == pytest.approx(w)
+            continue
+        assert (out[~risky] <= w[~risky] / (1 - room[~risky]) + 1e-9).all()
+        assert (out[risky] <= w[risky] + 1e-12).all()
+
+
+def test_router_on_a_plan_at_its_limits_keeps_every_vm_within_its_throughput(tmp_path):
+    """The documented pairing, Router(routing.csv, risk_headroom(instance, plan)) on the example's
+    UPS-failure plan: most VMs end at a limit, and dropping them sent an endpoint's whole load
+    to its one VM with headroom (5.5 times its throughput). No VM now gets more load than it
+    can serve."""
+    from conftest import EXAMPLE
+    from tapas_opt.reconfig.evaluate import saas_physics
+    from tapas_opt.reconfig.run import reconfigure
+
+    result = reconfigure(EXAMPLE, events=("ups-failure",), out_dir=tmp_path / "ups",
+                         prepared=prepare_room(EXAMPLE, forecast_method="template"))
+    inst, plan = result.instance, result.plan
+    vm_ids = inst.saas["vm_id"].to_numpy()
+    capacity = pd.Series(saas_physics(inst, plan)["capacity"], index=vm_ids)
+    served = pd.Series(np.asarray(plan.saas_load, float), index=vm_ids)
+    headroom = risk_headroom(inst, plan)
+    assert (headroom < 0.02).mean() > 0.5  # the case of the report: most VMs at a limit
+    routing = pd.read_csv(tmp_path / "ups" / "routing.csv")
+    router = Router(routing, headroom=headroom)
+    for ep, grp in routing.groupby("endpoint"):
+        total = served[grp["vm_id"]].sum()
+        got = pd.Series(router.route(ep, 10_000)).value_counts().reindex(grp["vm_id"], fill_value=0) / 10_000
+        one_request = total / 10_000  # (and routing.csv's shares are rounded)
+        assert (got * total <= capacity[grp["vm_id"]] * 1.001 + one_request).all(), ep
+
+
+def test_router_refuses_a_routing_table_of_many_slots_or_with_nan_shares():
+    """route's routing.csv has a line per slot: merged, every slot was dealt at once. A NaN share
+    failed with 'repeats may not contain negative values'."""
+    slots = pd.concat([table({"a": 0.5, "b": 0.5}).assign(timestamp=t) for t in ("t0", "t1")])
+    with pytest.raises(ValueError, match="pass one slot's lines"):
+        Router(slots)
+    with pytest.raises(ValueError, match="not finite numbers >= 0"):
+        Router(table({"a": float("nan"), "b": 0.5}))
 
 
 def test_router_keeps_sessions_on_their_vm():

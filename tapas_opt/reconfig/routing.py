@@ -15,9 +15,10 @@ with P_r, Q_a and T_v linear in the loads through :mod:`tapas_opt.physics` (as i
 reconfiguration model). :func:`solve_routing` repeats it for every slot of the horizon.
 
 :class:`Router` is what a load balancer calls per request batch: it keeps each endpoint's LP
-shares, drops VMs at risk (too little headroom on their row, aisle, GPU temperature or
-throughput), keeps requests of a known session on the VM that holds their KV cache, and deals
-the rest in proportion to the shares with smooth deficit counting (deterministic, O(VMs + batch)).
+shares, moves load off VMs at risk (too little headroom on their row, aisle, GPU temperature
+or throughput) as far as the others' headroom allows, keeps requests of a known session on
+the VM that holds their KV cache, and deals the rest in proportion to the shares with smooth
+deficit counting (deterministic, O(VMs + batch)).
 """
 
 from __future__ import annotations
@@ -214,8 +215,8 @@ class Router:
     routing : pandas.DataFrame
         ``endpoint, vm_id, share`` (e.g. routing.csv of ``tapas-opt route`` or ``reconfigure``).
     headroom : pandas.Series, optional
-        Per vm_id, the relative headroom left (:func:`risk_headroom`); VMs below
-        ``min_headroom`` get no new requests unless every VM of the endpoint is below it.
+        Per vm_id, the relative headroom left (:func:`risk_headroom`); load moves off the VMs
+        below ``min_headroom`` as far as the others' headroom allows (:func:`shift_from_risk`).
     affinity_size : int
         Sessions remembered for KV-cache affinity (least recently used are forgotten).
     """
@@ -227,12 +228,11 @@ class Router:
     _vms: dict = field(init=False, default_factory=dict)
     _weights: dict = field(init=False, default_factory=dict)
     _credit: dict = field(init=False, default_factory=dict)
+    _risky: dict = field(init=False, default_factory=dict)
     _affinity: OrderedDict = field(init=False, default_factory=OrderedDict)
 
     def __post_init__(self) -> None:
-        missing = {"endpoint", "vm_id", "share"} - set(self.routing.columns)
-        if missing:
-            raise ValueError(f"routing frame lacks columns {sorted(missing)}; expected endpoint, vm_id, share")
+        _check_routing_frame(self.routing)
         for ep, grp in self.routing.groupby("endpoint", sort=False):
             self._vms[ep] = grp["vm_id"].to_numpy(object)
             self._credit[ep] = np.zeros(len(grp))
@@ -240,14 +240,14 @@ class Router:
 
     def _normalise(self, endpoint, shares: np.ndarray) -> np.ndarray:
         w = np.clip(np.asarray(shares, float), 0.0, None)
-        if self.headroom is not None:
-            room = self.headroom.reindex(self._vms[endpoint]).fillna(1.0).to_numpy(float)
-            safe = room >= self.min_headroom
-            if safe.any() and (w * safe).sum() > 0:
-                w = w * safe
         if w.sum() <= 0:
             w = np.ones(len(w))
-        return w / w.sum()
+        w = w / w.sum()
+        if self.headroom is None:
+            return w
+        room = self.headroom.reindex(self._vms[endpoint]).fillna(1.0).to_numpy(float)
+        self._risky[endpoint] = room < self.min_headroom
+        return shift_from_risk(w, room, self.min_headroom)
 
     def update(self, routing: pd.DataFrame | None = None, headroom: pd.Series | None = None) -> None:
         """New shares (next slot's LP) and/or new headroom; session affinity is kept."""
@@ -256,7 +256,7 @@ class Router:
         if routing is not None:
             self.routing = routing
             old = dict(self._credit)
-            self._vms, self._weights, self._credit = {}, {}, {}
+            self._vms, self._weights, self._credit, self._risky = {}, {}, {}, {}
             self.__post_init__()
             for ep, credit in old.items():
                 if ep in self._credit and len(credit) == len(self._credit[ep]):
@@ -265,6 +265,10 @@ class Router:
             for ep in self._vms:
                 shares = self.routing.loc[self.routing["endpoint"] == ep, "share"].to_numpy(float)
                 self._weights[ep] = self._normalise(ep, shares)
+
+    def _at_risk(self, endpoint, i: int) -> bool:
+        risky = self._risky.get(endpoint)
+        return bool(risky is not None and risky[i] and not risky.all())
 
     def route(self, endpoint, n_requests: int, sessions=None) -> np.ndarray:
         """VM id for each of ``n_requests`` requests of ``endpoint``.
@@ -287,7 +291,7 @@ class Router:
         first_of: dict = {}
         for j, key in enumerate(sessions if sessions is not None else ()):
             vm = self._affinity.get((endpoint, key))
-            if vm is not None and vm in pos and w[pos[vm]] > 0:
+            if vm is not None and vm in pos and w[pos[vm]] > 0 and not self._at_risk(endpoint, pos[vm]):
                 out[j] = vm
                 target[pos[vm]] -= 1.0
                 self._affinity.move_to_end((endpoint, key))
@@ -310,6 +314,50 @@ class Router:
             while len(self._affinity) > self.affinity_size:
                 self._affinity.popitem(last=False)
         return out
+
+
+def _check_routing_frame(routing: pd.DataFrame) -> None:
+    """The shares of one slot, one line per endpoint and VM, finite: route's routing.csv holds
+    a line per slot (merging them dealt every slot's shares at once), and a NaN share failed
+    deep in the dealing with a numpy message."""
+    missing = {"endpoint", "vm_id", "share"} - set(routing.columns)
+    if missing:
+        raise ValueError(f"routing frame lacks columns {sorted(missing)}; expected endpoint, vm_id, share")
+    twice = routing.duplicated(["endpoint", "vm_id"])
+    if twice.any():
+        first = routing.loc[twice].iloc[0]
+        hint = (" (route's routing.csv has a line per slot: pass one slot's lines, "
+                "routing[routing['timestamp'] == T])") if "timestamp" in routing.columns else ""
+        raise ValueError(f"{int(twice.sum())} line(s) repeat an endpoint and VM (first: {first['endpoint']!r}, "
+                         f"{first['vm_id']!r}){hint}")
+    share = pd.to_numeric(routing["share"], errors="coerce")
+    bad = ~np.isfinite(share.to_numpy(float)) | (share.to_numpy(float) < 0)
+    if bad.any():
+        first = routing.loc[bad].iloc[0]
+        raise ValueError(f"{int(bad.sum())} share(s) are not finite numbers >= 0 (first: endpoint "
+                         f"{first['endpoint']!r}, VM {first['vm_id']!r}, share {first['share']!r})")
+
+
+def shift_from_risk(w: np.ndarray, headroom: np.ndarray, min_headroom: float) -> np.ndarray:
+    """Shares with load moved off the VMs at risk (headroom below ``min_headroom``) onto the
+    others, each of which takes at most what its headroom allows: its share may grow to
+    ``share / (1 - headroom)``, the load at which its smallest headroom would reach zero (exact
+    for its throughput; conservative for its row, aisle and GPU, to which it is one
+    contributor). What the others cannot take stays on the VMs at risk, in proportion to
+    their shares: dropping them outright sent a whole endpoint to its one VM with headroom,
+    5.5 times its throughput, when a plan left the others at their limits."""
+    risky = headroom < min_headroom
+    if not risky.any() or risky.all():
+        return w
+    cap = np.where(risky, w, w / np.maximum(1.0 - np.clip(headroom, 0.0, 1.0), 1e-9))
+    spare = np.where(risky, 0.0, cap - w)
+    moving = w[risky].sum()
+    moved = min(moving, spare.sum())
+    out = w.copy()
+    if moved > 0:
+        out[~risky] += spare[~risky] * (moved / spare.sum())
+        out[risky] *= (moving - moved) / moving
+    return out / out.sum()
 
 
 def _apportion(target: np.ndarray, w: np.ndarray, n: int) -> np.ndarray:
