@@ -600,3 +600,34 @@ def test_with_nothing_to_fix_the_plan_leaves_more_headroom_not_less():
     assert res.summary["saas"]["quality_loss_pct"] == 0 and res.summary["reconfiguration"]["reloads"] == 0
     for key in ("peak_row_power_ratio", "peak_aisle_airflow_ratio", "max_gpu_temp_c"):
         assert lim[key]["after"] <= lim[key]["if_unchanged"] + 1e-9, key
+
+
+def test_a_current_configuration_that_misses_its_slo_is_said(tmp_path):
+    """vms.csv's config_id may name a configuration with slo_ok false: reconfigure may keep the
+    VM as it is, so it misses its SLO before and after the event. validate and reconfigure
+    passed it as 'ok' without a word; both warn now, and the summary counts the VMs kept so."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+    from conftest import EXAMPLE
+    from tapas_opt.cli import main
+
+    inv = tmp_path / "room"
+    shutil.copytree(EXAMPLE, inv)
+    vms = pd.read_csv(inv / "vms.csv", dtype=str)
+    vms["config_id"] = None
+    vms.loc[vms["vm_id"] == "vm00007", ["model", "config_id"]] = ["llama-70b", "llama-70b/70b-bf16-tp2x1-b512-p0.50"]
+    vms.to_csv(inv / "vms.csv", index=False)
+    res = CliRunner().invoke(main, ["validate", str(inv), "--json"])
+    said = json.loads(res.stdout)
+    assert res.exit_code == 0 and said["ok"]
+    slow = [w for w in said["warnings"] if w["code"] == "config_over_slo"]
+    assert len(slow) == 1 and "'vm00007'" in slow[0]["message"] and "599.34 ms" in slow[0]["message"]
+    assert slow[0]["line"] == 8 and slow[0]["column"] == "config_id"
+    res = CliRunner().invoke(main, ["reconfigure", str(inv), "--event", "none", "--out", str(tmp_path / "o"),
+                                    "--forecast-method", "template", "--json"])
+    summary = json.loads(res.stdout)
+    assert any("config_over_slo" in w and "vm00007" in w for w in summary["warnings"])
+    kept = pd.read_csv(tmp_path / "o" / "configs.csv").set_index("vm_id").at["vm00007", "config_id"]
+    assert summary["saas"]["vms_kept_over_slo"] == int(kept == "llama-70b/70b-bf16-tp2x1-b512-p0.50")

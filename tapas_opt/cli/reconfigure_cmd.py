@@ -28,7 +28,9 @@ def _table(summary: dict):
     table.add_row("SaaS quality loss", f"{saas['quality_loss_pct']:.2f} % (load-weighted)")
     table.add_row("served by smaller/quantised", f"{saas['smaller_or_quantised_share_pct']:.1f} % of requests")
     table.add_row("SaaS performance", f"{_signed(saas['perf_change_pct'])} % ({saas['served_pct']:.1f} % of load served, "
-                                      f"{saas['endpoints_missing_slo']} endpoint(s) missing SLO)")
+                                      f"{saas['endpoints_missing_slo']} endpoint(s) missing SLO"
+                                      + (f"; {saas['vms_kept_over_slo']} VM(s) kept in a configuration that "
+                                         "already missed it" if saas.get("vms_kept_over_slo") else "") + ")")
     table.add_row("IaaS performance", f"{_signed(iaas['perf_change_pct'])} % ({iaas['capped_vms']} VM(s) capped)")
     table.add_row("reconfiguration", f"{rc['reloads']} reload(s), {rc['online_changes']} online change(s)")
     for key, label in (("peak_row_power_ratio", "peak row power"), ("peak_aisle_airflow_ratio", "peak aisle airflow")):

@@ -228,6 +228,26 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     return pd.Series(fam.to_numpy(), index=ids), pd.Series(current.to_numpy(int), index=ids)
 
 
+def configs_over_slo(vms: pd.DataFrame, catalogue: Catalogue, current: pd.Series, file: str = "vms.csv",
+                     line_of=None) -> list[Problem]:
+    """A warning per SaaS VM whose current configuration misses its latency SLO (``slo_ok``
+    false in the catalogue, given by vms.csv's config_id). reconfigure may keep a VM as it is
+    (no reload), so such a VM would miss its SLO before and after the event; it was said by
+    nothing, and the plan's status read "ok"."""
+    line_of = line_of or (lambda index: int(index) + 2)
+    c = catalogue.configs
+    slow = current[~c["slo_ok"].astype(bool).to_numpy()[current.to_numpy(int)]]
+    if slow.empty:
+        return []
+    row = pd.Series(vms.index, index=vms["vm_id"].to_numpy())
+    return [Problem("config_over_slo", file, f"SaaS VM {vm!r} runs {c.at[pos, 'config_id']!r}, whose "
+                    f"{c.at[pos, 'tbt_ms']:g} ms between tokens miss its SLO of {c.at[pos, 'slo_tbt_ms']:g} ms",
+                    "reconfigure may keep it as it is (it then misses its SLO before and after the event): "
+                    "give it a configuration with slo_ok true, or leave config_id empty for the family's default",
+                    line_of(row[vm]) if vm in row.index else None, "config_id")
+            for vm, pos in slow.items()]
+
+
 def _has_model(saas: pd.DataFrame, idx) -> bool:
     return "model" in saas.columns and pd.notna(saas.at[idx, "model"])
 
@@ -339,7 +359,9 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     saas = run[run["kind"] == "saas"].reset_index(drop=True)
     iaas = run[run["kind"] == "iaas"].reset_index(drop=True)
 
-    fam, current = assign_configs(inv.vms, catalogue, *table_lines(inv.root, "vms"))
+    vms_file = table_lines(inv.root, "vms")
+    fam, current = assign_configs(inv.vms, catalogue, *vms_file)
+    slow = [str(w) for w in configs_over_slo(inv.vms, catalogue, current.reindex(saas["vm_id"]), *vms_file)]
     saas["family"] = fam.reindex(saas["vm_id"]).to_numpy()
     saas["current"] = current.reindex(saas["vm_id"]).to_numpy(int)
     e0 = catalogue.configs["energy_ratio"].to_numpy()[saas["current"].to_numpy(int)]
@@ -354,7 +376,7 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     floor = physics.load_for_gpu_power(opts.iaas_cap_floor_w, params.gpu_idle_w[i_srv], params.gpu_max_w[i_srv], params.poly)
     iaas["floor_load"] = np.minimum(floor, iaas["load"].to_numpy(float))
 
-    warnings = list(limits.notes)
+    warnings = list(limits.notes) + slow
     asked = requested_time(at)
     if asked is not None and asked != inst.horizon[slot]:
         warnings.append(f"--at {at} falls inside the slot that starts at {inst.horizon[slot]}: that slot is planned")

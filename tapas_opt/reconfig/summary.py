@@ -115,11 +115,14 @@ def saas_metrics(instance: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEva
     speed0 = float((d0 * c["speed_ratio"][cur]).sum() / max(demand, 1e-12))
     served = float(load.sum())
     missing = [str(instance.endpoints[e]) for e in np.flatnonzero(ev.served < ev.demand * (1 - 1e-6) - 1e-5)]
+    # kept in a configuration that already missed its SLO (a warning, not the event's doing)
+    kept_slow = (cfg == cur) & ~c["slo_ok"][cfg].astype(bool)
     if demand <= 1e-12:  # no SaaS load at this slot: nothing to lose, nothing left unserved
         return {"vms": int(len(load)), "endpoints": int(len(instance.endpoints)), "demand_units": 0.0,
                 "served_units": 0.0, "served_pct": 100.0, "quality_loss_pct": 0.0, "quality_loss_pct_before": 0.0,
                 "smaller_or_quantised_share_pct": 0.0, "speed_change_pct": 0.0, "perf_change_pct": 0.0,
-                "endpoints_missing_slo": len(missing), "endpoints_missing_slo_list": missing[:50]}
+                "endpoints_missing_slo": len(missing), "endpoints_missing_slo_list": missing[:50],
+                "vms_kept_over_slo": 0}
     return {
         "vms": int(len(load)), "endpoints": int(len(instance.endpoints)),
         "demand_units": round(demand, 4), "served_units": round(served, 4),
@@ -130,6 +133,7 @@ def saas_metrics(instance: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEva
         "speed_change_pct": round(100.0 * (float((load * speed).sum()) / max(served, 1e-12) / max(speed0, 1e-12) - 1), 3),
         "perf_change_pct": round(100.0 * (float((load * speed).sum()) / max(demand * speed0, 1e-12) - 1), 3),
         "endpoints_missing_slo": len(missing), "endpoints_missing_slo_list": missing[:50],
+        "vms_kept_over_slo": int((kept_slow & (load > 1e-9)).sum()),
     }
 
 
