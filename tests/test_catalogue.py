@@ -84,6 +84,11 @@ def test_ratios_follow_the_definitions():
     (lambda df: df.assign(power_w=df["power_w"].where(df.index != 2, "10")), "bad_power_range", "power_w"),
     (lambda df: df.assign(config_id=df["config_id"].where(df.index != 4, df.at[0, "config_id"])), "duplicate_id", "config_id"),
     (lambda df: df.assign(tp=df["tp"].where(df.index != 5, "two")), "bad_type", "tp"),
+    # physically impossible: 16-way tensor parallelism on the 8 busy GPUs it claims
+    (lambda df: df.assign(tp=df["tp"].where(df.index != 6, "16")), "gpus_mismatch", "gpus_used"),
+    # quality is relative to the default: a default of 0.5 made an untouched room lose 43 %
+    (lambda df: df.assign(quality=df["quality"].where(df["is_default"].str.lower() != "true", "0.5")),
+     "bad_default", "quality"),
 ])
 def test_validation_names_file_line_and_column(tmp_path, mutate, code, column):
     """A broken catalogue is refused with the problem's code, line and column."""
