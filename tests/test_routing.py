@@ -400,6 +400,33 @@ def test_a_caps_file_that_is_ambiguous_is_refused_at_once(capped_plan):
                    ("cap_mismatch", 6, "gpu_power_cap_w")}
 
 
+def test_a_cap_below_the_gpus_minimum_power_is_refused(capped_plan):
+    """load_after 0 with the cap columns left empty was applied by route (reconfigure's own
+    checker calls it iaas_cap_floor): a GPU cannot be capped below its minimum power limit."""
+    from tapas_opt.reconfig.run import read_caps
+
+    inst, caps, table = capped_plan
+    table.assign(load_after=0.0, power_cap_kw=None, gpu_power_cap_w=None).to_csv(caps, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_caps(caps, inst)
+    assert [(p.code, p.line, p.column) for p in err.value.problems] == [("out_of_range", 2, "load_after")]
+    assert "below the lowest cap of 'i1'" in err.value.problems[0].message
+
+
+def test_an_empty_power_level_is_a_missing_value(busy_and_quiet, tmp_path):
+    """A blank power_level cell was read as the catalogue's level: the plan's cap silently gone."""
+    from tapas_opt.reconfig.run import read_configs
+
+    inst = build_reconfig_instance(prepare_room(busy_and_quiet, forecast_method="template"), CAT, parse_events(["none"]))
+    current = [CAT.configs.at[c, "config_id"] for c in inst.saas["current"]]
+    configs = tmp_path / "configs.csv"
+    pd.DataFrame({"vm_id": inst.saas["vm_id"], "config_id": current,
+                  "power_level": [None] + [0.9] * (len(current) - 1)}).to_csv(configs, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_configs(configs, inst)
+    assert [(p.code, p.line, p.column) for p in err.value.problems] == [("missing_value", 2, "power_level")]
+
+
 def test_a_configs_file_wrong_on_every_row_is_counted_in_full(busy_and_quiet, tmp_path):
     """30 unknown VMs: the first 20 listed, then how many more, and the header counts all 30
     (it used to stop at 40 problems of any kind without saying more existed)."""

@@ -374,6 +374,7 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
     iaas["kw_unit"], iaas["cfm_unit"] = _unit_coefficients(params, i_srv)
     iaas["gpu_load_limit"] = gpu_load_limit(params, inlet[i_srv], i_srv, prepared.config.gpu_temp_limit_c)
     floor = physics.load_for_gpu_power(opts.iaas_cap_floor_w, params.gpu_idle_w[i_srv], params.gpu_max_w[i_srv], params.poly)
+    iaas["cap_floor"] = floor  # the lowest load a cap may set (the GPUs' minimum power limit)
     iaas["floor_load"] = np.minimum(floor, iaas["load"].to_numpy(float))
 
     warnings = list(limits.notes) + slow

@@ -34,7 +34,7 @@ class ConfigsFileSchema(InputSchema):
 
     vm_id: Series[str]
     config_id: Series[str]
-    power_level: Series[float] | None = pa.Field(gt=0, le=1, nullable=True)
+    power_level: Series[float] | None = pa.Field(gt=0, le=1)  # optional column; its cells are not
 
 
 class CapsFileSchema(InputSchema):
@@ -143,6 +143,12 @@ def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
                                     line=line_of(idx), column="vm_id"))
             continue
         after = float(rec["load_after"])
+        floor = float(instance.iaas.at[pos[rec["vm_id"]], "cap_floor"])
+        if after < floor - 1e-4:
+            problems.append(Problem("out_of_range", path.name, f"load_after {after:g} is below the lowest cap of "
+                                    f"{rec['vm_id']!r} ({floor:.4g}: {instance.options.iaas_cap_floor_w:g} W per GPU)",
+                                    "a GPU cannot be capped below that: raise load_after", line_of(idx), "load_after"))
+            continue
         problems += _cap_mismatches(rec, iaas_cap(instance, pos[rec["vm_id"]], after), path.name, line_of(idx))
         caps[pos[rec["vm_id"]]] = after
     if problems:
