@@ -3,6 +3,7 @@ baselines, LP vs integral agreement, and a solver-free check of every plan."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -631,3 +632,24 @@ def test_a_current_configuration_that_misses_its_slo_is_said(tmp_path):
     assert any("config_over_slo" in w and "vm00007" in w for w in summary["warnings"])
     kept = pd.read_csv(tmp_path / "o" / "configs.csv").set_index("vm_id").at["vm00007", "config_id"]
     assert summary["saas"]["vms_kept_over_slo"] == int(kept == "llama-70b/70b-bf16-tp2x1-b512-p0.50")
+
+
+def test_a_broken_inventory_does_not_hide_the_events_unknown_rows_and_aisles(tmp_path):
+    """A bad vms.csv listed alone: the event's unknown aisle and row came only after fixing it.
+    They are checked against rows.csv and aisles.csv, read on their own, and listed together."""
+    import shutil
+
+    from click.testing import CliRunner
+    from conftest import EXAMPLE
+    from tapas_opt.cli import main
+
+    inv = tmp_path / "room"
+    shutil.copytree(EXAMPLE, inv)
+    lines = (inv / "vms.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(",8,", ",-8,")
+    (inv / "vms.csv").write_text("\n".join(lines) + "\n")
+    res = CliRunner().invoke(main, ["reconfigure", str(inv), "--event", "ahu-failure:ZZ", "--event", "row-power:R99:100",
+                                    "--out", str(tmp_path / "o"), "--forecast-method", "template", "--json"])
+    assert res.exit_code == 2
+    codes = {(p["file"], p["code"]) for p in json.loads(res.stdout)["problems"]}
+    assert codes == {("vms.csv", "out_of_range"), ("--event", "unknown_aisle"), ("--event", "unknown_row")}

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import Problem, first_problems
-from tapas_opt.inventory.load import Inventory, _find_table, line_mapper
+from tapas_opt.inventory.load import Inventory, find_table, line_mapper
 from tapas_opt.physics import power_fraction
 
 CALIBRATION_COLUMNS = {
@@ -43,7 +43,7 @@ def calibration_columns(inventory: Inventory) -> tuple[pd.DataFrame, list[Proble
     whichever calibration columns exist) and the problems found in those columns.
     """
     tel = inventory.telemetry
-    path = _find_table(inventory.root, "telemetry") or inventory.root / "telemetry.csv"
+    path = find_table(inventory.root, "telemetry") or inventory.root / "telemetry.csv"
     file, line_of = path.name, line_mapper(path)
     present = [c for c in CALIBRATION_COLUMNS if c in tel.columns]
     frame = tel[["timestamp", "vm_id", "load"]].copy()

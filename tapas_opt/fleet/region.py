@@ -255,11 +255,11 @@ def _room_entry(item, i: int, root: Path, problems: list[Problem]) -> RoomRef | 
 def largest_server_gpus(spec: "RegionSpec") -> int | None:
     """GPUs of the region's largest server (from each room's servers table; None if unreadable:
     the room's own loading reports that)."""
-    from tapas_opt.inventory.load import _find_table, read_table
+    from tapas_opt.inventory.load import find_table, read_table
 
     most = None
     for room in spec.rooms:
-        path = _find_table(Path(room.path), "servers")
+        path = find_table(Path(room.path), "servers")
         try:
             gpus = pd.to_numeric(read_table(path)["gpus"], errors="coerce").max() if path else np.nan
         except Exception:  # noqa: BLE001 - reported when the room itself is loaded

@@ -46,7 +46,7 @@ class Inventory:
         return self.vms[self.vms["server_id"].notna()]
 
 
-def _find_table(root: Path, name: str) -> Path | None:
+def find_table(root: Path, name: str) -> Path | None:
     for suffix in (".csv", ".parquet"):
         path = root / f"{name}{suffix}"
         if path.exists():
@@ -57,7 +57,7 @@ def _find_table(root: Path, name: str) -> Path | None:
 def table_lines(root: Path, name: str):
     """(file name, row -> line) of an inventory table, for problems found after loading (a
     configuration of vms.csv that the catalogue lacks): lines as the user's editor shows them."""
-    path = _find_table(Path(root), name)
+    path = find_table(Path(root), name)
     return (path.name, line_mapper(path)) if path is not None else (f"{name}.csv", lambda index: int(index) + 2)
 
 
@@ -448,7 +448,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
     files: dict[str, str] = {}
     lines: dict = {}
     for name in TABLES:
-        path = _find_table(root, name)
+        path = find_table(root, name)
         if path is not None and (root / f"{name}.csv").exists() and (root / f"{name}.parquet").exists():
             problems.append(Problem("ambiguous_file", f"{name}.csv", f"both {name}.csv and {name}.parquet exist",
                                     "keep one of them (tapas-opt would not know which one is current)"))

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, problems_of
+from tapas_opt.inventory.load import Inventory
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
 from tapas_opt.reconfig.catalogue import Catalogue, catalogue_or_problems, load_catalogue
@@ -40,20 +41,43 @@ class ReconfigResult:
     out_dir: Path | None = None
 
 
-def request_problems(events=None, at=None, inventory=None) -> list:
+def request_problems(events=None, at=None, inventory=None, root=None) -> list:
     """The problems of the request itself, ``--event`` and ``--at``, found before the forecast
     (minutes on a large room): their syntax alone, or with the loaded ``inventory`` also rows
-    and aisles it lacks and times outside its horizon.
+    and aisles it lacks and times outside its horizon. An inventory that does not load
+    (``root`` given instead) still has its rows and aisles checked when rows.csv and
+    aisles.csv can be read: a bad vms.csv hid an event's unknown aisle.
 
     Without the room, an ``ahu-failure`` with a second ':' is left for later: ``A:1.5`` may be
     an aisle's id or aisle ``A`` at a fraction, which only the room's aisles tell apart."""
     from tapas_opt.forecast.profiles import inventory_horizon
 
     if inventory is None:
+        ids = _room_ids(root) if root is not None else None
+        if ids is not None:
+            return event_problems(events, *ids) + problems_of(lambda: requested_time(at))
         texts = [t for t in events or () if not (t.strip().lower().startswith("ahu-failure:") and t.count(":") > 1)]
         return problems_of(lambda: parse_events(texts)) + problems_of(lambda: requested_time(at))
     problems = event_problems(events, inventory.rows["row_id"], inventory.aisles["aisle_id"])
     return problems + problems_of(lambda: requested_slot(inventory_horizon(inventory), at))
+
+
+def _room_ids(root) -> tuple[pd.Series, pd.Series] | None:
+    """Row and aisle ids of an inventory directory read straight from rows.csv and aisles.csv
+    (their own problems are the inventory's to report), or None when either cannot be read."""
+    from tapas_opt.inventory.load import find_table, read_user_table
+
+    ids = []
+    for name, column in (("rows", "row_id"), ("aisles", "aisle_id")):
+        path = find_table(Path(root), name)
+        try:
+            table = read_user_table(path) if path is not None else None
+        except InventoryError:
+            return None
+        if table is None or column not in table.columns:
+            return None
+        ids.append(table[column].dropna().astype(str).str.strip())
+    return ids[0], ids[1]
 
 
 def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", problems_before=(),
@@ -70,8 +94,9 @@ def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", p
     from tapas_opt.forecast.run import make_forecaster
     from tapas_opt.placement.instance import build_instance
 
+    root = None if isinstance(inventory, Inventory) else inventory
     inv, supplied = load_with_profiles(inventory, profiles_path,
-                                       lambda: list(problems_before) + request_problems(events, at))
+                                       lambda: list(problems_before) + request_problems(events, at, root=root))
     problems = list(problems_before) + request_problems(events, at, inv)
     if problems:
         raise InventoryError(problems)

@@ -198,12 +198,12 @@ def base_facts(base: Path, inventory=None) -> BaseFacts:
     """The ids scenarios may name: from the loaded ``inventory`` when the base is valid, else
     read from its tables as they are (so that a broken base still gets its ids checked); the
     horizon, VM kinds and server figures of a valid base."""
-    from tapas_opt.inventory.load import _find_table, read_table
+    from tapas_opt.inventory.load import find_table, read_table
 
     def table(name: str) -> pd.DataFrame:
         if inventory is not None:
             return getattr(inventory, name)
-        path = _find_table(base, name)
+        path = find_table(base, name)
         return read_table(path) if path is not None else pd.DataFrame()
 
     def ids(frame: pd.DataFrame, col: str) -> frozenset:
