@@ -308,6 +308,25 @@ def test_region_queue_lines_count_blank_lines(tmp_path):
     assert [(p.code, p.line) for p in err.value.problems] == [("bad_type", 4)]
 
 
+def test_an_empty_region_queue_file_is_an_empty_queue_and_parquet_rows_count_from_one(tmp_path):
+    """The docs call an empty pending.csv no error: a 0-byte one was 'unreadable_file'. In a
+    Parquet queue rows count from 1 (they were numbered as CSV lines) and cells are said as
+    written (not np.float64(2.5))."""
+    from tapas_opt.errors import InventoryError
+    from tapas_opt.fleet.region import read_region_pending
+
+    empty = tmp_path / "pending.csv"
+    empty.write_text("")
+    assert read_region_pending(empty, {"room01"}).empty
+    parquet = tmp_path / "q.parquet"
+    pd.DataFrame({"vm_id": ["q1", "q2", "q3"], "kind": "iaas", "customer": "c", "endpoint": None,
+                  "gpus": [2.0, 2.5, 0.0]}).to_parquet(parquet, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_region_pending(parquet, {"room01"})
+    assert [(p.line, p.message) for p in err.value.problems] == [
+        (2, "gpus 2.5 is not a whole number > 0"), (3, "gpus 0.0 is not a whole number > 0")]
+
+
 def test_a_malformed_region_queue_is_bad_input(tmp_path):
     """An unquoted comma in pending.csv is an unreadable file with a hint (it was an internal
     error, exit 3); so is a ';'-separated one."""

@@ -271,7 +271,9 @@ def largest_server_gpus(spec: "RegionSpec") -> int | None:
 
 def _named(column: str, value) -> str:
     """A cell for a message: ``gpus 'x'``, or ``an empty gpus`` for a blank one (not ``nan``)."""
-    return f"{column} {value!r}" if pd.notna(value) else f"an empty {column}"
+    if pd.isna(value):
+        return f"an empty {column}"
+    return f"{column} {value.item() if isinstance(value, np.generic) else value!r}"  # 2.5, not np.float64(2.5)
 
 
 def region_file(spec: RegionSpec, path: str | Path) -> str:
@@ -290,6 +292,9 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
 
     path = Path(path)
     file = file or path.name
+    if path.suffix == ".csv" and not path.read_bytes().strip():  # an empty file: an empty queue (as documented)
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ("vm_id", "kind", "customer", "endpoint", "room")}
+                            ).assign(gpus=pd.Series(dtype=int))
     frame = read_user_table(path, file)
     line_of = line_mapper(path)
     problems = [Problem("missing_column", file, f"required column '{c}' is missing",
