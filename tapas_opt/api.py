@@ -10,7 +10,7 @@ memory and answers each request in milliseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,8 @@ from tapas_opt.placement import heuristics
 from tapas_opt.placement.evaluate import server_warmth
 from tapas_opt.placement.explain import explain_plan
 from tapas_opt.placement.instance import PlacementInstance, build_instance
-from tapas_opt.placement.output import build_summary, read_moves, read_plan, with_plan_queue, write_plan
+from tapas_opt.placement.output import (QUEUE_FILE, build_summary, read_moves, read_plan, with_plan_queue,
+                                        write_plan)
 from tapas_opt.placement.solve import PlacementSolution, solve_placement
 from tapas_opt.placement.state import RoomState
 from tapas_opt.placement.verify import VerifyReport, verify_plan
@@ -133,9 +134,10 @@ def check_plan_dir(inventory: str | Path | Inventory, plan_dir: str | Path, fore
                        quantile=summary.get("quantile"))
         report = verify_plan(prep.instance, plan, line_mapper(plan_dir / "plan.csv"))
     except InventoryError as exc:
+        problems = _in_plan_dir(exc.problems, plan_dir)
         if other_room is None:
-            raise
-        raise InventoryError([_other_room_problem(plan_dir, other_room, root), *exc.problems]) from None
+            raise InventoryError(problems) from None
+        raise InventoryError([_other_room_problem(plan_dir, other_room, root), *problems]) from None
     if other_room is not None:
         report.warnings.append(f"the plan was made for the inventory {other_room} (its summary.json), not "
                                f"{root}: its violations may only mean the wrong room")
@@ -161,6 +163,28 @@ def plan_summary(plan_dir: str | Path) -> dict:
         raise InventoryError([Problem("bad_value", str(path), f"quantile {quantile!r} is not "
                                       f"one of {', '.join(QUANTILES)}", SUMMARY_HINT, column="quantile")])
     return summary
+
+
+PLAN_FILES = ("plan.csv", "profiles.parquet", "moves.csv")
+"""Files of a plan directory that problems name by their bare name (``read_profiles``, the plan checks)."""
+
+
+def _in_plan_dir(problems: list[Problem], plan_dir: Path) -> list[Problem]:
+    """The plan's own files named by their path (``plan.csv`` read as the inventory's
+    ``plan.csv``); in a room plan of plan-region, a VM that is neither the inventory's nor in
+    queue.csv means the plan's files disagree (queue.csv edited, or files of several runs): said
+    so, instead of 'add the VM to the inventory'."""
+    region_room = (plan_dir / QUEUE_FILE).exists()
+    out = []
+    for p in problems:
+        if p.file in PLAN_FILES:
+            p = replace(p, file=str(plan_dir / p.file))
+            if region_room and p.code == "unknown_vm":
+                p = replace(p, message=p.message.replace("is not in vms.csv", f"is neither in vms.csv nor in {QUEUE_FILE}"),
+                          hint=f"the room plan's files disagree: {plan_dir / QUEUE_FILE} lists the VMs the region "
+                               "gave the room; copy the room plan's directory whole, or re-run plan-region")
+        out.append(p)
+    return out
 
 
 def _other_room_problem(plan_dir: Path, made_for: str, root: Path) -> Problem:

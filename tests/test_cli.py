@@ -203,7 +203,7 @@ def test_verify_names_an_empty_vm_id_as_empty(example_plan, tmp_path):
         plan.loc[plan.index[0], "vm_id"] = None
         return plan
     res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit))
-    assert res.exit_code == 2 and "plan.csv:2 [vm_id]: missing_value: vm_id is empty" in res.output, res.output
+    assert res.exit_code == 2 and "/plan.csv:2 [vm_id]: missing_value: vm_id is empty" in res.output, res.output
     assert "nan" not in res.output
 
 

@@ -253,7 +253,8 @@ def test_room_plans_of_a_region_verify_against_their_rooms(region, tmp_path):
     rep = CliRunner().invoke(main, ["report", str(out / "rooms" / "room01"), "--out", str(tmp_path / "r.html")])
     assert rep.exit_code == 0, rep.output
     queue_file = out / "rooms" / "room02" / "queue.csv"
-    queue_file.write_text(queue_file.read_text().replace(",saas,", ",sass,", 1))
+    original = queue_file.read_text()
+    queue_file.write_text(original.replace(",saas,", ",sass,", 1))
     bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
     assert bad.exit_code == 2 and "queue.csv:2[kind]:out_of_range" in "".join(bad.output.split())
     queue = pd.read_csv(queue_file.with_name("queue.csv"))
@@ -262,6 +263,14 @@ def test_room_plans_of_a_region_verify_against_their_rooms(region, tmp_path):
     queue.to_csv(queue_file, index=False)
     bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
     assert bad.exit_code == 2 and "missing_endpoint" in bad.output
+    header, dropped, *rest = original.splitlines()  # a VM dropped from queue.csv, not from the plan
+    queue_file.write_text("\n".join([header, *rest]) + "\n")
+    first = dropped.split(",")[0]
+    bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02"), "--json"])
+    said = [p for p in json.loads(bad.stdout)["problems"] if p["code"] == "unknown_vm"]
+    assert bad.exit_code == 2 and said and all(p["file"].startswith(str(out / "rooms" / "room02")) for p in said)
+    assert any(first in p["message"] and "neither in vms.csv nor in queue.csv" in p["message"]
+               and "copy the room plan's directory whole" in p["hint"] for p in said)
     queue_file.unlink()  # a room plan copied without its queue: one clear problem, not one per VM
     bad = CliRunner().invoke(main, ["verify", str(region / "room02"), str(out / "rooms" / "room02")])
     assert bad.exit_code == 2 and "lost its queue.csv" in "".join(bad.output.split("\n")) and "unknown_vm" not in bad.output

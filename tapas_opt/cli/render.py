@@ -84,9 +84,11 @@ def print_json(data) -> None:
 
 
 def print_problems(problems: list[Problem], title: str) -> None:
-    err_console.print(Text(title, style="bold red"))
+    """One line per problem, never wrapped (rich wrapped at 80 columns into a pipe or a log,
+    splitting a message a script greps for; a terminal wraps long lines by itself)."""
+    err_console.print(Text(title, style="bold red"), soft_wrap=True)
     for p in problems:
-        err_console.print(f"  - {p}")
+        err_console.print(f"  - {p}", soft_wrap=True)
 
 
 def place_table(summary: dict, command: str = "place") -> Table:
