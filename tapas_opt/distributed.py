@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import signal
 import threading
@@ -99,7 +100,6 @@ def dask_client(scheduler: str | None = None, n_workers: int = DEFAULT_WORKERS, 
     ``n_workers`` processes (closed on exit)."""
     from distributed import Client, LocalCluster
 
-    level = logging.ERROR if quiet else logging.WARNING
     if quiet:
         # distributed's own callback that cancels a pending call when Ctrl-C interrupts it fails
         # with a NameError (distributed 2026.8) that tornado logs as a traceback: not ours to show.
@@ -116,18 +116,39 @@ def dask_client(scheduler: str | None = None, n_workers: int = DEFAULT_WORKERS, 
         finally:
             client.close()
         return
-    with warnings.catch_warnings():
-        # The scheduler's HTTP endpoint moves to a free port if 8787 is taken: not worth a warning.
-        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
-        with _workers_ignore_ctrl_c():
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=None, silence_logs=level)
+    try:
+        with warnings.catch_warnings():
+            # The scheduler's HTTP endpoint moves to a free port if 8787 is taken: not worth a warning.
+            warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+            with _workers_ignore_ctrl_c():
+                # The workers' own logs are noise here (task failures come back through their
+                # futures): stopped mid-run, each worker logged its lost heartbeat as a traceback.
+                cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+    except BaseException:
+        # Stopped while the cluster starts: distributed's exit hook would close the half-started
+        # cluster and fail on workers not yet up (an AssertionError traceback after our message).
+        from distributed.deploy.spec import close_clusters
+
+        _silence_shutdown()
+        atexit.unregister(close_clusters)
+        raise
     client = Client(cluster)
     try:
         yield client
+    except BaseException:
+        _silence_shutdown()
+        raise
     finally:
         client.close()
         cluster.close()
+
+
+def _silence_shutdown() -> None:
+    """A run stopped (Ctrl-C, SIGTERM, an error) closes the cluster under running tasks: the
+    scheduler's and client's complaints about lost connections are not the user's to read."""
+    for name in ("distributed", "tornado", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def submit(client, fn: Callable, arg, *, key: str, retries: int = 1, **kwargs):
