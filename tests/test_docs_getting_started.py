@@ -94,3 +94,14 @@ def test_spreadsheet_export_is_what_make_export_writes(tmp_path):
     assert res.returncode == 0, res.stderr
     for name in ("dcim_servers.csv", "capacity.csv", "vm_list.csv", "gpu_utilisation.csv"):
         assert (work / name).read_text() == (src / name).read_text(), name
+
+
+def test_the_spreadsheet_converter_reads_the_units_the_guide_names():
+    """The guide says airflow may come in m³/h; the converter read only the ASCII 'm3/h'."""
+    sys.path.insert(0, str(REPO / "docs" / "examples" / "spreadsheet"))
+    try:
+        from convert import quantity
+    finally:
+        sys.path.pop(0)
+    assert quantity("30600 m³/h") == quantity("30600 m3/h") == pytest.approx(30600 * 0.5886)
+    assert quantity("18,144 CFM") == 18144.0 and quantity("62.4 kW") == 62.4

@@ -51,7 +51,7 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
     inlet_temp_c, server_power_kw, airflow_cfm; see docs/calibration.md) and outside.csv. Each
     model is an OLS regression (statsmodels) on the form physics.py uses, reported with 95 %
     confidence intervals and MAE. The coefficients go to INVENTORY_DIR/physics.yaml, which
-    validate, place and verify then use instead of datacenter.yaml's defaults. Exit code 2 if
+    validate, place, verify and report then use instead of datacenter.yaml's defaults. Exit code 2 if
     no model could be fitted.
     """
     from tapas_opt.calibrate.physics_file import write_physics_file

@@ -57,7 +57,7 @@ def _backtest_table(table, params):
 @click.option("--origins", type=click.IntRange(min=1), default=7, show_default=True,
               help="Back-test origins (one a day, the last a horizon before the end of the telemetry).")
 @click.option("--statsmodels-vms", type=click.IntRange(min=0), default=10, show_default=True,
-              help="At most this many VMs try the statsmodels models (about 1 s per VM).")
+              help="At most this many VMs try the statsmodels models (0.05-0.5 s per VM and model).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Processes for the statsmodels fits.")
 @o.quiet_option

@@ -35,7 +35,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print the su
 policy_option = click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
                              help="Placement policy (baselines share the same code path).")
 time_limit_option = click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(0.1, MAX_TIME_LIMIT_S), default=None,
-                                 help="Solver budget in seconds of CP-SAT deterministic time, so the same input and seed give the same plan (on a busy machine the wall time can exceed it) [default: datacenter.yaml, else 40].")
+                                 help="Solver budget: seconds of CP-SAT deterministic time for the search, shared by its stages, so the same input and seed give the same plan. Not a wall-clock limit: building the models, the LP bound and the greedy start come on top, and on a busy machine the search takes longer (a 1 s budget took 9 s of wall time on a 120-server room); a wall-clock net stops CP-SAT at 5x the budget, at least 60 s [default: datacenter.yaml, else 40].")
 workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
                               help="Solver threads [default: datacenter.yaml, else 2].")
 seed_option = click.option("--seed", type=click.IntRange(0, MAX_SEED), default=None, help="Random seed [default: datacenter.yaml, else 0].")

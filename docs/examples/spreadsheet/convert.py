@@ -29,8 +29,8 @@ UNITS = {"w": 0.001, "kw": 1.0, "mw": 1000.0, "cfm": 1.0, "m3/h": 0.5886}  # to 
 
 
 def quantity(text: str) -> float:
-    """'62.4 kW' -> 62.4; '18,144 CFM' -> 18144.0; '30600 m3/h' -> CFM."""
-    m = re.fullmatch(r"\s*([\d,.]+)\s*([A-Za-z0-9/]+)\s*", str(text))
+    """'62.4 kW' -> 62.4; '18,144 CFM' -> 18144.0; '30600 m3/h' (or m³/h) -> CFM."""
+    m = re.fullmatch(r"\s*([\d,.]+)\s*([A-Za-z0-9/]+)\s*", str(text).replace("³", "3"))
     if not m or m.group(2).lower() not in UNITS:
         raise ValueError(f"cannot read {text!r}: expected a number and one of {sorted(UNITS)}")
     return float(m.group(1).replace(",", "")) * UNITS[m.group(2).lower()]
