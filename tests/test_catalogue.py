@@ -325,3 +325,15 @@ def test_committed_tables_are_what_the_script_builds(shared_data):
     committed_eff = pd.read_csv(EFFECTS)
     rebuilt_eff = pd.read_csv(pd.io.common.StringIO(effects.to_csv(index=False)))
     pd.testing.assert_frame_equal(rebuilt_eff, committed_eff)
+
+
+def test_line_numbers_count_a_quoted_cell_over_several_lines(tmp_path):
+    """A source_ref with a line break (quoted) made every later problem one line too early."""
+    raw = pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
+    raw.loc[1, "source_ref"] = "measured\nsee the notes"
+    raw.loc[6, "quality"] = "5.0"
+    path = tmp_path / "multiline.csv"
+    raw.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as err:
+        load_catalogue(path)
+    assert [(p.code, p.line) for p in err.value.problems if p.column == "quality"] == [("out_of_range", 9)]

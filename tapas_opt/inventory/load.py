@@ -7,6 +7,9 @@ line a text editor shows for CSV (header = line 1) and the 1-based row number fo
 
 from __future__ import annotations
 
+import csv
+import io
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +67,12 @@ def table_lines(root: Path, name: str):
 _ROWS_READ: dict[str, int] = {}
 """Data rows of each CSV :func:`read_table` read, keyed by resolved path (the last read wins)."""
 _ROW_LINES: dict[str, np.ndarray | None] = {}
-"""File line of each data row of those CSVs that hold blank lines (pandas skips them, so row + 2
-is not the line any more), None for the others; found when a line is first asked for."""
+"""File line of each data row of those CSVs that hold blank lines (pandas skips them) or quoted
+cells over several lines, where row + 2 is not the line any more; None for the others; found
+when a line is first asked for."""
 
 BLANK_SCAN_MAX_BYTES = 256 * 2 ** 20
-"""CSVs larger than this are not scanned for blank lines (their rows are numbered row + 2)."""
+"""CSVs larger than this are not scanned for their rows' lines (their rows are numbered row + 2)."""
 
 
 def line_mapper(path: Path):
@@ -87,26 +91,36 @@ def line_mapper(path: Path):
 
 
 def _row_lines(path: Path, key: str) -> np.ndarray | None:
-    """The lines of a read CSV's rows when it has blank lines (scanned once, only when a problem
+    """The lines of a read CSV's rows when they are not row + 2 (scanned once, only when a problem
     needs a line: reading an inventory pays nothing for it)."""
     if key not in _ROW_LINES:
-        _ROW_LINES[key] = _scan_blank_lines(path, _ROWS_READ.get(key))
+        _ROW_LINES[key] = _scan_row_lines(path, _ROWS_READ.get(key))
     return _ROW_LINES[key]
 
 
-def _scan_blank_lines(path: Path, n_rows: int | None) -> np.ndarray | None:
-    """The line of each data row when the CSV has blank lines pandas skipped, else None."""
+def _scan_row_lines(path: Path, n_rows: int | None) -> np.ndarray | None:
+    """The line of each data row when the CSV has blank lines pandas skipped or quoted cells
+    that span lines (a note with a line break), else None (row + 2 is right)."""
     try:
         if n_rows is None or path.stat().st_size > BLANK_SCAN_MAX_BYTES:
             return None
         data = path.read_bytes()
     except OSError:
         return None
-    if b"\n\n" not in data and b"\n\r\n" not in data and not data.lstrip(b"\xef\xbb\xbf").startswith((b"\n", b"\r\n")):
+    blank = b"\n\n" in data or b"\n\r\n" in data or data.lstrip(b"\xef\xbb\xbf").startswith((b"\n", b"\r\n"))
+    if not blank and b'"' not in data:
         return None
-    filled = [i + 1 for i, line in enumerate(data.split(b"\n")) if line.strip()]
-    # header + rows (quoted multi-line cells would not match: left alone)
-    return np.asarray(filled[1:]) if len(filled) - 1 == n_rows else None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    starts, end = [], 0
+    for record in reader:
+        if record:  # a blank line is an empty record (pandas skips it)
+            starts.append(end + 1)
+        end = reader.line_num
+    return np.asarray(starts[1:]) if len(starts) - 1 == n_rows else None  # header first
 
 
 def listed_twice(frame: pd.DataFrame, file: str, line_of, hint: str = "keep one row per VM",
