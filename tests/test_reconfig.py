@@ -112,7 +112,7 @@ def test_event_targets_may_contain_colons(text, aisles, target, value):
     assert (ev.target, ev.value) == (target, pytest.approx(value))
 
 
-@pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "heatwave:+100C", "heatwave:-10C", "row-power:R1", "row-power:R1:-3", "", "  "])
+@pytest.mark.parametrize("text", ["ups", "ups-failure:1.5", "ahu-failure", "heatwave:hot", "heatwave:+100C", "heatwave:-10C", "row-power:R1", "row-power:R1:-3", "", "  ", "none:", "none:3"])
 def test_bad_events_say_which_forms_work(text):
     """A malformed event is refused with the accepted forms."""
     with pytest.raises(InventoryError) as err:
@@ -619,10 +619,13 @@ def test_a_current_configuration_that_misses_its_slo_is_said(tmp_path):
     vms = pd.read_csv(inv / "vms.csv", dtype=str)
     vms["config_id"] = None
     vms.loc[vms["vm_id"] == "vm00007", ["model", "config_id"]] = ["llama-70b", "llama-70b/70b-bf16-tp2x1-b512-p0.50"]
+    vms.loc[vms["vm_id"] == "vm00001", "model"] = "llama-8b"  # an IaaS VM: ignored, said so
     vms.to_csv(inv / "vms.csv", index=False)
     res = CliRunner().invoke(main, ["validate", str(inv), "--json"])
     said = json.loads(res.stdout)
     assert res.exit_code == 0 and said["ok"]
+    ignored = [(w["line"], w["column"]) for w in said["warnings"] if w["code"] == "config_ignored"]
+    assert ignored == [(2, "model")]
     slow = [w for w in said["warnings"] if w["code"] == "config_over_slo"]
     assert len(slow) == 1 and "'vm00007'" in slow[0]["message"] and "599.34 ms" in slow[0]["message"]
     assert slow[0]["line"] == 8 and slow[0]["column"] == "config_id"

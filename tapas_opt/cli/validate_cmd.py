@@ -29,7 +29,7 @@ def validate(inventory_dir, catalogue, quiet, as_json):
     from tapas_opt.inventory.load import check_inventory
     from tapas_opt.reconfig.catalogue import catalogue_or_problems
     from tapas_opt.inventory.load import table_lines
-    from tapas_opt.reconfig.instance import assign_configs, configs_over_slo
+    from tapas_opt.reconfig.instance import assign_configs, config_warnings
 
     inventory, problems = check_inventory(inventory_dir)
     saas = inventory is not None and bool((inventory.vms["kind"] == "saas").any())
@@ -40,7 +40,7 @@ def validate(inventory_dir, catalogue, quiet, as_json):
             try:
                 vms_file = table_lines(inventory.root, "vms")
                 _, current = assign_configs(inventory.vms, cat, *vms_file)
-                inventory.warnings.extend(configs_over_slo(inventory.vms, cat, current, *vms_file))
+                inventory.warnings.extend(config_warnings(inventory.vms, cat, current, *vms_file))
             except InventoryError as exc:
                 problems = list(exc.problems)
     if inventory is not None and not problems:

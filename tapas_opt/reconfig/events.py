@@ -93,6 +93,8 @@ def parse_event(text: str, aisle_ids=None) -> Event:
     if not raw:
         raise _bad(text, "the event is empty")
     if kind == "none":
+        if len(parts) > 1:
+            raise _bad(raw, "'none' takes no value: expected none")
         return Event("none", text=raw)
     if kind == "ups-failure":
         if len(parts) > 2:

@@ -212,7 +212,7 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
             cid = given[idx]
             if cid not in catalogue.position.index:
                 problems.append(Problem("unknown_config", file, f"config_id {cid!r} is not in the catalogue",
-                                        "use a config_id of models/catalogue/llm_configs.csv or leave it empty",
+                                        f"use a config_id of {catalogue.path} or leave it empty",
                                         line_of(idx), "config_id"))
                 continue
             pos = int(catalogue.position[cid])
@@ -228,24 +228,33 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     return pd.Series(fam.to_numpy(), index=ids), pd.Series(current.to_numpy(int), index=ids)
 
 
-def configs_over_slo(vms: pd.DataFrame, catalogue: Catalogue, current: pd.Series, file: str = "vms.csv",
-                     line_of=None) -> list[Problem]:
-    """A warning per SaaS VM whose current configuration misses its latency SLO (``slo_ok``
-    false in the catalogue, given by vms.csv's config_id). reconfigure may keep a VM as it is
-    (no reload), so such a VM would miss its SLO before and after the event; it was said by
-    nothing, and the plan's status read "ok"."""
+def config_warnings(vms: pd.DataFrame, catalogue: Catalogue, current: pd.Series, file: str = "vms.csv",
+                    line_of=None) -> list[Problem]:
+    """Warnings on vms.csv's ``model`` and ``config_id``: one per SaaS VM whose current
+    configuration misses its latency SLO (``slo_ok`` false: reconfigure may keep a VM as it is,
+    so it would miss its SLO before and after the event, and the plan's status read "ok"), and
+    one per IaaS VM that names either (only SaaS VMs run catalogue configurations: it was
+    ignored without a word)."""
     line_of = line_of or (lambda index: int(index) + 2)
+    named = [col for col in ("model", "config_id") if col in vms.columns]
+    iaas = vms[(vms["kind"] == "iaas") & vms[named].notna().any(axis=1)] if named else vms.iloc[0:0]
+    out = []
+    for i, rec in iaas.iterrows():
+        given = [col for col in named if pd.notna(rec[col])]
+        out.append(Problem("config_ignored", file, f"IaaS VM {rec['vm_id']!r} names a {' and '.join(given)}: ignored "
+                           "(only SaaS VMs run catalogue configurations)", "leave model and config_id empty for IaaS VMs",
+                           line_of(i), given[0]))
     c = catalogue.configs
     slow = current[~c["slo_ok"].astype(bool).to_numpy()[current.to_numpy(int)]]
     if slow.empty:
-        return []
+        return out
     row = pd.Series(vms.index, index=vms["vm_id"].to_numpy())
-    return [Problem("config_over_slo", file, f"SaaS VM {vm!r} runs {c.at[pos, 'config_id']!r}, whose "
-                    f"{c.at[pos, 'tbt_ms']:g} ms between tokens miss its SLO of {c.at[pos, 'slo_tbt_ms']:g} ms",
-                    "reconfigure may keep it as it is (it then misses its SLO before and after the event): "
-                    "give it a configuration with slo_ok true, or leave config_id empty for the family's default",
-                    line_of(row[vm]) if vm in row.index else None, "config_id")
-            for vm, pos in slow.items()]
+    return out + [Problem("config_over_slo", file, f"SaaS VM {vm!r} runs {c.at[pos, 'config_id']!r}, whose "
+                          f"{c.at[pos, 'tbt_ms']:g} ms between tokens miss its SLO of {c.at[pos, 'slo_tbt_ms']:g} ms",
+                          "reconfigure may keep it as it is (it then misses its SLO before and after the event): "
+                          "give it a configuration with slo_ok true, or leave config_id empty for the family's default",
+                          line_of(row[vm]) if vm in row.index else None, "config_id")
+                  for vm, pos in slow.items()]
 
 
 def _has_model(saas: pd.DataFrame, idx) -> bool:
@@ -361,7 +370,7 @@ def build_reconfig_instance(prepared, catalogue: Catalogue, events: tuple[Event,
 
     vms_file = table_lines(inv.root, "vms")
     fam, current = assign_configs(inv.vms, catalogue, *vms_file)
-    slow = [str(w) for w in configs_over_slo(inv.vms, catalogue, current.reindex(saas["vm_id"]), *vms_file)]
+    slow = [str(w) for w in config_warnings(inv.vms, catalogue, current.reindex(saas["vm_id"]), *vms_file)]
     saas["family"] = fam.reindex(saas["vm_id"]).to_numpy()
     saas["current"] = current.reindex(saas["vm_id"]).to_numpy(int)
     e0 = catalogue.configs["energy_ratio"].to_numpy()[saas["current"].to_numpy(int)]
