@@ -90,8 +90,14 @@ def test_verify_rejects_a_vm_on_a_full_server(example_plan, tmp_path):
         placed = plan.index[(plan["status"] == "placed") & (plan["gpus"] == "8")][0]
         plan.loc[placed, "server_id"] = plan.loc[plan["status"] == "running", "server_id"].iloc[0]
         return plan
-    res = run("verify", EXAMPLE, _broken(example_plan, tmp_path, edit))
+    broken = _broken(example_plan, tmp_path, edit)
+    res = run("verify", EXAMPLE, broken)
     assert res.exit_code == 1 and "gpu_capacity" in res.output
+    plan = pd.read_csv(broken / "plan.csv")
+    moved = plan.loc[(plan["status"] == "placed") & (plan["server_id"] == plan.loc[plan["status"] == "running",
+                                                                                    "server_id"].iloc[0])]
+    text = " ".join(res.output.split())  # the message names the GPUs and the VM placed there
+    assert "is given 16 GPUs, it has 8 (8 in use by running VMs; placed here: " + moved["vm_id"].iloc[0] in text
 
 
 def test_verify_rejects_a_moved_running_vm(example_plan, tmp_path):

@@ -219,9 +219,12 @@ def _violations(inst: PlacementInstance, assign, row_kw, aisle_cfm, vm_peak, vm_
     placed = assign >= 0
     used = np.bincount(assign[placed], inst.vm_gpus[placed], minlength=inst.n_servers)
     for s in np.flatnonzero(used > inst.free_gpus):
-        out.append(Violation("gpu_capacity", str(inst.server_ids[s]), None,
-                             used[s] + inst.params.gpus[s] - inst.free_gpus[s], inst.params.gpus[s],
-                             f"server {inst.server_ids[s]} is given more GPUs than it has"))
+        total = int(used[s] + inst.params.gpus[s] - inst.free_gpus[s])
+        given = ", ".join(str(v) for v in inst.vm_ids[np.flatnonzero(assign == s)][:5])
+        out.append(Violation("gpu_capacity", str(inst.server_ids[s]), None, total, inst.params.gpus[s],
+                             f"server {inst.server_ids[s]} is given {total} GPUs, it has {int(inst.params.gpus[s])} "
+                             f"({int(inst.params.gpus[s] - inst.free_gpus[s])} in use by running VMs; placed here: "
+                             f"{given})"))
     # A limit that running VMs break on their own is reported as pre-existing: no placement
     # of the pending VMs can repair it (they are kept out of that row or aisle). Whatever the
     # plan adds on top of such a breach is the plan's own violation.
