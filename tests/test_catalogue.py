@@ -103,17 +103,23 @@ def test_validation_names_file_line_and_column(tmp_path, mutate, code, column):
     assert all(p.line is None or p.line >= 2 for p in problems)
 
 
-def test_type_and_range_problems_of_a_catalogue_come_together(tmp_path):
-    """A text cell used to hide a range problem in another row until it was fixed; numbers are
-    shown as numbers (not np.float64(4.5))."""
+def edited_catalogue_problems(tmp_path, cells: dict) -> list:
+    """The problems of the bundled catalogue with ``cells`` ({(row, column): text}) changed."""
     raw = pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
-    raw.loc[3, "power_level"] = "abc"
-    raw.loc[2, "tp"] = "0"
+    for (row, column), text in cells.items():
+        raw.loc[row, column] = text
     path = tmp_path / "bad.csv"
     raw.to_csv(path, index=False)
     with pytest.raises(InventoryError) as err:
         load_catalogue(path)
-    got = {(p.line, p.column): p.message for p in err.value.problems}
+    return err.value.problems
+
+
+def test_type_and_range_problems_of_a_catalogue_come_together(tmp_path):
+    """A text cell used to hide a range problem in another row until it was fixed; numbers are
+    shown as numbers (not np.float64(4.5))."""
+    problems = edited_catalogue_problems(tmp_path, {(3, "power_level"): "abc", (2, "tp"): "0"})
+    got = {(p.line, p.column): p.message for p in problems}
     assert set(got) == {(5, "power_level"), (4, "tp")}
     assert got[(4, "tp")] == "value 0 must be >= 1"
 
@@ -329,11 +335,6 @@ def test_committed_tables_are_what_the_script_builds(shared_data):
 
 def test_line_numbers_count_a_quoted_cell_over_several_lines(tmp_path):
     """A source_ref with a line break (quoted) made every later problem one line too early."""
-    raw = pd.read_csv(CATALOGUE, dtype=str, keep_default_na=False)
-    raw.loc[1, "source_ref"] = "measured\nsee the notes"
-    raw.loc[6, "quality"] = "5.0"
-    path = tmp_path / "multiline.csv"
-    raw.to_csv(path, index=False)
-    with pytest.raises(InventoryError) as err:
-        load_catalogue(path)
-    assert [(p.code, p.line) for p in err.value.problems if p.column == "quality"] == [("out_of_range", 9)]
+    problems = edited_catalogue_problems(tmp_path, {(1, "source_ref"): "measured\nsee the notes",
+                                                    (6, "quality"): "5.0"})
+    assert [(p.code, p.line) for p in problems if p.column == "quality"] == [("out_of_range", 9)]
