@@ -26,9 +26,8 @@ def validate(inventory_dir, catalogue, quiet, as_json):
     and simulate check them.
     """
     from tapas_opt.errors import InventoryError
-    from tapas_opt.inventory.load import check_inventory
+    from tapas_opt.inventory.load import check_inventory, table_lines
     from tapas_opt.reconfig.catalogue import catalogue_or_problems
-    from tapas_opt.inventory.load import table_lines
     from tapas_opt.reconfig.instance import assign_configs, config_warnings
 
     inventory, problems = check_inventory(inventory_dir)

@@ -283,6 +283,11 @@ def region_file(spec: RegionSpec, path: str | Path) -> str:
     return path.relative_to(spec.root).as_posix() if path.is_relative_to(spec.root) else str(path)
 
 
+def _blank_file(path: Path, most: int = 4096) -> bool:
+    """A file of nothing but blanks (read only when short: a queue of any length is not)."""
+    return path.stat().st_size <= most and not path.read_bytes().strip()
+
+
 def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | None = None,
                         file: str | None = None) -> pd.DataFrame:
     """The region-level queue; problems raise :class:`InventoryError` (all of them), naming it
@@ -292,7 +297,7 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
 
     path = Path(path)
     file = file or path.name
-    if path.suffix == ".csv" and not path.read_bytes().strip():  # an empty file: an empty queue (as documented)
+    if path.suffix == ".csv" and _blank_file(path):  # an empty file: an empty queue (as documented)
         return pd.DataFrame({c: pd.Series(dtype=object) for c in ("vm_id", "kind", "customer", "endpoint", "room")}
                             ).assign(gpus=pd.Series(dtype=int))
     frame = read_user_table(path, file)

@@ -57,11 +57,17 @@ def find_table(root: Path, name: str) -> Path | None:
     return None
 
 
+def csv_row_line(index) -> int:
+    """The line of a CSV's data row ``index`` when nothing but its header comes before the rows:
+    the default of functions that name lines without knowing the file (see :func:`line_mapper`)."""
+    return int(index) + 2
+
+
 def table_lines(root: Path, name: str):
     """(file name, row -> line) of an inventory table, for problems found after loading (a
     configuration of vms.csv that the catalogue lacks): lines as the user's editor shows them."""
     path = find_table(Path(root), name)
-    return (path.name, line_mapper(path)) if path is not None else (f"{name}.csv", lambda index: int(index) + 2)
+    return (path.name, line_mapper(path)) if path is not None else (f"{name}.csv", csv_row_line)
 
 
 _ROWS_READ: dict[str, int] = {}

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import listed_twice
+from tapas_opt.inventory.load import csv_row_line, listed_twice
 from tapas_opt.placement.evaluate import Evaluation, Violation, evaluate_assignment
 from tapas_opt.placement.instance import PlacementInstance
 
@@ -39,7 +39,7 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
     server}. Structural problems raise; any other change of a running VM's server, and moving
     an IaaS VM, are violations. ``line_of`` maps a row to its file line (row + 2 by default;
     :func:`tapas_opt.inventory.load.line_mapper` counts the blank lines a CSV may hold)."""
-    line_of = line_of or (lambda idx: idx + 2)
+    line_of = line_of or csv_row_line
     violations: list[Violation] = []
     moves: dict[int, int] = {}
     run_pos = pd.Series(np.arange(len(inst.running)), index=inst.running["vm_id"])

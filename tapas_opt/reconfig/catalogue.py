@@ -31,7 +31,7 @@ import pandera.pandas as pa
 from pandera.typing import Series
 
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import line_mapper, read_user_table
+from tapas_opt.inventory.load import csv_row_line, line_mapper, read_user_table
 from tapas_opt.inventory.schema import InputSchema, typed_rows, validate_frame, with_column_hint
 
 SERVER_GPUS = 8
@@ -94,10 +94,6 @@ class CatalogueSchema(InputSchema):
 
 REQUIRED = tuple(CatalogueSchema.to_schema().columns)
 """Required columns; other columns (source_ref, effects, notes) are kept."""
-
-
-def _csv_line(index) -> int:
-    return int(index) + 2
 
 
 def _stripped(frame: pd.DataFrame) -> pd.DataFrame:
@@ -163,7 +159,7 @@ def _default_problems(df: pd.DataFrame, file: str, line_of) -> list[Problem]:
                                     "the default must have slo_ok=true", None, "slo_ok"))
         else:
             i = grp.index[grp["is_default"].astype(bool)][0]
-            quality = pd.to_numeric(pd.Series([grp.at[i, "quality"]]), errors="coerce").iloc[0]
+            quality = pd.to_numeric(grp.at[i, "quality"], errors="coerce")
             if pd.notna(quality) and quality != 1:
                 problems.append(Problem("bad_default", file, f"the default of family {family!r} has quality "
                                         f"{quality:g}, not 1", "quality is relative to the family's default: give "
@@ -172,7 +168,7 @@ def _default_problems(df: pd.DataFrame, file: str, line_of) -> list[Problem]:
 
 
 def validate_catalogue(frame: pd.DataFrame, file: str = "llm_configs.csv",
-                       line_of=_csv_line) -> tuple[pd.DataFrame, list[Problem]]:
+                       line_of=csv_row_line) -> tuple[pd.DataFrame, list[Problem]]:
     """Coerce types and check every rule; return the frame and every problem at once.
 
     ``line_of`` maps a row index to the line a user sees (default: CSV with a header line)."""

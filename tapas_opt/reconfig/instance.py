@@ -35,7 +35,7 @@ import pandas as pd
 
 from tapas_opt import physics
 from tapas_opt.errors import InventoryError, Problem
-from tapas_opt.inventory.load import table_lines
+from tapas_opt.inventory.load import csv_row_line, table_lines
 from tapas_opt.reconfig.catalogue import Catalogue
 from tapas_opt.reconfig.events import Event, Limits, apply_events
 from tapas_opt.timestamps import parse_timestamp, parse_timestamps
@@ -176,7 +176,7 @@ def assign_configs(vms: pd.DataFrame, catalogue: Catalogue, file: str = "vms.csv
     InventoryError
         Naming each bad cell (line, column) and the accepted values.
     """
-    line_of = line_of or (lambda index: int(index) + 2)
+    line_of = line_of or csv_row_line
     problems: list[Problem] = []
     saas = vms[vms["kind"] == "saas"]
     families = set(catalogue.families)
@@ -235,7 +235,7 @@ def config_warnings(vms: pd.DataFrame, catalogue: Catalogue, current: pd.Series,
     so it would miss its SLO before and after the event, and the plan's status read "ok"), and
     one per IaaS VM that names either (only SaaS VMs run catalogue configurations: it was
     ignored without a word)."""
-    line_of = line_of or (lambda index: int(index) + 2)
+    line_of = line_of or csv_row_line
     named = [col for col in ("model", "config_id") if col in vms.columns]
     iaas = vms[(vms["kind"] == "iaas") & vms[named].notna().any(axis=1)] if named else vms.iloc[0:0]
     out = []
