@@ -390,7 +390,7 @@ def test_a_caps_file_that_is_ambiguous_is_refused_at_once(capped_plan):
     rows = pd.DataFrame([row, row | {"load_after": 1.0}, row | {"vm_id": "i9", "kind": "vm"},
                          row | {"vm_id": "i3", "load_after": None},
                          row | {"vm_id": "i2", "power_cap_kw": row["power_cap_kw"] + 1.0,
-                                "gpu_power_cap_w": row["gpu_power_cap_w"] - 50}])
+                                "gpu_power_cap_w": row["gpu_power_cap_w"] - 50, "server_id": None, "gpus": None}])
     rows.to_csv(caps, index=False)
     with pytest.raises(InventoryError) as err:
         read_caps(caps, inst)
@@ -463,3 +463,20 @@ def test_rounding_of_a_plans_files_is_not_unserved_load():
 
     slots = pd.DataFrame({"demand_units": [274.84, 274.84, 0.0], "unserved_units": [0.000188, 0.5, 0.0]})
     assert unserved_slots(slots) == 1
+
+
+def test_a_caps_row_for_another_server_or_size_is_refused(capped_plan):
+    """server_id and gpus were not read: a cap edited onto another server, or a plan written
+    for an inventory where the VM had another size, was applied to the VM where it runs now."""
+    from tapas_opt.reconfig.run import read_caps
+
+    inst, caps, table = capped_plan
+    other = next(s for s in inst.server_ids if s != table.at[0, "server_id"])
+    table.assign(server_id=other, gpus=table.at[0, "gpus"] + 1).to_csv(caps, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_caps(caps, inst)
+    got = sorted((p.code, p.line, p.column) for p in err.value.problems)
+    assert got == [("cap_mismatch", 2, "gpus"), ("cap_mismatch", 2, "server_id")]
+    assert "route caps the VM where it runs" in err.value.problems[0].message
+    table.assign(server_id=None, gpus=None).to_csv(caps, index=False)
+    assert read_caps(caps, inst)[list(inst.iaas["vm_id"]).index("i1")] == 0.5

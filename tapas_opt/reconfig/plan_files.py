@@ -45,6 +45,8 @@ class CapsFileSchema(InputSchema):
     load_after: Series[float] = pa.Field(ge=0, le=1)
     power_cap_kw: Series[float] | None = pa.Field(ge=0, nullable=True)
     gpu_power_cap_w: Series[float] | None = pa.Field(ge=0, nullable=True)
+    server_id: Series[str] | None = pa.Field(nullable=True)
+    gpus: Series[float] | None = pa.Field(gt=0, nullable=True)
 
 
 def _read_plan_file(path: Path, raw: pd.DataFrame, schema: type[InputSchema],
@@ -150,10 +152,32 @@ def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
                                     "a GPU cannot be capped below that: raise load_after", line_of(idx), "load_after"))
             continue
         problems += _cap_mismatches(rec, iaas_cap(instance, pos[rec["vm_id"]], after), path.name, line_of(idx))
+        problems += _placement_mismatches(rec, instance, pos[rec["vm_id"]], path.name, line_of(idx))
         caps[pos[rec["vm_id"]]] = after
     if problems:
         raise InventoryError(problems)
     return caps
+
+
+def _placement_mismatches(rec: pd.Series, instance: ReconfigInstance, i: int, file: str, line: int) -> list[Problem]:
+    """A problem per ``server_id`` / ``gpus`` cell of a caps.csv row that is not where IaaS VM
+    ``i`` (instance order) runs or how many GPUs it has: route caps the VM where it runs, so an
+    edit there (a cap meant for another server, a VM resized since the plan) would change
+    nothing. An empty or absent cell says nothing."""
+    vm = rec["vm_id"]
+    actual = {"server_id": instance.server_ids[int(instance.iaas.at[i, "server"])],
+              "gpus": int(instance.iaas.at[i, "gpus"])}
+    problems = []
+    for col, want in actual.items():
+        given = rec.get(col)
+        if given is None or pd.isna(given) or (given == want if col == "server_id" else float(given) == want):
+            continue
+        shown = repr(given) if col == "server_id" else f"{float(given):g}"
+        problems.append(Problem("cap_mismatch", file, f"{col} {shown} is not {vm!r}'s: it runs on "
+                                f"{actual['server_id']!r} with {actual['gpus']} GPUs; route caps the VM where it runs",
+                                "the plan is for another inventory: run reconfigure again, or correct the cell",
+                                line, col))
+    return problems
 
 
 def _cap_mismatches(rec: pd.Series, expected: tuple[float, float], file: str, line: int) -> list[Problem]:
