@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.inventory.load import line_mapper, remember_rows_read
 
 NUMBER = (int, float)
 TEXT = (str,)
@@ -46,9 +47,13 @@ def read_table_value(path: Path | str, hint: str) -> pd.DataFrame:
     when it cannot be read: the table counterpart of :func:`read_json_value`."""
     path = Path(path)
     try:
-        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        table = pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise InventoryError([Problem("unreadable_file", str(path), f"cannot read it: {exc}", hint)]) from exc
+    remember_rows_read(path, len(table))
+    return table
 
 
 def check_shape(value, shape, file: Path | str, hint: str) -> None:
@@ -92,14 +97,16 @@ def _short(value) -> str:
 def numeric_columns(frame: pd.DataFrame, columns, file: Path | str, hint: str, first_line: int | None = 2
                     ) -> pd.DataFrame:
     """``frame`` with ``columns`` (those it has) as numbers; a cell that holds text raises,
-    naming its line (``first_line`` = the line of the first row; None for files without lines,
+    naming its line (``first_line`` = the line of the first row, 2 for a CSV read as a whole,
+    whose blank lines and cells that span lines are counted; None for files without lines,
     such as Parquet, whose row is named instead) and column. Blank cells stay missing."""
     out = frame.copy()
     problems = []
+    line_of = _line_mapper(file, first_line)
     for col in [c for c in columns if c in frame.columns]:
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna() & frame[col].notna()
-        problems += [_cell(file, i, col, frame[col].iloc[i], "is not a number", hint, first_line)
+        problems += [_cell(file, i, col, frame[col].iloc[i], "is not a number", hint, line_of)
                      for i in bad.to_numpy().nonzero()[0]]
         out[col] = values
     if problems:
@@ -114,7 +121,8 @@ def time_column(frame: pd.DataFrame, column: str, file: Path | str, hint: str, f
     out = frame.copy()
     values = pd.to_datetime(frame[column], errors="coerce", format="mixed")
     bad = values.isna() & frame[column].notna()
-    problems = [_cell(file, i, column, frame[column].iloc[i], "is not a time", hint, first_line)
+    line_of = _line_mapper(file, first_line)
+    problems = [_cell(file, i, column, frame[column].iloc[i], "is not a time", hint, line_of)
                 for i in bad.to_numpy().nonzero()[0]]
     if problems:
         raise InventoryError(problems)
@@ -122,7 +130,17 @@ def time_column(frame: pd.DataFrame, column: str, file: Path | str, hint: str, f
     return out
 
 
-def _cell(file, i: int, col: str, value, what: str, hint: str, first_line: int | None) -> Problem:
-    where = "" if first_line is not None else f"row {i + 1}: "
+def _line_mapper(file, first_line: int | None):
+    """Row position -> line (None: the file has no lines): a whole CSV's lines as an editor
+    shows them (:func:`tapas_opt.inventory.load.line_mapper`), else ``first_line`` + row."""
+    if first_line is None:
+        return None
+    if first_line == 2 and str(file).endswith(".csv"):
+        return line_mapper(Path(file))
+    return lambda i: i + first_line
+
+
+def _cell(file, i: int, col: str, value, what: str, hint: str, line_of) -> Problem:
+    where = "" if line_of is not None else f"row {i + 1}: "
     return Problem("bad_value", str(file), f"{where}{value!r} {what}", hint,
-                   line=None if first_line is None else i + first_line, column=col)
+                   line=None if line_of is None else line_of(i), column=col)

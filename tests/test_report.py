@@ -500,6 +500,8 @@ def _whatif(tmp_path, results, sweep=None) -> Path:
      "results.csv:2 [peak_row_power_fraction]: bad_value"),
     ("--whatif", lambda t: _whatif(t, "name,param.k,peak_row_power_fraction\na,1,0.9\na,x,0.8\n"),
      "results.csv:3 [param.k]: bad_value"),
+    ("--whatif", lambda t: _whatif(t, "name,param.k,peak_row_power_fraction\n\na,1,0.9\n\nb,1,abc\n"),
+     "results.csv:5 [peak_row_power_fraction]: bad_value"),
     ("--whatif", lambda t: _whatif(t, "name,param.k\na,1\n", sweep="[1]"), "sweep.json: bad_value"),
 ])
 def test_edited_emergency_simulation_and_whatif_files_are_malformed_input(plans, tmp_path, option, make, where):

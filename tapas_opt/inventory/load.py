@@ -158,10 +158,17 @@ def read_table(path: Path) -> pd.DataFrame:
         raise ValueError(f"the lines have more cells than the header's {len(df.columns)} columns "
                          "(a trailing comma, or an unquoted comma in a cell?)")
     df.columns = [c.strip() for c in df.columns]
-    key = str(path.resolve())
-    _ROWS_READ[key] = len(df)
-    _ROW_LINES.pop(key, None)  # (re)scanned when a line is asked for
+    remember_rows_read(path, len(df))
     return df
+
+
+def remember_rows_read(path: Path, rows: int) -> None:
+    """Note that ``rows`` data rows were just read from the CSV ``path`` (blank lines skipped),
+    so that :func:`line_mapper` can tell their lines when the file has blank lines or cells
+    that span lines. Readers other than :func:`read_table` call it too."""
+    key = str(Path(path).resolve())
+    _ROWS_READ[key] = rows
+    _ROW_LINES.pop(key, None)  # (re)scanned when a line is asked for
 
 
 def unreadable(path: Path, exc: Exception, file: str | None = None) -> Problem:
