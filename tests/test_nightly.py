@@ -43,6 +43,57 @@ def test_moves_level_the_rows_and_only_saas_moves(hot_row_room):
     assert plan.stats["peak_bound"] == pytest.approx(17 / 30, abs=1e-4)
 
 
+@pytest.fixture
+def fragmented_room(tmp_path):
+    """Row A: four full-load 8-GPU SaaS VMs (26 of 30 kW). Row B (idle, 8 of 30 kW): B1 empty,
+    B2-B4 with 4 free GPUs each (20 free in the row, but only B1 has room for an 8-GPU VM)."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in range(1, 5)]
+    vms = [vm(f"s{i}", kind="saas", endpoint="e", server_id=f"A{i}") for i in range(1, 5)]
+    vms += [vm(f"i{i}", gpus=4, server_id=f"B{i}") for i in range(2, 5)]
+    tel = hourly_history([v["vm_id"] for v in vms], [1.0] * 4 + [0.0] * 3)
+    return write_inventory(tmp_path / "frag", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 30.0},
+                                 {"row_id": "B", "aisle_id": "X", "power_limit_kw": 30.0}],
+                           servers=servers, vms=vms, telemetry=tel)
+
+
+def test_moves_go_only_where_one_server_has_room_for_the_whole_vm(fragmented_room):
+    """The move search counted a pool's free GPUs in total: it sent two 8-GPU VMs to row B (20
+    free GPUs, one server with 8), server selection skipped the second without a word, and the
+    plan reported the peak of moves it did not make (17/30 instead of 21.5/30)."""
+    inst = prepare(fragmented_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    plan = choose_moves(inst, sol.assign, max_moves=5, time_limit_s=5)
+    after = evaluate_assignment(moved_instance(inst, plan.moves), sol.assign)
+    assert not after.violations
+    assert [inst.server_ids[m.target] for m in plan.moves] == ["B1"]
+    assert plan.peak_after == pytest.approx(after.peak_row_power_norm, abs=1e-9)
+    assert after.peak_row_power_norm == pytest.approx(21.5 / 30, abs=1e-6)
+    assert plan.stats["movers_without_server"] == []
+
+
+def test_moves_never_land_on_a_server_too_hot_for_them(fragmented_room):
+    """Row B with two empty servers, one so warm (inlet +30 C) that a full-load VM passes the
+    70 C limit there: the size checks let two movers into the row, only one has a server. The
+    plan keeps only moves it makes, and reports their peak."""
+    servers = pd.read_csv(fragmented_room / "servers.csv")
+    servers.loc[servers["server_id"] == "B2", "inlet_offset_c"] = 30.0
+    servers.to_csv(fragmented_room / "servers.csv", index=False)
+    vms = pd.read_csv(fragmented_room / "vms.csv")
+    vms[vms["vm_id"] != "i2"].to_csv(fragmented_room / "vms.csv", index=False)
+    tel = pd.read_csv(fragmented_room / "telemetry.csv")
+    tel[tel["vm_id"] != "i2"].to_csv(fragmented_room / "telemetry.csv", index=False)
+    (fragmented_room / "datacenter.yaml").write_text(
+        (fragmented_room / "datacenter.yaml").read_text().replace("gpu_temp_limit_c: 85", "gpu_temp_limit_c: 70"))
+    inst = prepare(fragmented_room, forecast_method="template").instance
+    sol = solve_placement(inst, "greedy")
+    plan = choose_moves(inst, sol.assign, max_moves=5, time_limit_s=5)
+    after = evaluate_assignment(moved_instance(inst, plan.moves), sol.assign)
+    assert not after.violations and [inst.server_ids[m.target] for m in plan.moves] == ["B1"]
+    assert plan.peak_after == pytest.approx(after.peak_row_power_norm, abs=1e-9)
+    assert plan.stats["peak_bound"] <= after.peak_row_power_norm
+
+
 def test_no_intermediate_step_breaks_a_limit(hot_row_room):
     """With both instances drawing power while a move is in flight, every step still holds."""
     inst = prepare(hot_row_room, forecast_method="template").instance

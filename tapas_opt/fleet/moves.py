@@ -27,6 +27,9 @@ from tapas_opt.placement.rowlevel import PPM
 from tapas_opt.placement.state import RoomState
 
 
+MAX_REPAIRS = 3
+"""Re-solves of the move search after it sent a mover to a pool where no server has room for it."""
+
 MOVE_COST = 1e-5
 """Objective cost of one move (normalised peak units): fewer moves break ties in the peak."""
 
@@ -148,10 +151,12 @@ def _target_pools(inst: PlacementInstance, state: RoomState, src: np.ndarray, gp
 
 def greedy_moves(inst: PlacementInstance, state: RoomState, m: Movers, max_moves: int) -> dict[int, int]:
     """Warm start: repeatedly move the SaaS VM of the peak row whose move lowers the room's peak
-    row power most (ties: the lower sum of the two rows' peaks), while a move still helps."""
+    row power most (ties: the lower sum of the two rows' peaks), while a move still helps. A
+    mover goes to a pool only where one server has room for all its GPUs (the coolest such
+    server is taken, as :func:`_pick_servers` does), so every move it returns can be made."""
     row_kw = state.row_kw.copy()
     aisle_cfm = state.aisle_cfm.copy()
-    free_pool = np.bincount(inst.pool_of_server, state.free, minlength=inst.n_pools).astype(int)
+    free = state.free.copy()
     lim = inst.row_limit_kw[:, None]
     alim = inst.aisle_limit_cfm[:, None]
     chosen: dict[int, int] = {}
@@ -163,7 +168,8 @@ def greedy_moves(inst: PlacementInstance, state: RoomState, m: Movers, max_moves
         for c in np.flatnonzero((m.source_row == hot)):
             if c in chosen:
                 continue
-            for p in np.flatnonzero(m.pool_ok[c] & (free_pool >= m.gpus[c])):
+            roomy = np.unique(inst.pool_of_server[_servers_for(inst, m, c, free)])
+            for p in roomy[m.pool_ok[c, roomy]]:
                 r, a = inst.pool_row[p], inst.pool_aisle[p]
                 new_src = row_kw[hot] - m.kw_here[c]
                 new_dst = row_kw[r] + m.kw_on_hw[c, inst.pool_hw[p]]
@@ -180,10 +186,25 @@ def greedy_moves(inst: PlacementInstance, state: RoomState, m: Movers, max_moves
         if best is None or best[0][0] >= peak - 1e-9:
             break
         _, c, p = best
-        chosen[c] = p
+        chosen[c] = int(p)
         m.move(inst, row_kw, aisle_cfm, c, p)
-        free_pool[p] -= m.gpus[c]
+        free[_coolest_server(inst, m, c, p, free)] -= m.gpus[c]
     return chosen
+
+
+def _servers_for(inst: PlacementInstance, m: Movers, c: int, free: np.ndarray) -> np.ndarray:
+    """Servers with ``free`` GPUs for all of mover c's that keep its GPUs under the limit."""
+    return np.flatnonzero((free >= m.gpus[c]) & (m.temps[c] <= inst.temp_limit_c + 1e-9))
+
+
+def _coolest_server(inst: PlacementInstance, m: Movers, c: int, p: int, free: np.ndarray) -> int | None:
+    """The server of pool p that mover c takes: the coolest for it with room (lowest index on
+    ties); None if no server of the pool has room for it."""
+    servers = _servers_for(inst, m, c, free)
+    servers = servers[inst.pool_of_server[servers] == p]
+    if len(servers) == 0:
+        return None
+    return int(servers[np.lexsort((servers, m.temps[c, servers]))[0]])
 
 
 class MoveModel:
@@ -216,13 +237,38 @@ class MoveModel:
         self.backend.add_linear(list(self.x.values()), [1] * len(self.x), -INF, int(max_moves), "max_moves")
 
     def add_pool_capacity(self) -> None:
-        """The GPUs moved into a pool fit in the free GPUs of its servers."""
+        """The GPUs moved into a pool fit in the free GPUs of its servers, counted per GPU size:
+        a VM cannot be split across servers, so 26 free GPUs spread over four servers take only
+        one 8-GPU VM. For each mover size k, the movers of k GPUs or more that go to pool p fit
+        in what its servers have in whole units of k: by GPUs (``k * (free // k)`` per server)
+        when every such size is a multiple of k (1, 2, 4, 8 GPUs: then the checks of every size
+        together are exact, short of GPU temperatures), else by count (``free // k`` VMs per
+        server), which is valid for any sizes. :func:`_pick_servers` checks the rest."""
+        gpus = self.m.gpus
+        sizes = sorted(set(int(g) for g in gpus))
         for p in range(self.inst.n_pools):
             terms = [(c, v) for (c, pp), v in self.x.items() if pp == p]
-            if terms:
-                free = self.state.free[self.inst.pool_of_server == p]
-                self.backend.add_linear([v for _, v in terms], [int(self.m.gpus[c]) for c, _ in terms], -INF,
-                                        int(free.sum()), f"capacity_p{p}")
+            if not terms:
+                continue
+            free = self.state.free[self.inst.pool_of_server == p]
+            self.backend.add_linear([v for _, v in terms], [int(gpus[c]) for c, _ in terms], -INF,
+                                    int(free.sum()), f"capacity_p{p}")
+            for k in sizes:
+                big = [(c, v) for c, v in terms if gpus[c] >= k]
+                if not big:
+                    continue
+                if all(g % k == 0 for g in sizes if g >= k):
+                    coefs, cap = [int(gpus[c]) for c, _ in big], int((k * (free // k)).sum())
+                else:
+                    coefs, cap = [1] * len(big), int((free // k).sum())
+                self.backend.add_linear([v for _, v in big], coefs, -INF, cap, f"capacity_p{p}_k{k}")
+
+    def forbid(self, pairs) -> None:
+        """Mover c may not go to pool p, for each (c, p) in ``pairs``: it found no server there
+        (a repair, not a valid inequality: see :func:`choose_moves`)."""
+        for c, p in pairs:
+            if (c, p) in self.x:
+                self.backend.add_linear([self.x[c, p]], [1], -INF, 0, f"no_room_c{c}_p{p}")
 
     def add_row_power(self, r: int, t: int) -> None:
         """Row r at slot t, normalised by its limit, stays under the peak z and under its limit
@@ -341,15 +387,30 @@ def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, ti
     model.seed_slots(warm)
     model.minimise_peak_then_moves()
     chosen, rounds, bound = model.solve(warm, time_limit_s, workers, seed)
-    # Never worse than the warm start: compare both by the peak they actually give.
+    moves, unfit = _pick_servers(inst, state, movers, chosen)
+    for _ in range(MAX_REPAIRS):
+        if not unfit:
+            break
+        # A pool with room for the movers by the size checks but no server left for some of
+        # them (its servers with room would run their GPUs too hot): keep those movers out of
+        # it and solve again. A heuristic cut (alone, such a mover might fit there), so the
+        # bound stays the first solve's.
+        model.forbid(unfit)
+        chosen, more_rounds, _ = model.solve(chosen, time_limit_s / 2, workers, seed)
+        rounds += more_rounds
+        moves, unfit = _pick_servers(inst, state, movers, chosen)
+    placed = {c: p for c, p in chosen.items() if (c, p) not in set(unfit)}
+    # Never worse than the warm start (whose moves all have a server): compare by actual peaks.
     source = "cp-sat"
-    if movers.peak(inst, state, warm) <= movers.peak(inst, state, chosen) + 1e-12:
-        chosen, source = warm, "greedy"
-    moves = _pick_servers(inst, state, movers, chosen)
-    return MovePlan(moves, peak_before, movers.peak(inst, state, chosen),
+    if movers.peak(inst, state, warm) <= movers.peak(inst, state, placed) + 1e-12:
+        placed, source = warm, "greedy"
+        moves, unfit = _pick_servers(inst, state, movers, warm)
+    return MovePlan(moves, peak_before, movers.peak(inst, state, placed),
                     stats={"candidates": int(len(cand)), "rounds": rounds, "row_slots": len(model.row_slots),
                            "greedy_peak": round(movers.peak(inst, state, warm), 6), "returned": source,
-                           "peak_bound": _peak_bound(bound, max_moves), "cp_wall_stops": model.wall_stops})
+                           "peak_bound": _peak_bound(bound, max_moves), "cp_wall_stops": model.wall_stops,
+                           "movers_without_server": [str(inst.running["vm_id"].iloc[movers.running[c]])
+                                                     for c, _ in unfit]})
 
 
 def _peak_bound(objective_bound: float | None, max_moves: int) -> float | None:
@@ -365,20 +426,22 @@ def _peak_bound(objective_bound: float | None, max_moves: int) -> float | None:
     return float(np.floor(bound * 1e6) / 1e6)
 
 
-def _pick_servers(inst: PlacementInstance, state: RoomState, m: Movers, chosen: dict[int, int]) -> list[Move]:
-    """Each mover to the coolest server of its target pool with room (deterministic order)."""
+def _pick_servers(inst: PlacementInstance, state: RoomState, m: Movers, chosen: dict[int, int]
+                  ) -> tuple[list[Move], list[tuple[int, int]]]:
+    """Each mover to the coolest server of its target pool with room, largest VMs first (so
+    that small ones do not take the servers only they could share; then in candidate order).
+    Returns the moves (in candidate order) and the (mover, pool) pairs that found no server."""
     free = state.free.copy()
-    moves = []
-    for c in sorted(chosen):
+    moves, unfit = {}, []
+    for c in sorted(chosen, key=lambda c: (-int(m.gpus[c]), c)):
         p = chosen[c]
-        servers = np.flatnonzero((inst.pool_of_server == p) & (free >= m.gpus[c])
-                                 & (m.temps[c] <= inst.temp_limit_c + 1e-9))
-        if len(servers) == 0:
+        s = _coolest_server(inst, m, c, p, free)
+        if s is None:
+            unfit.append((c, p))
             continue
-        s = int(servers[np.lexsort((servers, m.temps[c, servers]))[0]])
         free[s] -= m.gpus[c]
-        moves.append(Move(str(inst.running["vm_id"].iloc[m.running[c]]), int(m.running[c]), int(m.source[c]), s))
-    return moves
+        moves[c] = Move(str(inst.running["vm_id"].iloc[m.running[c]]), int(m.running[c]), int(m.source[c]), s)
+    return [moves[c] for c in sorted(moves)], sorted(unfit)
 
 
 def moved_instance(inst: PlacementInstance, moves: list[Move], keep_source: set[int] = frozenset()
