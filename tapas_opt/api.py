@@ -132,7 +132,7 @@ def check_plan_dir(inventory: str | Path | Inventory, plan_dir: str | Path, fore
         saved = plan_dir / "profiles.parquet"
         prep = prepare(inv, saved if saved.exists() else None, forecast_method=forecast_method,
                        quantile=summary.get("quantile"))
-        report = verify_plan(prep.instance, plan, line_mapper(plan_dir / "plan.csv"))
+        report = verify_plan(prep.instance, plan, line_mapper(plan_dir / "plan.csv"), moves)
     except InventoryError as exc:
         problems = _in_plan_dir(exc.problems, plan_dir)
         if other_room is None:

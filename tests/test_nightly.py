@@ -338,3 +338,53 @@ def test_a_previous_plan_without_server_id_names_its_directory(hot_row_room, tmp
                                     "--previous", str(previous)])
     squeezed = "".join(res.output.split())  # the console wraps long paths
     assert res.exit_code == 2 and f"{previous / 'plan.csv'}:missing_column:requiredcolumn'server_id'" in squeezed
+
+
+@pytest.fixture
+def order_matters_room(tmp_path):
+    """Row A full (four full-load SaaS VMs, 26 of 26 kW); row B: y at full load on B1, B2 idle
+    (8.5 of 12 kW); row C: one idle server (2 of 7 kW). Moving x (A1 -> B2) while y still runs
+    in B puts B at 13 kW: y must go to C first."""
+    servers = [server(f"A{i}", "A") for i in range(1, 5)] + [server("B1", "B"), server("B2", "B"), server("C1", "C")]
+    vms = [vm("x", kind="saas", endpoint="e", server_id="A1")]
+    vms += [vm(f"a{i}", kind="saas", endpoint="e", server_id=f"A{i}") for i in range(2, 5)]
+    vms += [vm("y", kind="saas", endpoint="e", server_id="B1")]
+    tel = hourly_history([v["vm_id"] for v in vms], [1.0] * len(vms))
+    return write_inventory(tmp_path / "order", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 26.0},
+                                 {"row_id": "B", "aisle_id": "X", "power_limit_kw": 12.0},
+                                 {"row_id": "C", "aisle_id": "X", "power_limit_kw": 7.0}],
+                           servers=servers, vms=vms, telemetry=tel)
+
+
+def test_verify_replays_moves_csv_in_its_order(order_matters_room, tmp_path):
+    """verify checked only the room after the moves, so a moves.csv whose order breaks a limit
+    in flight (reversed by hand) passed, and report showed the file's own per-step figures."""
+    night = tmp_path / "night"
+    night.mkdir()
+    plan = pd.DataFrame({"vm_id": ["x", "a2", "a3", "a4", "y"], "server_id": ["B2", "A2", "A3", "A4", "C1"],
+                         "status": ["moved", "running", "running", "running", "moved"]})
+    plan.to_csv(night / "plan.csv", index=False)
+    safe = pd.DataFrame({"step": [1, 2], "vm_id": ["y", "x"], "from_server": ["B1", "A1"], "to_server": ["C1", "B2"],
+                         "in_flight_violations": [0, 0]})
+    run = CliRunner()
+    for order, moves in (("safe", safe), ("reversed", safe.iloc[::-1].assign(step=[1, 2]))):
+        moves.to_csv(night / "moves.csv", index=False)
+        res = run.invoke(main, ["verify", str(order_matters_room), str(night), "--json"])
+        got = json.loads(res.stdout)
+        if order == "safe":
+            assert res.exit_code == 0 and got["ok"], res.output
+            continue
+        assert res.exit_code == 1 and not got["ok"]
+        # x first puts row B at 13 of 12 kW, in flight and until y has left (step 2)
+        assert {(v["code"], v["subject"]) for v in got["violations"]} == {("move_in_flight", "step 1: B"),
+                                                                          ("move_in_flight", "step 2: B")}
+        assert "while step 1 of moves.csv moves x from A1 to B2" in got["violations"][0]["message"]
+        res = run.invoke(main, ["report", str(night), "-i", str(order_matters_room), "--out", str(tmp_path / "r.html"),
+                                "--json"])
+        assert json.loads(res.stdout)["plan"]["violations"] > 0
+        from tapas_opt.report import load_plan_view
+
+        shown = load_plan_view(night, order_matters_room).moves
+        assert list(shown["in_flight_violations"]) == [24, 24]  # row B over at every slot; the file says 0, 0
+        assert shown["peak_row_power_after"].iloc[0] == pytest.approx(13 / 12, abs=1e-6)

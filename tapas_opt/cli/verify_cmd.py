@@ -24,6 +24,8 @@ def verify(inventory_dir, plan_dir, strict, quiet, as_json):
 
     Recomputes row power, aisle airflow and GPU temperatures at every slot from the physics
     module; exit code 1 if the plan breaks any limit, moves a running VM or overfills a server.
+    A nightly plan's moves.csv is replayed in its order: a limit broken while a move is in
+    flight (old and new instance both running) fails it too.
     """
     from tapas_opt.api import verify as run_verify
     from tapas_opt.placement.output import aisle_peaks, row_peaks

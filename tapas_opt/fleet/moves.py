@@ -498,27 +498,52 @@ def order_moves(inst: PlacementInstance, assign: np.ndarray, moves: list[Move]) 
     while remaining:
         best = None
         for m in remaining:
-            flight = moved_instance(inst, done + [m], keep_source={m.running_index})
-            ev = evaluate_assignment(flight, assign)
-            hard = [v for v in ev.violations if not v.code.endswith("_preexisting")]
-            if hard:
+            flight, broken = _in_flight(inst, assign, done, m)
+            if broken:
                 continue
             after = evaluate_assignment(moved_instance(inst, done + [m]), assign)
             key = (round(after.peak_row_power_norm, 9), m.vm_id)
             if best is None or key < best[0]:
-                best = (key, m, ev, after)
+                best = (key, m, flight, after)
         if best is None:
             dropped += [m.vm_id for m in remaining]
             break
-        _, m, flight_ev, after = best
+        _, m, flight, after = best
         done.append(m)
         remaining.remove(m)
-        steps.append({"step": len(steps) + 1, "vm_id": m.vm_id,
-                      "from_server": str(inst.server_ids[m.source]), "to_server": str(inst.server_ids[m.target]),
-                      "from_row": str(inst.row_ids[inst.server_row[m.source]]),
-                      "to_row": str(inst.row_ids[inst.server_row[m.target]]),
-                      "in_flight_peak_row_power": round(flight_ev.peak_row_power_norm, 6),
-                      "in_flight_violations": 0,
-                      "peak_row_power_after": round(after.peak_row_power_norm, 6),
-                      "max_gpu_temp_after_c": round(after.peak_temp_c, 2)})
+        steps.append(_step_record(inst, len(steps) + 1, m, flight, [], after))
     return steps, dropped
+
+
+def replay_moves(inst: PlacementInstance, assign: np.ndarray, moves: list[Move]) -> list[dict]:
+    """Each step of ``moves``, in the order given (a plan's ``moves.csv``, perhaps edited), as
+    :func:`order_moves` records it, re-checked: the room while the move is in flight and after
+    it; ``violations`` holds the limits broken in flight (what ``verify`` reports). A VM may
+    move more than once: each move starts where its previous one ended."""
+    steps, done = [], []
+    for k, m in enumerate(moves, 1):
+        flight, broken = _in_flight(inst, assign, done, m)
+        done.append(m)
+        after = evaluate_assignment(moved_instance(inst, done), assign)
+        steps.append(_step_record(inst, k, m, flight, broken, after) | {"violations": broken})
+    return steps
+
+
+def _in_flight(inst: PlacementInstance, assign: np.ndarray, done: list[Move], m: Move):
+    """The room while move m runs after the moves ``done`` (its old and new instance both
+    drawing power) and the limits broken then that the running VMs did not break on their own."""
+    room = moved_instance(inst, done) if done else inst
+    ev = evaluate_assignment(moved_instance(room, [m], keep_source={m.running_index}), assign)
+    return ev, [v for v in ev.violations if not v.code.endswith("_preexisting")]
+
+
+def _step_record(inst: PlacementInstance, k: int, m: Move, flight, broken: list, after) -> dict:
+    """One line of ``moves.csv``."""
+    return {"step": k, "vm_id": m.vm_id,
+            "from_server": str(inst.server_ids[m.source]), "to_server": str(inst.server_ids[m.target]),
+            "from_row": str(inst.row_ids[inst.server_row[m.source]]),
+            "to_row": str(inst.row_ids[inst.server_row[m.target]]),
+            "in_flight_peak_row_power": round(flight.peak_row_power_norm, 6),
+            "in_flight_violations": len(broken),
+            "peak_row_power_after": round(after.peak_row_power_norm, 6),
+            "max_gpu_temp_after_c": round(after.peak_temp_c, 2)}

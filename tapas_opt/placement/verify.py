@@ -26,6 +26,8 @@ class VerifyReport:
     preexisting: list[Violation] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    move_steps: list[dict] = field(default_factory=list)
+    """A nightly plan's moves.csv replayed in its order (:func:`tapas_opt.fleet.moves.replay_moves`)."""
 
     @property
     def ok(self) -> bool:
@@ -90,15 +92,42 @@ def assignment_from_plan(inst: PlacementInstance, plan: pd.DataFrame, file: str 
     return assign, violations, moves
 
 
-def verify_plan(inst: PlacementInstance, plan: pd.DataFrame, line_of=None) -> VerifyReport:
-    assign, structural, moves = assignment_from_plan(inst, plan, line_of=line_of)
-    if moves:
-        from tapas_opt.fleet.moves import Move, moved_instance
+def verify_plan(inst: PlacementInstance, plan: pd.DataFrame, line_of=None, moves: pd.DataFrame | None = None
+                ) -> VerifyReport:
+    """Evaluate ``plan`` (the room after it) and, when a nightly plan's ``moves`` are given
+    (``moves.csv``, checked against ``plan`` by :func:`tapas_opt.placement.output.read_moves`),
+    every step of them in their order: a limit broken while a move is in flight (old and new
+    instance both running) is a violation ``move_in_flight``, as one broken after all of them."""
+    from tapas_opt.fleet.moves import Move, moved_instance
 
-        inst = moved_instance(inst, [Move(str(inst.running["vm_id"].iloc[i]), i,
-                                          int(inst.running["server"].iloc[i]), s) for i, s in moves.items()])
-    ev = evaluate_assignment(inst, assign)
+    assign, structural, final_moves = assignment_from_plan(inst, plan, line_of=line_of)
+    steps = replay_moves_frame(inst, assign, moves) if moves is not None and len(moves) else []
+    final = inst
+    if final_moves:
+        final = moved_instance(inst, [Move(str(inst.running["vm_id"].iloc[i]), i,
+                                           int(inst.running["server"].iloc[i]), s) for i, s in final_moves.items()])
+    ev = evaluate_assignment(final, assign)
     hard = structural + [v for v in ev.violations if not v.code.endswith("_preexisting")]
+    hard += [_in_flight_violation(step, v) for step in steps for v in step["violations"]]
     pre = [v for v in ev.violations if v.code.endswith("_preexisting")]
-    unplaced = [str(inst.vm_ids[v]) for v in np.flatnonzero(assign < 0)]
-    return VerifyReport(inst, ev, hard, pre, unplaced)
+    unplaced = [str(final.vm_ids[v]) for v in np.flatnonzero(assign < 0)]
+    return VerifyReport(final, ev, hard, pre, unplaced,
+                        move_steps=[{k: v for k, v in step.items() if k != "violations"} for step in steps])
+
+
+def replay_moves_frame(inst: PlacementInstance, assign: np.ndarray, moves: pd.DataFrame) -> list[dict]:
+    """:func:`tapas_opt.fleet.moves.replay_moves` on the rows of a ``moves.csv`` frame (in its order)."""
+    from tapas_opt.fleet.moves import Move, replay_moves
+
+    run_pos = pd.Series(np.arange(len(inst.running)), index=inst.running["vm_id"])
+    server_pos = pd.Series(np.arange(inst.n_servers), index=inst.server_ids)
+    sequence = [Move(str(r.vm_id), int(run_pos[r.vm_id]), int(server_pos[r.from_server]), int(server_pos[r.to_server]))
+                for r in moves[["vm_id", "from_server", "to_server"]].itertuples(index=False)]
+    return replay_moves(inst, assign, sequence)
+
+
+def _in_flight_violation(step: dict, v: Violation) -> Violation:
+    """A limit broken while a move of moves.csv runs, said as such."""
+    return Violation("move_in_flight", f"step {step['step']}: {v.subject}", v.slot, v.value, v.limit,
+                     f"while step {step['step']} of moves.csv moves {step['vm_id']} from {step['from_server']} to "
+                     f"{step['to_server']} (both instances running): {v.message}")

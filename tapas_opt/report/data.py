@@ -162,12 +162,20 @@ def load_plan_view(plan_dir: str | Path, inventory: str | Path | Inventory, labe
     view = _view(label, plan_dir, checked.room, checked.summary, checked.plan, explanations, checked.report)
     moves = checked.moves
     if len(moves):
+        # every step's figures as re-checked (moves.csv's own may be edited or stale)
+        recomputed = pd.DataFrame(checked.report.move_steps, index=moves.index)
+        moves = moves.assign(**{c: recomputed[c] for c in RECHECKED_MOVE_COLUMNS})
         # A nightly plan ('tapas-opt plan') also moves running SaaS VMs: the room is drawn after them.
         final = moves.drop_duplicates("vm_id", keep="last")
         moved_in = final.groupby("to_server")["vm_id"].agg(",".join)
         view.servers["moved_in"] = view.servers.index.map(moved_in).fillna("")
         view = replace(view, moves=moves)
     return view
+
+
+RECHECKED_MOVE_COLUMNS = ("in_flight_peak_row_power", "in_flight_violations", "peak_row_power_after",
+                          "max_gpu_temp_after_c")
+"""moves.csv columns the report shows as verify recomputes them, not as the file gives them."""
 
 
 def _view(label, plan_dir, name, summary, plan, explanations, report) -> PlanView:
