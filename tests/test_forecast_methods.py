@@ -77,6 +77,31 @@ def test_short_history_profile_keeps_weekends_apart():
     np.testing.assert_allclose(prof[0], _office_hours(future))
 
 
+def _daily_wave(ts):
+    """0.3 to 0.7 over the day, every day (no two hours alike)."""
+    ts = pd.DatetimeIndex(ts)
+    return 0.5 + 0.2 * np.sin(2 * np.pi * (ts.hour + ts.minute / 60) / 24)
+
+
+@pytest.mark.parametrize("hole", ["03:00 never seen", "odd hours never seen", "no weekend seen"])
+@pytest.mark.parametrize("weeks", [4, 1])
+def test_profiles_fill_slots_the_history_never_saw(hole, weeks):
+    """A slot never observed (telemetry every two hours at a 60-minute step, an hour with no
+    sample, weekdays only) was a NaN profile value that became 0: p50 0.0 and p99 ~0.1 where
+    the load runs at 0.3-0.7, chosen by the auto forecaster because its back-test never scores
+    a slot without telemetry. It is filled from the same slot on other days, else from the
+    slots beside it."""
+    hist = hourly_history(["a"], [_daily_wave], weeks=weeks)
+    ts = pd.DatetimeIndex(hist["timestamp"])
+    drop = {"03:00 never seen": ts.hour == 3, "odd hours never seen": ts.hour % 2 == 1,
+            "no weekend seen": ts.day_of_week >= 5}[hole]
+    hist = hist[~drop]
+    for method in (ProfileMixMethod(), ProfileMixMethod(persistence_h=0, label="profile"),
+                   ProfileMixMethod(persistence_h=0, half_life_h=48.0, label="profile-recent")):
+        f = MatrixForecaster(method, 60).fit(hist).predict(HORIZON)
+        np.testing.assert_allclose(f["p50"].to_numpy(), _daily_wave(HORIZON), atol=0.03, err_msg=method.name)
+
+
 def test_recent_mix_persists_a_running_job_then_reverts():
     """A VM idle 0.1 for weeks, busy 0.9 for the last 6 hours: near-term P50 stays at 0.9,
     a week out it is back near the idle level; P99 is above the highest load seen."""

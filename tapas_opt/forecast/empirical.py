@@ -30,6 +30,8 @@ than by sorting, which keeps the cost linear in the number of samples.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -415,6 +417,23 @@ def seasonal_profile(values: np.ndarray, index: pd.DatetimeIndex, step_min: int,
     return fitted, scale, future
 
 
+def _fill_unseen(profile: np.ndarray) -> np.ndarray:
+    """The profile ``[n, slots]`` with each slot never observed (NaN: telemetry coarser than the
+    step, or an hour with no sample) interpolated linearly from the nearest observed slots on
+    either side, around the cycle; a VM with no observed slot stays NaN. Left NaN, the slot
+    was forecast at zero load (the residual bands then added to nothing)."""
+    out = profile.copy()
+    n_slots = profile.shape[1]
+    pos = np.arange(n_slots)
+    for i in np.flatnonzero(np.isnan(profile).any(axis=1)):
+        seen = np.flatnonzero(~np.isnan(profile[i]))
+        if len(seen) == 0:
+            continue
+        xp = np.concatenate([seen - n_slots, seen, seen + n_slots])  # around the cycle
+        out[i] = np.interp(pos, xp, np.tile(profile[i, seen], 3))
+    return out
+
+
 def _loo_scale(folded_w: np.ndarray, wsum: np.ndarray, width: int) -> np.ndarray:
     """1 / (1 - own weight share): how much a residual from a mean that includes it shrinks."""
     share = folded_w / np.where(wsum > 0, wsum * width, 1.0)[:, None, :]
@@ -429,6 +448,12 @@ def _weekly_profile(values, index, step_min, horizon, w, width):
     wf = np.where(ok, wf, 0.0)
     profile, wsum = _weighted_cycle_mean(folded, wf)
     profile = _smooth_circular(profile, width)
+    per_day = DAY_MIN // step_min
+    by_day = profile.reshape(len(profile), -1, per_day)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a slot of the day never seen: NaN, filled next
+        any_day = np.nanmean(by_day, axis=1)  # the slot of the day on the days that saw it
+    profile = _fill_unseen(np.where(np.isnan(by_day), any_day[:, None, :], by_day).reshape(profile.shape))
     fitted = _unfold(np.broadcast_to(profile[:, None, :], folded.shape), offset, values.shape[1])
     scale = _unfold(_loo_scale(wf, wsum, width), offset, values.shape[1])
     future = profile[:, slot_of_week(horizon, step_min)]
@@ -449,7 +474,8 @@ def _daytype_profile(values, index, step_min, horizon, w, width):
         p, ws = _weighted_cycle_mean(folded[:, mask], wf[:, mask])
         missing = ws.sum(axis=1) <= 0  # this VM never showed this day type
         p[missing], ws[missing] = prof_all[missing], wsum_all[missing]
-        profiles[kind], wsums[kind] = _smooth_circular(p, width), ws
+        p = _smooth_circular(p, width)
+        profiles[kind], wsums[kind] = _fill_unseen(np.where(np.isnan(p), _smooth_circular(prof_all, width), p)), ws
     day_kind = np.where(weekend, "weekend", "weekday")
     fitted_f = np.stack([profiles[k] for k in day_kind], axis=1)
     scale_f = np.concatenate([_loo_scale(wf[:, [d]], wsums[k], width) for d, k in enumerate(day_kind)],

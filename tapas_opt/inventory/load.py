@@ -402,7 +402,8 @@ def _warn_stale_series(tel: pd.DataFrame, file: str, warnings: list[Problem]) ->
 
 def _warn_coarse_telemetry(tel: pd.DataFrame, step_min: int, file: str, warnings: list[Problem]) -> None:
     """Telemetry sampled less often than ``time_step_min``: each sample fills one slot and the
-    slots between count as gaps, so the seasonal forecasters are not tried and the bands widen."""
+    slots between count as gaps: the seasonal profiles interpolate across them, under half the
+    slots observed the seasonal forecasters are not tried, and the bands widen."""
     t = tel[["vm_id", "timestamp"]].dropna()
     gaps = t.groupby("vm_id", sort=False)["timestamp"].diff().dt.total_seconds() / 60
     typical = gaps.groupby(t["vm_id"], sort=False).median().dropna()
@@ -411,7 +412,8 @@ def _warn_coarse_telemetry(tel: pd.DataFrame, step_min: int, file: str, warnings
         every = float(coarse.median())
         warnings.append(Problem("coarse_telemetry", file, f"{len(coarse)} of {len(typical)} VMs are sampled every "
                                 f"{every:g} min, coarser than time_step_min {step_min}: each sample fills one slot "
-                                "and the slots between count as gaps (seasonal forecasts are then not tried)",
+                                "and the slots between count as gaps (seasonal forecasts interpolate across them, and are not "
+                                "tried where under half the slots are observed)",
                                 f"set time_step_min to {every:g} (if it divides a day), or give finer telemetry"))
 
 
