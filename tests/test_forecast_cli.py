@@ -154,3 +154,26 @@ def test_a_method_that_cannot_fit_a_short_series_falls_back(tmp_path):
     assert not prof[["p50", "p90", "p99"]].isna().any().any() and len(prof) == 2 * 48
     per_vm = json.loads((tmp_path / "f" / "summary.json").read_text())["per_vm"]
     assert per_vm["run2"]["method"] == "recent-mix" and per_vm["run1"]["method"] == "holt-winters"
+
+
+def test_a_degenerate_statsmodels_fit_falls_back(tmp_path):
+    """--method stl-ar on a constant series fitted a singular AR that forecast -2e9, clipped to
+    zero load for every slot and reported as stl-ar; on the office-hours series it is sane."""
+    flat = hourly_history(["run2"], [0.5])
+    tel = pd.concat([hourly_history(["run1"], [_noisy_office]), flat]).sort_values(["timestamp", "vm_id"], kind="stable")
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 30}],
+                           servers=[server("A1", "A"), server("A2", "A")],
+                           vms=[vm("run1", customer="c1", server_id="A1"), vm("run2", customer="c2", server_id="A2")],
+                           telemetry=tel, config={"horizon_h": 48})
+    res = CliRunner().invoke(main, ["forecast", str(root), "--out", str(tmp_path / "f"), "--method", "stl-ar", "--quiet"])
+    assert res.exit_code == 0, res.output
+    prof = pd.read_csv(tmp_path / "f" / "profiles.csv").set_index("vm_id")
+    assert prof.loc["run2", "p50"].to_numpy() == pytest.approx(0.5, abs=0.01)
+    per_vm = json.loads((tmp_path / "f" / "summary.json").read_text())["per_vm"]
+    assert per_vm["run2"]["method"] == "recent-mix" and per_vm["run1"]["method"] == "stl-ar"
+
+
+def _noisy_office(ts):
+    rng = np.random.default_rng(0)
+    return np.clip(_office_hours(ts) + rng.normal(0, 0.05, len(ts)), 0, 1)

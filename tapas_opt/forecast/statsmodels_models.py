@@ -21,7 +21,8 @@ about 0.05-0.3 s per series, so these run where they pay: see :mod:`tapas_opt.fo
   errors.
 
 Gaps are filled (:func:`~tapas_opt.forecast.series.fill_gaps`) before fitting; a fit that fails
-returns NaN for that VM, which the automatic choice treats as a loss.
+(raises, or forecasts far outside the history's range) returns NaN for that VM, which the
+automatic choice treats as a loss and a forced ``--method`` replaces by the default.
 """
 
 from __future__ import annotations
@@ -134,7 +135,19 @@ def _fit_one(name: str, hourly: np.ndarray, start: pd.Timestamp, n_ahead: int) -
             out = FITTERS[name](series, n_ahead)
     except Exception:  # noqa: BLE001 - a failed fit is a candidate that loses, not a crash
         return np.full((n_ahead, len(LEVELS)), np.nan)
-    return out if np.all(np.isfinite(out)) else np.full((n_ahead, len(LEVELS)), np.nan)
+    return out if _plausible(out, y) else np.full((n_ahead, len(LEVELS)), np.nan)
+
+
+def _plausible(out: np.ndarray, y: np.ndarray) -> bool:
+    """A fit's forecast is finite and stays within the history's range widened by that range
+    (at least 0.1 of full load) on each side. A degenerate fit (STL + AR on a constant or
+    noise-free periodic series: a singular regression) returns finite nonsense, -2e9, which
+    clipped to the load range became zero load; it fails instead, like a fit that raises."""
+    if not np.all(np.isfinite(out)):
+        return False
+    lo, hi = float(np.min(y)), float(np.max(y))
+    room = max(hi - lo, 0.1)
+    return bool(out.min() >= lo - room and out.max() <= hi + room)
 
 
 def _fit_block(args) -> np.ndarray:
