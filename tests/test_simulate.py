@@ -20,7 +20,7 @@ from tapas_opt.config import InletModel
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.simulate.engine import Engine, EngineOptions, simulate
 from tapas_opt.simulate.metrics import comparison_table, iaas_gpu_temp_floor_c, summarise, timeseries_frame
-from tapas_opt.simulate.policies import POLICIES, place_scenario, resolve_policies
+from tapas_opt.simulate.policies import ALL, POLICIES, place_scenario, resolve_policies
 from tapas_opt.simulate.run import run_policies, write_run
 from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario, oversubscribe, remix
 from tapas_opt.simulate.studies import run_study, write_study
@@ -441,6 +441,24 @@ def test_study_oversubscription(tmp_path, small_room):
     assert base[1] >= base[0] - 1e-9
     assert (out / "oversubscription.png").exists()
     assert json.loads((out / "summary.json").read_text())["warnings"] == res.warnings
+
+
+def test_policy_all_with_a_study_runs_every_policy_and_json_prints_the_summary(tmp_path, small_room):
+    """An explicit --policy all with --study ran only the study's three default policies (it
+    could not be told from the default), and --study --json printed the table alone, without
+    the warnings summary.json holds."""
+    inv, loads = small_room
+    actual = actual_file(tmp_path / "actual_all.csv", loads)
+    args = ["simulate", str(inv), "--actual", str(actual), "--study", "mix", "--levels", "0.5", "--fast-placement",
+            "--router", "fast", "--no-plots", "--step", "60", "--json"]
+    res = CliRunner().invoke(main, args + ["--out", str(tmp_path / "all"), "--policy", "all"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc) == {"study", "warnings", "points", "table"}
+    assert [r["policy"] for r in doc["table"]] == list(ALL)
+    assert doc == json.loads((tmp_path / "all" / "summary.json").read_text())
+    res = CliRunner().invoke(main, args + ["--out", str(tmp_path / "default")])
+    assert [r["policy"] for r in json.loads(res.stdout)["table"]] == ["baseline", "tapas-rules", "full"]
 
 
 def test_study_warnings_are_said_once_with_the_points_they_apply_to():

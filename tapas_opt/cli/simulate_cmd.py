@@ -121,7 +121,7 @@ def _ignored_options(study: str, events, oversubscription: float, weather, weath
                    "full | baseline-ff | rules-place | all (repeat to run several side by side).")
 @click.option("--study", type=click.Choice(["none", "oversubscription", "emergencies", "mix"]), default="none",
               show_default=True, help="Sweep instead of a single week (policies default to baseline, "
-                                      "tapas-rules, full).")
+                                      "tapas-rules, full; --policy all runs every one).")
 @click.option("--levels", default=None, metavar="LIST",
               help="Sweep points, comma separated: extra server shares (0.5 = +50 %), SaaS shares, or emergency "
                    "names (ups-failure, ahu-failure, heatwave:+10C, all).")
@@ -180,10 +180,11 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     from tapas_opt.simulate.policies import resolve_policies
     from tapas_opt.simulate.run import run_policies, summary_document, write_run
     from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario
-    from tapas_opt.simulate.studies import DEFAULT_POLICIES, run_study, write_study
+    from tapas_opt.simulate.studies import DEFAULT_POLICIES, run_study, study_document, write_study
 
-    if study != "none" and policies == ("all",):
-        policies = DEFAULT_POLICIES
+    ctx = click.get_current_context()
+    if study != "none" and ctx.get_parameter_source("policies") == click.core.ParameterSource.DEFAULT:
+        policies = DEFAULT_POLICIES  # an explicit --policy all runs all of them
     problems = []  # every bad option at once
     try:
         chosen = resolve_policies(policies)
@@ -195,7 +196,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     points = _levels(study, levels, problems) if study != "none" else None
     if problems:
         raise InventoryError(problems)
-    given = click.get_current_context().get_parameter_source("weather_start") != click.core.ParameterSource.DEFAULT
+    given = ctx.get_parameter_source("weather_start") != click.core.ParameterSource.DEFAULT
     ignored = _ignored_options(study, events, oversubscription, weather, given)
     opts = ScenarioOptions(step_min=step_min, preexisting=preexisting, arrival_hours=arrival_hours, seed=seed,
                            traces=traces, actual=actual, events=tuple(events), event_start_h=event_start_h,
@@ -215,7 +216,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
             result.warnings[:0] = ignored  # all kept in summary.json
             write_study(out_dir, result, plots)
             if as_json:
-                print_json(result.frame.to_dict(orient="records"))
+                print_json(study_document(result))
             elif not quiet:
                 click.echo(result.frame.to_string(index=False))
                 for w in found:

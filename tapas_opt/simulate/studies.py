@@ -152,6 +152,13 @@ def run_study(study: str, inventory: str | Path | Inventory, options: ScenarioOp
     return StudyResult(study, pd.DataFrame(lines), points, study_warnings(said))
 
 
+def study_document(result: StudyResult) -> dict:
+    """A study's ``summary.json`` (and ``simulate --study --json``): the study, its warnings,
+    its points and the table."""
+    return {"study": result.study, "warnings": result.warnings, "points": result.points,
+            "table": result.frame.to_dict(orient="records")}
+
+
 def write_study(out_dir: str | Path, result: StudyResult, plots: bool = True) -> Path:
     """``<study>.csv``, ``summary.json`` and the study's PNG plots, atomically."""
     from tapas_opt.simulate import plots as P
@@ -160,8 +167,7 @@ def write_study(out_dir: str | Path, result: StudyResult, plots: bool = True) ->
     f = result.frame
     with atomic_directory(out_dir) as tmp:
         f.to_csv(tmp / f"{result.study}.csv", index=False)
-        write_json(tmp / "summary.json", {"study": result.study, "warnings": result.warnings,
-                                          "points": result.points, "table": f.to_dict(orient="records")})
+        write_json(tmp / "summary.json", study_document(result))
         if plots and len(f):
             if result.study == "oversubscription":
                 P.plot_sweep(f, "extra_servers_pct", [("power_capped_row_time_pct", "% of row-time power-capped"),
