@@ -121,3 +121,37 @@ def test_missing_and_truncated_traces_are_bad_input(shared_data, tmp_path):
         azure_minute_of_week(str(tmp_path / "cut"))
     assert {p.code for p in err.value.problems} == {"bad_traces"}
     assert any("of the week's minutes, under the 90%" in p.message for p in err.value.problems)
+
+
+def test_text_in_trace_files_is_bad_input_on_its_line(shared_data, tmp_path):
+    """A Cornell utilisation cell 'n/a' was read as a gap and interpolated (or, in many rows,
+    said as 'traces not found'); an Azure cell 'abc' was said as 'data row N' and hid the
+    Cornell file's problem. Both are now refused at once, each with its file line."""
+    from tapas_opt.errors import InventoryError
+
+    root = tmp_path / "traces"
+    (root / "azure_llm_2024_minutes").mkdir(parents=True)
+    (root / "cornell_biohpc_gpu_servers").mkdir()
+    (root / "alibaba_genai_2026").symlink_to(shared_data / "alibaba_genai_2026")
+    azure = next((shared_data / "azure_llm_2024_minutes").glob("*.csv"))
+    lines = azure.read_text().splitlines(keepends=True)
+    cells = lines[199].split(",")
+    cells[1] = "abc"  # code_requests
+    lines[199] = ",".join(cells)
+    (root / "azure_llm_2024_minutes" / azure.name).write_text("".join(lines))
+    for f in (shared_data / "cornell_biohpc_gpu_servers").glob("*_usage_stats.txt"):
+        target = root / "cornell_biohpc_gpu_servers" / f.name
+        if f.name != "cbsugpu05_usage_stats.txt":
+            target.symlink_to(f)
+            continue
+        rows = f.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+        cells = rows[99].split("\t")
+        cells[8] = "n/a"  # utilave
+        rows[99] = "\t".join(cells)
+        target.write_text("".join(rows))
+    times = pd.date_range(START, periods=168, freq="60min")
+    with pytest.raises(InventoryError) as err:
+        map_loads(_vms(), START, times, 60, 60, np.zeros(len(_vms()), bool), root, TraceMapping())
+    got = {(p.code, p.file.split("/")[-1], p.line, p.column) for p in err.value.problems}
+    assert got == {("bad_type", azure.name, 200, "code_requests"),
+                   ("bad_type", "cbsugpu05_usage_stats.txt", 100, "utilave")}

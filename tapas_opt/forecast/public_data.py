@@ -46,16 +46,35 @@ def _read_csv(path: Path, columns: tuple[str, ...], **kwargs) -> pd.DataFrame:
     return frame
 
 
-def _numbers(frame: pd.DataFrame, column: str, path: Path, blanks: bool = True) -> np.ndarray:
-    """``column`` as floats (blank cells NaN if ``blanks``); a value that is not a number is refused."""
+def _numbers(frame: pd.DataFrame, column: str, path: Path, blanks: bool = True, only: pd.Series | None = None,
+             comment: str | None = None) -> np.ndarray:
+    """``column`` as floats (blank cells NaN if ``blanks``); a value that is not a number is
+    refused, naming its line (``comment``: the character that starts the file's comment
+    lines, which the reader skipped). ``only``: the rows checked (the others are not data)."""
     values = pd.to_numeric(frame[column], errors="coerce")
     blank = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
     bad = values.isna() & ~blank if blanks else values.isna()
+    if only is not None:
+        bad &= only
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
+        lines = _data_lines(path, comment)
+        line = int(lines[first]) if first < len(lines) else None
         raise InventoryError([Problem("bad_type", str(path), f"{int(bad.sum())} value(s) are not numbers, the first "
-                                      f"{frame[column].iloc[first]!r} in data row {first + 1}", DATA_HINT, column=column)])
+                                      f"{frame[column].iloc[first]!r}", DATA_HINT, line=line, column=column)])
     return values.to_numpy(float)
+
+
+def _data_lines(path: Path, comment: str | None) -> np.ndarray:
+    """The file line of each data row as pandas reads it: blank lines and comment lines are
+    skipped, the first line left is the header (public files: no cell spans lines)."""
+    lines = []
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        for number, text in enumerate(fh, 1):
+            text = text.strip()
+            if text and not (comment and text.startswith(comment)):
+                lines.append(number)
+    return np.asarray(lines[1:], dtype=int)
 
 
 def cornell_path(data_dir: Path | str, server: str) -> Path:
@@ -80,7 +99,8 @@ def read_cornell(path: Path | str) -> pd.DataFrame:
                     dtype=str, keep_default_na=False)
     ts = pd.to_datetime(raw["timestamp"].str.strip(), errors="coerce", format="%Y-%m-%d %H:%M:%S.%f")
     ok = ts.notna()
-    frame = pd.DataFrame({c: pd.to_numeric(raw.loc[ok, c], errors="coerce")
+    # blank cells are gaps; text where a number goes is not this file (or a damaged copy)
+    frame = pd.DataFrame({c: _numbers(raw, c, Path(path), only=ok)[ok.to_numpy()]
                           for c in CORNELL_NUMERIC if c in raw.columns})
     frame.index = pd.DatetimeIndex(ts[ok], name="timestamp")
     dup = int(frame.index.duplicated().sum())
@@ -115,11 +135,11 @@ def read_azure_minutes(data_dir: Path | str) -> dict[str, pd.Series]:
     """
     path = azure_minutes_path(data_dir)
     frame = _read_csv(path, ("minute", *(f"{service}_requests" for service in AZURE_SERVICES)), comment="#")
-    minute = _numbers(frame, "minute", path, blanks=False)
+    minute = _numbers(frame, "minute", path, blanks=False, comment="#")
     out = {}
     for service, start in AZURE_SERVICES.items():
         index = pd.Timestamp(start) + pd.to_timedelta(minute, unit="min")
-        out[service] = pd.Series(_numbers(frame, f"{service}_requests", path),
+        out[service] = pd.Series(_numbers(frame, f"{service}_requests", path, comment="#"),
                                  index=pd.DatetimeIndex(index, name="timestamp"), name=service)
     return out
 

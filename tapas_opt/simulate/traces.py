@@ -296,9 +296,10 @@ def map_loads(vms: pd.DataFrame, start: pd.Timestamp, sim_times: pd.DatetimeInde
     need_iaas = (kinds == "iaas").any()
     need_saas = bool((kinds == "saas").any())
     missing = missing_traces(data_dir, need_saas, need_iaas)
-    if missing:  # every one at once, with the problems of those present
-        raise InventoryError(_missing(Path(data_dir), *missing).problems
-                             + _present_trace_problems(data_dir, need_saas, need_iaas, m, n_weeks))
+    problems = _missing(Path(data_dir), *missing).problems if missing else []
+    problems += _present_trace_problems(data_dir, need_saas, need_iaas, m, n_weeks)  # (cached reads)
+    if problems:  # every file's at once
+        raise InventoryError(problems)
     azure = azure_minute_of_week(data_dir, m.azure_min_coverage) if (kinds == "saas").any() else None
     cornell = cornell_windows(data_dir, n_weeks, m.cornell_min_mean, m.cornell_min_coverage) if need_iaas else []
     alibaba = alibaba_days(data_dir, m.alibaba_min_coverage) if need_iaas else []
