@@ -388,3 +388,17 @@ def test_verify_replays_moves_csv_in_its_order(order_matters_room, tmp_path):
         shown = load_plan_view(night, order_matters_room).moves
         assert list(shown["in_flight_violations"]) == [24, 24]  # row B over at every slot; the file says 0, 0
         assert shown["peak_row_power_after"].iloc[0] == pytest.approx(13 / 12, abs=1e-6)
+
+
+def test_no_moves_reason_puts_the_bound_before_the_order():
+    """When the move search's bound shows no choice gains --min-gain, that is why there are no
+    moves, even if the near-zero-gain moves it chose also found no safe order (the reason said
+    'no safe order', pointing at the wrong cause)."""
+    from tapas_opt.fleet.moves import MovePlan
+    from tapas_opt.fleet.nightly import _why_no_moves
+
+    mp = MovePlan([], 0.988137, 0.988137, stats={"candidates": 12, "peak_bound": 0.987465})
+    why = _why_no_moves(5, mp, 0.988137, ["vm1", "vm2"], 0.5)
+    assert why.startswith("no choice of at most 5 move(s) among the 12 SaaS VMs")
+    mp.stats["peak_bound"] = 0.9
+    assert _why_no_moves(5, mp, 0.988137, ["vm1", "vm2"], 0.5).startswith("no safe order was found")

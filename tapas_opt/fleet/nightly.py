@@ -89,17 +89,18 @@ def _why_no_moves(max_moves: int, mp: MovePlan, peak: float, dropped: list[str],
     """Why a nightly plan proposes no move, in words (None when moves were not allowed)."""
     if max_moves <= 0:
         return None
-    if dropped:
-        return f"no safe order was found for the chosen move(s) ({', '.join(dropped)}): none proposed"
     if not mp.stats.get("candidates"):
-        return ("no running SaaS VM sits in a row near the peak: only SaaS VMs move, and the peak rows' load "
-                "is IaaS VMs and idle servers")
+        return ("no running SaaS VM sits in a row near the peak: only running SaaS VMs move, and the rows near "
+                "the peak hold none")
     bound = mp.stats.get("peak_bound")
     if bound is not None and peak - bound < max(min_gain_pct / 100, 1e-4):
+        # before the order: had a safe order been found, these moves would have been held back anyway
         return (f"no choice of at most {max_moves} move(s) among the {mp.stats['candidates']} SaaS VMs of the rows "
                 f"near the peak lowers it by {min_gain_pct:g} points or more (peak {peak:.4f}, the move search's "
                 f"bound {bound:.4f}): what sets the peak cannot move (IaaS VMs, idle servers) or has nowhere to go "
                 "within the limits")
+    if dropped:
+        return f"no safe order was found for the chosen move(s) ({', '.join(dropped)}): none proposed"
     return (f"the move search found no move that lowers the peak ({peak:.4f}; its bound {bound:.4f}) within its "
             "budget: a larger --time-limit may find one" if bound is not None else
             "the move search found no move that lowers the peak within its budget: a larger --time-limit may find one")
@@ -127,7 +128,7 @@ def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, p
                      f"(< --min-gain {min_gain_pct:g}): none proposed" if gain_pct >= 0.0005 else
                      f"{len(done)} move(s) would not lower the peak ({before.peak_row_power_norm:.4f} -> "
                      f"{after.peak_row_power_norm:.4f}): none proposed")
-        steps, done, dropped, final_inst, after = [], [], [], inst, before
+        steps, done, final_inst, after = [], [], inst, before  # dropped ones stay listed
     why_none = None if done or held_back else _why_no_moves(max_moves, mp, before.peak_row_power_norm, dropped,
                                                               min_gain_pct)
     sol.evaluation = after
