@@ -25,7 +25,7 @@ from tapas_opt.placement import heuristics
 from tapas_opt.placement.evaluate import server_warmth
 from tapas_opt.placement.explain import explain_plan
 from tapas_opt.placement.instance import PlacementInstance, build_instance
-from tapas_opt.placement.output import (QUEUE_FILE, build_summary, read_moves, read_plan, with_plan_queue,
+from tapas_opt.placement.output import (MOVES_FILE, QUEUE_FILE, build_summary, read_moves, read_plan, with_plan_queue,
                                         write_plan)
 from tapas_opt.placement.solve import PlacementSolution, solve_placement
 from tapas_opt.placement.state import RoomState
@@ -142,8 +142,19 @@ def check_plan_dir(inventory: str | Path | Inventory, plan_dir: str | Path, fore
         report.warnings.append(f"the plan was made for the inventory {other_room} (its summary.json), not "
                                f"{root}: its violations may only mean the wrong room")
     report.warnings += _unlisted_unplaced(report.unplaced, summary)
+    report.warnings += _moves_without_order(plan, plan_dir)
     report.warnings += _own_profile_warnings(prep.inventory, plan_dir)
     return CheckedPlan(report, summary, plan, moves, prep.config.name)
+
+
+def _moves_without_order(plan: pd.DataFrame, plan_dir: Path) -> list[str]:
+    """A plan that moves running VMs (status ``moved``) but has no moves.csv: checked on where
+    the VMs end, not on the order they get there."""
+    if "status" not in plan.columns or (plan_dir / MOVES_FILE).exists():
+        return []
+    moved = int((plan["status"] == "moved").sum())
+    return [f"plan.csv moves {moved} running VM(s) but {plan_dir} has no {MOVES_FILE}: the plan is checked after "
+            "the moves, not while each runs (restore moves.csv, or re-run 'tapas-opt plan')"] if moved else []
 
 
 SUMMARY_HINT = "re-run the command that wrote the plan, or remove summary.json to check it at the inventory's load band"

@@ -402,3 +402,37 @@ def test_no_moves_reason_puts_the_bound_before_the_order():
     assert why.startswith("no choice of at most 5 move(s) among the 12 SaaS VMs")
     mp.stats["peak_bound"] = 0.9
     assert _why_no_moves(5, mp, 0.988137, ["vm1", "vm2"], 0.5).startswith("no safe order was found")
+
+
+def test_edited_nightly_plan_files_are_refused_at_once_or_warned(hot_row_room, tmp_path):
+    """Text in a moves.csv number column hid every other problem of the file; a moved VM whose
+    plan.csv status was edited to 'running' was a limit 'running_moved' (exit 1), not the files
+    disagreeing; a deleted moves.csv passed without a word."""
+    run = CliRunner()
+    night = tmp_path / "night"
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(night), "--max-moves", "5", "--min-gain", "0",
+                            "--forecast-method", "template", "--time-limit", "5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    moves = pd.read_csv(night / "moves.csv", dtype=str)
+    assert len(moves) == 2
+    broken = tmp_path / "broken"
+    shutil.copytree(night, broken)
+    moves.assign(in_flight_peak_row_power=["abc", moves["in_flight_peak_row_power"][1]],
+                 to_server=[moves["to_server"][0], "NOPE"]).to_csv(broken / "moves.csv", index=False)
+    got = json.loads(run.invoke(main, ["verify", str(hot_row_room), str(broken), "--json"]).stdout)
+    assert got["exit_code"] == 2
+    assert {(p["code"], p.get("line"), p.get("column")) for p in got["problems"]} == {
+        ("bad_value", 2, "in_flight_peak_row_power"), ("unknown_server", 3, "to_server")}
+
+    status = tmp_path / "status"
+    shutil.copytree(night, status)
+    plan = pd.read_csv(status / "plan.csv")
+    plan.loc[plan["vm_id"] == moves["vm_id"][0], "status"] = "running"
+    plan.to_csv(status / "plan.csv", index=False)
+    got = json.loads(run.invoke(main, ["verify", str(hot_row_room), str(status), "--json"]).stdout)
+    assert got["exit_code"] == 2 and [p["code"] for p in got["problems"]] == ["moves_mismatch"]
+    assert "does not give it the status 'moved'" in got["problems"][0]["message"]
+
+    (night / "moves.csv").unlink()
+    got = json.loads(run.invoke(main, ["verify", str(hot_row_room), str(night), "--json"]).stdout)
+    assert got["ok"] and any("has no moves.csv" in w for w in got["warnings"])

@@ -284,11 +284,16 @@ def read_moves(plan_dir: Path | str, inventory, plan: pd.DataFrame) -> pd.DataFr
         return pd.DataFrame(columns=["vm_id", "from_server", "to_server"])
     moves = _read_with_columns(path, ("vm_id", "from_server", "to_server"), str(path),
                                "pass a plan written by 'tapas-opt plan'")
-    moves = numeric_columns(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")
+    try:
+        moves = numeric_columns(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")
+        problems = []
+    except InventoryError as exc:  # listed with the moves' own problems below
+        problems = list(exc.problems)
+        moves = moves.assign(**{c: pd.to_numeric(moves[c], errors="coerce") for c in MOVES_NUMBERS if c in moves})
     if "step" in moves.columns:
         moves = moves.sort_values("step", kind="stable")
     plan_lines = line_mapper(Path(plan_dir) / "plan.csv")
-    problems = _move_problems(moves, inventory, _plan_servers(plan, inventory, plan_lines), str(path), line_mapper(path))
+    problems += _move_problems(moves, inventory, _plan_servers(plan, inventory, plan_lines), str(path), line_mapper(path))
     if problems:
         raise InventoryError(problems)
     return moves.reset_index(drop=True)
@@ -308,6 +313,7 @@ def _move_problems(moves: pd.DataFrame, inventory, planned: dict, file: str, lin
     servers = set(inventory.servers["server_id"].astype(str))
     where = {v: str(s) for v, s in vms["server_id"].items()}  # each VM's server as the moves go
     last_line: dict[str, int] = {}
+    unreadable: set[str] = set()
     problems = []
     for i, vm, src, dst in zip(moves.index, moves["vm_id"], moves["from_server"], moves["to_server"]):
         line = line_of(i)
@@ -324,6 +330,7 @@ def _move_problems(moves: pd.DataFrame, inventory, planned: dict, file: str, lin
         if pd.isna(dst) or dst not in servers:
             bad("unknown_server", "to_server", "to_server is empty" if pd.isna(dst) else
                 f"server {dst!r} is not in servers.csv")
+            unreadable.add(vm)  # where it ends is unknown: nothing more to say about it
             continue
         if src != where[vm]:
             bad("moves_mismatch", "from_server", f"VM {vm} is on {where[vm]} here ("
@@ -331,14 +338,19 @@ def _move_problems(moves: pd.DataFrame, inventory, planned: dict, file: str, lin
                 + f"), but the move starts from {src}")
         where[vm], last_line[vm] = dst, line
     for vm, line in last_line.items():
-        server, plan_line, _ = planned.get(vm, (vms.at[vm, "server_id"], None, False))
+        if vm in unreadable:
+            continue
+        server, plan_line, declared = planned.get(vm, (vms.at[vm, "server_id"], None, False))
         if where[vm] != server:
             problems.append(Problem("moves_mismatch", file, f"VM {vm} ends on {where[vm]}, but plan.csv "
                                     + (f"line {plan_line} puts it on {server}" if plan_line else
                                        f"does not move it (it stays on {server})"), MOVES_HINT, line, "to_server"))
+        elif plan_line and not declared and where[vm] != vms.at[vm, "server_id"]:
+            problems.append(Problem("moves_mismatch", file, f"VM {vm} is moved here, but plan.csv line {plan_line} "
+                                    "does not give it the status 'moved'", MOVES_HINT, line, "vm_id"))
     problems += [Problem("moves_mismatch", file, f"plan.csv line {plan_line} puts running VM {vm} on {server}, "
                          f"as moved, but moves.csv has no move for it (it is on {where[vm]})", MOVES_HINT,
                          column="vm_id")
                  for vm, (server, plan_line, declared) in planned.items()
-                 if declared and vm not in last_line and server != where[vm]]
+                 if declared and vm not in last_line and vm not in unreadable and server != where[vm]]
     return problems
