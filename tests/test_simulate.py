@@ -474,8 +474,9 @@ def test_resolve_policies():
     names = [p.name for p in resolve_policies(["all"])]
     assert names == ["baseline", "place", "route", "config", "place+route", "place+config", "route+config",
                      "tapas-rules", "full"]
-    with pytest.raises(ValueError):
-        resolve_policies(["nope"])
+    with pytest.raises(ValueError, match="unknown policies 'nope', 'bogus'"):  # every one, not the first
+        resolve_policies(["nope", "full", "bogus", "nope"])
+    assert [p.name for p in resolve_policies(["full", "baseline", "full"])] == ["full", "baseline"]
 
 
 def test_cli_simulate(tmp_path, small_room):
@@ -509,6 +510,38 @@ def test_cli_simulate(tmp_path, small_room):
     assert r.exit_code == 2 and "sweep points need a --study" in r.output
 
 
+def test_simulate_options_are_checked_at_once_before_the_traces(tmp_path, small_room):
+    """A bad --step, an event typo, an event naming an unknown aisle and a missing traces
+    directory were reported one per run (the aisle only after the traces were mapped and the
+    load forecast); they are reported together, before any of that."""
+    inv, _ = small_room
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "o"), "--step", "7", "--event", "bogus",
+                                  "--event", "ahu-failure:NOPE", "--traces", str(tmp_path / "none"), "--quiet"])
+    assert r.exit_code == 2
+    flat = " ".join(r.output.split())
+    for said in ("does not divide both a day", "'bogus'", "NOPE", "real traces directory not found"):
+        assert said in flat, (said, r.output)
+
+
+def test_simulate_says_the_inventory_warnings_and_unused_event_hours(tmp_path, small_room):
+    """simulate dropped the inventory's warnings (a row limit below its idle draw, printed by
+    validate and place) and said nothing of --event-hours without --event."""
+    import shutil
+
+    inv, loads = small_room
+    room = tmp_path / "room"
+    shutil.copytree(inv, room)
+    rows = pd.read_csv(room / "rows.csv")
+    rows.loc[0, "power_limit_kw"] = 10.0  # six servers idle at 2 kW
+    rows.to_csv(room / "rows.csv", index=False)
+    actual = actual_file(tmp_path / "actual_w.csv", loads)
+    r = CliRunner().invoke(main, ["simulate", str(room), "--out", str(tmp_path / "o"), "--actual", str(actual),
+                                  "--step", "60", "--policy", "baseline", "--event-hours", "5", "--no-plots", "--json"])
+    assert r.exit_code == 0, r.output
+    said = json.loads(r.stdout)["warnings"]
+    assert any("limit_below_idle" in w for w in said) and "--event-hours has no effect without --event" in said
+
+
 def test_actual_loads_are_checked_all_at_once(tmp_path):
     """--actual: every bad row, unknown VM and VM without load in the week is reported in one
     error; an hourly series over the whole week is full coverage, a series over part of it a
@@ -527,6 +560,12 @@ def test_actual_loads_are_checked_all_at_once(tmp_path):
     wide = read_actual(path, vms, times, 5, warnings)
     assert wide.shape == (3, len(times)) and not wide.isna().any().any()
     assert len(warnings) == 1 and "1 VM(s)" in warnings[0] and "'c' 43%" in warnings[0]
+    # two samples a week apart span the week but cover two hours of it (it passed as covered)
+    sparse = pd.DataFrame({"vm_id": "c", "timestamp": hours[[0, -1]], "load": 0.3})
+    pd.concat([good, sparse]).to_csv(path, index=False)
+    warnings = []
+    read_actual(path, vms, times, 5, warnings)
+    assert len(warnings) == 1 and "'c' 1%" in warnings[0]
     # the same row twice with another load is averaged, and said; an empty file says it is empty
     clash = pd.DataFrame({"vm_id": ["a"], "timestamp": [hours[0]], "load": [0.9]})
     pd.concat([good, part, clash]).to_csv(path, index=False)

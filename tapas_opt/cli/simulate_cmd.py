@@ -101,10 +101,13 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def _ignored_options(study: str, events, oversubscription: float, weather, weather_start_given: bool) -> list[str]:
-    """Options this run does not use, said rather than dropped."""
+def _ignored_options(study: str, events, oversubscription: float, weather, given: set[str]) -> list[str]:
+    """Options this run does not use, said rather than dropped (``given``: the options given on
+    the command line, not left at their defaults)."""
     said = []
-    if weather_start_given and not weather:
+    if "event_hours" in given and not events and study != "emergencies":
+        said.append("--event-hours has no effect without --event")
+    if "weather_start" in given and not weather:
         said.append("--weather-start has no effect without --weather")
     if study == "oversubscription" and oversubscription:
         said.append("--oversubscribe has no effect with --study oversubscription: its --levels set the servers added")
@@ -196,7 +199,8 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     points = _levels(study, levels, problems) if study != "none" else None
     if problems:
         raise InventoryError(problems)
-    given = ctx.get_parameter_source("weather_start") != click.core.ParameterSource.DEFAULT
+    given = {name for name in ("weather_start", "event_hours")
+             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
     ignored = _ignored_options(study, events, oversubscription, weather, given)
     opts = ScenarioOptions(step_min=step_min, preexisting=preexisting, arrival_hours=arrival_hours, seed=seed,
                            traces=traces, actual=actual, events=tuple(events), event_start_h=event_start_h,

@@ -97,15 +97,13 @@ ALL = ("baseline", "place", "route", "config", "place+route", "place+config", "r
 
 
 def resolve_policies(names) -> list[Policy]:
-    """Policies by name; ``all`` expands to :data:`ALL`. Unknown names raise ValueError."""
-    out: list[Policy] = []
-    for name in names:
-        for n in (ALL if name == "all" else (name,)):
-            if n not in POLICIES:
-                raise ValueError(f"unknown policy {n!r}: use one of {', '.join(POLICIES)} or all")
-            if POLICIES[n] not in out:
-                out.append(POLICIES[n])
-    return out
+    """Policies by name; ``all`` expands to :data:`ALL`. Unknown names (every one) raise ValueError."""
+    names = [n for name in names for n in (ALL if name == "all" else (name,))]
+    unknown = [n for n in dict.fromkeys(names) if n not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown polic{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}: "
+                         f"use one of {', '.join(POLICIES)} or all")
+    return [POLICIES[n] for n in dict.fromkeys(names)]
 
 
 @dataclass

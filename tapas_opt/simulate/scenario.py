@@ -34,7 +34,7 @@ import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
-from tapas_opt.errors import InventoryError, Problem, first_problems
+from tapas_opt.errors import InventoryError, Problem, first_problems, problems_of
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
@@ -376,15 +376,16 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
 
 
 def _span_coverage(present: np.ndarray, step_min: int) -> np.ndarray:
-    """Share of the steps between each row's first and last value (plus the hour after the
-    last, so hourly series cover their whole last hour): the part of the week a series spans,
-    whatever its sampling interval."""
-    n = present.shape[1]
-    has = present.any(axis=1)
-    first = np.argmax(present, axis=1)
-    last = n - 1 - np.argmax(present[:, ::-1], axis=1)
-    tail = max(0, 60 // max(step_min, 1) - 1)
-    return np.where(has, np.minimum(last + tail + 1, n) - first, 0) / n
+    """Share of the steps with a sample in the hour up to them (a sample covers its own step and
+    the rest of its hour, so an hourly series covers the week at any step): two samples a week
+    apart span the week but cover two hours of it, the rest interpolated."""
+    if present.shape[1] == 0:
+        return np.zeros(present.shape[0])
+    window = max(1, 60 // max(step_min, 1))
+    seen = np.cumsum(present, axis=1)
+    before = np.zeros_like(seen)
+    before[:, window:] = seen[:, :-window]
+    return ((seen - before) > 0).mean(axis=1)
 
 
 def _event_window(opts: ScenarioOptions, times: pd.DatetimeIndex, demand: np.ndarray) -> np.ndarray:
@@ -424,6 +425,40 @@ def event_window_warnings(opts: ScenarioOptions, events: tuple[str, ...], times:
 
 # ---- building ---------------------------------------------------------------------------------
 
+def _option_problems(opts: ScenarioOptions, events: tuple[str, ...], inv: Inventory | None = None) -> list[Problem]:
+    """Every problem of the options, found before any trace is read or load forecast: the
+    events (their syntax; with the inventory ``inv``, the rows and aisles they name), the
+    traces directory, and (with ``inv``) a step that does not divide a day and the horizon."""
+    from tapas_opt.reconfig.events import event_problems, parse_event
+
+    problems = []
+    if inv is None:
+        for text in events:
+            problems += problems_of(lambda: parse_event(text))
+    else:
+        problems += event_problems(events, inv.rows["row_id"], inv.aisles["aisle_id"])
+        horizon_h = inv.config.horizon_h
+        if not divides_a_day(opts.step_min) or (horizon_h * 60) % opts.step_min:
+            problems.append(Problem("bad_value", "--step", f"step {opts.step_min} min does not divide both a day "
+                                    f"and the {horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60"))
+    if not opts.actual and (opts.traces is None or not Path(opts.traces).is_dir()):
+        where = "no directory given" if opts.traces is None else f"{Path(opts.traces).resolve()} does not exist"
+        problems.append(Problem("missing_file", str(opts.traces), f"real traces directory not found ({where})",
+                                "give the directory that holds the real traces in ../shared/data's layout "
+                                "(--traces DIR for simulate, settings: traces: DIR in a what-if file; a "
+                                "relative path is taken from where tapas-opt runs), or --actual FILE"))
+    return problems
+
+
+def _inventory_warnings(inv: Inventory, opts: ScenarioOptions) -> list[str]:
+    """The inventory's warnings that hold for the simulation: with the real traces, the
+    inventory's telemetry is not the planner's history (the traces' are), so its warnings
+    are left out."""
+    return [str(w) for w in inv.warnings if opts.actual or Path(str(w.file)).name not in TELEMETRY_FILES]
+
+
+TELEMETRY_FILES = {"telemetry.csv", "telemetry.parquet"}
+
 def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions = ScenarioOptions(),
                    oversubscription: float = 0.0, saas_share: float | None = None) -> Scenario:
     """The scenario of an inventory (see the module docstring); study transforms first."""
@@ -432,10 +467,14 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     opts = options
     if opts.preexisting not in PREEXISTING:
         raise ValueError(f"preexisting must be one of {PREEXISTING}, not {opts.preexisting!r}")
-    # Every problem at once: with an unusable inventory, the --actual file's own ones too.
+    events = tuple(e for e in opts.events if e and e.strip().lower() != "none")
+    # Every problem at once: with an unusable inventory, the --actual file's and options' own too.
     checks = [lambda: _actual_rows(Path(opts.actual))[2]] if opts.actual else []
-    inv = load_inventory_with(inventory, *checks)
-    warnings: list[str] = []
+    inv = load_inventory_with(inventory, *checks, lambda: _option_problems(opts, events))
+    problems = _option_problems(opts, events, inv)  # before the traces and the forecast, not after
+    if problems:
+        raise InventoryError(problems)
+    warnings: list[str] = _inventory_warnings(inv, opts)
     cfg = inv.config
     start = inventory_horizon(inv)[0]
     inv = dataclasses.replace(inv, config=dataclasses.replace(cfg, start=str(start)))
@@ -450,9 +489,6 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     if vms.empty:
         raise InventoryError([Problem("empty_file", "vms.csv", "the inventory has no VMs: nothing to simulate",
                                       "add running or pending VMs to vms.csv")])
-    if not divides_a_day(opts.step_min) or (cfg.horizon_h * 60) % opts.step_min:
-        raise InventoryError([Problem("bad_value", "step", f"step {opts.step_min} min does not divide both a day "
-                                      f"and the {cfg.horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60")])
     n_steps = int(cfg.horizon_h * 60 // opts.step_min)
     times = pd.date_range(start, periods=n_steps, freq=f"{opts.step_min}min")
     if opts.weather:
@@ -479,12 +515,6 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
         sources = pd.DataFrame({"family": endpoint_ids, "kind": "saas", "source": f"actual file {opts.actual}"})
         history = inv.telemetry
     else:
-        if opts.traces is None or not Path(opts.traces).is_dir():
-            where = "no directory given" if opts.traces is None else f"{Path(opts.traces).resolve()} does not exist"
-            raise InventoryError([Problem("missing_file", str(opts.traces), f"real traces directory not found ({where})",
-                                          "give the directory that holds the real traces in ../shared/data's layout "
-                                          "(--traces DIR for simulate, settings: traces: DIR in a what-if file; a "
-                                          "relative path is taken from where tapas-opt runs), or --actual FILE")])
         mapped: MappedLoad = map_loads(vms, start, times, opts.step_min, cfg.time_step_min, initial, opts.traces,
                                        opts.mapping or TraceMapping(seed=opts.seed))
         vm_load, endpoint_ids, endpoint_load = mapped.vm_load, mapped.endpoint_ids, mapped.endpoint_load
@@ -524,7 +554,6 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
 
     outside = _outside_series(inv, times)
     # Events: limits and outside temperature inside the window.
-    events = tuple(e for e in opts.events if e and e.strip().lower() != "none")
     parsed = parse_events(events, inst.aisle_ids)
     limits = apply_events(parsed, inst.row_ids, inst.row_limit_kw, inst.aisle_ids, inst.aisle_limit_cfm)
     warnings += list(limits.notes)
