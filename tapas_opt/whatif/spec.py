@@ -471,7 +471,7 @@ def short_name(path: list[str]) -> str:
     return ".".join(path[1:])
 
 
-RESULTS_REVISION = 3
+RESULTS_REVISION = 4
 """Bumped when a change to tapas-opt changes what a scenario computes (a fix, a new result
 field): it is part of every ``spec_hash``, so results written by an older tapas-opt are not
 taken as finished on a re-run. 2: ``add_servers.fill`` no longer overshoots (2026-11-21).
