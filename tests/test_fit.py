@@ -201,6 +201,51 @@ def test_fit_without_calibration_columns_says_so(tmp_path):
     res = CliRunner().invoke(main, ["fit", str(root)])
     assert res.exit_code == 2 and "calibration columns" in res.output
     assert not (root / "physics.yaml").exists()
+    # --json says it failed, as every command's failure does (it lacked ok and exit_code)
+    got = json.loads(CliRunner().invoke(main, ["fit", str(root), "--json"]).stdout)
+    assert got["ok"] is False and got["exit_code"] == 2 and "no model could be fitted" in got["error"]
+
+
+def test_a_stale_physics_yaml_does_not_block_the_fit_that_replaces_it(calibrated_room, tmp_path):
+    """fit loaded the inventory with its physics.yaml: after a server was renamed in servers.csv
+    the old file's entry was an unknown_server, and every re-run of fit failed on it (its hint
+    said to re-run fit). fit now reads the inventory without it, so a re-fit is the same as the
+    first fit."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    assert CliRunner().invoke(main, ["fit", str(room), "--quiet"]).exit_code == 0
+    first = yaml.safe_load((room / "physics.yaml").read_text())
+    assert CliRunner().invoke(main, ["fit", str(room), "--quiet"]).exit_code == 0
+    again = yaml.safe_load((room / "physics.yaml").read_text())
+    assert again["servers"] == first["servers"] and again["inlet"] == first["inlet"]
+    old = next(iter(first["servers"]))
+    for name in ("servers.csv", "vms.csv"):
+        (room / name).write_text((room / name).read_text().replace(old, "RENAMED"))
+    assert CliRunner().invoke(main, ["validate", str(room)]).exit_code == 2  # the old file no longer fits
+    res = CliRunner().invoke(main, ["fit", str(room), "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "RENAMED" in yaml.safe_load((room / "physics.yaml").read_text())["servers"]
+
+
+def test_fit_says_what_it_shows_but_does_not_write(calibrated_room, tmp_path):
+    """With too few rows per server, the room-wide server-power and airflow fits were printed
+    with 'physics written' and written nowhere; and the pooled GPU-temperature model does not
+    reach servers whose servers.csv gives their own coefficients. Both are said."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv", parse_dates=["timestamp"])
+    tel[tel["timestamp"] >= tel["timestamp"].max() - pd.Timedelta(hours=19)].to_csv(room / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room), "--json"])
+    fits = json.loads(res.stdout)["fits"]
+    for name in ("server_power", "airflow"):
+        assert any(n.startswith("not written: per server only") for n in fits[name]["notes"]), fits[name]
+    assert any("keep the coefficients servers.csv gives them" in n for n in fits["gpu_temp"]["notes"])
 
 
 def test_fit_keeps_models_the_telemetry_cannot_identify_out(calibrated_room, tmp_path):

@@ -219,6 +219,7 @@ def physics_mapping(calib: Calibration, inventory: Inventory) -> dict:
         for lo, hi in (RISING["server_power"], RISING["airflow"]):
             if lo in entry and hi in entry and not rises(entry[lo], entry[hi]):
                 entry.pop(lo), entry.pop(hi)
+    _note_what_is_not_written(f, servers, inventory)
     tel = inventory.telemetry
     out: dict = {"source": {"inventory": str(inventory.root), "telemetry_rows": int(len(tel)),
                             "from": str(tel["timestamp"].min()) if len(tel) else None,
@@ -232,6 +233,27 @@ def physics_mapping(calib: Calibration, inventory: Inventory) -> dict:
         out["servers"] = servers
     out["fits"] = {name: fit.to_dict() for name, fit in f.items()}
     return _plain(out)
+
+
+def _note_what_is_not_written(fits: dict, servers: dict[str, dict], inventory: Inventory) -> None:
+    """Say, in the fits' notes (printed by ``fit`` and kept in physics.yaml), what a fit shows
+    that place will not use: server power and airflow are written per server only (a room-wide
+    idle/max mixes hardware), and the pooled GPU-temperature model (``server_defaults``) does not
+    reach servers whose servers.csv gives their own coefficients."""
+    for name in ("server_power", "airflow"):
+        lo, hi = RISING[name]
+        if name in fits and not any(lo in e and hi in e for e in servers.values()):
+            fits[name].notes.append("not written: per server only, and no server has 24 rows of its own that vary "
+                                    "(every server keeps its servers.csv figures; the room-wide fit is a report)")
+    if "gpu_temp" in fits:
+        cols = [c for c in ("gpu_temp_intercept_c", "gpu_temp_c_per_w") if c in inventory.servers.columns]
+        own = inventory.servers[cols].notna().any(axis=1) if cols else pd.Series(False, index=inventory.servers.index)
+        fitted = {sid for sid, e in servers.items() if "gpu_temp_c_per_w" in e}
+        kept = [sid for sid in inventory.servers.loc[own, "server_id"].astype(str) if sid not in fitted]
+        if kept:
+            fits["gpu_temp"].notes.append(f"{len(kept)} server(s) without a fit of their own keep the coefficients "
+                                          f"servers.csv gives them (e.g. {kept[0]}), not server_defaults: remove "
+                                          "those cells to use the room's fit there")
 
 
 def _plain(obj):

@@ -63,7 +63,10 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
     target = Path(out_path) if out_path else Path(inventory_dir) / "physics.yaml"
     if not out_path and not dry_run:  # the default target gets the same check as an explicit --out
         check_file_replaceable(target, [], OUT_FILE_HEADS["fit"])
-    inventory = load_inventory(inventory_dir)
+    # Without its physics.yaml: a re-fit starts from the telemetry and servers.csv, not from the
+    # last fit (whose per-server offsets it would fit against), and a stale one (a server
+    # renamed since) cannot block the fit that replaces it.
+    inventory = load_inventory(inventory_dir, physics=False)
     calib = fit_inventory(inventory)
     wrote = bool(calib.fits) and not dry_run
     if wrote:
@@ -73,8 +76,12 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
                            "The loader applies server_defaults, inlet and servers (over datacenter.yaml and "
                            "servers.csv);\nsource and fits are the report. Delete this file to use "
                            "datacenter.yaml's models again.")
+    reason = "; ".join(f"{k}: {v}" for k, v in calib.skipped.items()) or "no calibration columns"
+    failure = (f"no model could be fitted ({reason}; docs/calibration.md lists the calibration columns each model "
+               "needs)")
     if as_json:
-        print_json({"written": str(target) if wrote else None, "fits": calib.physics.get("fits", {}),
+        done = {"ok": True} if calib.fits else {"ok": False, "exit_code": EXIT_BAD_INPUT, "error": failure}
+        print_json({**done, "written": str(target) if wrote else None, "fits": calib.physics.get("fits", {}),
                     "skipped": calib.skipped})
     elif not quiet:
         if calib.fits:
@@ -86,9 +93,9 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
                 click.echo(f"note ({name}): {note}", err=True)
         click.echo(f"physics written to {target}" if wrote else "nothing written")
     if not calib.fits:
-        reason = ("see the reasons above" if calib.skipped and not quiet and not as_json
-                  else "; ".join(f"{k}: {v}" for k, v in calib.skipped.items()) or "no calibration columns")
-        click.echo(f"error: no model could be fitted ({reason}; docs/calibration.md lists the calibration columns each "
-                   f"model needs)", err=True)
+        if calib.skipped and not quiet and not as_json:
+            failure = ("no model could be fitted (see the reasons above; docs/calibration.md lists the calibration "
+                       "columns each model needs)")
+        click.echo(f"error: {failure}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK)

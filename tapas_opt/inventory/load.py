@@ -456,8 +456,9 @@ def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, war
                                 f"that far ahead are weak", "check 'start', or add recent telemetry"))
 
 
-def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
-    """Load and validate; return the inventory (None if unusable) and every problem found."""
+def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory | None, list[Problem]]:
+    """Load and validate; return the inventory (None if unusable) and every problem found.
+    ``physics=False`` leaves out a ``physics.yaml`` (``fit`` fits from the inventory's own files)."""
     root = Path(root)
     problems: list[Problem] = []
     if not root.is_dir():
@@ -511,7 +512,7 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
                 typed[name] = partial
     _check_references(tables, files, lines, problems)
     # Fitted physics (tapas-opt fit) override datacenter.yaml's models and servers.csv columns.
-    if (root / "physics.yaml").exists() and "servers" in valid:
+    if physics and (root / "physics.yaml").exists() and "servers" in valid:
         from tapas_opt.calibrate.physics_file import apply_physics_file
 
         config, tables["servers"], physics_problems = apply_physics_file(root / "physics.yaml", config,
@@ -564,9 +565,10 @@ def check_inventory(root: Path | str) -> tuple[Inventory | None, list[Problem]]:
     return inventory, []
 
 
-def load_inventory(root: Path | str) -> Inventory:
-    """Load and validate an inventory; raise :class:`InventoryError` listing every problem."""
-    inventory, problems = check_inventory(root)
+def load_inventory(root: Path | str, physics: bool = True) -> Inventory:
+    """Load and validate an inventory; raise :class:`InventoryError` listing every problem.
+    ``physics=False``: without its ``physics.yaml`` (see :func:`check_inventory`)."""
+    inventory, problems = check_inventory(root, physics)
     if problems or inventory is None:
         raise InventoryError(problems)
     return inventory
