@@ -160,6 +160,9 @@ def test_supplied_profile_problems_come_at_once_even_with_a_broken_inventory(bor
     with pytest.raises(InventoryError) as exc:
         read_profiles(path, inv)
     assert {p.code for p in exc.value.problems} == {"crossed_bands", "profile_gap"}
+    crossed = next(p for p in exc.value.problems if p.code == "crossed_bands")
+    assert (crossed.line, crossed.column) == (5, "p99") and "p99 0.1: the bands cross" in crossed.message
+    assert crossed.hint.startswith("give p50 <= p90 <= p99")  # values, column and what to do (it had none)
     room = tmp_path / "room"
     shutil.copytree(borrowing_room, room)
     rows = pd.read_csv(room / "rows.csv")

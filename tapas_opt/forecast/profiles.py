@@ -153,7 +153,9 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
                                                          line_of(c[0]), c[1]))
     crossed = (frame["p50"] > frame["p90"] + 1e-9) | (frame["p90"] > frame["p99"] + 1e-9)
     listed("crossed_bands", frame.index[crossed], lambda i: Problem(
-        "crossed_bands", file, "bands must satisfy p50 <= p90 <= p99", line=line_of(i)))
+        "crossed_bands", file, f"p50 {frame.at[i, 'p50']:g}, p90 {frame.at[i, 'p90']:g}, p99 {frame.at[i, 'p99']:g}: "
+        "the bands cross", "give p50 <= p90 <= p99 (each band a quantile of the same load: higher bands, "
+        "higher loads)", line_of(i), "p90" if frame.at[i, "p50"] > frame.at[i, "p90"] + 1e-9 else "p99"))
     twice = frame["timestamp"].notna() & frame.duplicated(["vm_id", "timestamp"], keep="first")
     listed("duplicate_row", frame.index[twice], lambda i: Problem(
         "duplicate_row", file, f"VM {frame.at[i, 'vm_id']!r} at {frame.at[i, 'timestamp']} is given again (first "
