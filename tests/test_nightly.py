@@ -436,3 +436,42 @@ def test_edited_nightly_plan_files_are_refused_at_once_or_warned(hot_row_room, t
     (night / "moves.csv").unlink()
     got = json.loads(run.invoke(main, ["verify", str(hot_row_room), str(night), "--json"]).stdout)
     assert got["ok"] and any("has no moves.csv" in w for w in got["warnings"])
+
+
+def test_a_previous_plan_of_another_room_is_warned_about(hot_row_room, tmp_path):
+    """--previous from another room passed without a word when the ids happened to match
+    (generated rooms share vm00001, R01-K01-S1...): the diff read as a night of churn. Its
+    summary.json names another room, or shared VMs have another kind or size: said."""
+    run = CliRunner()
+    base = ["--max-moves", "0", "--forecast-method", "template", "--time-limit", "5", "--quiet"]
+    assert run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "n1")] + base).exit_code == 0
+    prev = tmp_path / "prev"
+    shutil.copytree(tmp_path / "n1", prev)
+    summary = json.loads((prev / "summary.json").read_text())
+    (prev / "summary.json").write_text(json.dumps(summary | {"inventory": "east-hall"}))
+    plan = pd.read_csv(prev / "plan.csv")
+    plan.loc[plan["vm_id"] == "s1", "gpus"] = 4
+    plan.to_csv(prev / "plan.csv", index=False)
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "n2"), "--previous", str(prev),
+                            "--json"] + base[:-1])
+    warnings = json.loads(res.stdout)["warnings"]
+    assert any("is of the room 'east-hall'" in w for w in warnings)
+    assert any("1 VM(s) of the previous plan" in w and "e.g. s1" in w for w in warnings)
+    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "n3"), "--previous",
+                            str(tmp_path / "n1"), "--json"] + base[:-1])
+    assert not [w for w in json.loads(res.stdout)["warnings"] if "previous plan" in w]
+
+
+def test_a_bad_previous_plan_and_a_bad_inventory_are_reported_together(hot_row_room, tmp_path):
+    """A previous plan listing a VM twice hid the inventory's own problems until the next run."""
+    run = CliRunner()
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    pd.DataFrame({"vm_id": ["s1", "s1"], "server_id": ["A1", "A2"]}).to_csv(prev / "plan.csv", index=False)
+    vms = pd.read_csv(hot_row_room / "vms.csv")
+    vms.loc[0, "gpus"] = -4
+    vms.to_csv(hot_row_room / "vms.csv", index=False)
+    got = json.loads(run.invoke(main, ["plan", str(hot_row_room), "--out", str(tmp_path / "n"), "--previous",
+                                       str(prev), "--json"]).stdout)
+    files = {(p["file"].split("/")[-1], p["code"]) for p in got["problems"]}
+    assert ("plan.csv", "duplicate_id") in files and any(f == "vms.csv" for f, _ in files), files

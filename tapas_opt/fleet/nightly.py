@@ -61,7 +61,20 @@ def read_previous_plan(previous: str | Path) -> pd.DataFrame:
                                "pass a plan directory written by 'tapas-opt place' or 'plan'")
     if problems:
         raise InventoryError(problems)
+    frame.attrs["room"] = _previous_room(previous)
     return frame
+
+
+def _previous_plan_with_inventory(previous, inventory) -> pd.DataFrame:
+    """:func:`read_previous_plan`; when it has problems, the inventory's own are listed with them."""
+    from tapas_opt.errors import problems_of
+    from tapas_opt.inventory.load import Inventory, load_inventory
+
+    try:
+        return read_previous_plan(previous)
+    except InventoryError as exc:
+        own = [] if isinstance(inventory, Inventory) else problems_of(lambda: load_inventory(inventory))
+        raise InventoryError(list(exc.problems) + own) from None
 
 
 def previous_plan_warnings(previous, previous_plan: pd.DataFrame, plan: pd.DataFrame, inventory) -> list[str]:
@@ -69,14 +82,43 @@ def previous_plan_warnings(previous, previous_plan: pd.DataFrame, plan: pd.DataF
     as moved, added or removed, and read as a night of churn. (Where the previous plan's
     inventory lived is no sign: nightly jobs export each night's inventory to a new directory.)"""
     warnings = []
+    room = previous_plan.attrs.get("room")
+    if room is not None and room != inventory.config.name:
+        warnings.append(f"the previous plan ({previous}) is of the room {room!r} (its summary.json), not "
+                        f"{inventory.config.name!r}: is it another room's?")
     if not previous_plan["vm_id"].isin(plan["vm_id"]).any():
         warnings.append(f"the previous plan ({previous}) shares no VM with this inventory: is it another room's?")
+    changed = _changed_vms(previous_plan, plan)
+    if changed:
+        warnings.append(f"{len(changed)} VM(s) of the previous plan ({previous}) have another kind or GPU count "
+                        f"tonight, e.g. {first_few(changed, 3)}: is it another room's, or were the ids reused?")
     known = set(inventory.servers["server_id"])
     unknown = sorted(set(previous_plan["server_id"].dropna().astype(str)) - known)
     if unknown:
         warnings.append(f"the previous plan ({previous}) puts VMs on {len(unknown)} server(s) this inventory does "
                         f"not have: {first_few(unknown, 5)}")
     return warnings
+
+
+def _previous_room(previous) -> str | None:
+    """The room name in the previous plan's summary.json (None when it has none or no name)."""
+    from tapas_opt.shapes import read_json_value
+
+    summary = read_json_value(Path(previous) / "summary.json", {"inventory": str}, "pass a plan directory written "
+                              "by 'tapas-opt place' or 'plan'", missing={})
+    return summary.get("inventory") if isinstance(summary, dict) else None
+
+
+def _changed_vms(previous_plan: pd.DataFrame, plan: pd.DataFrame) -> list[str]:
+    """VMs in both plans whose kind or GPU count differ (plans from tapas-opt list both)."""
+    cols = [c for c in ("kind", "gpus") if c in previous_plan.columns and c in plan.columns]
+    if not cols:
+        return []
+    both = previous_plan[["vm_id", *cols]].merge(plan[["vm_id", *cols]], on="vm_id", suffixes=("_before", "_now"))
+    differ = np.zeros(len(both), bool)
+    for c in cols:
+        differ |= both[f"{c}_before"].astype(str) != both[f"{c}_now"].astype(str)
+    return sorted(both.loc[differ, "vm_id"].astype(str))
 
 
 MIN_GAIN_PCT = 0.5
@@ -109,7 +151,7 @@ def _why_no_moves(max_moves: int, mp: MovePlan, peak: float, dropped: list[str],
 def plan_nightly(inventory, max_moves: int, out_dir: str | Path | None = None, previous: str | Path | None = None,
                  forecast_method: str = "auto", explain: bool = True, min_gain_pct: float = MIN_GAIN_PCT,
                  **options) -> NightlyResult:
-    previous_plan = read_previous_plan(previous) if previous else None  # checked before any work
+    previous_plan = _previous_plan_with_inventory(previous, inventory) if previous else None  # before any work
     prep = prepare(inventory, forecast_method=forecast_method, **options)
     inst = prep.instance
     opts = inst.options
