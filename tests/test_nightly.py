@@ -475,3 +475,19 @@ def test_a_bad_previous_plan_and_a_bad_inventory_are_reported_together(hot_row_r
                                        str(prev), "--json"]).stdout)
     files = {(p["file"].split("/")[-1], p["code"]) for p in got["problems"]}
     assert ("plan.csv", "duplicate_id") in files and any(f == "vms.csv" for f, _ in files), files
+
+
+def test_a_move_onto_a_full_server_names_the_moved_vm(order_matters_room, tmp_path):
+    """The overfilled server's message ended in 'placed here: )' when a move, not a placement,
+    filled it; it names the VM the plan moved there."""
+    night = tmp_path / "night"
+    night.mkdir()
+    pd.DataFrame({"vm_id": ["x", "a2", "a3", "a4", "y"], "server_id": ["A1", "A2", "A3", "A4", "A2"],
+                  "status": ["running", "running", "running", "running", "moved"]}).to_csv(night / "plan.csv", index=False)
+    pd.DataFrame({"step": [1], "vm_id": ["y"], "from_server": ["B1"], "to_server": ["A2"]}).to_csv(
+        night / "moves.csv", index=False)
+    got = json.loads(CliRunner().invoke(main, ["verify", str(order_matters_room), str(night), "--json"]).stdout)
+    capacity = [v["message"] for v in got["violations"] if v["code"] == "gpu_capacity"]
+    assert capacity and capacity[0] == ("server A2 is given 16 GPUs, it has 8 (16 in use by running VMs (y moved here "
+                                        "by the plan))")
+    assert not any("placed here: )" in v["message"] for v in got["violations"])

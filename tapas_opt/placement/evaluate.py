@@ -221,10 +221,14 @@ def _violations(inst: PlacementInstance, assign, row_kw, aisle_cfm, vm_peak, vm_
     for s in np.flatnonzero(used > inst.free_gpus):
         total = int(used[s] + inst.params.gpus[s] - inst.free_gpus[s])
         given = ", ".join(str(v) for v in inst.vm_ids[np.flatnonzero(assign == s)][:5])
+        here = inst.running.loc[inst.running["server"].to_numpy(int) == s, "vm_id"].astype(str)
+        moved = [v.removesuffix("@new") for v in here if v in inst.moved_vm_ids][:5]
+        why = f"{int(inst.params.gpus[s] - inst.free_gpus[s])} in use by running VMs"
+        why += f" ({', '.join(moved)} moved here by the plan)" if moved else ""
+        why += f"; placed here: {given}" if given else ""
         out.append(Violation("gpu_capacity", str(inst.server_ids[s]), None, total, inst.params.gpus[s],
                              f"server {inst.server_ids[s]} is given {total} GPUs, it has {int(inst.params.gpus[s])} "
-                             f"({int(inst.params.gpus[s] - inst.free_gpus[s])} in use by running VMs; placed here: "
-                             f"{given})"))
+                             f"({why})"))
     # A limit that running VMs break on their own is reported as pre-existing: no placement
     # of the pending VMs can repair it (they are kept out of that row or aisle). Whatever the
     # plan adds on top of such a breach is the plan's own violation.
