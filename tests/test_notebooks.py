@@ -28,8 +28,9 @@ def test_notebook_is_stored_without_outputs(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path):
-    """Every cell executes without an error (in notebooks/, as a reader would run it)."""
+def test_notebook_runs(path, tmp_path, monkeypatch):
+    """Every cell executes without an error (in notebooks/, as a reader would run it); what the
+    notebooks write goes to the test's folder (each run left a folder in /tmp)."""
     nbformat = pytest.importorskip("nbformat", reason="pip install '.[test]' for the notebook tests")
     nbclient = pytest.importorskip("nbclient", reason="pip install '.[test]' for the notebook tests")
     pytest.importorskip("ipykernel", reason="pip install '.[test]' for the notebook tests")
@@ -38,4 +39,8 @@ def test_notebook_runs(path):
     book = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(book, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(path.parent)}})
+    out = tmp_path / "out"
+    monkeypatch.setenv("TAPAS_OPT_NOTEBOOK_OUT", str(out))  # the kernel inherits it
     client.execute()
+    if "tempfile" in path.read_text():  # a notebook that writes files writes them there
+        assert any(out.iterdir())
