@@ -55,7 +55,10 @@ class EngineOptions:
     """Settings of the engine and of the tapas routing and configuration mechanisms."""
 
     chunk_steps: int = 24
-    """Steps processed together (memory vs Python overhead; results do not depend on it)."""
+    """Steps processed together (memory vs Python overhead). With the fast router results do
+    not depend on it; the LP router (GLOP, warm-started from the previous step) may pick another
+    of several equally good splits, which can move goodput and capping by a few tenths of a
+    percent: compare LP-routed runs at the same value (the CLI's is fixed)."""
     route_iterations: int = 12
     """Mirror-descent rounds of the tapas router per step."""
     route_eta: float = 1.0
