@@ -1,6 +1,7 @@
 """``tapas-opt forecast`` through click: the files it writes, the back-test, and place --profiles."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -114,8 +115,15 @@ def test_backtest_ratios_of_a_room_without_load_are_empty_not_infinite():
 def test_too_short_telemetry_for_a_backtest_is_a_clear_error(room, tmp_path):
     res = CliRunner().invoke(main, ["forecast", str(room), "--out", str(tmp_path / "fc"), "--backtest",
                                     "--origins", "30"])
-    assert res.exit_code == 2 and "fewer --origins" in res.output
+    assert res.exit_code == 2 and "fewer --origins" in res.output and "telemetry.csv: short_telemetry" in res.output
     assert not (tmp_path / "fc").exists()
+    # telemetry shorter than a day plus the horizon: fewer origins cannot help, so it is not advised
+    tel = pd.read_csv(room / "telemetry.csv", parse_dates=["timestamp"])
+    short = tmp_path / "short"
+    shutil.copytree(room, short)
+    tel[tel["timestamp"] >= tel["timestamp"].max() - pd.Timedelta(hours=12)].to_csv(short / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["forecast", str(short), "--out", str(tmp_path / "fs"), "--backtest", "--origins", "3"])
+    assert res.exit_code == 2 and "fewer --origins" not in res.output and "add telemetry" in res.output, res.output
 
 
 def test_a_backtest_of_telemetry_coarser_than_the_step_says_so(tmp_path):

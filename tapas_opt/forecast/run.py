@@ -143,10 +143,11 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
         history_slots = min(4 * WEEK_MIN // step, m.n_slots - horizon_slots - (origins - 1) * every)
     if history_slots < 24 * 60 // step:
         need_h = (24 * 60 // step + horizon_slots + (origins - 1) * every) * step / 60
+        one_origin = 24 * 60 // step + horizon_slots <= m.n_slots  # would fewer origins help at all?
         raise InventoryError([Problem(
-            "short_telemetry", "telemetry", f"covers {m.n_slots * step / 60:.0f} h: a back-test with {origins} "
-            f"origins {every_h:g} h apart and a {horizon_slots * step / 60:.0f} h horizon needs {need_h:.0f} h",
-            "use fewer --origins" if origins > 1 else
+            "short_telemetry", _telemetry_file(inventory), f"covers {m.n_slots * step / 60:.0f} h: a back-test with "
+            f"{origins} origins {every_h:g} h apart and a {horizon_slots * step / 60:.0f} h horizon needs "
+            f"{need_h:.0f} h", "use fewer --origins" if origins > 1 and one_origin else
             "a back-test needs at least a day of history before a whole horizon of telemetry: add telemetry, or "
             "run forecast without --backtest")])
     first = m.n_slots - horizon_slots - (origins - 1) * every
@@ -156,7 +157,7 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     tick = (lambda k, n: progress("back-test origins", k, n)) if progress else None
     main = rolling_origin_backtest(m_bt, methods, history_slots, horizon_slots, every, progress=tick)
     if main.overall.empty or "pinball_mean" not in main.overall.columns:
-        raise InventoryError([_unscored_problem(m, inventory.telemetry, origins)])
+        raise InventoryError([_unscored_problem(m, inventory.telemetry, origins, _telemetry_file(inventory))])
     scored = _scored_vms(main, m.vm_ids)
     table = main.overall.copy()
     table["vms"] = len(scored)
@@ -190,7 +191,13 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
     return table[cols].astype({"vms": "Int64", "n": "Int64"}), params
 
 
-def _unscored_problem(m, telemetry: pd.DataFrame, origins: int) -> Problem:
+def _telemetry_file(inventory) -> str:
+    """The name of the inventory's telemetry file (CSV or Parquet) for a problem's file."""
+    root = Path(inventory.root)
+    return next((name for name in ("telemetry.csv", "telemetry.parquet") if (root / name).exists()), "telemetry.csv")
+
+
+def _unscored_problem(m, telemetry: pd.DataFrame, origins: int, file: str = "telemetry.csv") -> Problem:
     """Why no VM could be scored: gaps or short series, or (when even the best-covered VM has
     fewer than 90 % of its slots measured) telemetry sampled less often than the time step:
     hourly samples on a 45-minute grid leave every fourth slot empty, which is no gap to fill."""
@@ -204,15 +211,15 @@ def _unscored_problem(m, telemetry: pd.DataFrame, origins: int) -> Problem:
         samples = samples.drop_duplicates().sort_values(["vm_id", "t"])
         interval = samples.groupby("vm_id")["t"].diff().median() / pd.Timedelta(minutes=1)
         return Problem(
-            "short_telemetry", "telemetry",
+            "short_telemetry", file,
             f"at most {100 * best:.0f} % of any VM's {m.step_min}-minute slots hold a sample (telemetry about "
             f"every {interval:.0f} min); a back-test scores a VM only with {100 * MIN_COVERAGE:.0f} % of its slots "
-            "measured", f"set time_step_min in datacenter.yaml to the telemetry's interval (or a multiple of it) "
+            "measured", "set time_step_min in datacenter.yaml to the telemetry's interval (or a multiple of it) "
             "for the back-test")
     return Problem(
-        "short_telemetry", "telemetry", f"no VM has enough telemetry around any of the {origins} back-test "
+        "short_telemetry", file, f"no VM has enough telemetry around any of the {origins} back-test "
         f"origin(s) to be scored (gaps in the history, or series that end early)",
-        ("use fewer --origins, or " if origins > 1 else "") + "fill the gaps in telemetry.csv")
+        ("use fewer --origins, or " if origins > 1 else "") + f"fill the gaps in {file}")
 
 
 def _typical_span(m) -> int:
