@@ -254,6 +254,16 @@ def test_no_moves_says_why(tmp_path):
     assert summary["nightly"]["why_no_moves"].startswith("no running SaaS VM")
 
 
+def _nightly_with_moves(room, tmp_path):
+    """``tapas-opt plan`` of ``room`` with moves allowed, into tmp_path/night: the directory and
+    its moves.csv (as text)."""
+    night = tmp_path / "night"
+    res = CliRunner().invoke(main, ["plan", str(room), "--out", str(night), "--max-moves", "5", "--min-gain", "0",
+                                    "--forecast-method", "template", "--time-limit", "5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    return night, pd.read_csv(night / "moves.csv", dtype=str)
+
+
 def test_report_and_verify_check_moves_csv_against_plan_csv(hot_row_room, tmp_path):
     """report applied moves.csv to the room while verify ignored it, and neither checked the two
     files agree: a move of an IaaS VM that plan.csv leaves in place was drawn as a 'running_moved'
@@ -261,11 +271,7 @@ def test_report_and_verify_check_moves_csv_against_plan_csv(hot_row_room, tmp_pa
     files and refuse a moves.csv that contradicts plan.csv or the inventory (exit 2, line,
     column), and agree on a consistent plan."""
     run = CliRunner()
-    night = tmp_path / "night"
-    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(night), "--max-moves", "5", "--min-gain", "0",
-                            "--forecast-method", "template", "--time-limit", "5", "--quiet"])
-    assert res.exit_code == 0, res.output
-    moves = pd.read_csv(night / "moves.csv", dtype=str)
+    night, moves = _nightly_with_moves(hot_row_room, tmp_path)
     assert len(moves)
     ok_verify = json.loads(run.invoke(main, ["verify", str(hot_row_room), str(night), "--json"]).stdout)
     ok_report = json.loads(run.invoke(main, ["report", str(night), "-i", str(hot_row_room), "--out",
@@ -409,11 +415,7 @@ def test_edited_nightly_plan_files_are_refused_at_once_or_warned(hot_row_room, t
     plan.csv status was edited to 'running' was a limit 'running_moved' (exit 1), not the files
     disagreeing; a deleted moves.csv passed without a word."""
     run = CliRunner()
-    night = tmp_path / "night"
-    res = run.invoke(main, ["plan", str(hot_row_room), "--out", str(night), "--max-moves", "5", "--min-gain", "0",
-                            "--forecast-method", "template", "--time-limit", "5", "--quiet"])
-    assert res.exit_code == 0, res.output
-    moves = pd.read_csv(night / "moves.csv", dtype=str)
+    night, moves = _nightly_with_moves(hot_row_room, tmp_path)
     assert len(moves) == 2
     broken = tmp_path / "broken"
     shutil.copytree(night, broken)
