@@ -139,15 +139,17 @@ def _fit_one(name: str, hourly: np.ndarray, start: pd.Timestamp, n_ahead: int) -
 
 
 def _plausible(out: np.ndarray, y: np.ndarray) -> bool:
-    """A fit's forecast is finite and stays within the history's range widened by that range
-    (at least 0.1 of full load) on each side. A degenerate fit (STL + AR on a constant or
-    noise-free periodic series: a singular regression) returns finite nonsense, -2e9, which
-    clipped to the load range became zero load; it fails instead, like a fit that raises."""
+    """A fit's forecast is finite and its median stays within the history's range widened by
+    that range, and by at least a whole load (1.0), on each side (the outer bands may go wider:
+    they are clipped to the load range). A degenerate fit (STL + AR on a constant or noise-free
+    periodic series: a singular regression) returns finite nonsense, -2e9, which clipped to the
+    load range became zero load; it fails instead, like a fit that raises."""
     if not np.all(np.isfinite(out)):
         return False
     lo, hi = float(np.min(y)), float(np.max(y))
-    room = max(hi - lo, 0.1)
-    return bool(out.min() >= lo - room and out.max() <= hi + room)
+    room = max(hi - lo, 1.0)
+    median = out[:, int(np.argmin(np.abs(LEVELS - 0.5)))]
+    return bool(median.min() >= lo - room and median.max() <= hi + room)
 
 
 def _fit_block(args) -> np.ndarray:
