@@ -399,7 +399,8 @@ def choose_moves(inst: PlacementInstance, assign: np.ndarray, max_moves: int, ti
         chosen, more_rounds, _ = model.solve(chosen, time_limit_s / 2, workers, seed)
         rounds += more_rounds
         moves, unfit = _pick_servers(inst, state, movers, chosen)
-    placed = {c: p for c, p in chosen.items() if (c, p) not in set(unfit)}
+    without_server = set(unfit)
+    placed = {c: p for c, p in chosen.items() if (c, p) not in without_server}
     # Never worse than the warm start (whose moves all have a server): compare by actual peaks.
     source = "cp-sat"
     if movers.peak(inst, state, warm) <= movers.peak(inst, state, placed) + 1e-12:
@@ -491,25 +492,25 @@ def order_moves(inst: PlacementInstance, assign: np.ndarray, moves: list[Move]) 
     drawing power, pending VMs already placed) breaks nothing, take the one that lowers the
     room's peak row power most. Moves that can never be executed safely are dropped.
     """
-    done: list[Move] = []
     remaining = list(moves)
     steps: list[dict] = []
     dropped: list[str] = []
+    room = inst  # the room after the moves done so far
     while remaining:
         best = None
         for m in remaining:
-            flight, broken = _in_flight(inst, assign, done, m)
+            flight, broken = _in_flight(room, assign, m)
             if broken:
                 continue
-            after = evaluate_assignment(moved_instance(inst, done + [m]), assign)
+            moved = moved_instance(room, [m])
+            after = evaluate_assignment(moved, assign)
             key = (round(after.peak_row_power_norm, 9), m.vm_id)
             if best is None or key < best[0]:
-                best = (key, m, flight, after)
+                best = (key, m, flight, after, moved)
         if best is None:
             dropped += [m.vm_id for m in remaining]
             break
-        _, m, flight, after = best
-        done.append(m)
+        _, m, flight, after, room = best
         remaining.remove(m)
         steps.append(_step_record(inst, len(steps) + 1, m, flight, [], after))
     return steps, dropped
@@ -520,19 +521,19 @@ def replay_moves(inst: PlacementInstance, assign: np.ndarray, moves: list[Move])
     :func:`order_moves` records it, re-checked: the room while the move is in flight and after
     it; ``violations`` holds the limits broken in flight (what ``verify`` reports). A VM may
     move more than once: each move starts where its previous one ended."""
-    steps, done = [], []
+    steps, room = [], inst
     for k, m in enumerate(moves, 1):
-        flight, broken = _in_flight(inst, assign, done, m)
-        done.append(m)
-        after = evaluate_assignment(moved_instance(inst, done), assign)
+        flight, broken = _in_flight(room, assign, m)
+        room = moved_instance(room, [m])
+        after = evaluate_assignment(room, assign)
         steps.append(_step_record(inst, k, m, flight, broken, after) | {"violations": broken})
     return steps
 
 
-def _in_flight(inst: PlacementInstance, assign: np.ndarray, done: list[Move], m: Move):
-    """The room while move m runs after the moves ``done`` (its old and new instance both
-    drawing power) and the limits broken then that the running VMs did not break on their own."""
-    room = moved_instance(inst, done) if done else inst
+def _in_flight(room: PlacementInstance, assign: np.ndarray, m: Move):
+    """The room (the instance after the moves made so far, :func:`moved_instance` applied move
+    by move) while move m runs, its old and new instance both drawing power, and the limits
+    broken then that the running VMs did not break on their own."""
     ev = evaluate_assignment(moved_instance(room, [m], keep_source={m.running_index}), assign)
     return ev, [v for v in ev.violations if not v.code.endswith("_preexisting")]
 
