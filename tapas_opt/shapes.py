@@ -100,6 +100,16 @@ def numeric_columns(frame: pd.DataFrame, columns, file: Path | str, hint: str, f
     naming its line (``first_line`` = the line of the first row, 2 for a CSV read as a whole,
     whose blank lines and cells that span lines are counted; None for files without lines,
     such as Parquet, whose row is named instead) and column. Blank cells stay missing."""
+    out, problems = numeric_cells(frame, columns, file, hint, first_line)
+    if problems:
+        raise InventoryError(problems)
+    return out
+
+
+def numeric_cells(frame: pd.DataFrame, columns, file: Path | str, hint: str, first_line: int | None = 2
+                  ) -> tuple[pd.DataFrame, list[Problem]]:
+    """:func:`numeric_columns` for a reader that lists these problems with its others: the frame
+    (a text cell becomes missing) and the problems, nothing raised."""
     out = frame.copy()
     problems = []
     line_of = _line_mapper(file, first_line)
@@ -109,9 +119,7 @@ def numeric_columns(frame: pd.DataFrame, columns, file: Path | str, hint: str, f
         problems += [_cell(file, i, col, frame[col].iloc[i], "is not a number", hint, line_of)
                      for i in bad.to_numpy().nonzero()[0]]
         out[col] = values
-    if problems:
-        raise InventoryError(problems)
-    return out
+    return out, problems
 
 
 def time_column(frame: pd.DataFrame, column: str, file: Path | str, hint: str, first_line: int | None = 2

@@ -22,7 +22,7 @@ from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import Evaluation
 from tapas_opt.placement.instance import PlacementInstance
 from tapas_opt.placement.solve import PlacementSolution
-from tapas_opt.shapes import numeric_columns
+from tapas_opt.shapes import numeric_cells
 
 QUEUE_FILE = "queue.csv"
 QUEUE_COLUMNS = ["vm_id", "kind", "customer", "endpoint", "gpus"]
@@ -284,12 +284,7 @@ def read_moves(plan_dir: Path | str, inventory, plan: pd.DataFrame) -> pd.DataFr
         return pd.DataFrame(columns=["vm_id", "from_server", "to_server"])
     moves = _read_with_columns(path, ("vm_id", "from_server", "to_server"), str(path),
                                "pass a plan written by 'tapas-opt plan'")
-    try:
-        moves = numeric_columns(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")
-        problems = []
-    except InventoryError as exc:  # listed with the moves' own problems below
-        problems = list(exc.problems)
-        moves = moves.assign(**{c: pd.to_numeric(moves[c], errors="coerce") for c in MOVES_NUMBERS if c in moves})
+    moves, problems = numeric_cells(moves, MOVES_NUMBERS, path, "re-run 'tapas-opt plan'")  # listed with the rest
     if "step" in moves.columns:
         moves = moves.sort_values("step", kind="stable")
     plan_lines = line_mapper(Path(plan_dir) / "plan.csv")
