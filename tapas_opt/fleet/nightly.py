@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
-from tapas_opt.errors import InventoryError, first_few
+from tapas_opt.errors import InventoryError, first_few, problems_of
 from tapas_opt.fleet.moves import MovePlan, choose_moves, moved_instance, order_moves
-from tapas_opt.inventory.load import line_mapper, listed_twice
+from tapas_opt.inventory.load import Inventory, line_mapper, listed_twice, load_inventory
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.placement.evaluate import evaluate_assignment
 from tapas_opt.placement.explain import explain_plan
@@ -67,8 +67,6 @@ def read_previous_plan(previous: str | Path) -> pd.DataFrame:
 
 def _previous_plan_with_inventory(previous, inventory) -> pd.DataFrame:
     """:func:`read_previous_plan`; when it has problems, the inventory's own are listed with them."""
-    from tapas_opt.errors import problems_of
-    from tapas_opt.inventory.load import Inventory, load_inventory
 
     try:
         return read_previous_plan(previous)
@@ -106,7 +104,7 @@ def _previous_room(previous) -> str | None:
 
     summary = read_json_value(Path(previous) / "summary.json", {"inventory": str}, "pass a plan directory written "
                               "by 'tapas-opt place' or 'plan'", missing={})
-    return summary.get("inventory") if isinstance(summary, dict) else None
+    return summary.get("inventory")  # (the shape makes it a JSON object)
 
 
 def _changed_vms(previous_plan: pd.DataFrame, plan: pd.DataFrame) -> list[str]:
