@@ -31,7 +31,6 @@ than by sorting, which keeps the cost linear in the number of samples.
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import dataclass
 
 import numpy as np
@@ -450,7 +449,7 @@ def _weekly_profile(values, index, step_min, horizon, w, width):
     profile = _smooth_circular(profile, width)
     per_day = DAY_MIN // step_min
     by_day = profile.reshape(len(profile), -1, per_day)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a slot of the day never seen: NaN, filled next
         any_day = np.nanmean(by_day, axis=1)  # the slot of the day on the days that saw it
     profile = _fill_unseen(np.where(np.isnan(by_day), any_day[:, None, :], by_day).reshape(profile.shape))
@@ -469,13 +468,14 @@ def _daytype_profile(values, index, step_min, horizon, w, width):
     days = pd.date_range(first_day, periods=folded.shape[1], freq="D")
     weekend = np.asarray(days.day_of_week >= 5)
     prof_all, wsum_all = _weighted_cycle_mean(folded, wf)
+    smooth_all = _smooth_circular(prof_all, width)  # fills the slots a day type never saw
     profiles, wsums = {}, {}
     for kind, mask in (("weekday", ~weekend), ("weekend", weekend)):
         p, ws = _weighted_cycle_mean(folded[:, mask], wf[:, mask])
         missing = ws.sum(axis=1) <= 0  # this VM never showed this day type
         p[missing], ws[missing] = prof_all[missing], wsum_all[missing]
         p = _smooth_circular(p, width)
-        profiles[kind], wsums[kind] = _fill_unseen(np.where(np.isnan(p), _smooth_circular(prof_all, width), p)), ws
+        profiles[kind], wsums[kind] = _fill_unseen(np.where(np.isnan(p), smooth_all, p)), ws
     day_kind = np.where(weekend, "weekend", "weekday")
     fitted_f = np.stack([profiles[k] for k in day_kind], axis=1)
     scale_f = np.concatenate([_loo_scale(wf[:, [d]], wsums[k], width) for d, k in enumerate(day_kind)],
