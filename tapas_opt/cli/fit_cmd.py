@@ -36,6 +36,10 @@ def _fit_table(calib):
     return t
 
 
+def _no_fit(reasons: str) -> str:
+    return f"no model could be fitted ({reasons}; docs/calibration.md lists the calibration columns each model needs)"
+
+
 @main.command()
 @o.inventory_arg
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
@@ -76,11 +80,9 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
                            "The loader applies server_defaults, inlet and servers (over datacenter.yaml and "
                            "servers.csv);\nsource and fits are the report. Delete this file to use "
                            "datacenter.yaml's models again.")
-    reason = "; ".join(f"{k}: {v}" for k, v in calib.skipped.items()) or "no calibration columns"
-    failure = (f"no model could be fitted ({reason}; docs/calibration.md lists the calibration columns each model "
-               "needs)")
+    reasons = "; ".join(f"{k}: {v}" for k, v in calib.skipped.items()) or "no calibration columns"
     if as_json:
-        done = {"ok": True} if calib.fits else {"ok": False, "exit_code": EXIT_BAD_INPUT, "error": failure}
+        done = {"ok": True} if calib.fits else {"ok": False, "exit_code": EXIT_BAD_INPUT, "error": _no_fit(reasons)}
         print_json({**done, "written": str(target) if wrote else None, "fits": calib.physics.get("fits", {}),
                     "skipped": calib.skipped})
     elif not quiet:
@@ -93,9 +95,7 @@ def fit(inventory_dir, out_path, dry_run, quiet, as_json):
                 click.echo(f"note ({name}): {note}", err=True)
         click.echo(f"physics written to {target}" if wrote else "nothing written")
     if not calib.fits:
-        if calib.skipped and not quiet and not as_json:
-            failure = ("no model could be fitted (see the reasons above; docs/calibration.md lists the calibration "
-                       "columns each model needs)")
-        click.echo(f"error: {failure}", err=True)
+        said_above = calib.skipped and not quiet and not as_json
+        click.echo(f"error: {_no_fit('see the reasons above' if said_above else reasons)}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     sys.exit(EXIT_OK)
