@@ -459,6 +459,7 @@ def _inventory_warnings(inv: Inventory, opts: ScenarioOptions) -> list[str]:
 
 TELEMETRY_FILES = {"telemetry.csv", "telemetry.parquet"}
 
+
 def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions = ScenarioOptions(),
                    oversubscription: float = 0.0, saas_share: float | None = None) -> Scenario:
     """The scenario of an inventory (see the module docstring); study transforms first."""

@@ -300,7 +300,7 @@ def map_loads(vms: pd.DataFrame, start: pd.Timestamp, sim_times: pd.DatetimeInde
     problems += _present_trace_problems(data_dir, need_saas, need_iaas, m, n_weeks)  # (cached reads)
     if problems:  # every file's at once
         raise InventoryError(problems)
-    azure = azure_minute_of_week(data_dir, m.azure_min_coverage) if (kinds == "saas").any() else None
+    azure = azure_minute_of_week(data_dir, m.azure_min_coverage) if need_saas else None
     cornell = cornell_windows(data_dir, n_weeks, m.cornell_min_mean, m.cornell_min_coverage) if need_iaas else []
     alibaba = alibaba_days(data_dir, m.alibaba_min_coverage) if need_iaas else []
     five = {}
