@@ -20,6 +20,9 @@ QUANTILES = ("p50", "p90", "p99")
 MINUTES_PER_DAY = 1440
 HISTORY_WEEKS = 4.0
 """Weeks of telemetry before the horizon that the forecasters use (TAPAS's templates: four)."""
+EMPTY_HISTORY_START = "2026-01-05 00:00"
+"""First slot of the horizon when there is no telemetry and no ``start``: a Monday, so that a
+room without history still plans a defined week (its VMs are planned at peak load anyway)."""
 
 
 def divides_a_day(step_min: int) -> bool:

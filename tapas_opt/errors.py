@@ -71,6 +71,28 @@ def first_problems(code: str, file: str, items, make) -> list[Problem]:
     return out
 
 
+def missing_columns(file: str, found, required, hint: str) -> list[Problem]:
+    """One ``missing_column`` problem per column of ``required`` that ``found`` lacks. A found
+    header that differs only in case, spaces or dashes ('P50', 'VM ID', 'vm-id') is named: the
+    column is there, written otherwise, and names are matched exactly."""
+    found = [str(c) for c in found]
+    problems = []
+    for column in required:
+        if column in found:
+            continue
+        alike = [c for c in found if _header_key(c) == _header_key(column)]
+        message = f"required column '{column}' is missing"
+        if alike:
+            message += (f"; the file has {alike[0]!r}: column names are matched exactly "
+                        f"(lower case, '_' between words)")
+        problems.append(Problem("missing_column", file, message, hint))
+    return problems
+
+
+def _header_key(name: str) -> str:
+    return re.sub(r"[\s\-_]+", "_", name.strip().lower())
+
+
 def problems_of(check) -> list[Problem]:
     """The problems ``check()`` raises as :class:`InventoryError` ([] when it passes): checks
     that each stop at their first failure, run side by side so that one run lists them all."""

@@ -348,3 +348,6 @@ def test_generated_sensors_are_the_physics_fit_recovers(tmp_path, shared_data):
     assert f["airflow"].value("max_airflow_cfm") == pytest.approx(840.0, abs=3.0)
     assert f["inlet"].value("slope_c_per_c") == pytest.approx(0.95, abs=0.02)
     assert any("median MAE 0.4" in note for note in f["gpu_temp"].notes)  # the 0.4 C sensor noise
+    units = {name: [n.rsplit(" ", 1)[-1] for n in f[name].notes if "median MAE" in n]
+             for name in ("gpu_temp", "server_power", "airflow")}
+    assert units == {"gpu_temp": ["C"], "server_power": ["kW"], "airflow": ["CFM"]}  # as printed, not 'kw'

@@ -41,6 +41,19 @@ def test_invalid_rows_are_counted_not_silently_dropped():
     assert any("no valid timestamp or load" in line for line in describe_quality(m.quality, 60))
 
 
+def test_quality_notes_name_the_vms_they_concern():
+    """Each note names its VMs, worst first, and says how many more when there are many."""
+    rows = [("2026-06-01 00:00", f"vm{i}", 0.5) for i in range(7)]
+    rows += [("2026-06-01 03:00", f"vm{i}", 0.5) for i in range(7)]
+    rows += [("2026-06-01 01:00", "vm3", 0.5)]          # vm3 has the shortest gap
+    m = build_matrix(_frame(rows), 60)
+    [gaps] = [line for line in describe_quality(m.quality, 60) if "gaps" in line]
+    assert gaps.startswith("7 VMs (vm0, vm1, vm2, vm4, vm5 and 2 more) have gaps")
+    hist = _frame([("2026-06-01 00:00", "only", 0.5), ("2026-06-01 01:00", "only", np.nan)])
+    [invalid] = describe_quality(build_matrix(hist, 60).quality, 60)
+    assert invalid.startswith("1 telemetry rows of 1 VM (only) have no valid")
+
+
 def test_window_keeps_the_last_slots_and_a_common_end():
     """``max_slots`` keeps the newest slots; a VM that stopped early has trailing NaN."""
     ts = pd.date_range("2026-06-01", periods=10, freq="60min")

@@ -55,6 +55,16 @@ def test_missing_files_and_columns_are_all_reported(tmp_path):
     assert any(p.file == "rows.csv" and "power_limit_kw" in p.message for p in problems)
 
 
+def test_a_header_in_another_case_is_named_in_its_missing_column(tmp_path):
+    """rows.csv with 'Power_Limit_KW': the column is there, spelled otherwise; the message says so."""
+    root = _room(tmp_path)
+    rows = pd.read_csv(root / "rows.csv").rename(columns={"power_limit_kw": "Power_Limit_KW"})
+    rows.to_csv(root / "rows.csv", index=False)
+    _, problems = check_inventory(root)
+    [missing] = [p for p in problems if p.code == "missing_column"]
+    assert missing.file == "rows.csv" and "the file has 'Power_Limit_KW'" in missing.message
+
+
 def test_bad_values_name_file_line_and_column(tmp_path):
     """A negative limit, a NaN and text in a number column: each with its CSV line."""
     root = _room(tmp_path, rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": -5}],
@@ -97,6 +107,15 @@ def test_unsorted_telemetry_is_a_problem_and_duplicates_a_warning(tmp_path):
     root = _room(tmp_path, telemetry=tel)
     _, problems = check_inventory(root)
     assert "unsorted_timestamps" in _codes(problems)
+
+
+def test_duplicate_telemetry_warning_gives_the_first_duplicates_line(tmp_path):
+    tel = hourly_history(["v1"], [0.5], weeks=1).reset_index(drop=True)
+    tel = pd.concat([tel.iloc[:5], tel.iloc[[4, 4]], tel.iloc[5:]], ignore_index=True)
+    inv, problems = check_inventory(_room(tmp_path, telemetry=tel))
+    [dup] = [w for w in inv.warnings if w.code == "duplicate_timestamps"]
+    assert problems == [] and (dup.file, dup.line, dup.column) == ("telemetry.csv", 7, "timestamp")
+    assert dup.message.startswith(f"2 duplicate (vm_id, timestamp) rows, the first VM 'v1' at {tel.at[4, 'timestamp']}")
 
 
 def test_vm_larger_than_every_server_and_overcommitted_server(tmp_path):
@@ -260,6 +279,19 @@ def test_a_start_inside_the_history_is_a_warning(tmp_path):
     (root / "datacenter.yaml").write_text(text + "start: '2020-01-01'\n")
     inv, problems = check_inventory(root)
     assert problems == [] and [w.code for w in inv.warnings] == ["start_in_history"]
+
+
+def test_empty_telemetry_warns_and_says_which_week_is_planned_without_start(tmp_path):
+    """No history and no 'start': the horizon falls on a fixed Monday; the warning says so."""
+    root = _room(tmp_path, telemetry=pd.DataFrame(columns=["timestamp", "vm_id", "load"]))
+    (root / "datacenter.yaml").write_text(_without_start((root / "datacenter.yaml").read_text()))
+    inv, problems = check_inventory(root)
+    [warning] = [w for w in inv.warnings if w.code == "empty_telemetry"]
+    assert problems == [] and "2026-01-05 00:00" in warning.message and "'start'" in warning.hint
+    (root / "datacenter.yaml").write_text((root / "datacenter.yaml").read_text() + "start: '2026-03-02'\n")
+    inv, _ = check_inventory(root)
+    [warning] = [w for w in inv.warnings if w.code == "empty_telemetry"]
+    assert "2026-01-05" not in warning.message
 
 
 def test_semicolon_csv_and_latin1_say_what_to_do(tmp_path):

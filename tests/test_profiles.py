@@ -93,6 +93,22 @@ def test_supplied_profiles_round_trip_and_win(borrowing_room, tmp_path):
     np.testing.assert_allclose(again.for_vms(["new_unknown"], "p99"), 0.3)
 
 
+def test_supplied_profiles_with_headers_in_another_case_name_the_header_found(borrowing_room, tmp_path):
+    """'P50' and 'VM ID' (a spreadsheet's export) are not read as the columns, but the message
+    names them, so the user sees at once that only the spelling is off."""
+    inv = load_inventory(borrowing_room)
+    frame = build_profiles(inv).to_frame().rename(columns={"p50": "P50", "vm_id": "VM ID"})
+    path = tmp_path / "profiles.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(InventoryError) as exc:
+        read_profiles(path, inv)
+    said = sorted(p.message for p in exc.value.problems)
+    assert said == ["required column 'p50' is missing; the file has 'P50': column names are matched "
+                    "exactly (lower case, '_' between words)",
+                    "required column 'vm_id' is missing; the file has 'VM ID': column names are "
+                    "matched exactly (lower case, '_' between words)"]
+
+
 def test_supplied_profiles_with_gaps_and_bad_values_are_rejected(borrowing_room, tmp_path):
     inv = load_inventory(borrowing_room)
     frame = build_profiles(inv).to_frame()

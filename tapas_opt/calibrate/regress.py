@@ -43,6 +43,10 @@ MIN_OUTSIDE_SPAN_C = 2.0
 is searched on a 0.5 C grid between them."""
 
 
+DISPLAY_UNITS = {"w": "W", "kw": "kW", "cfm": "CFM", "c": "C"}
+"""How each model's error unit is written for people (summary keys keep the lower-case form)."""
+
+
 @dataclass
 class Coefficient:
     value: float
@@ -223,7 +227,7 @@ def _fit_linear_per_server(frame: pd.DataFrame, target: str, x: str, names: tupl
     notes = []
     if servers is not None:
         notes.append(f"per-server fits for {len(servers)} servers: median MAE "
-                     f"{servers[f'mae_{unit}'].median():.3g} {unit}")
+                     f"{servers[f'mae_{unit}'].median():.3g} {DISPLAY_UNITS.get(unit, unit)}")
         mae = float((servers[f"mae_{unit}"] * servers["n"]).sum() / servers["n"].sum())
     else:
         mae = pooled_resid

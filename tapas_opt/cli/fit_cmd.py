@@ -13,12 +13,10 @@ from tapas_opt.cli import options as o
 from tapas_opt.cli.render import print_json, print_table
 from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_OK
 
-UNITS = {"w": "W", "kw": "kW", "cfm": "CFM", "c": "C"}
-"""How each model's error unit is printed."""
-
 
 def _fit_table(calib):
     from rich.table import Table
+    from tapas_opt.calibrate.regress import DISPLAY_UNITS
 
     t = Table(title="fitted models (95 % confidence intervals; MAE in-sample / hold-out: last 20 % of time)",
               title_justify="left")
@@ -30,7 +28,7 @@ def _fit_table(calib):
         for cname, c in fit.coefficients.items():
             ci = "" if c.low is None else f"[{c.low:.4g}, {c.high:.4g}]"
             t.add_row(name if first else "", cname, f"{c.value:.4g}", ci,
-                      f"{fit.mae:.3g} / {hold} {UNITS.get(fit.unit, fit.unit)}" if first else "",
+                      f"{fit.mae:.3g} / {hold} {DISPLAY_UNITS.get(fit.unit, fit.unit)}" if first else "",
                       str(fit.n) if first else "")
             first = False
     return t

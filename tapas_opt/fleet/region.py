@@ -51,7 +51,7 @@ import pandas as pd
 import yaml
 
 from tapas_opt.config import QUANTILES
-from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Problem, TapasError
+from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Problem, TapasError, missing_columns
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.inventory.load import Inventory
 from tapas_opt.placement.output import QUEUE_COLUMNS, QUEUE_FILE
@@ -302,9 +302,8 @@ def read_region_pending(path: str | Path, room_ids: set[str], max_gpus: int | No
                             ).assign(gpus=pd.Series(dtype=int))
     frame = read_user_table(path, file)
     line_of = line_mapper(path)
-    problems = [Problem("missing_column", file, f"required column '{c}' is missing",
-                        "columns: vm_id, kind, customer, endpoint, gpus[, room]")
-                for c in ("vm_id", "kind", "gpus") if c not in frame.columns]
+    problems = missing_columns(file, frame.columns, ("vm_id", "kind", "gpus"),
+                               "columns: vm_id, kind, customer, endpoint, gpus[, room]")
     if problems:
         raise InventoryError(problems)
     for col in ("customer", "endpoint", "room"):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tapas_opt.config import QUANTILES
+from tapas_opt.config import EMPTY_HISTORY_START, QUANTILES
 
 QUANTILE_LEVELS = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
 
@@ -46,7 +46,7 @@ def horizon_start(telemetry: pd.DataFrame, step_min: int, start: str | None = No
     if start is not None:
         return pd.Timestamp(start).floor(f"{step_min}min")
     if len(telemetry) == 0 or telemetry["timestamp"].isna().all():
-        return pd.Timestamp("2026-01-05 00:00")  # a Monday: a defined start for empty history
+        return pd.Timestamp(EMPTY_HISTORY_START)
     last = telemetry["timestamp"].max()
     return last.floor(f"{step_min}min") + pd.Timedelta(minutes=step_min)
 

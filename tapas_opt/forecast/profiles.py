@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.config import QUANTILES
-from tapas_opt.errors import InventoryError, Problem, first_problems
+from tapas_opt.errors import InventoryError, Problem, first_problems, missing_columns
 from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
 from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
@@ -124,10 +124,10 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
     file = path.name
     problems: list[Problem] = []
     frame = read_user_table(path)
-    missing = [c for c in ("vm_id", "timestamp", *QUANTILES) if c not in frame.columns]
+    missing = missing_columns(file, frame.columns, ("vm_id", "timestamp", *QUANTILES),
+                              "columns: vm_id, timestamp, p50, p90, p99")
     if missing:
-        raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing",
-                                      "columns: vm_id, timestamp, p50, p90, p99") for c in missing])
+        raise InventoryError(missing)
     frame = frame.copy()
     raw = frame.copy()
     frame["timestamp"], reasons = parse_timestamps(raw["timestamp"])

@@ -268,29 +268,43 @@ def fill_gaps(values: np.ndarray, period: int | None = None) -> np.ndarray:
 
 
 def describe_quality(quality: pd.DataFrame, step_min: int) -> list[str]:
-    """Plain-language lines about irregular, duplicate, gappy or invalid telemetry."""
+    """Plain-language lines about irregular, duplicate, gappy or invalid telemetry.
+
+    Each line names the VMs it concerns (the first few, then how many more), so that the
+    operator can look at their telemetry without searching the whole room.
+    """
     lines = []
-    total = len(quality)
-    if total == 0:
+    if len(quality) == 0:
         return lines
 
-    def count(col: str) -> tuple[int, int]:
+    def affected(col: str) -> tuple[pd.Series, int]:
         vals = pd.to_numeric(quality[col], errors="coerce").fillna(0)
-        return int((vals > 0).sum()), int(vals.sum())
+        return vals[vals > 0], int(vals.sum())
 
-    n, s = count("invalid")
-    if n:
-        lines.append(f"{s} telemetry rows of {n} VMs have no valid timestamp or load and were skipped")
-    n, s = count("off_grid")
-    if n:
-        lines.append(f"{s} samples of {n} VMs are not on the {step_min}-minute grid: averaged into their slot")
-    n, s = count("merged")
-    if n:
-        lines.append(f"{s} samples of {n} VMs share a slot with another sample (duplicates or finer "
-                     f"telemetry): averaged")
-    n, s = count("missing_slots")
-    if n:
+    vms, s = affected("invalid")
+    if len(vms):
+        lines.append(f"{s} telemetry rows of {_name_vms(vms)} have no valid timestamp or load "
+                     f"and were skipped")
+    vms, s = affected("off_grid")
+    if len(vms):
+        lines.append(f"{s} samples of {_name_vms(vms)} are not on the {step_min}-minute grid: "
+                     f"averaged into their slot")
+    vms, s = affected("merged")
+    if len(vms):
+        lines.append(f"{s} samples of {_name_vms(vms)} share a slot with another sample "
+                     f"(duplicates or finer telemetry): averaged")
+    vms, s = affected("missing_slots")
+    if len(vms):
         worst = int(pd.to_numeric(quality["longest_gap_slots"]).max())
-        lines.append(f"{n} VMs have gaps ({s} missing slots in all; longest {worst * step_min} min): "
-                     f"treated as missing, not as zero load")
+        lines.append(f"{_name_vms(vms)} have gaps ({s} missing slots in all; longest "
+                     f"{worst * step_min} min): treated as missing, not as zero load")
     return lines
+
+
+def _name_vms(counts: pd.Series, shown: int = 5) -> str:
+    """'3 VMs (vm-a, vm-b, vm-c)' or '40 VMs (vm-a, ... and 35 more)', worst VMs first."""
+    worst_first = counts.sort_values(ascending=False, kind="stable")
+    ids = [str(v) for v in worst_first.index[:shown]]
+    more = f" and {len(counts) - shown} more" if len(counts) > shown else ""
+    noun = "VM" if len(counts) == 1 else "VMs"
+    return f"{len(counts)} {noun} ({', '.join(ids)}{more})"

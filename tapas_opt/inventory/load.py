@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.config import HISTORY_WEEKS, DatacenterConfig, load_config
-from tapas_opt.errors import InventoryError, Problem, cap_problems, first_problems
+from tapas_opt.config import EMPTY_HISTORY_START, HISTORY_WEEKS, DatacenterConfig, load_config
+from tapas_opt.errors import InventoryError, Problem, cap_problems, first_problems, missing_columns
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
 from tapas_opt.inventory.schema import typed_rows, validate_frame
 
@@ -213,8 +213,7 @@ def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Probl
     """Parse ``timestamp`` (ISO 8601 only, :mod:`tapas_opt.timestamps`; time zones are
     converted to UTC and dropped)."""
     if "timestamp" not in df.columns:
-        problems.append(Problem("missing_column", file, "required column 'timestamp' is missing",
-                                "add an ISO 8601 timestamp column"))
+        problems += missing_columns(file, df.columns, ["timestamp"], "add an ISO 8601 timestamp column")
         return df
     raw = df["timestamp"]
     parsed, reasons = parse_timestamps(raw)
@@ -238,10 +237,14 @@ def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
         f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} is earlier than the one before it",
         "sort the file by timestamp; if it is sorted, these are local clock times that repeat an hour when "
         "clocks go back: export them in UTC or with their offset (+01:00)", line_of(idx), "timestamp"))
-    dup = int((t["timestamp"] == prev).sum())
-    if dup:
+    dup = t.index[(t["timestamp"] == prev).to_numpy()]
+    if len(dup):
+        first = dup[0]
         warnings.append(Problem("duplicate_timestamps", file,
-                                f"{dup} duplicate (vm_id, timestamp) rows: their loads are averaged"))
+                                f"{len(dup)} duplicate (vm_id, timestamp) rows, the first VM "
+                                f"{tel.at[first, 'vm_id']!r} at {tel.at[first, 'timestamp']}: their loads are averaged",
+                                "keep one sample per VM and time if the duplicates are an export error",
+                                line_of(first), "timestamp"))
 
 
 def _ids(df: pd.DataFrame, col: str) -> set:
@@ -456,6 +459,17 @@ def _warn_start_far_from_history(config: DatacenterConfig, times: pd.Series, war
                                 f"that far ahead are weak", "check 'start', or add recent telemetry"))
 
 
+def _warn_empty_telemetry(config: DatacenterConfig, file: str, warnings: list[Problem]) -> None:
+    """No history: every VM is planned at peak load, and without ``start`` the horizon falls on
+    a fixed week that has nothing to do with the room's calendar."""
+    horizon = ("" if config.start is not None else
+               f"; with no 'start' in datacenter.yaml the horizon begins at {EMPTY_HISTORY_START} (a fixed Monday)")
+    warnings.append(Problem("empty_telemetry", file, "no telemetry rows: every VM's load is assumed at its "
+                            f"peak (no forecast is possible){horizon}",
+                            "add the VMs' load history (see docs/inventory-format.md)"
+                            + ("" if config.start is not None else ", or set 'start' to the week to plan")))
+
+
 def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory | None, list[Problem]]:
     """Load and validate; return the inventory (None if unusable) and every problem found.
     ``physics=False`` leaves out a ``physics.yaml`` (``fit`` fits from the inventory's own files)."""
@@ -554,9 +568,7 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
     if config.start is not None and "telemetry" in valid and len(tables["telemetry"]):
         _warn_start_far_from_history(config, tables["telemetry"]["timestamp"], warnings)
     if "telemetry" in tables and len(tables["telemetry"]) == 0:
-        warnings.append(Problem("empty_telemetry", files["telemetry"], "no telemetry rows: every VM's load "
-                                "is assumed at its peak (no forecast is possible)",
-                                "add the VMs' load history (see docs/inventory-format.md)"))
+        _warn_empty_telemetry(config, files["telemetry"], warnings)
     problems = cap_problems(problems)
     if any(name not in tables for name in TABLES if name not in OPTIONAL_TABLES) or problems:
         return None, problems

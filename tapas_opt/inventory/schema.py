@@ -17,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from tapas_opt.errors import Problem
+from tapas_opt.errors import Problem, missing_columns
 
 
 class InputSchema(pa.DataFrameModel):
@@ -169,9 +169,9 @@ def problems_from_schema_errors(
         column = rec.get("column")
         index = rec.get("index")
         if check == "column_in_dataframe":
-            problems.append(Problem("missing_column", file,
-                                    f"required column '{rec['failure_case']}' is missing",
-                                    "add the column (see docs/inventory-format.md)"))
+            found = raw.columns if raw is not None else []
+            problems += missing_columns(file, found, [str(rec["failure_case"])],
+                                        "add the column (see docs/inventory-format.md)")
             continue
         if index is None or (isinstance(index, float) and pd.isna(index)):
             continue  # a column-wide echo of cell failures already reported

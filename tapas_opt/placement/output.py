@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt import __version__
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, missing_columns
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.inventory.load import line_mapper, read_user_table
 from tapas_opt.inventory.schema import validate_frame
@@ -179,10 +179,9 @@ def _read_with_columns(path: Path, columns, file: str, hint: str) -> pd.DataFram
     """A table of a plan directory (plan.csv, queue.csv, moves.csv) with the ``columns`` its
     reader needs: one ``missing_column`` problem per column it lacks, raised together."""
     frame = read_user_table(path, str(path))
-    missing = [c for c in columns if c not in frame.columns]
+    missing = missing_columns(file, frame.columns, columns, hint)
     if missing:
-        raise InventoryError([Problem("missing_column", file, f"required column '{c}' is missing", hint)
-                              for c in missing])
+        raise InventoryError(missing)
     return frame
 
 

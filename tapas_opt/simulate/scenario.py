@@ -34,7 +34,7 @@ import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
-from tapas_opt.errors import InventoryError, Problem, first_problems, problems_of
+from tapas_opt.errors import InventoryError, Problem, first_problems, missing_columns, problems_of
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
@@ -347,11 +347,11 @@ def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, lis
     and the problems of the file on its own (columns, timestamps, loads): those need no
     inventory, so they are reported together with the inventory's (frame None: unusable)."""
     frame = read_user_table(path)
-    missing = [c for c in ("vm_id", "timestamp", "load") if c not in frame.columns]
+    found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
+    missing = missing_columns(path.name, frame.columns, ("vm_id", "timestamp", "load"),
+                              f"columns: vm_id, timestamp, load (the file has {found})")
     if missing:
-        found = ", ".join(repr(str(c)) for c in frame.columns) or "none"
-        return None, None, [Problem("missing_column", path.name, f"required column '{c}' is missing (found: {found})",
-                                    "columns: vm_id, timestamp, load") for c in missing]
+        return None, None, missing
     raw = frame
     times_read, reasons = parse_timestamps(frame["timestamp"])
     frame = frame.assign(timestamp=times_read, load=pd.to_numeric(frame["load"], errors="coerce"))
