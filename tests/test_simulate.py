@@ -204,6 +204,16 @@ def small_scenario(tmp_path, small_room, **opts):
     return build_scenario(inv, ScenarioOptions(**base))
 
 
+def test_sources_under_actual_name_every_endpoint_and_customer(tmp_path, small_room):
+    """sources.csv listed only the SaaS endpoints under --actual; IaaS customers ran from the
+    file as well and were missing."""
+    sc = small_scenario(tmp_path, small_room)
+    families = set(sc.vms["endpoint"].where(sc.vms["kind"] == "saas", sc.vms["customer"]))
+    assert set(sc.sources["family"]) == families
+    assert set(sc.sources["kind"]) == {"saas", "iaas"}
+    assert sc.sources["source"].str.startswith("actual file ").all()
+
+
 @pytest.mark.parametrize("name", ["baseline", "place", "rules-place", "baseline-ff"])
 def test_agrees_with_placement_model_when_actual_equals_forecast(tmp_path, small_room, name):
     """Actual load = the planner's forecast (same hourly steps, every VM present all week):
@@ -342,6 +352,12 @@ def test_reconfiguration_keeps_rows_under_limit(tmp_path, small_room):
     base, cfg = run.summaries
     assert cfg["power_capped_row_time_pct"] <= base["power_capped_row_time_pct"]
     assert cfg["saas"]["reconfigured_vm_time_pct"] > 0
+    # the share is of the SaaS VM-steps that run: placed VMs from their arrival on
+    server, arrival = run.placements[run.policies[1].placement].server, sc.vms["arrival_step"].to_numpy()
+    running = sum(len(run.results["config"].times) - arrival[i]
+                  for i in range(len(sc.vms)) if sc.vms["kind"].iat[i] == "saas" and server[i] >= 0)
+    reconfigured = run.results["config"].step["reconfigured_vms"].sum()
+    assert cfg["saas"]["reconfigured_vm_time_pct"] == pytest.approx(100 * reconfigured / running, abs=0.01)
 
 
 # ---- transforms, outputs, CLI ---------------------------------------------------------------

@@ -33,6 +33,14 @@ import pandas as pd
 from tapas_opt import physics
 
 
+def _present_vm_steps(vms: pd.DataFrame, which: np.ndarray, mask: np.ndarray) -> float:
+    """VM-steps of the ``which`` VMs inside ``mask`` from their arrival on: the steps in which
+    they run, so that a share of them is not diluted by VMs that have not arrived yet."""
+    steps = np.flatnonzero(mask)
+    arrival = vms["arrival_step"].to_numpy(int)[which]
+    return float((len(steps) - np.searchsorted(steps, arrival, side="left")).sum())
+
+
 def _pct(num, den) -> float:
     return round(100.0 * float(num) / float(den), 4) if den else 0.0
 
@@ -151,7 +159,7 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
             "quality": round(float(st["saas_quality_served"].sum() / served), 5) if served else None,
             "served_by_smaller_or_quantised_pct": _pct(st["saas_smaller_or_quantised"].sum(), served) if served else None,
             "reconfigured_vm_time_pct": _pct(st["reconfigured_vms"].sum(),
-                                             max(1.0, float((scenario.vms["kind"] == "saas").sum()) * m.sum())),
+                                             max(1.0, _present_vm_steps(vms, s_mask & placed, m))),
             "reloads": int(st["reloads"].sum()),
         },
         "iaas": {

@@ -342,6 +342,16 @@ def read_actual(path: str | Path, vms: pd.DataFrame, times: pd.DatetimeIndex, st
     return wide.reindex(vms["vm_id"])
 
 
+def _actual_sources(family: pd.Series, kind: pd.Series, actual) -> pd.DataFrame:
+    """``sources.csv`` under ``--actual``: every endpoint and customer, and how the file drives it
+    (an endpoint's load is the GPU-weighted mean of its VMs' rows, routed over them; an IaaS VM
+    runs its own rows)."""
+    families = pd.DataFrame({"family": family, "kind": kind}).drop_duplicates(ignore_index=True)
+    how = np.where(families["kind"] == "saas", "the GPU-weighted mean of its VMs' series, routed",
+                   "each VM its own series")
+    return families.assign(source=[f"actual file {actual}: {h}" for h in how])
+
+
 def _actual_rows(path: Path) -> tuple[pd.DataFrame | None, pd.Series | None, list[Problem]]:
     """The ``--actual`` table with parsed timestamps and loads, which rows' loads are unusable,
     and the problems of the file on its own (columns, timestamps, loads): those need no
@@ -513,7 +523,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
         gp = vms["gpus"].to_numpy(float)
         endpoint_load = np.array([(wide[(fam == e).to_numpy()] * gp[(fam == e).to_numpy(), None]).sum(0)
                                   / gp[(fam == e).to_numpy()].sum() for e in endpoint_ids]).reshape(len(endpoint_ids), n_steps)
-        sources = pd.DataFrame({"family": endpoint_ids, "kind": "saas", "source": f"actual file {opts.actual}"})
+        sources = _actual_sources(fam, vms["kind"], opts.actual)
         history = inv.telemetry
     else:
         mapped: MappedLoad = map_loads(vms, start, times, opts.step_min, cfg.time_step_min, initial, opts.traces,
