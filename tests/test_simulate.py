@@ -537,6 +537,16 @@ def test_simulate_options_are_checked_at_once_before_the_traces(tmp_path, small_
     flat = " ".join(r.output.split())
     for said in ("does not divide both a day", "'bogus'", "NOPE", "real traces directory not found"):
         assert said in flat, (said, r.output)
+    # --levels and --weather with them: a bad sweep point, a weather file that is no EPW, the step
+    weather = tmp_path / "short.epw"
+    weather.write_text("\n".join(["header"] * 8 + ["1,2,3,4,5,6,20.0"] * 30) + "\n")
+    r = CliRunner().invoke(main, ["simulate", str(inv), "--out", str(tmp_path / "o"), "--step", "7", "--quiet",
+                                  "--study", "mix", "--levels", "2", "--weather", str(weather),
+                                  "--traces", str(tmp_path / "none")])
+    flat = " ".join(r.output.split())
+    assert r.exit_code == 2
+    for said in ("2 is outside", "not a year", "does not divide both a day", "real traces directory not found"):
+        assert said in flat, (said, r.output)
 
 
 def test_simulate_says_the_inventory_warnings_and_unused_event_hours(tmp_path, small_room):

@@ -182,7 +182,7 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
     from tapas_opt.simulate.engine import EngineOptions
     from tapas_opt.simulate.policies import resolve_policies
     from tapas_opt.simulate.run import run_policies, summary_document, write_run
-    from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario
+    from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario, scenario_problems
     from tapas_opt.simulate.studies import DEFAULT_POLICIES, run_study, study_document, write_study
 
     ctx = click.get_current_context()
@@ -197,16 +197,16 @@ def simulate(inventory_dir, out_dir, policies, study, levels, traces, actual, st
         problems.append(Problem("bad_value", "--levels", "sweep points need a --study",
                                 "add --study oversubscription|emergencies|mix, or drop --levels"))
     points = _levels(study, levels, problems) if study != "none" else None
-    if problems:
-        raise InventoryError(problems)
-    given = {name for name in ("weather_start", "event_hours")
-             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
-    ignored = _ignored_options(study, events, oversubscription, weather, given)
     opts = ScenarioOptions(step_min=step_min, preexisting=preexisting, arrival_hours=arrival_hours, seed=seed,
                            traces=traces, actual=actual, events=tuple(events), event_start_h=event_start_h,
                            event_hours=event_hours, forecast_method=forecast_method, weather=weather,
                            weather_start=weather_start,
                            placement={"time_limit_s": time_limit_s} if time_limit_s else {})
+    if problems:  # with the inventory's, the files' and the other options' problems
+        raise InventoryError(problems + scenario_problems(inventory_dir, opts))
+    given = {name for name in ("weather_start", "event_hours")
+             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT}
+    ignored = _ignored_options(study, events, oversubscription, weather, given)
     eopts = EngineOptions(router=router, catalogue=catalogue)
     show = not quiet and not as_json
     with _progress(show) as progress:

@@ -438,7 +438,8 @@ def event_window_warnings(opts: ScenarioOptions, events: tuple[str, ...], times:
 def _option_problems(opts: ScenarioOptions, events: tuple[str, ...], inv: Inventory | None = None) -> list[Problem]:
     """Every problem of the options, found before any trace is read or load forecast: the
     events (their syntax; with the inventory ``inv``, the rows and aisles they name), the
-    traces directory, and (with ``inv``) a step that does not divide a day and the horizon."""
+    weather file, the traces directory, and (with ``inv``) a step that does not divide a day
+    and the horizon."""
     from tapas_opt.reconfig.events import event_problems, parse_event
 
     problems = []
@@ -451,6 +452,8 @@ def _option_problems(opts: ScenarioOptions, events: tuple[str, ...], inv: Invent
         if not divides_a_day(opts.step_min) or (horizon_h * 60) % opts.step_min:
             problems.append(Problem("bad_value", "--step", f"step {opts.step_min} min does not divide both a day "
                                     f"and the {horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60"))
+    if opts.weather:
+        problems += problems_of(lambda: read_epw_dry_bulb(opts.weather))
     if not opts.actual and (opts.traces is None or not Path(opts.traces).is_dir()):
         where = "no directory given" if opts.traces is None else f"{Path(opts.traces).resolve()} does not exist"
         problems.append(Problem("missing_file", str(opts.traces), f"real traces directory not found ({where})",
@@ -470,6 +473,29 @@ def _inventory_warnings(inv: Inventory, opts: ScenarioOptions) -> list[str]:
 TELEMETRY_FILES = {"telemetry.csv", "telemetry.parquet"}
 
 
+def _events(opts: ScenarioOptions) -> tuple[str, ...]:
+    return tuple(e for e in opts.events if e and e.strip().lower() != "none")
+
+
+def _checked_inventory(inventory: str | Path | Inventory, opts: ScenarioOptions, events) -> Inventory:
+    """The inventory, once it and the options are known good; else every problem at once: with
+    an unusable inventory, the --actual file's and the options' own too. Before the traces and
+    the forecast, not after."""
+    checks = [lambda: _actual_rows(Path(opts.actual))[2]] if opts.actual else []
+    inv = load_inventory_with(inventory, *checks, lambda: _option_problems(opts, events))
+    problems = _option_problems(opts, events, inv)
+    if problems:
+        raise InventoryError(problems)
+    return inv
+
+
+def scenario_problems(inventory: str | Path | Inventory, options: ScenarioOptions) -> list[Problem]:
+    """What :func:`build_scenario` would refuse before reading a trace (the inventory, the
+    ``--actual`` file, the options): for a caller that found problems of its own, so that
+    one run lists them all."""
+    return problems_of(lambda: _checked_inventory(inventory, options, _events(options)))
+
+
 def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions = ScenarioOptions(),
                    oversubscription: float = 0.0, saas_share: float | None = None) -> Scenario:
     """The scenario of an inventory (see the module docstring); study transforms first."""
@@ -478,13 +504,8 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     opts = options
     if opts.preexisting not in PREEXISTING:
         raise ValueError(f"preexisting must be one of {PREEXISTING}, not {opts.preexisting!r}")
-    events = tuple(e for e in opts.events if e and e.strip().lower() != "none")
-    # Every problem at once: with an unusable inventory, the --actual file's and options' own too.
-    checks = [lambda: _actual_rows(Path(opts.actual))[2]] if opts.actual else []
-    inv = load_inventory_with(inventory, *checks, lambda: _option_problems(opts, events))
-    problems = _option_problems(opts, events, inv)  # before the traces and the forecast, not after
-    if problems:
-        raise InventoryError(problems)
+    events = _events(opts)
+    inv = _checked_inventory(inventory, opts, events)
     warnings: list[str] = _inventory_warnings(inv, opts)
     cfg = inv.config
     start = inventory_horizon(inv)[0]
