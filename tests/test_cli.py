@@ -199,7 +199,7 @@ def test_json_output_of_a_failed_run_is_json(tmp_path):
     said = json.loads(res.stdout)
     assert res.exit_code == 2 and said["ok"] is False and said["exit_code"] == 2
     assert {p["code"] for p in said["problems"]} >= {"unknown_aisle"} and not (tmp_path / "plan").exists()
-    assert "problem(s) in the input" in res.stderr
+    assert f"problem(s) in the input (files named without a directory are in {room}):" in res.stderr
 
 
 def test_verify_names_an_empty_vm_id_as_empty(example_plan, tmp_path):

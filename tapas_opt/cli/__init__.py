@@ -21,6 +21,16 @@ WRITE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EROFS", "EACCES", "
 """Errors of writing an output that are the machine's or the location's, not a bug."""
 
 
+def _problems_header(problems, inventory_dir) -> str:
+    """'N problem(s) in the input:', saying where the inventory's files are when problems name
+    them without a directory (a run that also reads other files names those with theirs)."""
+    where = ""
+    if inventory_dir and any(p.file and "/" not in p.file and "\\" not in p.file and not p.file.startswith("-")
+                             for p in problems):
+        where = f" (files named without a directory are in {inventory_dir})"
+    return f"{count_problems(problems)} problem(s) in the input{where}:"
+
+
 def handle_errors(func):
     """Turn tapas-opt errors into messages and exit codes; anything else is a bug (exit 3)."""
 
@@ -32,7 +42,7 @@ def handle_errors(func):
             _check_output(func.__name__, kwargs)
             return func(*args, **kwargs)
         except InventoryError as exc:
-            print_problems(exc.problems, f"{count_problems(exc.problems)} problem(s) in the input:")
+            print_problems(exc.problems, _problems_header(exc.problems, kwargs.get("inventory_dir")))
             _json_failure(kwargs, exc.exit_code, problems=[p.to_dict() for p in exc.problems])
             sys.exit(exc.exit_code)
         except TapasError as exc:
