@@ -476,12 +476,12 @@ def test_sigterm_stops_a_run_like_ctrl_c():
     import os
     import signal
 
-    from tapas_opt.cli import _interrupt_on_termination
+    from tapas_opt.entry import interrupt_on_termination
 
     before = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        _interrupt_on_termination()
+        interrupt_on_termination()
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             signal.sigtimedwait([], 0.1) if hasattr(signal, "sigtimedwait") else None
@@ -489,6 +489,26 @@ def test_sigterm_stops_a_run_like_ctrl_c():
         signal.signal(signal.SIGTERM, before)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def test_sigterm_while_the_command_line_loads_exits_130():
+    """The script takes SIGTERM over before its imports (about a second): a run stopped then
+    exited 143 (killed by the signal), not the documented 130."""
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys\n"
+            "import tapas_opt.entry as entry\n"
+            "real = entry._import_main\n"
+            "def stopped_while_importing():\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return real()\n"
+            "entry._import_main = stopped_while_importing\n"
+            "sys.argv = ['tapas-opt', '--version']\n"
+            "entry.run()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 130 and "interrupted" in res.stderr, (res.returncode, res.stderr)
+    assert "tapas-opt" not in res.stdout  # --version never ran
 
 
 def test_json_output_is_strict():

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import click
 
 from tapas_opt import __version__
+from tapas_opt.entry import interrupt_on_termination
 from tapas_opt.errors import (EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED, InventoryError, TapasError,
                               count_problems)
 
@@ -136,21 +136,6 @@ def _check_output(command: str, params: dict) -> None:
     check_replaceable(out, inventory_ok=command == "generate")
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-def _interrupt_on_termination() -> None:
-    """SIGTERM (``kill``, a scheduler's timeout) and SIGHUP (a closed terminal) stop a run the way
-    Ctrl-C does: temporaries removed, the old output kept, exit 130."""
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name) and signal.getsignal(getattr(signal, name)) == signal.SIG_DFL:
-            try:
-                signal.signal(getattr(signal, name), _raise_interrupt)
-            except ValueError:  # not the main thread (main() called from a thread): leave it
-                pass
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tapas-opt")
 def main() -> None:
@@ -162,7 +147,7 @@ def main() -> None:
     """
     from tapas_opt.cli.render import ReaderSafeStream
 
-    _interrupt_on_termination()
+    interrupt_on_termination()
     if not isinstance(sys.stdout, ReaderSafeStream):
         sys.stdout = ReaderSafeStream(sys.stdout)
     if not isinstance(sys.stderr, ReaderSafeStream):
