@@ -281,23 +281,18 @@ def describe_quality(quality: pd.DataFrame, step_min: int) -> list[str]:
         vals = pd.to_numeric(quality[col], errors="coerce").fillna(0)
         return vals[vals > 0], int(vals.sum())
 
-    vms, s = affected("invalid")
-    if len(vms):
-        lines.append(f"{s} telemetry rows of {_name_vms(vms)} have no valid timestamp or load "
-                     f"and were skipped")
-    vms, s = affected("off_grid")
-    if len(vms):
-        lines.append(f"{s} samples of {_name_vms(vms)} are not on the {step_min}-minute grid: "
-                     f"averaged into their slot")
-    vms, s = affected("merged")
-    if len(vms):
-        lines.append(f"{s} samples of {_name_vms(vms)} share a slot with another sample "
-                     f"(duplicates or finer telemetry): averaged")
-    vms, s = affected("missing_slots")
-    if len(vms):
-        worst = int(pd.to_numeric(quality["longest_gap_slots"]).max())
-        lines.append(f"{_name_vms(vms)} have gaps ({s} missing slots in all; longest "
-                     f"{worst * step_min} min): treated as missing, not as zero load")
+    worst_gap = int(pd.to_numeric(quality["longest_gap_slots"], errors="coerce").fillna(0).max()) * step_min
+    notes = {
+        "invalid": "{n} telemetry rows of {vms} have no valid timestamp or load and were skipped",
+        "off_grid": f"{{n}} samples of {{vms}} are not on the {step_min}-minute grid: averaged into their slot",
+        "merged": "{n} samples of {vms} share a slot with another sample (duplicates or finer telemetry): averaged",
+        "missing_slots": f"{{vms}} have gaps ({{n}} missing slots in all; longest {worst_gap} min): "
+                         f"treated as missing, not as zero load",
+    }
+    for column, text in notes.items():
+        vms, n = affected(column)
+        if len(vms):
+            lines.append(text.format(n=n, vms=_name_vms(vms)))
     return lines
 
 
