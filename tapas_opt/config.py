@@ -102,6 +102,7 @@ class PlacementOptions:
 
 MAX_SEED = 2**31 - 1
 """Largest seed: CP-SAT's random seed is a 32-bit signed integer."""
+MIN_TIME_LIMIT_S = 0.1
 MAX_TIME_LIMIT_S = 86_400.0
 """Largest solver budget (a day): the budgets become integer work units and clock limits."""
 
@@ -230,8 +231,9 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
                 "thermal_pref_weight", "fragmentation_weight"):
         if getattr(p, key) < 0:
             bad(f"placement.{key}", "must be >= 0")
-    if not 0.1 <= p.time_limit_s <= MAX_TIME_LIMIT_S:
-        bad("placement.time_limit_s", f"= {p.time_limit_s} must be 0.1 to {MAX_TIME_LIMIT_S:g} s", "the default is 40")
+    if not MIN_TIME_LIMIT_S <= p.time_limit_s <= MAX_TIME_LIMIT_S:
+        bad("placement.time_limit_s", f"= {p.time_limit_s} must be {MIN_TIME_LIMIT_S:g} to {MAX_TIME_LIMIT_S:g} s",
+            "the default is 40")
     if p.workers < 1:
         bad("placement.workers", "must be >= 1")
     if not 0 <= p.seed <= MAX_SEED:

@@ -638,6 +638,94 @@ def test_sweep_writes_results_and_resumes(tmp_path, room):
     assert len(pd.read_csv(out / "results.csv")) == 1
 
 
+def test_a_swept_value_that_is_a_number_here_and_a_mapping_there_writes_every_table(tmp_path, room):
+    """per_row: [0, {A: 1}] crashed writing results.parquet (one column, text and numbers) after
+    results.csv was written: exit 3 and a half-updated directory. The column is text now, and
+    the deployable table reads the count per row that got servers (1, not 0.5 over two rows)."""
+    out = tmp_path / "out"
+    sweep = load_sweep(write_sweep(tmp_path / "mixed.yaml", room, """
+        settings: {policy: greedy}
+        sweep:
+          add_servers.per_row: [0, {A: 1}]
+    """))
+    result = run_sweep(sweep, out, workers=0)
+    assert len(result.table) == 2 and not result.failed
+    parquet = pd.read_parquet(out / "results.parquet")
+    assert list(parquet["param.add_servers.per_row"]) == ["0", '{"A": 1}']
+    assert list(parquet["servers_added_per_row"]) == [0, 1]
+    assert set(pd.read_csv(out / "deployable.csv")["group"]) == {"base"}
+
+
+def test_deployable_table_reads_the_count_of_one_row_or_of_a_whole_add_servers_mapping():
+    """add_servers.per_row.A swept, or the whole add_servers mapping: each scenario was a group of
+    its own (one point each), so the table answered nothing."""
+    capped = [0.0, 0.0, 5.0]
+    one_row = pd.DataFrame({"name": "base", "servers_added_per_row": [0, 8, 16], "power_capped_row_time_pct": capped,
+                            "param.add_servers.per_row.A": [0, 8, 16]})
+    d = deployable_table(one_row, [1]).set_index("group")["max_servers_per_row"]
+    assert d.to_dict() == {"base": 8}
+    whole = pd.DataFrame({"name": "base", "servers_added_per_row": [0, 8, 16, 0, 8, 16],
+                          "power_capped_row_time_pct": capped + [0.0, 3.0, 9.0],
+                          "param.add_servers": ['{"fill": 0, "per_row": 0}', '{"fill": 0, "per_row": 8}',
+                                                '{"fill": 0, "per_row": 16}', '{"fill": 1, "per_row": 0}',
+                                                '{"fill": 1, "per_row": 8}', '{"fill": 1, "per_row": 16}']})
+    d = deployable_table(whole, [1]).set_index("group")["max_servers_per_row"]
+    assert d.to_dict() == {'base, add_servers={"fill": 0}': 8, 'base, add_servers={"fill": 1}': 0}
+
+
+def test_add_servers_rows_named_twice_or_left_out_and_gpus_without_power_are_refused(tmp_path, room):
+    """rows: [A, A] added the row's servers twice; per_row: {A: 8} with rows: [B] added none;
+    hardware: {gpus: 64} alone kept the cloned 8-GPU servers' power. All silently."""
+    path = write_sweep(tmp_path / "rows.yaml", room, """
+        scenarios:
+          - name: twice
+            changes: {add_servers: {per_row: 2, rows: [A, A]}}
+          - name: left-out
+            changes: {add_servers: {per_row: {A: 8}, rows: [B]}}
+          - name: many-gpus
+            changes: {add_servers: {per_row: 2, hardware: {gpus: 64}}}
+          - name: fine
+            changes: {add_servers: {per_row: {A: 8, B: 0}, rows: [A], hardware: {gpus: 8}}}
+    """)
+    got = {p.column: p for p in _problems(path)}
+    assert set(got) == {"scenarios.0.changes.add_servers.rows.1", "scenarios.1.changes.add_servers.per_row",
+                        "scenarios.2.changes.add_servers.hardware.gpus"}
+    assert "'A' is listed twice" in got["scenarios.0.changes.add_servers.rows.1"].message
+    assert "gives servers to A, which add_servers.rows (B) leaves out" in got[
+        "scenarios.1.changes.add_servers.per_row"].message
+    assert "keep the power of the 8-GPU servers" in got["scenarios.2.changes.add_servers.hardware.gpus"].message
+
+
+def test_sections_of_the_wrong_type_and_failure_timing_without_events_are_refused(tmp_path, room):
+    """settings: [], changes: "", report: 0, name: [1, 2] and sweep: [] were read as empty (a
+    `raw.get(...) or {}`); failures: {start_h: ...} without events ran without a failure."""
+    path = write_sweep(tmp_path / "falsy.yaml", room, """
+        settings: []
+        changes: ""
+        report: 0
+        name: [1, 2]
+        sweep: []
+        scenarios:
+          - name: a
+            changes: {failures: {start_h: 10}}
+            settings: 0
+    """)
+    got = {p.column: p for p in _problems(path)}
+    for key in ("settings", "changes", "report", "sweep", "scenarios.0.settings"):
+        assert got[key].message.startswith("must be a mapping"), key
+    assert got["name"].message == "must be a text, not a list"
+    timing = write_sweep(tmp_path / "timing.yaml", room, """
+        sweep:
+          failures.start_h: [10, 170]
+    """)
+    [problem] = _problems(timing)
+    assert (problem.column, problem.code) == ("sweep.failures.start_h", "bad_value")
+    assert "has no effect without failure events" in problem.message
+    short = write_sweep(tmp_path / "short.yaml", room, "settings: {policy: greedy, time_limit_s: 0.05}\n")
+    [problem] = _problems(short)  # every scenario failed at run time, without a line
+    assert (problem.column, problem.line, problem.message) == ("settings.time_limit_s", 2, "0.05 must be >= 0.1")
+
+
 def test_one_failing_scenario_keeps_the_others(tmp_path, room):
     """A scenario that raises is reported (failed/ID.json, sweep.json) and tried again next time;
     the others' results are written."""

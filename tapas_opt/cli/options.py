@@ -6,7 +6,7 @@ import math
 
 import click
 
-from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
+from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, QUANTILES
 from tapas_opt.placement.solve import POLICIES
 
 
@@ -34,7 +34,7 @@ quiet_option = click.option("--quiet", "-q", is_flag=True, help="Print nothing b
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 policy_option = click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
                              help="Placement policy (baselines share the same code path).")
-time_limit_option = click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(0.1, MAX_TIME_LIMIT_S), default=None,
+time_limit_option = click.option("--time-limit", "time_limit_s", type=FiniteFloatRange(MIN_TIME_LIMIT_S, MAX_TIME_LIMIT_S), default=None,
                                  help="Solver budget: seconds of CP-SAT deterministic time for the search, shared by its stages, so the same input and seed give the same plan. Not a wall-clock limit: building the models, the LP bound and the greedy start come on top, and on a busy machine the search takes longer (a 1 s budget took 9 s of wall time on a 120-server room); a wall-clock net stops CP-SAT at 5x the budget, at least 60 s [default: datacenter.yaml, else 40].")
 workers_option = click.option("--workers", type=click.IntRange(min=1), default=None,
                               help="Solver threads [default: datacenter.yaml, else 2].")
@@ -57,7 +57,7 @@ at_option = click.option("--at", "at", default=None, metavar="TIME",
 catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
                                 help="LLM configuration catalogue CSV [default: $TAPAS_OPT_CATALOGUE, else the bundled models/catalogue/llm_configs.csv, installed with the package].")
 polish_time_limit_option = click.option(
-    "--time-limit", "time_limit_s", type=FiniteFloatRange(0.1, MAX_TIME_LIMIT_S), default=None,
+    "--time-limit", "time_limit_s", type=FiniteFloatRange(MIN_TIME_LIMIT_S, MAX_TIME_LIMIT_S), default=None,
     help="Wall-clock safety net of the integral polish in seconds [default: 120]. The polish stops "
          "at --max-nodes; only if this clock stops it first can the plan depend on the machine "
          "(summary.json says so).")

@@ -126,6 +126,7 @@ def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inve
     hardware = spec.get("hardware", "like-row")
     taken = set(servers["server_id"].astype(str))
     added = []
+    rows_given = 0
     for row in selected:
         n = int(how.get(row, 0)) if isinstance(how, dict) else int(how)
         in_row = servers[servers["row_id"].astype(str) == row]
@@ -134,6 +135,7 @@ def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inve
             n *= spr
         if n <= 0:
             continue
+        rows_given += 1
         pool = in_row if len(in_row) else servers
         clones = pool.iloc[rng.integers(0, len(pool), n)].copy()
         clones["row_id"] = row
@@ -148,7 +150,8 @@ def add_servers(inv: Inventory, spec: dict, seed: int, applied: Applied) -> Inve
     new = pd.concat(added, ignore_index=True)
     new_servers = pd.concat([servers, new], ignore_index=True)
     applied.servers_added += len(new)
-    applied.servers_added_per_row = round(applied.servers_added / max(1, len(selected)), 3)
+    # per row that gets servers: {R01: 8} adds 8 per row, not 8 over every row of the room
+    applied.servers_added_per_row = round(applied.servers_added / max(1, rows_given), 3)
     vms = inv.vms.reset_index(drop=True)
     target = int(round(float(spec.get("fill", 1.0)) * int(new["gpus"].sum())))
     picks = _vms_filling(vms["gpus"].to_numpy(int), new["gpus"].to_numpy(int), target, rng)

@@ -93,14 +93,13 @@ def run_scenario(spec: ScenarioSpec) -> dict:
 
 # ---- results on disk ---------------------------------------------------------------------------------
 
-def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """A CSV or Parquet file, written atomically."""
+def frame_bytes(frame: pd.DataFrame, path: Path) -> bytes:
+    """The bytes of ``frame`` as the CSV or Parquet file ``path`` names."""
     if path.suffix == ".parquet":
         buf = io.BytesIO()
         frame.to_parquet(buf, index=False)
-        atomic_write_bytes(path, buf.getvalue())
-    else:
-        atomic_write_bytes(path, frame.to_csv(index=False).encode())
+        return buf.getvalue()
+    return frame.to_csv(index=False).encode()
 
 
 class ResultStore:
@@ -158,7 +157,18 @@ def results_table(records: list[dict]) -> pd.DataFrame:
         line.update({k: _scalar(v) for k, v in r["metrics"].items()})
         line.update({f"time.{k}": v for k, v in r["timing"].items()})
         lines.append(line)
-    return pd.DataFrame(lines)
+    return _one_type_per_column(pd.DataFrame(lines))
+
+
+def _one_type_per_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """A column that mixes text and numbers (a swept value that is 0 in one scenario and
+    ``{R01: 4}`` in the next) as text throughout: Parquet holds one type per column."""
+    for column in frame.columns[frame.dtypes == object]:
+        values = frame[column].dropna()
+        if values.map(lambda v: isinstance(v, str)).any() and not values.map(lambda v: isinstance(v, str)).all():
+            frame[column] = frame[column].map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v)
+                                              else json.dumps(v))
+    return frame
 
 
 def rows_table(records: list[dict]) -> pd.DataFrame:
@@ -188,12 +198,11 @@ def deployable_table(table: pd.DataFrame, budgets_pct=DEFAULT_BUDGETS_PCT,
     """
     if table.empty or "servers_added_per_row" not in table.columns:
         return pd.DataFrame(columns=["group", "budget_pct", "max_servers_per_row", "metric"])
-    params = [c for c in table.columns if c.startswith("param.")]
     # Only the server count is the x-axis; other add_servers knobs (fill, hardware) are groups.
-    server_params = {"param.add_servers.per_row", "param.add_servers.racks_per_row"}
-    keys = ["name", *[c for c in params if c not in server_params]]
+    keys = ["name", *[c for c in table.columns if c.startswith("param.") and not _server_count_param(c)]]
+    grouping = table.assign(**{c: table[c].map(_without_server_count) for c in keys if c == "param.add_servers"})
     out = []
-    for group_key, grp in table.groupby(keys, sort=True, dropna=False):
+    for group_key, grp in grouping.groupby(keys, sort=True, dropna=False):
         grp = grp.sort_values("servers_added_per_row")
         label = ", ".join(f"{k.removeprefix('param.')}={v}" if k != "name" else str(v)
                           for k, v in zip(keys, group_key if isinstance(group_key, tuple) else (group_key,)))
@@ -206,6 +215,27 @@ def deployable_table(table: pd.DataFrame, budgets_pct=DEFAULT_BUDGETS_PCT,
                 best = n
             out.append({"group": label, "budget_pct": float(budget), "max_servers_per_row": best, "metric": metric})
     return pd.DataFrame(out)
+
+
+SERVER_COUNT_KEYS = ("per_row", "racks_per_row")
+
+
+def _server_count_param(column: str) -> bool:
+    """A swept server count: ``add_servers.per_row``, or one row's (``add_servers.per_row.R01``)."""
+    name = column.removeprefix("param.")
+    return any(name == f"add_servers.{k}" or name.startswith(f"add_servers.{k}.") for k in SERVER_COUNT_KEYS)
+
+
+def _without_server_count(value):
+    """A swept whole ``add_servers`` mapping (as JSON text) without its server count: the
+    scenarios that differ only in it are one group."""
+    try:
+        spec = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+    if not isinstance(spec, dict):
+        return value
+    return json.dumps({k: v for k, v in spec.items() if k not in SERVER_COUNT_KEYS}, sort_keys=True)
 
 
 def _remove_stale(out: Path, written: set[str], plots: list[str]) -> None:
@@ -288,16 +318,17 @@ def write_outputs(sweep: Sweep, result: SweepResult, records: list[dict], plots:
     budgets = sweep.report.get("capping_budgets_pct") or list(DEFAULT_BUDGETS_PCT)
     written: set[str] = set()
     if not table.empty:
-        write_frame(table, out / "results.csv")
-        write_frame(table, out / "results.parquet")
-        write_frame(rows_table(records), out / "rows.csv")
-        written |= {"results.csv", "results.parquet", "rows.csv"}
+        tables = {"results.csv": table, "results.parquet": table, "rows.csv": rows_table(records)}
         deploy = deployable_table(table, budgets)
         if deploy.empty or table["servers_added_per_row"].nunique() < 2:
             deploy = deploy.iloc[0:0]  # one server count: no table and no plot ('0 deployable' said nothing)
         else:
-            write_frame(deploy, out / "deployable.csv")
-            written.add("deployable.csv")
+            tables["deployable.csv"] = deploy
+        # All encoded before any is written: a table that cannot be encoded leaves the others as they were.
+        encoded = {name: frame_bytes(frame, Path(name)) for name, frame in tables.items()}
+        for name, data in encoded.items():
+            atomic_write_bytes(out / name, data)
+        written |= set(encoded)
         if plots:
             from tapas_opt.whatif.plots import write_plots
 

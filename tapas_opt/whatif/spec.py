@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from tapas_opt import __version__
-from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, QUANTILES
+from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.schema import Bounds, column_bounds
 from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
@@ -63,6 +63,7 @@ SETTINGS_DEFAULTS: dict[str, Any] = {
 
 CHANGE_KINDS = ("add_servers", "load_growth", "outside", "failures", "limits")
 _ADD_SERVERS_KEYS = {"per_row", "racks_per_row", "rows", "hardware", "fill"}
+SERVER_COUNT_KEYS = ("per_row", "racks_per_row")
 _HARDWARE_KEYS = {"gpus", "idle_power_kw", "max_power_kw", "idle_airflow_cfm", "max_airflow_cfm", "inlet_offset_c",
                   "gpu_temp_intercept_c", "gpu_temp_c_per_w"}
 _LOAD_GROWTH_KEYS = {"all", "iaas", "saas", "customers", "endpoints"}
@@ -219,9 +220,10 @@ def base_facts(base: Path, inventory=None) -> BaseFacts:
 
 
 def _hardware_ranges(servers: pd.DataFrame) -> dict:
-    """Per row (and ``None``: the whole room) the lowest and highest of each idle/max column:
-    added servers are clones of their row's servers (of the room's in a row without any)."""
-    cols = [c for pair in POWER_PAIRS for c in pair[:2]]
+    """Per row (and ``None``: the whole room) the lowest and highest of each idle/max column and
+    of ``gpus``: added servers are clones of their row's servers (of the room's in a row without
+    any)."""
+    cols = [c for pair in POWER_PAIRS for c in pair[:2]] + ["gpus"]
     out = {None: {c: (float(servers[c].min()), float(servers[c].max())) for c in cols}} if len(servers) else {}
     for row, grp in servers.groupby(servers["row_id"].astype(str)):
         out[row] = {c: (float(grp[c].min()), float(grp[c].max())) for c in cols}
@@ -247,7 +249,7 @@ def check_settings(settings: dict, c: _Checker, path: tuple) -> None:
             if value is not None:
                 c.choice(value, p, QUANTILES)
         elif key == "time_limit_s":
-            c.number(value, p, 0, MAX_TIME_LIMIT_S, lo_open=True)
+            c.number(value, p, MIN_TIME_LIMIT_S, MAX_TIME_LIMIT_S)
         elif key == "seed":
             c.number(value, p, 0, MAX_SEED, integer=True)
         elif key == "horizon_h":
@@ -366,6 +368,9 @@ def _check_add_servers(value, c: _Checker, p: tuple, facts: BaseFacts) -> None:
                 for i, r in enumerate(rows):
                     if facts.rows and str(r) not in facts.rows:
                         c.bad((*p, "rows", i), "unknown_row", f"row {r!r} is not in the base inventory")
+                    elif str(r) in map(str, rows[:i]):
+                        c.bad((*p, "rows", i), "bad_value", f"row {r!r} is listed twice (it would get its "
+                              "servers twice)", "list each row once")
     if "hardware" in value:
         hw = value["hardware"]
         if hw != "like-row" and c.mapping(hw, (*p, "hardware"), _HARDWARE_KEYS):
@@ -471,12 +476,14 @@ def short_name(path: list[str]) -> str:
     return ".".join(path[1:])
 
 
-RESULTS_REVISION = 4
+RESULTS_REVISION = 5
 """Bumped when a change to tapas-opt changes what a scenario computes (a fix, a new result
 field): it is part of every ``spec_hash``, so results written by an older tapas-opt are not
 taken as finished on a re-run. 2: ``add_servers.fill`` no longer overshoots (2026-11-21).
 3: ``add_servers`` draws its VMs server by server, and the simulator evaluator's rows carry
-``servers`` (2026-11-22)."""
+``servers`` (2026-11-22). 4: forecasts of slots the history never saw, and degenerate
+statsmodels fits (2026-11-22). 5: ``servers_added_per_row`` is over the rows that got servers
+(2026-11-22)."""
 
 
 def fingerprint(base: Path) -> str:
@@ -502,10 +509,10 @@ def load_sweep(path: str | Path) -> Sweep:
     raw, c = _read_scenario_file(path)
     source_dir = path.resolve().parent
     base, facts = _check_base(raw, c, source_dir)
-    name = str(raw.get("name") or path.stem)
-    settings = raw.get("settings") or {}
+    name = _sweep_name(raw, c, path)
+    settings = _section(raw, "settings")
     check_settings(settings, c, ("settings",))
-    changes = raw.get("changes") or {}
+    changes = _section(raw, "changes")
     check_changes(changes, c, ("changes",), facts, source_dir)
     # Each part of the file is checked as written; the rules that tie parts together (per_row
     # here, racks_per_row there; a failure's start and the horizon) on every merged scenario.
@@ -525,6 +532,25 @@ def load_sweep(path: str | Path) -> Sweep:
     scenarios = expand(base, source_dir, merged)
     _check_ids(scenarios, file)
     return Sweep(name, str(path.resolve()), str(base), scenarios, [short_name(h) for h, _ in axes], report)
+
+
+def _section(part: dict, key: str):
+    """A section of the file: absent or empty (``settings:`` with nothing under it) is an empty
+    mapping; anything else as written, so that ``settings: []`` or ``changes: ""`` is reported
+    as not a mapping instead of read as empty."""
+    value = part.get(key)
+    return {} if value is None else value
+
+
+def _sweep_name(raw: dict, c: "_Checker", path: Path) -> str:
+    """The sweep's name (default: the file's stem): text, or a number written as one."""
+    value = raw.get("name")
+    if value is None:
+        return path.stem
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or str(value).strip() == "":
+        c.bad(("name",), "bad_value", f"must be a text, not {_kind(value)}", "e.g. name: july-capacity")
+        return path.stem
+    return str(value)
 
 
 def _read_scenario_file(path: Path) -> tuple[dict, "_Checker"]:
@@ -604,8 +630,8 @@ def _check_listed(raw: dict, c: "_Checker", facts: BaseFacts, source_dir: Path) 
             c.bad(p, "missing_value", "every listed scenario needs a name")
         else:
             _check_distinct_id(str(nm), (*p, "name"), ids, c)
-        check_settings(item.get("settings") or {}, c, (*p, "settings"))
-        check_changes(item.get("changes") or {}, c, (*p, "changes"), facts, source_dir)
+        check_settings(_section(item, "settings"), c, (*p, "settings"))
+        check_changes(_section(item, "changes"), c, (*p, "changes"), facts, source_dir)
     return listed
 
 
@@ -628,7 +654,7 @@ def _check_sweep_axes(raw: dict, c: "_Checker", facts: BaseFacts,
                       source_dir: Path) -> tuple[list[tuple[list[str], list]], list]:
     """The cartesian sweep: each key names a change or setting no other key sweeps, each value
     is checked as one and gives its own id. Returns the axes and their keys as written."""
-    sweep_raw = raw.get("sweep") or {}
+    sweep_raw = _section(raw, "sweep")
     axes: list[tuple[list[str], list]] = []
     keys: list = []
     if not c.mapping(sweep_raw, ("sweep",)):
@@ -717,7 +743,7 @@ def _check_distinct_values(values: list, p: tuple, name: str, c: "_Checker") -> 
 
 
 def _check_report(raw: dict, c: "_Checker") -> dict:
-    report = raw.get("report") or {}
+    report = _section(raw, "report")
     if c.mapping(report, ("report",), _REPORT_KEYS) and "capping_budgets_pct" in report:
         budgets = report["capping_budgets_pct"]
         if not isinstance(budgets, list) or not budgets:
@@ -770,8 +796,8 @@ def merged_scenarios(settings: dict, changes: dict, listed: list[dict], axes: li
     points = list(itertools.product(*[range(len(values)) for _, values in axes]))
     for i, item in enumerate(listed):
         nm = str(item.get("name"))
-        s0 = deep_merge(deep_merge(SETTINGS_DEFAULTS, settings), item.get("settings") or {})
-        c0 = deep_merge(changes, item.get("changes") or {})
+        s0 = deep_merge(deep_merge(SETTINGS_DEFAULTS, settings), _section(item, "settings"))
+        c0 = deep_merge(changes, _section(item, "changes"))
         for point in points:
             spec = copy.deepcopy({"settings": s0, "changes": c0})
             params = {}
@@ -788,7 +814,7 @@ def _mergeable(settings, changes, listed: list) -> bool:
     """Can the parts be merged (mappings where mappings merge)? Else their problems are reported
     and the rules across parts wait for a file that can."""
     parts = [settings, changes] + [x for item in listed if isinstance(item, dict)
-                                   for x in (item.get("settings") or {}, item.get("changes") or {})]
+                                   for x in (_section(item, "settings"), _section(item, "changes"))]
     return all(isinstance(item, dict) for item in listed) and all(isinstance(x, dict) for x in parts)
 
 
@@ -873,6 +899,46 @@ def _one_server_count(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     else:
         yield (a if ra > rb else b), "bad_value", ("give exactly one of per_row and racks_per_row: per_row is "
                                                    f"given at {at.describe(a)}, racks_per_row at {at.describe(b)}"), hint
+
+
+def _counts_for_rows_that_get_servers(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """``per_row: {R01: 8}`` with ``rows: [R02]`` added nothing, silently: a count for a row that
+    ``rows`` leaves out is a mistake in one of the two."""
+    add = m.changes.get("add_servers")
+    rows = add.get("rows", "all") if isinstance(add, dict) else "all"
+    if not isinstance(rows, list):
+        return
+    chosen = {str(r) for r in rows}
+    for key in SERVER_COUNT_KEYS:
+        counts = add.get(key)
+        if not isinstance(counts, dict):
+            continue
+        left_out = [str(r) for r, n in counts.items() if str(r) not in chosen and is_number(n) and n > 0]
+        if left_out:
+            yield at.of(m, ("changes", "add_servers", key))[1], "bad_value", \
+                (f"{key} gives servers to {', '.join(left_out)}, which add_servers.rows "
+                 f"({', '.join(sorted(chosen))}) leaves out: they would get none"), \
+                "add the rows to add_servers.rows, or leave rows out (every row named in the mapping gets its count)"
+
+
+def _gpus_with_their_power(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """``hardware: {gpus: 64}`` alone kept the cloned 8-GPU servers' power: 64 GPUs at full load
+    drew what 8 did, and the room looked cooler with more of them."""
+    add = m.changes.get("add_servers")
+    hw = add.get("hardware") if isinstance(add, dict) else None
+    if not isinstance(hw, dict) or "max_power_kw" in hw or not _valid_gpu_count(hw.get("gpus")):
+        return  # (a count out of servers.csv's bounds is reported as such)
+    others = sorted({int(g) for _, rng in _clone_ranges(add, facts) for g in rng["gpus"] if g != hw["gpus"]})
+    if others:
+        yield at.of(m, ("changes", "add_servers", "hardware", "gpus"))[1], "bad_value", \
+            (f"gpus {show(hw['gpus'])} without max_power_kw: the new servers would keep the power of the "
+             f"{'/'.join(map(str, others))}-GPU servers they are cloned from"), \
+            "give the new hardware's max_power_kw (and idle_power_kw, airflow) too"
+
+
+def _valid_gpu_count(value) -> bool:
+    bounds = column_bounds("servers", "gpus")
+    return is_number(value) and float(value).is_integer() and bounds.lo < value <= bounds.hi
 
 
 def _idle_below_max(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
@@ -972,6 +1038,22 @@ def _failure_in_horizon(m: Merged, at: _Origins, facts: BaseFacts, traces: dict)
             f"start it at a multiple of {show(step / 60)} h, or make it longer"
 
 
+def _failure_timing_without_events(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
+    """``failures: {start_h: 10}`` with no events ran the scenario without a failure, silently
+    (like weather_start without weather)."""
+    failures = m.changes.get("failures")
+    if not isinstance(failures, dict):
+        return
+    events = failures.get("events")
+    if isinstance(events, list) and any(str(e).strip().lower() != "none" for e in events):
+        return
+    for key in ("start_h", "hours"):
+        if key in failures:
+            yield _key_level(at.of(m, ("changes", "failures", key))[1]), "bad_value", \
+                f"failures.{key} has no effect without failure events", \
+                "give failures.events too (e.g. [ups-failure]), or leave the failure's timing out"
+
+
 def _simulator_without_load_growth(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     if m.settings.get("evaluator") == "simulator" and m.changes.get("load_growth"):
         yield at.of(m, ("settings", "evaluator"))[1], "bad_value", \
@@ -1020,7 +1102,8 @@ def _simulator_traces(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
                                     f"room's VMs: {'; '.join(unusable)}"), hint
 
 
-_SCENARIO_RULES = (_one_server_count, _idle_below_max, _horizon_in_steps, _failure_in_horizon,
+_SCENARIO_RULES = (_one_server_count, _counts_for_rows_that_get_servers, _idle_below_max, _gpus_with_their_power,
+                   _horizon_in_steps, _failure_in_horizon, _failure_timing_without_events,
                    _simulator_without_load_growth, _weather_start_without_weather, _simulator_traces)
 """The rules :func:`check_scenarios` applies to each merged scenario (file place, code, message, hint)."""
 
