@@ -38,6 +38,13 @@ def test_rooms_default_to_subdirectories(tmp_path, two_row_room, monkeypatch):
     assert [r.room_id for r in spec.rooms] == ["east", "west"] and spec.scope == "region" and spec.pending is None
     monkeypatch.chdir(region)
     assert load_region(".").name == "region"
+    # a directory with a room's tables but no datacenter.yaml (misspelt) was left out silently
+    shutil.copytree(two_row_room, region / "north")
+    (region / "north" / "datacenter.yaml").rename(region / "north" / "datacentre.yaml")
+    with pytest.raises(InventoryError) as err:
+        load_region(region)
+    [problem] = err.value.problems
+    assert problem.file == "north/datacenter.yaml" and "holds aisles.csv" in problem.message
 
 
 def test_region_problems_are_listed_at_once(tmp_path, two_row_room):
@@ -381,6 +388,17 @@ def test_an_invalid_room_is_bad_input_with_its_problems(client, region, tmp_path
         plan_region(broken, None, client=client, options=RoomOptions(policy="greedy"))
     where = {(p.file, p.column) for p in err.value.problems}
     assert ("pending.csv", "gpus") in where and ("room02/rows.csv", "power_limit_kw") in where
+    # and settings the rooms must share, read from their datacenter.yaml: named by file, key and
+    # values (they came after every room was forecast, as 'quantile or power polynomial differs')
+    (broken / "pending.csv").unlink()
+    (broken / "region.yaml").unlink()
+    config = broken / "room03" / "datacenter.yaml"
+    config.write_text(config.read_text() + "placement:\n  quantile: p90\n")
+    with pytest.raises(InventoryError) as err:
+        plan_region(broken, None, client=client, options=RoomOptions(policy="greedy"))
+    said = {(p.file, p.column): p.message for p in err.value.problems}
+    assert said[("room03/datacenter.yaml", "placement.quantile")] == "placement.quantile p90 differs from room room01's p99"
+    assert ("room02/rows.csv", "power_limit_kw") in said
 
 
 # ---- room ids, room entries, reasons and messages (findings of a test round) ----------------------

@@ -121,6 +121,7 @@ def load_region(root: str | Path) -> RegionSpec:
         for sub in sorted(p for p in root.iterdir() if p.is_dir() and (p / "datacenter.yaml").exists()):
             rooms.append(RoomRef(sub.name, str(sub)))
             problems += _room_id_problems(sub.name, None, "the directory's name")
+        problems += _rooms_without_config(root)
     elif not isinstance(listed, list) or not listed:
         problems.append(Problem("bad_value", REGION_FILE, "'rooms' must be a list of room directories",
                                 column="rooms"))
@@ -166,6 +167,21 @@ def load_region(root: str | Path) -> RegionSpec:
         raise InventoryError(locate(problems, REGION_FILE, lines))
     return RegionSpec(str(root), str(_text(raw.get("name")) or root.name), tuple(rooms), scope,
                       str(root / pending) if pending is not None else None)
+
+
+def _rooms_without_config(root: Path) -> list[Problem]:
+    """A sub-directory with an inventory's tables but no datacenter.yaml (misspelt, say) was
+    skipped silently: its servers left out of the region and its pending VMs never planned."""
+    from tapas_opt.inventory.load import TABLES
+
+    out = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not (p / "datacenter.yaml").exists()):
+        tables = sorted(f.name for f in sub.iterdir() if f.stem in TABLES and f.suffix in (".csv", ".parquet"))
+        if tables:
+            out.append(Problem("missing_file", f"{sub.name}/datacenter.yaml", f"{sub.name} holds {', '.join(tables)} "
+                               "but no datacenter.yaml: it is not a room of the region, and its VMs would not be planned",
+                               "add its datacenter.yaml, or list the rooms under 'rooms' in region.yaml"))
+    return out
 
 
 _ROOM_KEYS = {"id", "path"}
@@ -789,19 +805,70 @@ class RegionResult:
 
 
 def _check_horizons(views: list[RoomView]) -> None:
+    """Every room plans the same time slots with the same load band and power model (the
+    region's rows are compared slot by slot): after stage 1, where a start that follows from the
+    telemetry is known."""
     ref = views[0]
     problems = []
     for v in views[1:]:
         if not v.horizon.equals(ref.horizon):
-            problems.append(Problem("horizon_mismatch", v.room_id,
-                                    f"horizon {v.horizon[0]} x {len(v.horizon)} slots differs from room "
-                                    f"{ref.room_id}'s {ref.horizon[0]} x {len(ref.horizon)}",
-                                    "give every room the same start, time_step_min and horizon_h"))
-        if v.quantile != ref.quantile or v.poly != ref.poly:
-            problems.append(Problem("model_mismatch", v.room_id, "placement quantile or power polynomial differs from "
-                                    f"room {ref.room_id}'s", "plan the rooms with the same quantile and power model"))
+            problems.append(Problem("horizon_mismatch", f"{v.room_id}/datacenter.yaml",
+                                    f"the horizon {_horizon_text(v.horizon)} differs from room {ref.room_id}'s "
+                                    f"{_horizon_text(ref.horizon)}", SAME_HORIZON_HINT))
+        if v.quantile != ref.quantile:
+            problems.append(Problem("model_mismatch", f"{v.room_id}/datacenter.yaml", f"placement.quantile "
+                                    f"{v.quantile} differs from room {ref.room_id}'s {ref.quantile}",
+                                    SAME_MODEL_HINT, column="placement.quantile"))
+        if v.poly != ref.poly:
+            problems.append(Problem("model_mismatch", v.room_id, f"the GPU power polynomial {list(v.poly)} "
+                                    f"(datacenter.yaml server_defaults.power_poly, or physics.yaml) differs from "
+                                    f"room {ref.room_id}'s {list(ref.poly)}", SAME_MODEL_HINT))
     if problems:
         raise InventoryError(problems)
+
+
+SAME_HORIZON_HINT = "give every room the same start, time_step_min and horizon_h"
+SAME_MODEL_HINT = "plan the rooms with the same quantile and power model"
+
+
+def _horizon_text(horizon: pd.DatetimeIndex) -> str:
+    step = (horizon[1] - horizon[0]) if len(horizon) > 1 else None
+    every = f" every {int(step.total_seconds() // 60)} min" if step is not None else ""
+    return f"(from {horizon[0]}, {len(horizon)} slots{every})"
+
+
+def _settings_apart(spec: RegionSpec) -> list[Problem]:
+    """The settings every room must share, read from the rooms' datacenter.yaml before anything
+    is loaded or forecast, so that they are listed with the rooms' other problems (a start
+    that follows from the telemetry is compared after stage 1). A room whose file has problems
+    of its own is left to them."""
+    from tapas_opt.config import load_config
+
+    configs = []
+    for room in spec.rooms:
+        cfg, problems = load_config(Path(room.path) / "datacenter.yaml")
+        if not problems:
+            configs.append((room.room_id, cfg))
+    if len(configs) < 2:
+        return []
+    (ref_id, ref), out = configs[0], []
+    for rid, cfg in configs[1:]:
+        for key, code, mine, theirs in _shared_settings(cfg, ref):
+            if mine != theirs:
+                out.append(Problem(code, f"{rid}/datacenter.yaml", f"{key} {mine} differs from room {ref_id}'s {theirs}",
+                                   SAME_HORIZON_HINT if code == "horizon_mismatch" else SAME_MODEL_HINT, column=key))
+    return out
+
+
+def _shared_settings(cfg, ref):
+    """(key, code, this room's value, the first room's) of each setting the rooms share."""
+    yield "time_step_min", "horizon_mismatch", cfg.time_step_min, ref.time_step_min
+    yield "horizon_h", "horizon_mismatch", cfg.horizon_h, ref.horizon_h
+    if cfg.start is not None and ref.start is not None:
+        yield "start", "horizon_mismatch", pd.Timestamp(cfg.start), pd.Timestamp(ref.start)
+    yield "placement.quantile", "model_mismatch", cfg.placement.quantile, ref.placement.quantile
+    yield ("server_defaults.power_poly", "model_mismatch", list(cfg.server_defaults.power_poly),
+           list(ref.server_defaults.power_poly))
 
 
 def plan_region(region: str | Path | RegionSpec, out_dir: str | Path | None = None, *, client=None,
@@ -863,13 +930,16 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
     rid = [r.room_id for r in spec.rooms]
-    # The region's queue is checked first: a bad file fails before the rooms are forecast, with
-    # the rooms' own problems listed too (every problem at once).
+    # The region's queue and the settings the rooms share are checked first: a bad file fails
+    # before the rooms are forecast, with the rooms' own problems listed too (every problem at once).
+    problems, pending = _settings_apart(spec), None
     try:
         pending = (read_region_pending(spec.pending, set(rid), largest_server_gpus(spec),
                                        region_file(spec, spec.pending)) if spec.pending is not None else None)
     except InventoryError as exc:
-        raise InventoryError(list(exc.problems) + _rooms_problems(spec)) from None
+        problems = list(exc.problems) + problems
+    if problems:
+        raise InventoryError(problems + _rooms_problems(spec))
     # Stage 1: rooms load and forecast in parallel; the rooms stay on the workers.
     say(f"stage 1: loading and forecasting {len(rid)} rooms")
     room_f = {r.room_id: _submit(client, analyse_room, r, forecast_method, spec.scope, spec.pending is not None,
