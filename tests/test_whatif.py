@@ -147,6 +147,15 @@ def test_spec_hash_follows_inputs(tmp_path, room):
     h1 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 1)).scenarios}
     h2 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 2)).scenarios}
     assert h1["a"] == h2["a"] and h1["b"] != h2["b"]
+    # kept inside its base (base: .), the scenario file is not part of the base: editing b keeps a
+    inside = room / "s.yaml"
+    h3 = {s.id: s.spec_hash for s in load_sweep(write_sweep(inside, Path("."), body % 1)).scenarios}
+    h4 = {s.id: s.spec_hash for s in load_sweep(write_sweep(inside, Path("."), body % 2)).scenarios}
+    inside.unlink()
+    assert h3["a"] == h4["a"] and h3["b"] != h4["b"]
+    (room / "vms.csv").write_text((room / "vms.csv").read_text() + "\n")  # the base itself: every scenario
+    h5 = {s.id: s.spec_hash for s in load_sweep(write_sweep(tmp_path / "s.yaml", room, body % 2)).scenarios}
+    assert h5["a"] != h2["a"] and h5["b"] != h2["b"]
 
 
 def test_results_of_an_older_tapas_opt_are_run_again(tmp_path, room, monkeypatch):

@@ -487,10 +487,14 @@ statsmodels fits (2026-11-22). 5: ``servers_added_per_row`` is over the rows tha
 
 
 def fingerprint(base: Path) -> str:
-    """Names, sizes and modification times of the base inventory's files: a changed base re-runs
-    every scenario."""
+    """Names, sizes and modification times of the files the base inventory is read from: a
+    changed base re-runs every scenario. Other files beside them (a scenario file kept in the
+    base, notes) are not the base: editing one scenario there re-ran every scenario."""
+    from tapas_opt.inventory.load import TABLES
+
+    read = {"datacenter.yaml", "physics.yaml", *(f"{t}{ext}" for t in TABLES for ext in (".csv", ".parquet"))}
     h = hashlib.sha256()
-    for path in sorted(p for p in base.iterdir() if p.is_file()):
+    for path in sorted(p for p in base.iterdir() if p.is_file() and p.name in read):
         h.update(f"{path.name}:{file_print(path)};".encode())
     return h.hexdigest()[:16]
 
