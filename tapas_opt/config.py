@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.timestamps import parse_timestamp
 from tapas_opt.yamlfile import load_yaml, locate, unreadable
@@ -196,6 +198,21 @@ def _build(cls: type, raw: dict, prefix: str, file: str, problems: list[Problem]
     return cls(**kwargs)
 
 
+def _power_poly_falls(poly) -> str:
+    """Why a power polynomial g(u) is not a GPU's power curve on loads 0..1 ('' if it is): it
+    must rise from g(0) to g(1) and not fall on the way by more than 2 % of its range (a fitted
+    curve may dip a little near idle)."""
+    u = np.linspace(0.0, 1.0, 101)
+    g = sum(float(c) * u**k for k, c in enumerate(poly))
+    if not np.isfinite(g).all() or g[-1] <= g[0]:
+        return f"gives g(1) = {g[-1]:.3g}, not above g(0) = {g[0]:.3g}: power would not rise with load"
+    drop = np.maximum.accumulate(g) - g
+    if drop.max() > 0.02 * (g[-1] - g[0]):
+        at = int(np.argmax(drop))
+        return f"falls with load (g({u[at]:.2f}) = {g[at]:.3g} is below an earlier {g[:at].max():.3g})"
+    return ""
+
+
 def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[Problem]:
     """Range checks that the types alone do not catch."""
     problems = []
@@ -220,8 +237,14 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
         bad("gpu_temp_limit_c", f"= {cfg.gpu_temp_limit_c} is not a plausible GPU limit",
             "GPUs throttle near 85 C")
     d = cfg.server_defaults
-    if d.gpu_max_w <= d.gpu_idle_w or d.gpu_idle_w < 0:
-        bad("server_defaults.gpu_max_w", "must exceed gpu_idle_w >= 0")
+    if d.gpu_idle_w < 0:
+        bad("server_defaults.gpu_idle_w", f"= {d.gpu_idle_w:g} must be >= 0")
+    if d.gpu_max_w <= d.gpu_idle_w:
+        bad("server_defaults.gpu_max_w", f"= {d.gpu_max_w:g} must exceed gpu_idle_w ({d.gpu_idle_w:g})")
+    falls = _power_poly_falls(d.power_poly)
+    if falls:
+        bad("server_defaults.power_poly", f"= {list(d.power_poly)} {falls}",
+            "a GPU draws more power at higher load: e.g. [0, 1] (linear), or refit it with tapas-opt fit")
     if d.gpu_temp_c_per_w < 0:
         bad("server_defaults.gpu_temp_c_per_w", "must be >= 0")
     p = cfg.placement

@@ -631,3 +631,12 @@ def test_an_error_of_the_code_itself_is_exit_3_with_its_traceback(monkeypatch, t
     monkeypatch.setattr(load, "check_inventory", broken)
     res = CliRunner().invoke(main, ["validate", str(EXAMPLE)])
     assert res.exit_code == 3 and "internal error" in res.output and "Input/output error" in res.output, res.output
+
+
+def test_generate_says_how_much_of_an_oversized_queue_stays_unplaced():
+    """'most will stay unplaced' was said when 13 of 41 VMs stayed: the GPUs short are said."""
+    from tapas_opt.cli.generate_cmd import _queue_warnings
+
+    assert _queue_warnings(total=100, running=60, pending=30) == []
+    [said] = _queue_warnings(total=100, running=60, pending=56)
+    assert "only 40 are free: VMs needing at least 16 GPUs will stay unplaced" in said

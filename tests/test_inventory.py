@@ -271,6 +271,64 @@ def test_cell_problems_do_not_hide_rules_across_rows(tmp_path):
             ("vms.csv", 3, "out_of_range"), ("vms.csv", 4, "vm_too_large")} <= got
 
 
+def test_a_bad_cell_hides_nothing_but_itself(tmp_path):
+    """A row with one bad cell skipped every rule across its columns and rows: an inlet offset
+    out of range hid the same row's max power below idle, a bad kind hid the VM's size, and a
+    server row with a bad cell hid the VMs overcommitting it."""
+    servers = [server("A1", "A", offset=45), server("A2", "A", offset=45, max_kw=1.0), server("A3", "A")]
+    vms = [vm("v1", server_id="A1"), vm("v2", server_id="A1"), vm("v3", kind="IaaS", gpus=16)]
+    _, problems = check_inventory(_room(tmp_path, servers=servers, vms=vms))
+    got = {(p.file, p.line, p.column, p.code) for p in problems}
+    assert got == {("servers.csv", 2, "inlet_offset_c", "out_of_range"), ("servers.csv", 3, "inlet_offset_c", "out_of_range"),
+                   ("servers.csv", 3, "max_power_kw", "bad_power_range"), ("vms.csv", 4, "kind", "out_of_range"),
+                   ("vms.csv", 4, "gpus", "vm_too_large"), ("vms.csv", 3, "server_id", "server_overcommitted")}
+
+
+def test_servers_all_bad_do_not_make_every_vm_too_large(tmp_path):
+    """With no server's GPU count readable, every VM was 'too large: the largest server has 0'."""
+    servers = [server("A1", "A", gpus="eight"), server("A2", "A", gpus="8.0")]
+    _, problems = check_inventory(_room(tmp_path, servers=servers, vms=[vm("v1")]))
+    assert _codes(problems) == ["bad_type"]
+    [written] = [p for p in problems if p.line == 3]
+    assert written.hint.startswith("write 8, without the decimals")
+
+
+def test_gpu_power_that_does_not_rise_with_load_is_refused(tmp_path):
+    """gpu_max_w below gpu_idle_w (servers.csv, or against server_defaults) made a GPU's power
+    fall with load, and placement put the hottest VM on it as the coolest server; a falling
+    power_poly in datacenter.yaml did the same for the room."""
+    servers = [server("A1", "A", gpu_idle_w=500, gpu_max_w=100), server("A2", "A", gpu_max_w=40),
+               server("A3", "A", gpu_idle_w=60, gpu_max_w=300)]
+    _, problems = check_inventory(_room(tmp_path, servers=servers))
+    said = {(p.line, p.column): p.message for p in problems if p.code == "bad_power_range"}
+    assert said == {(2, "gpu_max_w"): "gpu_max_w 100 is not above gpu_idle_w 500: a GPU's power would not rise "
+                                      "with its load",
+                    (3, "gpu_max_w"): "gpu_max_w 40 is not above gpu_idle_w 50 (server_defaults): a GPU's power "
+                                      "would not rise with its load"}
+    root = _room(tmp_path / "poly", config={"server_defaults": {"power_poly": [0.5, -2.0], "gpu_idle_w": -5}})
+    _, problems = check_inventory(root)
+    said = sorted(p.message.split(" =")[0] for p in problems)
+    assert said == ["'server_defaults.gpu_idle_w'", "'server_defaults.power_poly'"]
+
+
+def test_ids_with_spaces_around_them_are_the_ids(tmp_path):
+    """'A2 ' in servers.csv kept its trailing space (the leading one went): vms.csv's 'A2' was
+    'not in servers.csv', and a customer 'c1 ' borrowed nothing from 'c1'."""
+    servers = [server("A1", "A"), server("A2 ", "A")]
+    vms = [vm("v1", server_id="A2"), vm("v2", customer="c1 ")]
+    inv, problems = check_inventory(_room(tmp_path, servers=servers, vms=vms))
+    assert problems == [] and list(inv.servers["server_id"]) == ["A1", "A2"]
+    assert list(inv.vms["customer"]) == ["c1", "c1"]
+
+
+def test_tab_separated_files_say_so(tmp_path):
+    root = _room(tmp_path)
+    (root / "rows.csv").write_text((root / "rows.csv").read_text().replace(",", "\t"))
+    _, problems = check_inventory(root)
+    [tabs] = [p for p in problems if p.file == "rows.csv"]
+    assert (tabs.code, tabs.message) == ("wrong_separator", "the columns are separated by tabs, not ','")
+
+
 def test_a_start_inside_the_history_is_a_warning(tmp_path):
     """'start' before the telemetry ends: the horizon overlaps its own history, most likely a
     typo; the inventory still loads, with a warning."""
@@ -462,3 +520,8 @@ def test_line_numbers_count_blank_lines(tmp_path):
         load_inventory(room)
     bad = [p for p in err.value.problems if p.column == "load"]
     assert [p.line for p in bad] == [21]
+
+
+def test_loads_in_percent_are_named_as_such(tmp_path):
+    _, problems = check_inventory(_room(tmp_path, telemetry=hourly_history(["v1"], [55.0], weeks=1)))
+    assert {p.hint for p in problems if p.line} == {"loads are fractions of full load, 0..1: in percent? divide by 100"}

@@ -17,11 +17,13 @@ def _divides_a_day(ctx, param, value: int) -> int:
 
 
 @main.command()
-@click.option("--servers", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option("--servers", type=click.IntRange(min=2), default=1000, show_default=True,
+              help="Servers in the room (8-GPU DGX A100s, in rows of a few racks).")
 @click.option("--occupancy", type=o.FiniteFloatRange(0, 0.85), default=0.5, show_default=True,
               help="Share of GPUs already used by running VMs.")
 @click.option("--pending", type=click.IntRange(min=0), default=400, show_default=True, help="VMs to place.")
-@click.option("--seed", type=click.IntRange(0, o.MAX_SEED), default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(0, o.MAX_SEED), default=0, show_default=True,
+              help="Seed of everything generated: the same seed and options write the same files.")
 @click.option("--step-min", type=click.IntRange(min=1), default=60, show_default=True, callback=_divides_a_day,
               help="Time step (minutes); must divide a day (5, 15, 60, ...).")
 @click.option("--weather", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -67,5 +69,6 @@ def _queue_warnings(total: int, running: int, pending: int) -> list[str]:
     far more GPUs than are free, and most of it will stay unplaced. Said, not left to find."""
     if pending <= total - running:
         return []
-    return [f"the pending VMs need {pending} GPUs but only {total - running} are free: most will stay unplaced "
-            "(lower --pending, or raise --servers)"]
+    free = total - running
+    return [f"the pending VMs need {pending} GPUs but only {free} are free: VMs needing at least "
+            f"{pending - free} GPUs will stay unplaced (lower --pending, or raise --servers)"]

@@ -8,6 +8,7 @@ line a text editor shows for CSV (header = line 1) and the 1-based row number fo
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import pandas as pd
 from tapas_opt.config import EMPTY_HISTORY_START, HISTORY_WEEKS, DatacenterConfig, load_config
 from tapas_opt.errors import InventoryError, Problem, cap_problems, first_problems, missing_columns
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamp, parse_timestamps
-from tapas_opt.inventory.schema import typed_rows, validate_frame
+from tapas_opt.inventory.schema import typed_cells, validate_frame
 
 TABLES = ("aisles", "rows", "servers", "vms", "telemetry", "outside")
 OPTIONAL_TABLES = {"outside"}
@@ -143,15 +144,17 @@ def listed_twice(frame: pd.DataFrame, file: str, line_of, hint: str = "keep one 
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV (every cell as text, empty cells as missing) or a Parquet file."""
+    """Read a CSV (every cell as text, empty cells as missing) or a Parquet file. Text cells lose
+    the spaces around them ('s3 ' is the server s3, not another id that looks the same); a cell
+    of spaces is empty."""
     if path.suffix == ".parquet":
         df = pd.read_parquet(path).reset_index(drop=True)
         for column in df.columns[(df.dtypes == object) | (df.dtypes == "string")]:
             # an empty text cell is missing, as in a CSV (a pending VM's server_id "" was an unknown server)
-            blank = df[column].map(lambda x: isinstance(x, str) and not x.strip())
-            df[column] = df[column].where(~blank.astype(bool), None)
+            df[column] = df[column].map(lambda x: (x.strip() or None) if isinstance(x, str) else x)
         return df
     df = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
+    df = df.apply(lambda cells: cells.str.strip().replace("", None))
     if not isinstance(df.index, pd.RangeIndex):
         # pandas takes the first cells as an index when every line has more cells than the
         # header, shifting every column by one: refuse rather than read the wrong columns.
@@ -189,24 +192,30 @@ def read_user_table(path: Path | str, file: str | None = None) -> pd.DataFrame:
     """:func:`read_table` for a file given on its own (a queue, actual loads, profiles): a file
     the reader fails on, or a CSV separated by ';', raises :class:`InventoryError` naming it."""
     path = Path(path)
-    if path.suffix == ".csv" and _semicolon_separated(path):
-        raise InventoryError([Problem("wrong_separator", file or path.name, "the columns are separated by ';', not ','",
-                                      "save the file as comma-separated CSV")])
+    separated = wrong_separator(path)
+    if separated is not None:
+        raise InventoryError([dataclasses.replace(separated, file=file or path.name)])
     try:
         return read_table(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem
         raise InventoryError([unreadable(path, exc, file)]) from None
 
 
-def _semicolon_separated(path: Path) -> bool:
-    """A header with ';' and no ',' (a spreadsheet's locale export): every later check on the
-    file would only cascade from it."""
+def wrong_separator(path: Path) -> Problem | None:
+    """A CSV whose header is separated by ';' (a spreadsheet's locale export) or tabs, with no
+    ',': every later check on the file would only cascade from it."""
+    if path.suffix != ".csv":
+        return None
     try:
         with open(path, encoding="utf-8-sig") as fh:
             header = fh.readline()
     except (OSError, UnicodeDecodeError):
-        return False
-    return ";" in header and "," not in header
+        return None
+    for sep, name in ((";", "';'"), ("\t", "tabs")):
+        if sep in header and "," not in header:
+            return Problem("wrong_separator", path.name, f"the columns are separated by {name}, not ','",
+                           "save the file as comma-separated CSV")
+    return None
 
 
 def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> pd.DataFrame:
@@ -281,7 +290,10 @@ def _check_references(t: dict[str, pd.DataFrame], files: dict[str, str], lines: 
         problems += first_problems(code, files[table], firsts.items(), unknown_id)
 
 
-def _check_servers(servers: pd.DataFrame, file: str, line_of, problems: list[Problem]) -> None:
+def _check_servers(servers: pd.DataFrame, defaults, file: str, line_of, problems: list[Problem]) -> None:
+    """Each server's idle figures at most its max ones; a GPU's max power above its idle power,
+    each from servers.csv or, where its cell is empty, from datacenter.yaml's server_defaults
+    (a GPU whose power fell with load planned the hottest VM on it as the coolest)."""
     needed = {"idle_power_kw", "max_power_kw", "idle_airflow_cfm", "max_airflow_cfm"}
     if not needed <= set(servers.columns):
         return
@@ -292,6 +304,17 @@ def _check_servers(servers: pd.DataFrame, file: str, line_of, problems: list[Pro
         problems.append(Problem("bad_airflow_range", file, "max_airflow_cfm is below idle_airflow_cfm",
                                 "max_airflow_cfm must be >= idle_airflow_cfm", line_of(idx),
                                 "max_airflow_cfm"))
+    given = {c: servers[c] if c in servers.columns else pd.Series(np.nan, index=servers.index)
+             for c in ("gpu_idle_w", "gpu_max_w")}
+    idle = given["gpu_idle_w"].fillna(defaults.gpu_idle_w)
+    top = given["gpu_max_w"].fillna(defaults.gpu_max_w)
+    for idx in servers.index[(top <= idle).to_numpy()]:
+        column = "gpu_max_w" if pd.notna(given["gpu_max_w"][idx]) else "gpu_idle_w"
+        said = {c: f"{v:g}" + ("" if pd.notna(given[c][idx]) else " (server_defaults)")
+                for c, v in (("gpu_idle_w", idle[idx]), ("gpu_max_w", top[idx]))}
+        problems.append(Problem("bad_power_range", file, f"gpu_max_w {said['gpu_max_w']} is not above gpu_idle_w "
+                                f"{said['gpu_idle_w']}: a GPU's power would not rise with its load",
+                                "gpu_max_w must be > gpu_idle_w", line_of(idx), column))
 
 
 def _check_vms(vms: pd.DataFrame, servers: pd.DataFrame, file: str, line_of,
@@ -299,11 +322,11 @@ def _check_vms(vms: pd.DataFrame, servers: pd.DataFrame, file: str, line_of,
     """A VM must fit on some server; running VMs must fit on their server; SaaS needs an endpoint."""
     if not {"gpus", "server_id"} <= set(vms.columns) or "gpus" not in servers.columns:
         return
-    largest = int(servers["gpus"].max()) if len(servers) else 0
-    for idx in vms.index[(vms["gpus"] > largest).to_numpy()]:
+    largest = servers["gpus"].max() if len(servers) else 0  # NaN: no server's GPUs are known (all bad)
+    for idx in vms.index[(vms["gpus"] > largest).to_numpy()] if pd.notna(largest) else []:
         problems.append(Problem("vm_too_large", file,
-                                f"VM {vms.at[idx, 'vm_id']!r} needs {vms.at[idx, 'gpus']} GPUs but the "
-                                f"largest server has {largest}",
+                                f"VM {vms.at[idx, 'vm_id']!r} needs {vms.at[idx, 'gpus']:g} GPUs but the "
+                                f"largest server has {largest:g}",
                                 "split the VM or add larger servers", line_of(idx), "gpus"))
     if "kind" in vms.columns and "endpoint" in vms.columns:
         no_ep = (vms["kind"] == "saas") & vms["endpoint"].isna()
@@ -318,7 +341,7 @@ def _check_vms(vms: pd.DataFrame, servers: pd.DataFrame, file: str, line_of,
     for server_id, n in over.items():
         idx = running.index[running["server_id"] == server_id][-1]
         problems.append(Problem("server_overcommitted", file,
-                                f"running VMs on server {server_id!r} use {n} GPUs but it has "
+                                f"running VMs on server {server_id!r} use {n:g} GPUs but it has "
                                 f"{int(cap[server_id])}", "fix the server_id of one of these VMs",
                                 line_of(idx), "server_id"))
 
@@ -503,9 +526,9 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
                                         f"add {name}.csv or {name}.parquet"))
             continue
         files[name], lines[name] = path.name, line_mapper(path)
-        if path.suffix == ".csv" and _semicolon_separated(path):
-            problems.append(Problem("wrong_separator", path.name, "the columns are separated by ';', not ','",
-                                    "save the file as comma-separated CSV"))
+        separated = wrong_separator(path)
+        if separated is not None:
+            problems.append(separated)
             continue
         try:
             df = read_table(path)
@@ -521,7 +544,7 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
             valid.add(name)
             typed[name] = df
         elif name in ("servers", "vms"):
-            partial = typed_rows(df, name, table_problems, lines[name])
+            partial = typed_cells(df, name, table_problems, lines[name])
             if partial is not None:
                 typed[name] = partial
     _check_references(tables, files, lines, problems)
@@ -536,7 +559,7 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
     # Rules across columns and files need typed data: they run on the tables that passed, or on
     # the rows of a table that pass on their own (so its cell problems hide nothing else).
     if "servers" in typed:
-        _check_servers(typed["servers"], files["servers"], lines["servers"], problems)
+        _check_servers(typed["servers"], config.server_defaults, files["servers"], lines["servers"], problems)
         if "vms" in typed:
             _check_vms(typed["vms"], typed["servers"], files["vms"], lines["vms"], problems)
     warnings: list[Problem] = []

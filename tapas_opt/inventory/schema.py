@@ -122,7 +122,7 @@ _CHECK_TEXT = [
     (r"less_than\((.+)\)", "must be < {0}"),
     (r"in_range\((.+), (.+)\)", "must be between {0} and {1}"),
     (r"isin\((.+)\)", "must be one of {0}"),
-    (r"field_uniqueness|unique", "duplicate id: ids must be unique"),
+    (r"field_uniqueness|unique", "is given more than once: ids must be unique"),
     (r"not_nullable", "is empty or NaN: a value is required"),
     (r"finite", "must be a finite number"),
     (r"coerce_dtype\('(.+)'\)|dtype\('(.+)'\)", "cannot be read as {0}"),
@@ -192,8 +192,19 @@ def problems_from_schema_errors(
             code = "missing_value"
         else:
             message = f"value {value!r} {text}"
-        problems.append(Problem(code, file, message, "fix or remove this row", line_of(index), column))
+        problems.append(Problem(code, file, message, _cell_hint(code, column, value), line_of(index), column))
     return problems
+
+
+def _cell_hint(code: str, column, value) -> str:
+    """What to do about one bad cell: the usual slips are named (a whole number written 8.0,
+    a load in percent)."""
+    if code == "bad_type" and isinstance(value, str) and re.fullmatch(r"\s*-?\d+\.0*\s*", value):
+        return (f"write {value.strip().split('.')[0]}, without the decimals (spreadsheets and pandas write "
+                f"{value.strip()} when the column has an empty cell)")
+    if code == "out_of_range" and column == "load" and isinstance(value, (int, float)) and 1 < value <= 100:
+        return "loads are fractions of full load, 0..1: in percent? divide by 100"
+    return "fix or remove this row"
 
 
 def with_column_hint(problems: list[Problem], hint: str) -> list[Problem]:
@@ -253,6 +264,36 @@ def validate_frame(df: pd.DataFrame, name: str | type[InputSchema], file: str, l
             problems += [p for p in problems_from_schema_errors(again.failure_cases, file, line_of, df)
                          if (p.column, p.line) not in seen]
     return df, problems
+
+
+def typed_cells(df: pd.DataFrame, name: str | type[InputSchema], problems: list[Problem], line_of
+                ) -> pd.DataFrame | None:
+    """The frame with the cells that have problems blanked and its number columns read as
+    numbers (blank: NaN), unvalidated: the rules across columns, rows and files (a VM larger
+    than every server, max power below idle) run on every good cell, so that a bad cell hides
+    nothing but itself, and compare false where a cell is blank. A problem of a whole row (no
+    column) or of its id (empty, given twice) drops the row. None if a column the schema
+    requires is missing."""
+    schema = _model(name).to_schema()
+    if any(col not in df.columns for col, spec in schema.columns.items() if spec.required):
+        return None
+    ids = {col for col, spec in schema.columns.items() if spec.unique}
+    row_of_line = {line_of(i): i for i in df.index}
+    out, dropped = df.copy(), set()
+    for p in problems:
+        idx = row_of_line.get(p.line) if p.line is not None else None
+        if idx is None:
+            continue
+        if p.column in out.columns and p.column not in ids:
+            out[p.column] = out[p.column].astype(object)
+            out.at[idx, p.column] = None
+        else:
+            dropped.add(idx)
+    out = out.drop(index=sorted(dropped))
+    for col, spec in schema.columns.items():
+        if col in out.columns and str(spec.dtype) in ("int64", "float64"):
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
+    return out
 
 
 def typed_rows(df: pd.DataFrame, name: str | type[InputSchema], problems: list[Problem], line_of) -> pd.DataFrame | None:
