@@ -99,6 +99,27 @@ def test_router_moves_load_off_vms_at_risk_as_far_as_the_others_have_room():
     assert set(r.route("ep", 20)) == {"a", "b"}
 
 
+def test_a_vm_missing_from_headroom_keeps_its_share():
+    """A VM absent from headroom was taken as fully free (1.0): it could grow without bound and
+    took the whole endpoint when the others were at risk, 27 times its share."""
+    r = Router(table({"a": 0.1, "b": 0.45, "c": 0.45}), headroom=pd.Series({"b": 0.01, "c": 0.01}))
+    got = pd.Series(r.route("ep", 1000)).value_counts()
+    assert got.to_dict() == {"b": 450, "c": 450, "a": 100}
+
+
+def test_router_checks_its_arguments_and_keeps_credits_by_vm():
+    """sessions shorter than the batch gave None as a VM, longer an IndexError, n=-1 a numpy
+    message; update(routing=) with the VMs in another order moved their credits to others."""
+    r = Router(table({"a": 0.5, "b": 0.3, "c": 0.2}))
+    for n, sessions in ((3, ["s1"]), (1, ["s1", "s2"]), (-1, None), (5.0, None), (True, None)):
+        with pytest.raises(ValueError):
+            r.route("ep", n, sessions=sessions)
+    r.route("ep", 7)
+    before = dict(zip(r._vms["ep"], r._credit["ep"]))
+    r.update(routing=table({"c": 0.2, "a": 0.5, "b": 0.3}))
+    assert dict(zip(r._vms["ep"], r._credit["ep"])) == pytest.approx(before)
+
+
 def test_shift_from_risk_never_pushes_a_vm_past_its_headroom():
     """Whatever the shares and headrooms, a safe VM ends at most at share / (1 - headroom), the
     shares still sum to 1, and a VM at risk never gains."""

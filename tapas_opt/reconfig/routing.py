@@ -245,7 +245,9 @@ class Router:
         w = w / w.sum()
         if self.headroom is None:
             return w
-        room = self.headroom.reindex(self._vms[endpoint]).fillna(1.0).to_numpy(float)
+        # A VM missing from headroom (NaN) keeps its share: it neither sheds load nor takes more
+        # (as 1.0 it could take the whole endpoint).
+        room = self.headroom.reindex(self._vms[endpoint]).to_numpy(float)
         self._risky[endpoint] = room < self.min_headroom
         return shift_from_risk(w, room, self.min_headroom)
 
@@ -255,12 +257,12 @@ class Router:
             self.headroom = headroom
         if routing is not None:
             self.routing = routing
-            old = dict(self._credit)
+            old = {ep: dict(zip(self._vms[ep], credit)) for ep, credit in self._credit.items()}
             self._vms, self._weights, self._credit, self._risky = {}, {}, {}, {}
             self.__post_init__()
-            for ep, credit in old.items():
-                if ep in self._credit and len(credit) == len(self._credit[ep]):
-                    self._credit[ep] = credit
+            for ep, credit in old.items():  # by VM: the new frame may list them in another order
+                if ep in self._credit:
+                    self._credit[ep] = np.array([credit.get(vm, 0.0) for vm in self._vms[ep]])
         else:
             for ep in self._vms:
                 shares = self.routing.loc[self.routing["endpoint"] == ep, "share"].to_numpy(float)
@@ -282,6 +284,10 @@ class Router:
         """
         if endpoint not in self._vms:
             raise KeyError(f"unknown endpoint {endpoint!r}")
+        if isinstance(n_requests, bool) or not isinstance(n_requests, (int, np.integer)) or n_requests < 0:
+            raise ValueError(f"n_requests must be a whole number >= 0, not {n_requests!r}")
+        if sessions is not None and len(sessions) != n_requests:
+            raise ValueError(f"sessions has {len(sessions)} keys for {n_requests} requests: give one per request")
         vms, w = self._vms[endpoint], self._weights[endpoint]
         pos = {vm: i for i, vm in enumerate(vms)} if sessions is not None else {}
         target = self._credit[endpoint] + n_requests * w
@@ -335,7 +341,7 @@ def _check_routing_frame(routing: pd.DataFrame) -> None:
     if bad.any():
         first = routing.loc[bad].iloc[0]
         raise ValueError(f"{int(bad.sum())} share(s) are not finite numbers >= 0 (first: endpoint "
-                         f"{first['endpoint']!r}, VM {first['vm_id']!r}, share {first['share']!r})")
+                         f"{first['endpoint']!r}, VM {first['vm_id']!r}, share {first['share']})")
 
 
 def shift_from_risk(w: np.ndarray, headroom: np.ndarray, min_headroom: float) -> np.ndarray:
@@ -345,11 +351,13 @@ def shift_from_risk(w: np.ndarray, headroom: np.ndarray, min_headroom: float) ->
     for its throughput; conservative for its row, aisle and GPU, to which it is one
     contributor). What the others cannot take stays on the VMs at risk, in proportion to
     their shares: dropping them outright sent a whole endpoint to its one VM with headroom,
-    5.5 times its throughput, when a plan left the others at their limits."""
-    risky = headroom < min_headroom
+    5.5 times its throughput, when a plan left the others at their limits. A VM whose headroom
+    is unknown (NaN) keeps its share."""
+    risky = headroom < min_headroom  # (NaN: unknown, not at risk)
     if not risky.any() or risky.all():
         return w
-    cap = np.where(risky, w, w / np.maximum(1.0 - np.clip(headroom, 0.0, 1.0), 1e-9))
+    known = np.isfinite(headroom)
+    cap = np.where(risky | ~known, w, w / np.maximum(1.0 - np.clip(np.nan_to_num(headroom), 0.0, 1.0), 1e-9))
     spare = np.where(risky, 0.0, cap - w)
     moving = w[risky].sum()
     moved = min(moving, spare.sum())
