@@ -276,6 +276,14 @@ def test_emergencies_from_reconfigure_are_tabled(plans, tmp_path):
     assert '<section id="emergencies">' in html and 'class="emergency-chart"' in html
     assert summary["events"][0]["description"] in html
     assert f"{100 * summary['limits']['peak_row_power_ratio']['if_unchanged']:.1f} %" in html
+    assert f"<td>{summary['policy']}</td>" in html  # two policies' plans of one event are told apart
+    assert "a plan for room" not in res.output
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "summary.json").write_text(json.dumps({**summary, "name": "another-room"}))
+    res = report(plans["optimal"], "-i", EXAMPLE, "--emergency", other, "--out", out, "--json")
+    said = json.loads(res.stdout)["warnings"]
+    assert res.exit_code == 0 and any("a plan for room 'another-room', not 'example-room'" in w for w in said)
 
 
 def test_an_emergency_dir_without_summary_is_malformed(plans, tmp_path):

@@ -499,5 +499,6 @@ def test_a_caps_row_for_another_server_or_size_is_refused(capped_plan):
     got = sorted((p.code, p.line, p.column) for p in err.value.problems)
     assert got == [("cap_mismatch", 2, "gpus"), ("cap_mismatch", 2, "server_id")]
     assert "route caps the VM where it runs" in err.value.problems[0].message
+    assert "np.str_" not in " ".join(p.message for p in err.value.problems)  # ids as the files write them
     table.assign(server_id=None, gpus=None).to_csv(caps, index=False)
     assert read_caps(caps, inst)[list(inst.iaas["vm_id"]).index("i1")] == 0.5

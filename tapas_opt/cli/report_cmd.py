@@ -63,7 +63,8 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     temperature and by peak power; servers that receive a VM marked), each row's power and each
     aisle's airflow over the horizon against its limit, the summary numbers and the unplaced VMs
     with their reasons; with --baseline, both plans side by side; with --emergency, what
-    'tapas-opt reconfigure' does in each event; with --simulation, the policies of 'tapas-opt
+    'tapas-opt reconfigure' does in each event, by policy (a warning when made for another
+    room); with --simulation, the policies of 'tapas-opt
     simulate' side by side; with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is recomputed from the inventory and the
     plan with the physics module (as 'tapas-opt verify' does, with its warnings: a plan made for
     another inventory). Outputs of other commands with edited or foreign files are bad input (exit 2). Exit code 0 when the report is
@@ -84,6 +85,8 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     with progress_steps(steps, enabled=not quiet and not as_json) as step:
         step()
         inv = load_inventory(inventory_dir)
+        others = [f"--emergency {e.path}: a plan for room {e.room!r}, not {inv.config.name!r} (this inventory's)"
+                  for e in emergencies if e.room is not None and e.room != inv.config.name]
         step()
         view = load_plan_view(plan_dir, inv, label="plan", forecast_method=forecast_method)
         base = None
@@ -107,12 +110,14 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
             pngs = write_pngs(png_dir, view, base)
     if as_json:
         print_json({"report": str(path), "png": [str(p) for p in pngs], "plan": view.headline(),
-                    "warnings": view.warnings, "baseline_warnings": base.warnings if base is not None else None,
+                    "warnings": view.warnings + others, "baseline_warnings": base.warnings if base is not None else None,
                     "baseline": base.headline() if base is not None else None})
     elif not quiet:
         for v in (view, base) if base is not None else (view,):
             for w in v.warnings:
                 click.echo(f"warning ({v.label}): {w}", err=True)
+        for w in others:
+            click.echo(f"warning: {w}", err=True)
         for line in violation_lines(view.violations):
             click.echo(f"violation: {line}", err=True)
         h = view.headline()

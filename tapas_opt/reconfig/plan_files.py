@@ -165,14 +165,14 @@ def _placement_mismatches(rec: pd.Series, instance: ReconfigInstance, i: int, fi
     edit there (a cap meant for another server, a VM resized since the plan) would change
     nothing. An empty or absent cell says nothing."""
     vm = rec["vm_id"]
-    actual = {"server_id": instance.server_ids[int(instance.iaas.at[i, "server"])],
+    actual = {"server_id": str(instance.server_ids[int(instance.iaas.at[i, "server"])]),
               "gpus": int(instance.iaas.at[i, "gpus"])}
     problems = []
     for col, want in actual.items():
         given = rec.get(col)
         if given is None or pd.isna(given) or (given == want if col == "server_id" else float(given) == want):
             continue
-        shown = repr(given) if col == "server_id" else f"{float(given):g}"
+        shown = repr(str(given)) if col == "server_id" else f"{float(given):g}"
         problems.append(Problem("cap_mismatch", file, f"{col} {shown} is not {vm!r}'s: it runs on "
                                 f"{actual['server_id']!r} with {actual['gpus']} GPUs; route caps the VM where it runs",
                                 "the plan is for another inventory: run reconfigure again, or correct the cell",

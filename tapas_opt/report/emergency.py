@@ -39,6 +39,16 @@ class Emergency:
     summary: dict
 
     @property
+    def room(self) -> str | None:
+        """The room the plan was made for (summary.json ``name``), if it says."""
+        name = self.summary.get("name")
+        return None if name is None else str(name)
+
+    @property
+    def policy(self) -> str:
+        return str(self.summary.get("policy") or "–")
+
+    @property
     def event(self) -> str:
         return "; ".join(e.get("description") or e.get("event", "?") for e in self.summary["events"]) or "none"
 
@@ -67,7 +77,7 @@ def _num(x, fmt: str) -> str:
 
 def emergencies_table(items: list[Emergency]) -> str:
     """One line per emergency: what it costs and how close the rows come to their limits."""
-    head = ["event", "at", "status", "SaaS load served", "SaaS quality loss", "SaaS performance",
+    head = ["event", "at", "policy", "status", "SaaS load served", "SaaS quality loss", "SaaS performance",
             "IaaS VMs capped", "IaaS performance", "reloads / online changes",
             "peak row power: before / if nothing is done / with the plan", "max GPU with the plan"]
     rows = []
@@ -79,7 +89,7 @@ def emergencies_table(items: list[Emergency]) -> str:
         temp = lim.get("max_gpu_temp_c", {})
         cls = "better" if s["status"] == "ok" else "worse"
         rows.append(
-            f"<tr><td>{escape(e.event)}</td><td>{escape(str(s.get('time', '')))}</td>"
+            f"<tr><td>{escape(e.event)}</td><td>{escape(str(s.get('time', '')))}</td><td>{escape(e.policy)}</td>"
             f'<td><span class="{cls}">{escape(str(s["status"]))}</span></td>'
             f'<td class="n">{_num(saas.get("served_pct"), ".1f")} %</td>'
             f'<td class="n">{_num(saas.get("quality_loss_pct"), ".2f")} %</td>'
