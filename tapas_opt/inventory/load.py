@@ -8,10 +8,8 @@ line a text editor shows for CSV (header = line 1) and the 1-based row number fo
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
-
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +192,7 @@ def read_user_table(path: Path | str, file: str | None = None) -> pd.DataFrame:
     path = Path(path)
     separated = wrong_separator(path)
     if separated is not None:
-        raise InventoryError([dataclasses.replace(separated, file=file or path.name)])
+        raise InventoryError([replace(separated, file=file or path.name)])
     try:
         return read_table(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a user-facing problem

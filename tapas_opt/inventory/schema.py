@@ -9,6 +9,7 @@ Extra columns are allowed and kept (``strict=False``).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -93,6 +94,16 @@ class Bounds:
     lo_open: bool = False
     hi_open: bool = False
     integer: bool = False
+
+    def admits(self, value) -> bool:
+        """Is ``value`` a finite number (whole, for an integer column) within the range?"""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        if self.integer and not float(value).is_integer():
+            return False
+        if self.lo is not None and (value <= self.lo if self.lo_open else value < self.lo):
+            return False
+        return self.hi is None or (value < self.hi if self.hi_open else value <= self.hi)
 
 
 @lru_cache(maxsize=None)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from tapas_opt.distributed import DEFAULT_WORKERS, TaskOutcome, dask_client, run_local, run_tasks
 from tapas_opt.io import atomic_write_bytes, write_json
-from tapas_opt.whatif.spec import ScenarioSpec, Sweep, fingerprint
+from tapas_opt.whatif.spec import SERVER_COUNT_KEYS, ScenarioSpec, Sweep, fingerprint
 
 DEFAULT_BUDGETS_PCT = (1.0, 5.0, 10.0)
 
@@ -164,8 +164,8 @@ def _one_type_per_column(frame: pd.DataFrame) -> pd.DataFrame:
     """A column that mixes text and numbers (a swept value that is 0 in one scenario and
     ``{R01: 4}`` in the next) as text throughout: Parquet holds one type per column."""
     for column in frame.columns[frame.dtypes == object]:
-        values = frame[column].dropna()
-        if values.map(lambda v: isinstance(v, str)).any() and not values.map(lambda v: isinstance(v, str)).all():
+        is_text = frame[column].dropna().map(lambda v: isinstance(v, str))
+        if is_text.any() and not is_text.all():
             frame[column] = frame[column].map(lambda v: v if v is None or isinstance(v, str) or pd.isna(v)
                                               else json.dumps(v))
     return frame
@@ -215,9 +215,6 @@ def deployable_table(table: pd.DataFrame, budgets_pct=DEFAULT_BUDGETS_PCT,
                 best = n
             out.append({"group": label, "budget_pct": float(budget), "max_servers_per_row": best, "metric": metric})
     return pd.DataFrame(out)
-
-
-SERVER_COUNT_KEYS = ("per_row", "racks_per_row")
 
 
 def _server_count_param(column: str) -> bool:

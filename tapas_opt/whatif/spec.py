@@ -353,7 +353,7 @@ number that exhausts a worker's memory."""
 def _check_add_servers(value, c: _Checker, p: tuple, facts: BaseFacts) -> None:
     if not c.mapping(value, p, _ADD_SERVERS_KEYS):
         return
-    for key in [k for k in ("per_row", "racks_per_row") if k in value]:
+    for key in [k for k in SERVER_COUNT_KEYS if k in value]:
         v = value[key]
         if isinstance(v, dict):  # per row: the same bound as one number for every row
             _id_map(v, c, (*p, key), facts.rows, "row", 0, True, hi=MAX_ADDED_PER_ROW)
@@ -888,7 +888,7 @@ def _one_server_count(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     add = m.changes.get("add_servers")
     if not isinstance(add, dict):
         return
-    given = [k for k in ("per_row", "racks_per_row") if k in add]
+    given = [k for k in SERVER_COUNT_KEYS if k in add]
     if len(given) == 1:
         return
     hint = "per_row: 4 (servers in every row) or racks_per_row: 1 (racks of the row's size)"
@@ -896,7 +896,7 @@ def _one_server_count(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
         _, where = at.of(m, ("changes", "add_servers"))
         yield _key_level(where), "bad_value", "give exactly one of per_row and racks_per_row (neither is given)", hint
         return
-    (ra, a), (rb, b) = (at.of(m, ("changes", "add_servers", k)) for k in ("per_row", "racks_per_row"))
+    (ra, a), (rb, b) = (at.of(m, ("changes", "add_servers", k)) for k in SERVER_COUNT_KEYS)
     a, b = _key_level(a), _key_level(b)
     if a == b or _same_part(a, b):
         yield (a if a == b else a[:-1]), "bad_value", "give exactly one of per_row and racks_per_row", hint
@@ -930,7 +930,9 @@ def _gpus_with_their_power(m: Merged, at: _Origins, facts: BaseFacts, traces: di
     drew what 8 did, and the room looked cooler with more of them."""
     add = m.changes.get("add_servers")
     hw = add.get("hardware") if isinstance(add, dict) else None
-    if not isinstance(hw, dict) or "max_power_kw" in hw or not _valid_gpu_count(hw.get("gpus")):
+    if not isinstance(hw, dict) or "max_power_kw" in hw:
+        return
+    if not column_bounds("servers", "gpus").admits(hw.get("gpus")):
         return  # (a count out of servers.csv's bounds is reported as such)
     others = sorted({int(g) for _, rng in _clone_ranges(add, facts) for g in rng["gpus"] if g != hw["gpus"]})
     if others:
@@ -938,11 +940,6 @@ def _gpus_with_their_power(m: Merged, at: _Origins, facts: BaseFacts, traces: di
             (f"gpus {show(hw['gpus'])} without max_power_kw: the new servers would keep the power of the "
              f"{'/'.join(map(str, others))}-GPU servers they are cloned from"), \
             "give the new hardware's max_power_kw (and idle_power_kw, airflow) too"
-
-
-def _valid_gpu_count(value) -> bool:
-    bounds = column_bounds("servers", "gpus")
-    return is_number(value) and float(value).is_integer() and bounds.lo < value <= bounds.hi
 
 
 def _idle_below_max(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
@@ -1016,8 +1013,7 @@ def _failure_in_horizon(m: Merged, at: _Origins, facts: BaseFacts, traces: dict)
         return  # a plain list of events starts at the peak day: always inside
     events = failures.get("events")
     start, length = failures.get("start_h"), failures.get("hours", DEFAULT_FAILURE_HOURS)
-    if (not isinstance(events, list) or all(str(e).strip().lower() == "none" for e in events)
-            or not is_number(start) or not (length is None or is_number(length))):
+    if not _names_events(events) or not is_number(start) or not (length is None or is_number(length)):
         return
     horizon, own = m.settings.get("horizon_h"), is_number(m.settings.get("horizon_h"))
     horizon = horizon if own else facts.horizon_h
@@ -1042,14 +1038,18 @@ def _failure_in_horizon(m: Merged, at: _Origins, facts: BaseFacts, traces: dict)
             f"start it at a multiple of {show(step / 60)} h, or make it longer"
 
 
+def _names_events(events) -> bool:
+    """Does a failures.events value name a failure ('none' names none)?"""
+    return isinstance(events, list) and any(str(e).strip().lower() != "none" for e in events)
+
+
 def _failure_timing_without_events(m: Merged, at: _Origins, facts: BaseFacts, traces: dict):
     """``failures: {start_h: 10}`` with no events ran the scenario without a failure, silently
     (like weather_start without weather)."""
     failures = m.changes.get("failures")
     if not isinstance(failures, dict):
         return
-    events = failures.get("events")
-    if isinstance(events, list) and any(str(e).strip().lower() != "none" for e in events):
+    if _names_events(failures.get("events")):
         return
     for key in ("start_h", "hours"):
         if key in failures:
