@@ -563,6 +563,29 @@ def test_baselines_on_the_same_code_path(small_prep):
     assert best.saas_load.sum() == pytest.approx(inst.total_demand)
 
 
+def test_uniform_cap_power_levels_mean_what_the_catalogue_means(small_prep):
+    """A uniform cap writes each capped SaaS VM's power level in the catalogue's meaning
+    (``saas_physics``): at that level the VM's GPUs stay within the cap, and a VM that cannot
+    serve its whole load there serves exactly its capacity at that level. A level relative to
+    the VM's own demand (as before) left such a VM shedding load with capacity to spare
+    (4.8 of 6.3 units), which ``route --configs`` then filled past the row's limit."""
+    from tapas_opt.reconfig.baselines import event_scope, uniform_cap_plan
+    from tapas_opt.reconfig.evaluate import saas_physics, saas_rates
+
+    inst = build_reconfig_instance(small_prep, CAT, parse_events(["ups-failure"]))
+    level = float(np.median(saas_physics(inst, ReconfigPlan.unchanged(inst))["gpu_load"]))
+    plan = uniform_cap_plan(inst, level, event_scope(inst))
+    capped = plan.saas_clock < 1
+    assert capped.any() and (~capped).any()
+    assert (saas_physics(inst, plan)["gpu_load"][capped] <= level + 1e-6).all()
+    demand = inst.saas["demand"].to_numpy(float)
+    np.testing.assert_array_equal(plan.saas_load[~capped], demand[~capped])
+    shed = plan.saas_load < demand - 1e-9
+    assert shed.any()
+    capacity = saas_rates(inst, plan, thermal=False)["capacity"]
+    np.testing.assert_allclose(plan.saas_load[shed], capacity[shed], rtol=1e-6)
+
+
 def test_same_input_same_plan(small_prep):
     """Deterministic: two solves give the same configurations and loads."""
     inst = build_reconfig_instance(small_prep, CAT, parse_events(["ups-failure"]))

@@ -61,6 +61,41 @@ def test_routing_lp_moves_load_to_the_quiet_row(busy_and_quiet):
     np.testing.assert_allclose(np.bincount(ep, res.loads), inst.endpoint_demand, atol=1e-6)
 
 
+def test_routing_leaves_load_unserved_before_it_breaks_a_limit(busy_and_quiet):
+    """Limits first: with row A cut to 14.5 kW (IaaS and idle draw 14.1) and row B to 7 kW
+    (idle 6), the SaaS VMs can serve only what fits in 1.4 kW; the LP serves that much and no
+    more, with both rows within their limits, rather than serve everything over them (it did:
+    1e4 per unserved unit outweighed 100 per unit of a row's ratio over its limit)."""
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["row-power:A:14.5", "row-power:B:7"]))
+    res = solve_routing_slot(inst, ReconfigPlan.unchanged(inst))
+    assert res.status == "optimal"
+    assert res.z_row == pytest.approx(1.0, abs=1e-6)
+    assert res.unserved.sum() > 0.5 * inst.endpoint_demand.sum()
+    routed = ReconfigPlan.unchanged(inst)
+    routed.saas_load = res.loads
+    ev = check_plan(inst, routed)
+    assert (ev.row_kw <= ev.row_limit_kw * (1 + 1e-6)).all()
+    assert res.loads.sum() + res.unserved.sum() == pytest.approx(inst.endpoint_demand.sum())
+
+
+def test_routing_a_slot_no_split_can_fit_makes_the_excess_smallest_then_serves(busy_and_quiet):
+    """Row A cut below what its IaaS VMs and idle servers draw (14.1 kW): no split meets it, so
+    the LP keeps row A's excess to that floor (its SaaS VM s1 carries nothing) and serves the
+    rest of the load in row B, which has room for it."""
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["row-power:A:12"]))
+    res = solve_routing_slot(inst, ReconfigPlan.unchanged(inst))
+    assert res.status == "optimal"
+    s1 = int(np.flatnonzero(inst.saas["vm_id"].to_numpy() == "s1")[0])
+    assert res.loads[s1] == pytest.approx(0.0, abs=1e-6)
+    nothing = ReconfigPlan.unchanged(inst)
+    nothing.saas_load = np.zeros(len(inst.saas))
+    floor = check_plan(inst, nothing).row_kw[0] / 12.0
+    assert res.z_row == pytest.approx(floor, rel=1e-6)
+    assert res.unserved.sum() == pytest.approx(0.0, abs=1e-6)
+
+
 def test_route_writes_every_slot(busy_and_quiet, tmp_path):
     """route() over the horizon: one share per VM and slot, shares of an endpoint sum to one."""
     out = route(busy_and_quiet, tmp_path / "r", prepared=prepare_room(busy_and_quiet, forecast_method="template"))

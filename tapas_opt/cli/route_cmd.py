@@ -31,7 +31,8 @@ def route(inventory_dir, out_dir, at, events, configs_path, catalogue, forecast_
 
     Per slot, an LP splits every endpoint's forecast load over its VMs so that rows, aisles and
     GPUs stay as far from their limits as possible while every VM stays within its throughput
-    under the SLO. Writes routing.csv (timestamp, endpoint, vm_id, share, load_units), slots.csv
+    under the SLO; limits come first: load is left unserved before a limit the slot can meet
+    is broken. Writes routing.csv (timestamp, endpoint, vm_id, share, load_units), slots.csv
     and summary.json to --out. Exit code 1 if some slot cannot serve its whole load or
     leaves a row, aisle or GPU over its limit.
     """

@@ -15,8 +15,9 @@
 
 ``uniform-cap``: every GPU in the event's scope (the room for a UPS failure or a heat wave, the
 aisle for an AHU failure, the row for a row-power event) gets the same power limit, the highest
-that meets every limit (bisection). Capped GPUs serve less (``throughput_fraction_at_power``);
-SaaS load is not moved and no model changes, so quality is untouched and SLOs may be missed.
+that meets every limit (bisection). A capped SaaS VM runs at the highest power level whose
+dynamic power fits the cap and serves what that level's throughput allows
+(``throughput_fraction_at_power``); SaaS load is not moved and no model changes, so quality is untouched and SLOs may be missed.
 """
 
 from __future__ import annotations
@@ -184,16 +185,47 @@ def event_scope(instance: ReconfigInstance) -> np.ndarray:
     return servers
 
 
+def _saas_power_levels_under_cap(instance: ReconfigInstance, plan: ReconfigPlan, level: float,
+                                 iterations: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Per SaaS VM, the highest power level (``saas_clock``, the catalogue's meaning: see
+    :func:`~tapas_opt.reconfig.evaluate.saas_physics`) at which its busy GPUs draw at most
+    ``level`` of their dynamic range while serving what they can of the VM's load, and that load.
+
+    A VM at level ``k`` serves ``min(D, capacity * k**alpha)`` units for ``energy * k /
+    k**alpha`` per unit; its GPUs' dynamic load grows with ``k``, so bisection finds the level.
+    Writing the cap as a level of this meaning keeps configs.csv's ``power_level`` and the VM's
+    capacity at it true to the cap: re-read by ``route --configs``, the VM cannot be given more
+    load than the cap lets it serve (a level relative to the VM's own demand could)."""
+    c, s = instance.cfg, instance.saas
+    cfg = np.asarray(plan.saas_config, int)
+    alpha = saas_alpha(instance, cfg)
+    demand = np.asarray(plan.saas_load, float)
+    gpus = s["gpus"].to_numpy(float)
+    busy = np.maximum(gpus * c["active_share"][cfg], EPS)
+    full = gpus * c["capacity_ratio"][cfg]
+
+    def served_and_load(k):
+        speed = physics.throughput_fraction_at_power(k, alpha)
+        served = np.minimum(demand, full * speed)
+        return served, c["energy_ratio"][cfg] * k / np.maximum(speed, EPS) * served / busy
+
+    lo, hi = np.zeros(len(s)), np.ones(len(s))
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        fits = served_and_load(mid)[1] <= level
+        lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid)
+    uncapped = c["energy_ratio"][cfg] * demand / busy <= level
+    return np.where(uncapped, 1.0, lo), np.where(uncapped, demand, served_and_load(lo)[0])
+
+
 def uniform_cap_plan(instance: ReconfigInstance, level: float, scope: np.ndarray) -> ReconfigPlan:
     """Every GPU of the servers in ``scope`` limited to ``level`` of its dynamic power range."""
     plan = ReconfigPlan.unchanged(instance, "uniform-cap")
     s, iaas = instance.saas, instance.iaas
     in_s = scope[s["server"].to_numpy(int)]
-    gpu_load = instance.saas["demand"].to_numpy(float) * instance.cfg["energy_ratio"][plan.saas_config] \
-        / np.maximum(s["gpus"].to_numpy(float) * instance.cfg["active_share"][plan.saas_config], EPS)
-    ratio = np.where(in_s & (gpu_load > level), level / np.maximum(gpu_load, EPS), 1.0)
-    plan.saas_clock = ratio
-    plan.saas_load = plan.saas_load * physics.throughput_fraction_at_power(ratio, saas_alpha(instance, plan.saas_config))
+    clock, served = _saas_power_levels_under_cap(instance, plan, level)
+    plan.saas_clock = np.where(in_s, clock, 1.0)
+    plan.saas_load = np.where(in_s, served, plan.saas_load)
     in_i = scope[iaas["server"].to_numpy(int)]
     plan.iaas_load = np.where(in_i, np.minimum(plan.iaas_load, level), plan.iaas_load)
     plan.notes.append(f"uniform GPU power cap at {level:.3f} of the dynamic range on {int(scope.sum())} servers")

@@ -4,15 +4,21 @@
 GPUs stay as far from their limits as possible, while every VM stays within the throughput its
 configuration has under the SLO (and within its server's GPU temperature limit):
 
-    minimise   Z_row + Z_aisle + Z_temp + W_over * sum_k max(0, Z_k - 1)
-               + eps * sum_r P_r / P_r^max + W * sum_e unserved_e
+    1. minimise   sum_k max(0, Z_k - 1)                     (limits first: the least excess)
+    2. minimise   Z_row + Z_aisle + Z_temp + eps * sum_r P_r / P_r^max + W * sum_e unserved_e
+                  with every max(0, Z_k - 1) held at its step-1 value
     subject to sum_{v in e} l_v + unserved_e = D_e                      (every endpoint)
                P_r / P_r^max <= Z_row,  Q_a / Q_a^max <= Z_aisle          (rows, aisles)
                T_v / T^max <= Z_temp                                      (every SaaS VM)
                0 <= l_v <= cap_v                                          (SLO throughput)
 
 with P_r, Q_a and T_v linear in the loads through :mod:`tapas_opt.physics` (as in the
-reconfiguration model). :func:`solve_routing` repeats it for every slot of the horizon.
+reconfiguration model). The order is lexicographic: a row over its power limit trips its
+breaker or gets capped, so load goes unserved before a limit the slot can meet is broken; if
+even no SaaS load at all breaks one (IaaS and idle power alone), the excess is made as small
+as it can be and then as much load as possible is served within it. Step 2 then serves the
+most load (``W`` per unit) and, within that, keeps rows, aisles and GPUs furthest from their
+limits. The route command repeats it for every slot of the horizon.
 
 :class:`Router` is what a load balancer calls per request batch: it keeps each endpoint's LP
 shares, moves load off VMs at risk (too little headroom on their row, aisle, GPU temperature
@@ -41,9 +47,8 @@ the rounding of a plan's files (configs.csv keeps power levels to 4 decimals, ca
 4), not a shortage."""
 EPS_SPREAD = 1e-3
 W_UNSERVED = 1e4
-W_OVER = 1e2
-"""Per unit of a peak ratio above 1 (a limit broken): without it the sum of the three peaks
-could buy a cooler GPU with a row over its power limit."""
+OVER_TOL = 1e-7
+"""Slack on step 1's excess over a limit when step 2 holds it (ratio of the limit)."""
 
 
 @dataclass
@@ -71,6 +76,27 @@ def _temp_line(instance: ReconfigInstance, plan: ReconfigPlan) -> tuple[np.ndarr
     return t0, (t1 - t0) * rates["energy"] / np.maximum(rates["busy"], 1e-12)
 
 
+def _solve_limits_first(solver: pywraplp.Solver, overs: list, objective: dict) -> str:
+    """Step 1 minimises the excess over the limits; step 2 holds it and minimises
+    ``objective`` (see the module docstring). "optimal", "feasible" or "failed"."""
+    words = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "feasible"}
+    obj = solver.Objective()
+    for over in overs:
+        obj.SetCoefficient(over, 1.0)
+    obj.SetMinimization()
+    first = words.get(solver.Solve(), "failed")
+    if first == "failed":
+        return first
+    least = [over.solution_value() for over in overs]  # read all before the model changes
+    for over, value in zip(overs, least):
+        over.SetUb(value * (1.0 + 1e-6) + OVER_TOL)
+        obj.SetCoefficient(over, 0.0)
+    for var, coef in objective.items():
+        obj.SetCoefficient(var, coef)
+    second = words.get(solver.Solve(), "failed")
+    return "feasible" if second == "optimal" and first != "optimal" else second
+
+
 def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_units: np.ndarray | None = None,
                        iaas_load: np.ndarray | None = None, pools: np.ndarray | None = None) -> RoutingSlot:
     """The routing LP at the instance's slot (see the module docstring) with the plan's
@@ -96,16 +122,16 @@ def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_un
     lv = [solver.NumVar(0.0, float(max(cap[v], 0.0)), f"l_{v}") for v in range(len(s))]
     un = [solver.NumVar(0.0, solver.infinity(), f"u_{e_}") for e_ in range(len(demand))]
     z_row, z_aisle, z_temp = (solver.NumVar(0.0, solver.infinity(), n) for n in ("z_row", "z_aisle", "z_temp"))
-    obj = solver.Objective()
+    overs = []
     for z in (z_row, z_aisle, z_temp):
-        obj.SetCoefficient(z, 1.0)
         over = solver.NumVar(0.0, solver.infinity(), f"over_{z.name()}")  # over >= z - 1
         ct = solver.Constraint(-1.0, solver.infinity(), f"limit_{z.name()}")
         ct.SetCoefficient(over, 1.0)
         ct.SetCoefficient(z, -1.0)
-        obj.SetCoefficient(over, W_OVER)
-    for u in un:
-        obj.SetCoefficient(u, W_UNSERVED)
+        overs.append(over)
+    # Step 2's objective, set once step 1 has fixed the excess over the limits.
+    obj2: dict = {z: 1.0 for z in (z_row, z_aisle, z_temp)}
+    obj2.update({u: W_UNSERVED for u in un})
     ep = inst.saas_endpoint_idx if pools is None else np.asarray(pools, int)
     cons = [solver.Constraint(float(demand[i]), float(demand[i]), f"demand_{i}") for i in range(len(demand))]
     for i, u in enumerate(un):
@@ -119,7 +145,7 @@ def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_un
         ct.SetCoefficient(z_row, -1.0)
         for v in np.flatnonzero(row == r):
             ct.SetCoefficient(lv[v], float(kw[v]) / lim)
-            obj.SetCoefficient(lv[v], obj.GetCoefficient(lv[v]) + EPS_SPREAD * float(kw[v]) / lim)
+            obj2[lv[v]] = EPS_SPREAD * float(kw[v]) / lim
     for a in range(inst.n_aisles):
         lim = float(inst.aisle_limit_cfm[a])
         ct = solver.Constraint(-solver.infinity(), -float(fixed_cfm[a]) / lim, f"aisle_{a}")
@@ -131,9 +157,7 @@ def solve_routing_slot(instance: ReconfigInstance, plan: ReconfigPlan, demand_un
         ct = solver.Constraint(-solver.infinity(), -float(t0[v]) / tl, f"temp_{v}")
         ct.SetCoefficient(z_temp, -1.0)
         ct.SetCoefficient(lv[v], float(t1[v]) / tl)
-    obj.SetMinimization()
-    status = solver.Solve()
-    word = {pywraplp.Solver.OPTIMAL: "optimal", pywraplp.Solver.FEASIBLE: "feasible"}.get(status, "failed")
+    word = _solve_limits_first(solver, overs, obj2)
     if word == "failed":
         loads = np.asarray(plan.saas_load, float).copy()
         return RoutingSlot(inst.slot, inst.time, loads, np.nan, np.nan, np.nan, np.zeros(len(demand)), word)
