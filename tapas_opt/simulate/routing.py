@@ -1,8 +1,10 @@
 """The routing LP of the ``tapas`` router, built once per run and re-solved every step.
 
 Per step ``t``, with SaaS loads ``l_v`` (units: one GPU of the default configuration at full
-load), the objective of the reconfiguration engineer's routing LP
-(``tapas_opt.reconfig.routing.solve_routing_slot``)::
+load), the objective of the second step of the reconfiguration engineer's routing LP
+(``tapas_opt.reconfig.routing.solve_routing_slot``). Its first step, leaving load unserved
+rather than break a limit, has no place here: the simulator replays the requests that arrive,
+and a row over its limit is power-capped (the engine's step 5), which is what it measures::
 
     minimise   Z_row + Z_aisle + Z_temp + stick * sum_v |l_v - prev_v| + 1e4 * sum_e short_e
     subject to sum_{v in e} l_v + short_e = D_e                         every endpoint
