@@ -360,7 +360,9 @@ def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_
     pd.DataFrame({"vm_id": ["i1"], "kind": ["iaas"], "load_after": [0.5]}).to_csv(configs.with_name("caps.csv"), index=False)
     config, clock, warnings = read_configs(configs, inst)
     assert list(config) == list(inst.saas["current"]) and clock == pytest.approx([0.6, 1.0, 1.0])
-    assert len(warnings) == 1 and "not in configs.csv" in warnings[0]  # s3 keeps its configuration
+    assert len(warnings) == 2 and "not in configs.csv" in warnings[1]  # s3 keeps its configuration
+    assert "1 SaaS VM(s) of configs.csv run at a power level too low for their latency SLO" in warnings[0]
+    assert "'s1'" in warnings[0]  # 0.6 of llama-70b's default: 20 % slower tokens than its SLO allows
     caps = read_caps(configs.with_name("caps.csv"), inst)
     assert caps[list(inst.iaas["vm_id"]).index("i1")] == 0.5
     res = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--event", "row-power:A:14.5",
@@ -371,6 +373,24 @@ def test_route_takes_the_reconfigured_power_levels_and_caps(busy_and_quiet, tmp_
     bad = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(configs), "--out", str(tmp_path / "b"),
                                     "--forecast-method", "template"])
     assert bad.exit_code == 2 and "power_level" in bad.output
+
+
+def test_a_power_level_below_the_gpus_minimum_power_is_refused(busy_and_quiet, tmp_path):
+    """A power level at which the GPUs would draw less than their minimum power limit (100 W
+    on GPUs of 50-400 W: 1/7 of the dynamic range at full throughput) is out of range, with the
+    lowest level the VM can run at; the same floor as an IaaS cap."""
+    from tapas_opt.reconfig.run import read_configs
+
+    prep = prepare_room(busy_and_quiet, forecast_method="template")
+    inst = build_reconfig_instance(prep, CAT, parse_events(["none"]))
+    current = [CAT.configs.at[c, "config_id"] for c in inst.saas["current"]]
+    configs = tmp_path / "configs.csv"
+    pd.DataFrame({"vm_id": ["s1", "s2"], "config_id": current[:2], "power_level": [0.05, 0.15]}).to_csv(configs, index=False)
+    with pytest.raises(InventoryError) as err:
+        read_configs(configs, inst)
+    (problem,) = err.value.problems
+    assert problem.code == "out_of_range" and problem.line == 2 and problem.column == "power_level"
+    assert "below the lowest its GPUs can be held to (0.1429: 100 W per GPU" in problem.message
 
 
 def test_route_refuses_a_configs_file_that_is_ambiguous_or_of_another_family(busy_and_quiet, tmp_path):

@@ -16,9 +16,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from tapas_opt import physics
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import line_mapper, listed_twice, read_user_table
 from tapas_opt.inventory.schema import InputSchema, validate_frame, with_column_hint
+from tapas_opt.reconfig.evaluate import saas_alpha
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.summary import iaas_cap
 
@@ -107,10 +109,18 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
                 problems.append(Problem("out_of_range", path.name, f"power_level {level:g} is not in "
                                         f"0..{own:g} (the level of {rec['config_id']})", column="power_level", line=line_of(idx)))
                 continue
+            lowest = own * float(_lowest_clock(instance, v, c))
+            if level < lowest - 1e-4:
+                problems.append(Problem("out_of_range", path.name, f"power_level {level:g} of {rec['vm_id']!r} is below "
+                                        f"the lowest its GPUs can be held to ({lowest:.4g}: "
+                                        f"{instance.options.iaas_cap_floor_w:g} W per GPU at full throughput)",
+                                        "a GPU cannot be capped below its minimum power limit: raise power_level",
+                                        line_of(idx), "power_level"))
+                continue
             clock[v] = min(1.0, level / own)
     if problems:
         raise InventoryError(problems)
-    warnings = []
+    warnings = _slo_warnings(instance, config, clock, path.name)
     if "power_level" not in frame.columns:
         warnings.append(f"{path.name} has no power_level column: every configuration runs at its catalogue level "
                         "(reconfigure's configs.csv gives the plan's levels)")
@@ -119,6 +129,35 @@ def read_configs(path, instance: ReconfigInstance) -> tuple[np.ndarray, np.ndarr
         warnings.append(f"{len(unlisted)} running SaaS VM(s) are not in {path.name} and keep their current "
                         f"configuration, e.g. {', '.join(repr(v) for v in unlisted[:3])}")
     return config, clock, warnings
+
+
+def _lowest_clock(instance: ReconfigInstance, v: int, c: int) -> float:
+    """Lowest power level (relative to configuration ``c``'s own) for SaaS VM ``v``: the one at
+    which its busy GPUs draw the GPUs' minimum power limit at full throughput (the same floor as
+    an IaaS cap, ``ReconfigOptions.iaas_cap_floor_w``)."""
+    cfg, params = instance.cfg, instance.params
+    srv = int(instance.saas.at[v, "server"])
+    floor = float(physics.load_for_gpu_power(instance.options.iaas_cap_floor_w, params.gpu_idle_w[srv],
+                                             params.gpu_max_w[srv], params.poly))
+    e, t, a = cfg["energy_ratio"][c], cfg["capacity_ratio"][c], cfg["active_share"][c]
+    full = e * min(t, a / e) / a  # the busy GPUs' load at full throughput, at the configuration's level
+    return min(1.0, floor / full) if full > 0 else 0.0
+
+
+def _slo_warnings(instance: ReconfigInstance, config: np.ndarray, clock: np.ndarray, file: str) -> list[str]:
+    """A warning naming the VMs whose power level makes their time between tokens longer than
+    their SLO: route serves their load, slower than promised (a uniform cap does that; the
+    optimal plan does not)."""
+    cfg = instance.cfg
+    speed = physics.throughput_fraction_at_power(clock, saas_alpha(instance, config))
+    unchanged = (config == instance.saas["current"].to_numpy(int)) & (clock >= 1.0)
+    slow = np.flatnonzero((cfg["tbt_ms"][config] / np.maximum(speed, 1e-12) > cfg["slo_tbt_ms"][config] * (1 + 1e-6))
+                          & ~unchanged)
+    if not len(slow):
+        return []
+    names = ", ".join(repr(v) for v in instance.saas["vm_id"].to_numpy()[slow[:3]])
+    return [f"{len(slow)} SaaS VM(s) of {file} run at a power level too low for their latency SLO (time between "
+            f"tokens above it), e.g. {names}: the load routed to them misses the SLO"]
 
 
 def read_caps(path, instance: ReconfigInstance) -> np.ndarray:
