@@ -267,6 +267,39 @@ def test_unknown_event_targets_are_named_before_the_forecast(one_vm, tmp_path, m
     assert {p.code for p in err.value.problems} == {"unknown_aisle", "unknown_row"}
 
 
+def test_bad_profiles_models_catalogue_and_request_are_reported_together(one_vm, tmp_path, monkeypatch):
+    """One run lists every problem before the forecast: an operator's profiles.csv that does
+    not fit the room hid the catalogue's, the events' and --at's problems, and an event's
+    unknown aisle hid a vms.csv model the catalogue lacks (found only after the forecast)."""
+    import importlib
+
+    from click.testing import CliRunner
+
+    from tapas_opt.cli import main
+    from tapas_opt.forecast import profiles
+
+    importlib.import_module("tapas_opt.api")  # before the patch: it binds the real forecaster for later tests
+    monkeypatch.setattr(profiles, "build_profiles", lambda *a, **k: pytest.fail("forecast before the check"))
+    vms = pd.read_csv(one_vm / "vms.csv")
+    vms["model"] = vms["model"].astype(object)
+    vms.loc[vms["vm_id"] == "s1", "model"] = "gpt-9"
+    vms.to_csv(one_vm / "vms.csv", index=False)
+    bad = tmp_path / "profiles.csv"
+    pd.DataFrame({"vm_id": ["ghost"], "timestamp": ["2026-06-01 00:00"], "p50": [0.1], "p90": [0.2],
+                  "p99": [0.3]}).to_csv(bad, index=False)
+    for command in ("reconfigure", "route"):
+        res = CliRunner().invoke(main, [command, str(one_vm), "--event", "ahu-failure:nowhere", "--at", "2001-01-01",
+                                        "--profiles", str(bad), "--catalogue", str(_broken_catalogue(tmp_path)),
+                                        "--out", str(tmp_path / "o")])
+        assert res.exit_code == 2, res.output
+        for text in ("profiles.csv:2 [vm_id]: unknown_vm", "broken.csv:2 [family]", "unknown_aisle",
+                     "outside the forecast horizon"):
+            assert text in res.output, (command, text, res.output)
+    res = CliRunner().invoke(main, ["route", str(one_vm), "--event", "ahu-failure:nowhere", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "unknown_aisle" in res.output and "vms.csv:2 [model]: unknown_model" in res.output, \
+        res.output
+
+
 def test_a_broken_inventory_is_reported_with_the_bad_events(one_vm, tmp_path):
     """Event and --at syntax need no room: they join a broken inventory's problems."""
     from click.testing import CliRunner

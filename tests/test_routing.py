@@ -455,6 +455,18 @@ def test_caps_file_is_read_as_reconfigure_writes_it(capped_plan):
     assert got[list(inst.iaas["vm_id"]).index("i1")] == 0.5 and np.isinf(got[list(inst.iaas["vm_id"]).index("i2")])
 
 
+def test_route_lists_the_problems_of_configs_and_caps_together(busy_and_quiet, capped_plan, tmp_path):
+    """A bad configs.csv hid the caps.csv beside it: route stopped at the first file."""
+    inst, caps, table = capped_plan
+    table.assign(load_after=-1.0).to_csv(caps, index=False)
+    pd.DataFrame({"vm_id": ["nobody"], "config_id": [CAT.configs.at[int(inst.saas["current"].iloc[0]), "config_id"]],
+                  "power_level": [1.0]}).to_csv(caps.with_name("configs.csv"), index=False)
+    res = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--configs", str(caps.with_name("configs.csv")),
+                                    "--out", str(tmp_path / "r"), "--forecast-method", "template"])
+    assert res.exit_code == 2, res.output
+    assert "configs.csv:2 [vm_id]: unknown_vm" in res.output and "caps.csv:2 [load_after]" in res.output, res.output
+
+
 def test_a_caps_file_that_is_ambiguous_is_refused_at_once(capped_plan):
     """A VM listed twice (the last row won), an unknown kind (its caps were dropped), an empty
     load_after, and a power_cap_kw / gpu_power_cap_w edited without load_after (route applied

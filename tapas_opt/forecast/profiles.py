@@ -164,13 +164,16 @@ def _profile_rows(path: Path) -> tuple[pd.DataFrame, list[Problem], pd.Series]:
     return frame, problems, reasons.notna()
 
 
-def load_with_profiles(inventory, profiles_path: Path | str | None, *file_checks) -> tuple[Inventory, LoadProfiles | None]:
+def load_with_profiles(inventory, profiles_path: Path | str | None, *file_checks,
+                       read: bool = True) -> tuple[Inventory, LoadProfiles | None]:
     """The inventory (loaded unless given loaded) and the operator's profiles, if any; when both
     are broken, every problem of both (and of the command's other ``file_checks``, as
-    :func:`~tapas_opt.inventory.load.load_inventory_with` takes them) in one error."""
+    :func:`~tapas_opt.inventory.load.load_inventory_with` takes them) in one error. ``read``
+    False leaves reading the profiles against the loaded room to the caller (None), which can
+    then list their problems with its own."""
     checks = [lambda: _profile_rows(Path(profiles_path))[1]] if profiles_path else []
     inv = load_inventory_with(inventory, *checks, *file_checks)
-    return inv, (read_profiles(profiles_path, inv) if profiles_path else None)
+    return inv, (read_profiles(profiles_path, inv) if profiles_path and read else None)
 
 
 def read_profiles(path: Path | str, inventory: Inventory) -> LoadProfiles:

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.errors import InventoryError, problems_of
-from tapas_opt.inventory.load import Inventory
+from tapas_opt.inventory.load import Inventory, table_lines
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
 from tapas_opt.reconfig.catalogue import Catalogue, catalogue_or_problems, load_catalogue
 from tapas_opt.reconfig.evaluate import ReconfigEvaluation, check_plan
 from tapas_opt.reconfig.events import event_problems, parse_events
-from tapas_opt.reconfig.instance import (ReconfigInstance, ReconfigOptions, build_reconfig_instance, requested_slot,
-                                         requested_time)
+from tapas_opt.reconfig.instance import (ReconfigInstance, ReconfigOptions, assign_configs, build_reconfig_instance,
+                                         requested_slot, requested_time)
 from tapas_opt.reconfig.model import OptimalResult, solve_optimal
 from tapas_opt.reconfig.plan import ReconfigPlan
 from tapas_opt.reconfig.plan_files import read_caps, read_configs
@@ -81,23 +81,34 @@ def _room_ids(root) -> tuple[pd.Series, pd.Series] | None:
 
 
 def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", problems_before=(),
-                 events=None, at=None):
+                 events=None, at=None, catalogue: Catalogue | None = None):
     """Load, forecast and build the placement instance, as :func:`tapas_opt.api.prepare` does,
     with the forecasting method chosen by name (``template`` is the paper's and fast).
 
     ``problems_before``: the problems of the command's other inputs, found before (the
     catalogue's); ``events`` and ``at``: the request, checked against the room
-    (:func:`request_problems`). Any of them stops the run before the forecast, listed with the
-    inventory's own."""
+    (:func:`request_problems`); ``catalogue``: the SaaS VMs' models and configurations in
+    vms.csv are checked against it. Any of them stops the run before the forecast, listed with
+    the inventory's own and the profiles'."""
     from tapas_opt.api import Prepared
     from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
     from tapas_opt.forecast.run import make_forecaster
     from tapas_opt.placement.instance import build_instance
 
+    from tapas_opt.forecast.profiles import read_profiles
+
     root = None if isinstance(inventory, Inventory) else inventory
-    inv, supplied = load_with_profiles(inventory, profiles_path,
-                                       lambda: list(problems_before) + request_problems(events, at, root=root))
-    problems = list(problems_before) + request_problems(events, at, inv)
+    inv, _ = load_with_profiles(inventory, profiles_path,
+                                lambda: list(problems_before) + request_problems(events, at, root=root), read=False)
+    supplied, problems = None, []
+    if profiles_path:  # the file's problems against the room, listed with the request's and the catalogue's
+        try:
+            supplied = read_profiles(profiles_path, inv)
+        except InventoryError as exc:
+            problems += exc.problems
+    problems += list(problems_before) + request_problems(events, at, inv)
+    if catalogue is not None:
+        problems += problems_of(lambda: assign_configs(inv.vms, catalogue, *table_lines(inv.root, "vms")))
     if problems:
         raise InventoryError(problems)
     profiles = build_profiles(inv, forecaster=make_forecaster(forecast_method, inv.config.time_step_min),
@@ -112,7 +123,7 @@ def prepare_with_catalogue(inventory, catalogue=None, profiles_path=None, foreca
     time outside the horizon are reported before the forecast (minutes on a large room), with
     the inventory's problems when it is broken too."""
     cat, problems = (catalogue, []) if isinstance(catalogue, Catalogue) else catalogue_or_problems(catalogue)
-    return prepare_room(inventory, profiles_path, forecast_method, problems, events, at), cat
+    return prepare_room(inventory, profiles_path, forecast_method, problems, events, at, cat), cat
 
 
 def _catalogue(catalogue) -> Catalogue:
@@ -198,6 +209,27 @@ def route_figures(slot_df: pd.DataFrame) -> dict:
             "unserved_slots": unserved_slots(slot_df), "slots_over_a_limit": over}
 
 
+def _plan_files(inst: ReconfigInstance, configs_path, caps_path):
+    """Configuration, power level and IaaS cap per VM from a plan's configs.csv and the caps.csv
+    beside it (the VMs' current configurations, uncapped, without them), and the warnings;
+    the problems of both files in one error."""
+    config, clock, caps, warnings = inst.saas["current"].to_numpy(int), np.ones(len(inst.saas)), None, []
+    problems = []
+    if configs_path:
+        try:
+            config, clock, warnings = read_configs(configs_path, inst)
+        except InventoryError as exc:
+            problems += exc.problems
+    if caps_path is not None and caps_path.exists():
+        try:
+            caps = read_caps(caps_path, inst)
+        except InventoryError as exc:
+            problems += exc.problems
+    if problems:
+        raise InventoryError(problems)
+    return config, clock, caps, warnings
+
+
 def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None, catalogue=None,
           options: ReconfigOptions | None = None, profiles_path=None, prepared=None) -> RouteResult:
     """Routing shares per time slot (every slot of the horizon, or only ``at``).
@@ -220,9 +252,7 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
         inst = build_reconfig_instance(prep, cat, ev, t, opts)
         said += inst.warnings
         if config is None:  # the plan's files, read once: VM order is the same at every slot
-            config, clock, warnings = (read_configs(configs_path, inst) if configs_path
-                                       else (inst.saas["current"].to_numpy(int), np.ones(len(inst.saas)), []))
-            caps = read_caps(caps_path, inst) if caps_path is not None and caps_path.exists() else None
+            config, clock, caps, warnings = _plan_files(inst, configs_path, caps_path)
         plan = ReconfigPlan.unchanged(inst, "route")
         plan.saas_config, plan.saas_clock = config, clock
         if caps is not None:
