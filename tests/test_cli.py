@@ -42,6 +42,25 @@ def test_place_writes_a_complete_plan(example_plan):
     assert {"binding", "limits", "runner_ups", "reason"} <= set(explanations[0])
 
 
+def test_place_table_says_what_its_status_and_gap_mean():
+    """'feasible' read as 'only just feasible', and the gap as the solver's shortfall: the table
+    says every limit is met and that the gap is to a bound (which may be loose)."""
+    from tapas_opt.cli.render import place_table
+
+    from rich.console import Console
+
+    base = {"inventory": "room", "policy": "optimal", "vms": {"placed": 2, "unplaced": 0, "running": 0},
+            "peak_row_power_fraction": 0.5, "max_gpu_temp_c": 60.0, "gpu_temp_limit_c": 85.0, "aisles": [],
+            "objective": 1.7, "solve_time_s": 0.1}
+    for status, gap, said in (("feasible", 0.0419, "feasible (every limit met; not proven best)"),
+                              ("optimal", 0.0, "optimal (proven best)"), ("partial", None, "partial")):
+        console = Console(width=120, record=True)
+        console.print(place_table({**base, "status": status, "gap": gap}))
+        text = console.export_text()
+        assert said in text, text
+        assert ("gap 4.19% to a bound no plan beats" in text) == (status == "feasible"), text
+
+
 def test_verify_accepts_the_plan_the_engine_wrote(example_plan):
     res = run("verify", EXAMPLE, example_plan)
     assert res.exit_code == 0, res.output

@@ -24,6 +24,9 @@ err_console = Console(stderr=True, **PLAIN)
 T = TypeVar("T")
 STATUS_COLOURS = {"optimal": "green", "feasible": "green", "ok": "green", "partial": "yellow",
                   "violates": "red", "infeasible": "red"}
+STATUS_MEANING = {"optimal": "proven best", "feasible": "every limit met; not proven best"}
+"""What a plan's status word says, beside it: 'feasible' read as 'only just feasible'. Its gap is
+to a lower bound (LP relaxation) that may be loose, so a best plan can show one too."""
 
 
 class ReaderSafeStream(io.TextIOBase):
@@ -99,7 +102,10 @@ def place_table(summary: dict, command: str = "place") -> Table:
     gap = summary.get("gap")
     vms = summary["vms"]
     colour = STATUS_COLOURS.get(summary["status"], "")
-    table.add_row("status", Text(summary["status"], style=colour))
+    status = Text(summary["status"], style=colour)
+    if summary["status"] in STATUS_MEANING:
+        status.append(f" ({STATUS_MEANING[summary['status']]})")
+    table.add_row("status", status)
     table.add_row("VMs", f"{vms['placed']} placed, {vms['unplaced']} unplaced, {vms['running']} running")
     bound = summary.get("peak_row_power_bound")
     rows = summary.get("rows") or []
@@ -114,7 +120,8 @@ def place_table(summary: dict, command: str = "place") -> Table:
     if aisles:
         top = max(aisles, key=lambda a: a["peak_fraction"])
         table.add_row("peak aisle airflow", f"{top['peak_fraction']:.1%} of limit ({top['aisle_id']})")
-    table.add_row("objective", f"{summary['objective']:.4f}" + (f" (gap {gap:.2%})" if gap is not None else ""))
+    table.add_row("objective", f"{summary['objective']:.4f}"
+                  + (f" (gap {gap:.2%} to a bound no plan beats)" if gap is not None else ""))
     table.add_row("solve time", f"{summary['solve_time_s']:.1f} s")
     return table
 
