@@ -324,6 +324,11 @@ def test_route_command(busy_and_quiet, tmp_path):
     assert any("falls inside the slot that starts at 2026-06-01 05:00" in w for w in said)
     assert any("raises the limit of row 'A' from 20 to 500 kW" in w for w in said)
     assert all(f"warning: {w}" in res.output for w in said)
+    midnight = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "m"), "--at",
+                                         "2026-06-01", "--forecast-method", "template"])
+    assert midnight.exit_code == 0, midnight.output
+    for name in ("routing.csv", "slots.csv"):  # a column of midnights was written as bare dates
+        assert "2026-06-01 00:00:00" in (tmp_path / "m" / name).read_text()
     late = CliRunner().invoke(main, ["route", str(busy_and_quiet), "--out", str(tmp_path / "q"), "--at", "2030-01-01",
                                      "--forecast-method", "template"])
     assert late.exit_code == 2 and "outside the forecast horizon" in late.output

@@ -52,8 +52,15 @@ event_option = click.option(
     "--event", "events", multiple=True, metavar="EVENT",
     help="ups-failure[:FRACTION] | ahu-failure:AISLE[:FRACTION] | heatwave:+5C | row-power:ROW:KW | none; "
          "repeat to combine (applied in order).")
-at_option = click.option("--at", "at", default=None, metavar="TIME",
-                         help="Time inside the forecast horizon (ISO 8601) [default: the weekly peak of room power].")
+
+
+def at_option(default: str):
+    """``--at``: a time inside the forecast horizon, or 'peak'; ``default`` says what its absence means."""
+    return click.option("--at", "at", default=None, metavar="TIME",
+                        help="Time inside the forecast horizon (ISO 8601), or 'peak' for the slot of the weekly peak "
+                             f"of room power [default: {default}].")
+
+
 catalogue_option = click.option("--catalogue", "catalogue", type=click.Path(dir_okay=False, exists=True), default=None,
                                 help="LLM configuration catalogue CSV [default: $TAPAS_OPT_CATALOGUE, else the bundled models/catalogue/llm_configs.csv, installed with the package].")
 polish_time_limit_option = click.option(

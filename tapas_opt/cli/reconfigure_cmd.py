@@ -71,7 +71,7 @@ def _status_text(solver: dict) -> str:
 @main.command()
 @o.inventory_arg
 @o.event_option
-@o.at_option
+@o.at_option("the weekly peak")
 @o.out_option
 @click.option("--policy", type=click.Choice(POLICIES), default="optimal", show_default=True,
               help="optimal (LP + integral solve), greedy (the paper's per-instance playbook) or uniform-cap.")

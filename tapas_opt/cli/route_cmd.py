@@ -15,7 +15,7 @@ from tapas_opt.errors import EXIT_INFEASIBLE, EXIT_OK
 @main.command()
 @o.inventory_arg
 @o.out_option
-@o.at_option
+@o.at_option("every slot of the horizon")
 @o.event_option
 @click.option("--configs", "configs_path", type=click.Path(dir_okay=False, exists=True), default=None,
               help="configs.csv of 'tapas-opt reconfigure' (vm_id, config_id, power_level; the IaaS caps of the caps.csv beside it apply too) [default: the VMs' current configurations].")

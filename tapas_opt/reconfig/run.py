@@ -29,6 +29,7 @@ from tapas_opt.reconfig.routing import reroute_for_headroom, shares_frame, solve
 from tapas_opt.reconfig.summary import build_summary, write_outputs
 
 POLICIES = ("optimal", "greedy", "uniform-cap")
+CSV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass
@@ -275,7 +276,8 @@ def route(inventory, out_dir=None, at=None, events=("none",), configs_path=None,
                **route_figures(slot_df), "catalogue": cat.path, "warnings": warnings}
     if out_dir is not None:
         with atomic_directory(out_dir) as tmp:
-            routing.to_csv(tmp / "routing.csv", index=False)
-            slot_df.to_csv(tmp / "slots.csv", index=False)
+            # Explicit: pandas writes a column of midnights (--at 00:00) as bare dates.
+            routing.to_csv(tmp / "routing.csv", index=False, date_format=CSV_TIME_FORMAT)
+            slot_df.to_csv(tmp / "slots.csv", index=False, date_format=CSV_TIME_FORMAT)
             write_json(tmp / "summary.json", summary)
     return RouteResult(routing, slot_df, Path(out_dir) if out_dir else None, warnings, summary)
