@@ -197,6 +197,24 @@ def test_slo_ok_must_agree_with_the_latency_and_its_slo(tmp_path):
     assert len(got) == 2
 
 
+def test_a_bad_cell_hides_nothing_but_itself(tmp_path):
+    """A row with one unreadable cell was dropped whole, so its other cells' rules (gpus_used
+    = tp x replicas, slo_ok against the latencies) waited for the next run; an unreadable
+    cell stays silent in those rules (no second problem about it)."""
+    raw = _raw()
+    raw.loc[2, "throughput_tok_s"] = "abc"
+    raw.loc[2, "gpus_used"] = "4"  # tp 8 x 1 replica
+    slow = raw.index[raw["slo_ok"] == "False"][0]
+    raw.loc[slow, "quality"] = "x"
+    raw.loc[slow, "slo_ok"] = "True"
+    raw.loc[5, "tp"] = "zero"  # blank in the rules: no gpus_mismatch from it
+    raw.loc[6, "slo_ok"] = "perhaps"  # unreadable flag: no slo_mismatch from it
+    got = {k: v[0] for k, v in _refused(tmp_path, raw).items()}
+    assert got == {(4, "throughput_tok_s"): "bad_type", (4, "gpus_used"): "gpus_mismatch",
+                   (int(slow) + 2, "quality"): "bad_type", (int(slow) + 2, "slo_ok"): "slo_mismatch",
+                   (7, "tp"): "bad_type", (8, "slo_ok"): "bad_type"}
+
+
 def test_a_default_that_breaks_its_slo_is_refused(tmp_path):
     """The default is what a VM runs when nothing is said: it must meet the SLO."""
     raw = _raw()

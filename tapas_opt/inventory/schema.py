@@ -306,14 +306,3 @@ def typed_cells(df: pd.DataFrame, name: str | type[InputSchema], problems: list[
             out[col] = pd.to_numeric(out[col], errors="coerce").astype(float)
     return out
 
-
-def typed_rows(df: pd.DataFrame, name: str | type[InputSchema], problems: list[Problem], line_of) -> pd.DataFrame | None:
-    """The rows of a frame that has cell problems which pass on their own, typed: the rules
-    across rows and files (a VM larger than every server, max below idle) still run on them,
-    so that every problem is reported at once. None if even those rows fail (a missing column)."""
-    bad_lines = {p.line for p in problems if p.line is not None}
-    keep = [i for i in df.index if line_of(i) not in bad_lines]
-    try:
-        return _model(name).validate(df.loc[keep], lazy=True)
-    except pa.errors.SchemaErrors:
-        return None

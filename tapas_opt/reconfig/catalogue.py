@@ -32,7 +32,7 @@ from pandera.typing import Series
 
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import csv_row_line, line_mapper, read_user_table
-from tapas_opt.inventory.schema import InputSchema, typed_rows, validate_frame, with_column_hint
+from tapas_opt.inventory.schema import InputSchema, typed_cells, validate_frame, with_column_hint
 
 SERVER_GPUS = 8
 """Catalogue rows describe one 8-GPU server; a VM with k GPUs runs k/8 of it."""
@@ -122,8 +122,10 @@ def _parse_flags(df: pd.DataFrame, file: str, line_of) -> tuple[pd.DataFrame, li
 
 
 def _row_problems(df: pd.DataFrame, file: str, line_of) -> list[Problem]:
-    """Rules across a row's cells, on rows whose cells are fine: power above idle, and slo_ok
-    saying what the latencies say (a row claiming the SLO it misses ended as an infeasible plan)."""
+    """Rules across a row's cells, on every row with the cells that have problems of their own
+    blank (``typed_cells``): power above idle, and slo_ok saying what the latencies say (a row
+    claiming the SLO it misses ended as an infeasible plan). A rule with a blank cell says
+    nothing (that cell's problem is reported already)."""
     problems = [Problem("bad_power_range", file, f"power_w {df.at[i, 'power_w']:g} is not above the idle power of its "
                         f"{df.at[i, 'gpus_used']:g} GPUs ({df.at[i, 'gpus_used']:g} x idle_gpu_w {df.at[i, 'idle_gpu_w']:g})",
                         "power_w is the busy GPUs' power at full throughput", line_of(i), "power_w")
@@ -132,9 +134,12 @@ def _row_problems(df: pd.DataFrame, file: str, line_of) -> list[Problem]:
                          f"({df.at[i, 'tp']:g} x {df.at[i, 'replicas']:g})",
                          f"gpus_used is the busy GPUs of the server: tp x replicas, at most {SERVER_GPUS}",
                          line_of(i), "gpus_used")
-                 for i in df.index[df["gpus_used"] != df["tp"] * df["replicas"]]]
-    tbt, slo, ok = df["tbt_ms"], df["slo_tbt_ms"], df["slo_ok"].astype(bool)
-    for i in df.index[(ok & (tbt > slo * (1 + SLO_TOL))) | (~ok & (tbt < slo * (1 - SLO_TOL)))]:
+                 for i in df.index[df[["gpus_used", "tp", "replicas"]].notna().all(axis=1)
+                                   & (df["gpus_used"] != df["tp"] * df["replicas"])]]
+    tbt, slo = df["tbt_ms"], df["slo_tbt_ms"]
+    known = df["slo_ok"].notna()
+    ok = df["slo_ok"].where(known, False).astype(bool)
+    for i in df.index[known & ((ok & (tbt > slo * (1 + SLO_TOL))) | (~ok & (tbt < slo * (1 - SLO_TOL))))]:
         says, relation = ("true", ">") if ok[i] else ("false", "<=")
         problems.append(Problem("slo_mismatch", file, f"slo_ok is {says} but tbt_ms {tbt[i]:g} {relation} slo_tbt_ms "
                                 f"{slo[i]:g}", "slo_ok is tbt_ms <= slo_tbt_ms: correct one of them", line_of(i), "slo_ok"))
@@ -177,9 +182,13 @@ def validate_catalogue(frame: pd.DataFrame, file: str = "llm_configs.csv",
         return df, with_column_hint(problems, "see docs/reconfiguration.md, 'Catalogue format'")
     flags, flag_problems = _parse_flags(df, file, line_of)
     problems += flag_problems
-    typed = typed_rows(df, CatalogueSchema, problems, line_of) if problems else df
-    if typed is not None:
-        typed = typed.assign(**{c: flags.loc[typed.index, c].astype(bool) for c in FLAGS})
+    if problems:
+        typed = typed_cells(df, CatalogueSchema, problems, line_of)
+        if typed is not None:  # flags stay missing where unreadable: the rules skip them
+            problems += _row_problems(typed.assign(**{c: flags.loc[typed.index, c] for c in FLAGS}), file, line_of)
+        typed = None  # a catalogue with problems is not used
+    else:
+        typed = df.assign(**{c: flags[c].astype(bool) for c in FLAGS})
         problems += _row_problems(typed, file, line_of)
     problems += _default_problems(df.assign(**flags), file, line_of)
     return (df.assign(**flags) if typed is None else typed), problems
