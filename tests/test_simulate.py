@@ -62,6 +62,25 @@ def tiny_scenario(tmp_path: Path, **room) -> object:
     return build_scenario(inv, ScenarioOptions(step_min=60, preexisting="history", actual=str(actual), traces=None))
 
 
+def test_outside_temperature_holds_the_files_ends_not_the_default(tmp_path):
+    """An hourly outside.csv ends at 23:00: the 5-minute steps after it took the 25 C default
+    (in a cold week, 10 C more on the hottest GPU); they hold the last value. Steps a day and
+    more beyond the file also hold it, with a warning."""
+    from tapas_opt.inventory.load import load_inventory
+    from tapas_opt.simulate.scenario import _outside_series
+
+    inv = load_inventory(tiny_room(tmp_path))
+    ts = pd.date_range(START, periods=24, freq="60min")
+    inv.outside = pd.DataFrame({"timestamp": ts, "temp_c": np.linspace(5.0, 7.3, 24)})
+    steps = pd.date_range(START, periods=24 * 12, freq="5min")
+    warnings: list[str] = []
+    got = _outside_series(inv, steps, warnings)
+    assert got[-11:] == pytest.approx([7.3] * 11) and got[6] == pytest.approx(5.05) and not warnings
+    later = _outside_series(inv, pd.date_range(START, periods=4, freq="1D"), warnings)
+    assert later[-1] == pytest.approx(7.3)
+    assert len(warnings) == 1 and "2 simulation step(s) lie more than 1 day(s) beyond it" in warnings[0]
+
+
 def run_one(sc, name: str, **opts):
     pol = POLICIES[name]
     pl = place_scenario(sc, pol.placement)

@@ -249,17 +249,33 @@ def read_epw(path: str | Path, start: pd.Timestamp, weather_start: str, hours_be
     return pd.DataFrame({"timestamp": ts, "temp_c": shifted_hours(temp, weather_start, hours_before, len(ts))})
 
 
-def _outside_series(inv: Inventory, times: pd.DatetimeIndex) -> np.ndarray:
-    """Outside temperature at each simulation step: outside.csv interpolated in time, else the
-    inventory's default."""
+OUTSIDE_HOLD = pd.Timedelta(days=1)
+"""Steps further than this before or after outside.csv are warned about (they hold its end value)."""
+
+
+def _outside_series(inv: Inventory, times: pd.DatetimeIndex, warnings: list[str] | None = None) -> np.ndarray:
+    """Outside temperature at each simulation step: outside.csv interpolated in time and held
+    at its first and last value beyond them, else the inventory's default.
+
+    Held, not the default: an hourly file ends at 23:00, and the default (25 C) in the last
+    55 minutes of a cold week raised the week's hottest GPU by 10 C. Steps more than
+    :data:`OUTSIDE_HOLD` beyond the file are a warning (appended to ``warnings``)."""
     default = inv.config.inlet.default_outside_c
     out = inv.outside
     if out is None or len(out) == 0:
         return np.full(len(times), default)
     series = out.dropna().groupby("timestamp")["temp_c"].mean().sort_index()
+    if series.empty:
+        return np.full(len(times), default)
     union = series.index.union(times)
-    values = series.reindex(union).interpolate(method="time", limit_area="inside").reindex(times)
-    return values.fillna(default).to_numpy(float)
+    values = series.reindex(union).interpolate(method="time", limit_direction="both").reindex(times)
+    far = (times < series.index[0] - OUTSIDE_HOLD) | (times > series.index[-1] + OUTSIDE_HOLD)
+    if far.any() and warnings is not None:
+        warnings.append(f"outside.csv covers {series.index[0]} to {series.index[-1]}: {int(far.sum())} simulation "
+                        f"step(s) lie more than {OUTSIDE_HOLD.days} day(s) beyond it and hold its "
+                        f"{'first' if times[far][0] < series.index[0] else 'last'} value (give outside "
+                        "temperatures for the simulated week, or --weather)")
+    return values.to_numpy(float)
 
 
 def _arrivals(vms: pd.DataFrame, initial: np.ndarray, n_steps: int, step_min: int, hours: float,
@@ -584,7 +600,7 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
         if col in vms.columns:
             table[col] = vms[col].to_numpy(object)
 
-    outside = _outside_series(inv, times)
+    outside = _outside_series(inv, times, warnings)
     # Events: limits and outside temperature inside the window.
     parsed = parse_events(events, inst.aisle_ids)
     limits = apply_events(parsed, inst.row_ids, inst.row_limit_kw, inst.aisle_ids, inst.aisle_limit_cfm)
