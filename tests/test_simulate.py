@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from conftest import hourly_history, server, vm, write_inventory
 from tapas_opt import physics
+from tapas_opt.errors import InventoryError
 from tapas_opt.cli import main
 from tapas_opt.config import InletModel
 from tapas_opt.placement.evaluate import evaluate_assignment
@@ -79,6 +80,23 @@ def test_outside_temperature_holds_the_files_ends_not_the_default(tmp_path):
     later = _outside_series(inv, pd.date_range(START, periods=4, freq="1D"), warnings)
     assert later[-1] == pytest.approx(7.3)
     assert len(warnings) == 1 and "2 simulation step(s) lie more than 1 day(s) beyond it" in warnings[0]
+
+
+def test_a_bad_weather_file_and_a_bad_actual_file_are_reported_together(tmp_path):
+    """The weather file's problems hid the --actual file's (its bad load and the VM it lacks)."""
+    inv = tiny_room(tmp_path)
+    actual = actual_file(tmp_path / "actual.csv", {"i1": 0.5})
+    frame = pd.read_csv(actual)
+    frame.loc[3, "load"] = 1.7
+    frame.to_csv(actual, index=False)
+    weather = tmp_path / "short.epw"
+    weather.write_text("\n".join(["header"] * 8 + ["1,2,3,4,5,6,20.0"] * 30) + "\n")
+    opts = ScenarioOptions(step_min=60, preexisting="history", actual=str(actual), traces=None, weather=str(weather))
+    with pytest.raises(InventoryError) as err:
+        build_scenario(inv, opts)
+    got = {(p.file, p.code) for p in err.value.problems}
+    assert ("actual.csv", "out_of_range") in got and ("actual.csv", "unknown_vm") in got, got
+    assert any(p.code == "bad_weather_file" for p in err.value.problems), got
 
 
 def run_one(sc, name: str, **opts):

@@ -500,9 +500,26 @@ def _checked_inventory(inventory: str | Path | Inventory, opts: ScenarioOptions,
     checks = [lambda: _actual_rows(Path(opts.actual))[2]] if opts.actual else []
     inv = load_inventory_with(inventory, *checks, lambda: _option_problems(opts, events))
     problems = _option_problems(opts, events, inv)
-    if problems:
-        raise InventoryError(problems)
+    if problems:  # with the --actual file's: a bad weather file hid them
+        raise InventoryError(problems + _actual_problems(inv, opts))
     return inv
+
+
+def _actual_problems(inv: Inventory, opts: ScenarioOptions) -> list[Problem]:
+    """The ``--actual`` file's problems against the room (its rows alone when the step is bad,
+    which the simulated times depend on)."""
+    if not opts.actual:
+        return []
+    horizon_h = inv.config.horizon_h
+    if not divides_a_day(opts.step_min) or (horizon_h * 60) % opts.step_min:
+        try:
+            return list(_actual_rows(Path(opts.actual))[2])
+        except InventoryError as exc:  # unreadable or empty
+            return list(exc.problems)
+    times = pd.date_range(inventory_horizon(inv)[0], periods=int(horizon_h * 60 // opts.step_min),
+                          freq=f"{opts.step_min}min")
+    return problems_of(lambda: read_actual(opts.actual, _with_initial(inv).reset_index(drop=True), times,
+                                           opts.step_min))
 
 
 def scenario_problems(inventory: str | Path | Inventory, options: ScenarioOptions) -> list[Problem]:
