@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass
+from typing import Any
 
 EXIT_OK = 0
 """Success: the plan places every requested VM, or the check found no violation."""
@@ -93,14 +94,20 @@ def _header_key(name: str) -> str:
     return re.sub(r"[\s\-_]+", "_", name.strip().lower())
 
 
+def value_or_problems(make) -> tuple[Any, list[Problem]]:
+    """``(make(), [])``, or ``(None, its problems)`` when it raises :class:`InventoryError`: a
+    reader whose result is used when it succeeds and whose problems are listed with the other
+    inputs' when it does not."""
+    try:
+        return make(), []
+    except InventoryError as exc:
+        return None, list(exc.problems)
+
+
 def problems_of(check) -> list[Problem]:
     """The problems ``check()`` raises as :class:`InventoryError` ([] when it passes): checks
     that each stop at their first failure, run side by side so that one run lists them all."""
-    try:
-        check()
-    except InventoryError as exc:
-        return list(exc.problems)
-    return []
+    return value_or_problems(check)[1]
 
 
 def first_few(items, n: int) -> str:

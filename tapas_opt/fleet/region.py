@@ -51,7 +51,8 @@ import pandas as pd
 import yaml
 
 from tapas_opt.config import QUANTILES
-from tapas_opt.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Problem, TapasError, missing_columns
+from tapas_opt.errors import (EXIT_BAD_INPUT, EXIT_INTERNAL, InventoryError, Problem, TapasError, missing_columns,
+                              value_or_problems)
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.inventory.load import Inventory
 from tapas_opt.placement.output import QUEUE_COLUMNS, QUEUE_FILE
@@ -932,12 +933,10 @@ def _plan(spec: RegionSpec, out_dir, client, forecast_method: str, options: Room
     rid = [r.room_id for r in spec.rooms]
     # The region's queue and the settings the rooms share are checked first: a bad file fails
     # before the rooms are forecast, with the rooms' own problems listed too (every problem at once).
-    problems, pending = _settings_apart(spec), None
-    try:
-        pending = (read_region_pending(spec.pending, set(rid), largest_server_gpus(spec),
-                                       region_file(spec, spec.pending)) if spec.pending is not None else None)
-    except InventoryError as exc:
-        problems = list(exc.problems) + problems
+    pending, problems = (value_or_problems(lambda: read_region_pending(
+        spec.pending, set(rid), largest_server_gpus(spec), region_file(spec, spec.pending)))
+        if spec.pending is not None else (None, []))
+    problems += _settings_apart(spec)
     if problems:
         raise InventoryError(problems + _rooms_problems(spec))
     # Stage 1: rooms load and forecast in parallel; the rooms stay on the workers.

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tapas_opt import physics
-from tapas_opt.reconfig.evaluate import check_plan, saas_alpha, saas_physics, saas_rates
+from tapas_opt.reconfig.evaluate import check_plan, level_rates, saas_physics, saas_rates
 from tapas_opt.reconfig.instance import ReconfigInstance
 from tapas_opt.reconfig.model import capacity_units
 from tapas_opt.reconfig.plan import ReconfigPlan
@@ -196,25 +195,22 @@ def _saas_power_levels_under_cap(instance: ReconfigInstance, plan: ReconfigPlan,
     Writing the cap as a level of this meaning keeps configs.csv's ``power_level`` and the VM's
     capacity at it true to the cap: re-read by ``route --configs``, the VM cannot be given more
     load than the cap lets it serve (a level relative to the VM's own demand could)."""
-    c, s = instance.cfg, instance.saas
     cfg = np.asarray(plan.saas_config, int)
-    alpha = saas_alpha(instance, cfg)
     demand = np.asarray(plan.saas_load, float)
-    gpus = s["gpus"].to_numpy(float)
-    busy = np.maximum(gpus * c["active_share"][cfg], EPS)
-    full = gpus * c["capacity_ratio"][cfg]
+    n = len(demand)
 
     def served_and_load(k):
-        speed = physics.throughput_fraction_at_power(k, alpha)
-        served = np.minimum(demand, full * speed)
-        return served, c["energy_ratio"][cfg] * k / np.maximum(speed, EPS) * served / busy
+        rates = level_rates(instance, cfg, k)
+        served = np.minimum(demand, rates["slo_capacity"])
+        return served, rates["energy"] * served / np.maximum(rates["busy"], EPS)
 
-    lo, hi = np.zeros(len(s)), np.ones(len(s))
+    lo, hi = np.zeros(n), np.ones(n)
     for _ in range(iterations):
         mid = 0.5 * (lo + hi)
         fits = served_and_load(mid)[1] <= level
         lo, hi = np.where(fits, mid, lo), np.where(fits, hi, mid)
-    uncapped = c["energy_ratio"][cfg] * demand / busy <= level
+    full = level_rates(instance, cfg, np.ones(n))
+    uncapped = full["energy"] * demand / np.maximum(full["busy"], EPS) <= level
     return np.where(uncapped, 1.0, lo), np.where(uncapped, demand, served_and_load(lo)[0])
 
 

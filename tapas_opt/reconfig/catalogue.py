@@ -30,7 +30,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from tapas_opt.errors import InventoryError, Problem
+from tapas_opt.errors import InventoryError, Problem, value_or_problems
 from tapas_opt.inventory.load import csv_row_line, line_mapper, read_user_table
 from tapas_opt.inventory.schema import InputSchema, typed_cells, validate_frame, with_column_hint
 
@@ -312,7 +312,4 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
 def catalogue_or_problems(path: str | Path | None = None) -> tuple[Catalogue | None, list[Problem]]:
     """:func:`load_catalogue`, or None and its problems: for a command that lists them with its
     other inputs' (the inventory's) rather than one file per run."""
-    try:
-        return load_catalogue(path), []
-    except InventoryError as exc:
-        return None, list(exc.problems)
+    return value_or_problems(lambda: load_catalogue(path))

@@ -94,6 +94,32 @@ def saas_alpha(instance: ReconfigInstance, configs) -> np.ndarray:
     return np.where(np.isfinite(a), a, instance.cap_alpha)
 
 
+def level_rates(instance: ReconfigInstance, configs, clock) -> dict[str, np.ndarray]:
+    """Per SaaS VM in configuration ``configs`` at power level ``clock`` (the meaning of
+    :func:`saas_physics`): the throughput fraction ``speed``, the energy ratio per unit of load,
+    the busy GPUs and the units it serves under its SLO at that level (before the busy GPUs'
+    maximum and the thermal limit). The one place the power level's effects are written."""
+    c = instance.cfg
+    cfg = np.asarray(configs, int)
+    clock = np.asarray(clock, float)
+    speed = physics.throughput_fraction_at_power(clock, saas_alpha(instance, cfg))
+    gpus = instance.saas["gpus"].to_numpy(float)
+    return {"speed": speed, "energy": c["energy_ratio"][cfg] * clock / np.maximum(speed, 1e-12),
+            "busy": gpus * c["active_share"][cfg], "slo_capacity": gpus * c["capacity_ratio"][cfg] * speed}
+
+
+def over_slo(instance: ReconfigInstance, configs, clock) -> np.ndarray:
+    """SaaS VMs whose time between tokens at their power level is longer than their SLO, except
+    a VM left as it runs now (current configuration, full level): that one is reported when
+    the room is read, not charged to a plan."""
+    c = instance.cfg
+    cfg = np.asarray(configs, int)
+    clock = np.asarray(clock, float)
+    tbt = c["tbt_ms"][cfg] / np.maximum(level_rates(instance, cfg, clock)["speed"], 1e-12)
+    unchanged = (cfg == instance.saas["current"].to_numpy(int)) & (clock >= 1.0)
+    return (tbt > c["slo_tbt_ms"][cfg] * (1 + 1e-6)) & ~unchanged
+
+
 def saas_physics(instance: ReconfigInstance, plan: ReconfigPlan) -> dict[str, np.ndarray]:
     """Per SaaS VM: busy GPUs, their load, added kW and CFM, capacity (units) and time between
     tokens, per the plan. A power level ``k`` below 1 (``plan.saas_clock``) scales the
@@ -103,38 +129,28 @@ def saas_physics(instance: ReconfigInstance, plan: ReconfigPlan) -> dict[str, np
     c = instance.cfg
     s = instance.saas
     cfg = np.asarray(plan.saas_config, int)
-    clock = plan.clock(len(s))
-    alpha = saas_alpha(instance, cfg)
-    gpus = s["gpus"].to_numpy(float)
+    rates = level_rates(instance, cfg, plan.clock(len(s)))
     srv = s["server"].to_numpy(int)
-    busy = gpus * c["active_share"][cfg]
-    speed = physics.throughput_fraction_at_power(clock, alpha)
-    energy = c["energy_ratio"][cfg] * clock / np.maximum(speed, 1e-12)
+    busy, speed = rates["busy"], rates["speed"]
     served = np.asarray(plan.saas_load, float)
-    gpu_load = energy * served / np.maximum(busy, 1e-12)
+    gpu_load = rates["energy"] * served / np.maximum(busy, 1e-12)
     p = instance.params
     kw = p.vm_power_kw(gpu_load, busy, srv) if len(s) else np.zeros(0)
     cfm = p.vm_airflow_cfm(gpu_load, busy, srv) if len(s) else np.zeros(0)
-    capacity = gpus * c["capacity_ratio"][cfg] * speed
     tbt = c["tbt_ms"][cfg] / np.maximum(speed, 1e-12)
-    return {"busy": busy, "gpu_load": gpu_load, "kw": kw, "cfm": cfm, "capacity": capacity, "server": srv,
-            "tbt_ms": tbt, "speed": speed}
+    return {"busy": busy, "gpu_load": gpu_load, "kw": kw, "cfm": cfm, "capacity": rates["slo_capacity"],
+            "server": srv, "tbt_ms": tbt, "speed": speed}
 
 
 def saas_rates(instance: ReconfigInstance, plan: ReconfigPlan, thermal: bool = True) -> dict[str, np.ndarray]:
     """Per SaaS VM under the plan's configurations and power levels: energy ratio per unit of load
     (power level included), busy GPUs, and the units it can serve (throughput under the SLO,
     busy GPUs at their maximum and, if ``thermal``, at its server's hottest-GPU limit)."""
-    c = instance.cfg
     s = instance.saas
-    cfg = np.asarray(plan.saas_config, int)
-    clock = plan.clock(len(s))
-    speed = physics.throughput_fraction_at_power(clock, saas_alpha(instance, cfg))
-    energy = c["energy_ratio"][cfg] * clock / np.maximum(speed, 1e-12)
-    gpus = s["gpus"].to_numpy(float)
-    busy = gpus * c["active_share"][cfg]
+    rates = level_rates(instance, plan.saas_config, plan.clock(len(s)))
+    energy, busy = rates["energy"], rates["busy"]
     limit = np.clip(s["gpu_load_limit"].to_numpy(float), 0.0, 1.0) if thermal else np.ones(len(s))
-    capacity = np.minimum(gpus * c["capacity_ratio"][cfg] * speed, busy * limit / np.maximum(energy, 1e-12))
+    capacity = np.minimum(rates["slo_capacity"], busy * limit / np.maximum(energy, 1e-12))
     return {"energy": energy, "busy": busy, "capacity": capacity}
 
 
@@ -213,8 +229,7 @@ def _violations(inst: ReconfigInstance, plan: ReconfigPlan, ev: ReconfigEvaluati
     for v in np.flatnonzero(wrong):
         out.append(Violation("wrong_family", saas_ids[v], 0, 0, f"SaaS VM {saas_ids[v]} runs {c['config_id'][cfg[v]]} "
                                                                   f"of another model family"))
-    unchanged = (cfg == inst.saas["current"].to_numpy(int)) & (plan.clock(len(cfg)) >= 1.0)
-    slow = (sp["tbt_ms"] > c["slo_tbt_ms"][cfg] * (1 + 1e-6)) & ~unchanged & (load > TOL_UNITS)
+    slow = over_slo(inst, cfg, plan.clock(len(cfg))) & (load > TOL_UNITS)
     for v in np.flatnonzero(slow):
         out.append(Violation("slo_latency", saas_ids[v], sp["tbt_ms"][v], c["slo_tbt_ms"][cfg[v]],
                              f"SaaS VM {saas_ids[v]} ({c['config_id'][cfg[v]]} at power level "

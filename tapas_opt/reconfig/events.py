@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tapas_opt.errors import InventoryError, Problem, problems_of
+from tapas_opt.errors import InventoryError, Problem, problems_of, value_or_problems
 
 HEATWAVE_MAX_C = 25.0
 """Largest heat-wave shift accepted: beyond it the outside temperature leaves anything recorded."""
@@ -131,10 +131,9 @@ def parse_events(texts, aisle_ids=None) -> tuple[Event, ...]:
     """Parse several events; an empty list means ``none``. Every bad one is reported at once."""
     events, problems = [], []
     for text in texts or ():
-        try:
-            events.append(parse_event(text, aisle_ids))
-        except InventoryError as exc:
-            problems += exc.problems
+        event, found = value_or_problems(lambda: parse_event(text, aisle_ids))
+        events += [event] if event is not None else []
+        problems += found
     if problems:
         raise InventoryError(problems)
     return tuple(e for e in events if e.kind != "none") or (Event("none", text="none"),)

@@ -20,8 +20,9 @@ from tapas_opt import physics
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.load import line_mapper, listed_twice, read_user_table
 from tapas_opt.inventory.schema import InputSchema, validate_frame, with_column_hint
-from tapas_opt.reconfig.evaluate import saas_alpha
+from tapas_opt.reconfig.evaluate import over_slo
 from tapas_opt.reconfig.instance import ReconfigInstance
+from tapas_opt.reconfig.model import capacity_units
 from tapas_opt.reconfig.summary import iaas_cap
 
 KINDS = ("iaas", "saas")
@@ -139,8 +140,8 @@ def _lowest_clock(instance: ReconfigInstance, v: int, c: int) -> float:
     srv = int(instance.saas.at[v, "server"])
     floor = float(physics.load_for_gpu_power(instance.options.iaas_cap_floor_w, params.gpu_idle_w[srv],
                                              params.gpu_max_w[srv], params.poly))
-    e, t, a = cfg["energy_ratio"][c], cfg["capacity_ratio"][c], cfg["active_share"][c]
-    full = e * min(t, a / e) / a  # the busy GPUs' load at full throughput, at the configuration's level
+    # the busy GPUs' load at full throughput, at the configuration's level
+    full = cfg["energy_ratio"][c] * float(capacity_units(instance, 1.0, [c])[0]) / cfg["active_share"][c]
     return min(1.0, floor / full) if full > 0 else 0.0
 
 
@@ -148,11 +149,7 @@ def _slo_warnings(instance: ReconfigInstance, config: np.ndarray, clock: np.ndar
     """A warning naming the VMs whose power level makes their time between tokens longer than
     their SLO: route serves their load, slower than promised (a uniform cap does that; the
     optimal plan does not)."""
-    cfg = instance.cfg
-    speed = physics.throughput_fraction_at_power(clock, saas_alpha(instance, config))
-    unchanged = (config == instance.saas["current"].to_numpy(int)) & (clock >= 1.0)
-    slow = np.flatnonzero((cfg["tbt_ms"][config] / np.maximum(speed, 1e-12) > cfg["slo_tbt_ms"][config] * (1 + 1e-6))
-                          & ~unchanged)
+    slow = np.flatnonzero(over_slo(instance, config, clock))
     if not len(slow):
         return []
     names = ", ".join(repr(v) for v in instance.saas["vm_id"].to_numpy()[slow[:3]])

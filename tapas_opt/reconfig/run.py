@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tapas_opt.errors import InventoryError, problems_of
+from tapas_opt.errors import InventoryError, problems_of, value_or_problems
 from tapas_opt.inventory.load import Inventory, table_lines
 from tapas_opt.io import atomic_directory, write_json
 from tapas_opt.reconfig.baselines import solve_greedy, solve_uniform_cap
@@ -92,21 +92,15 @@ def prepare_room(inventory, profiles_path=None, forecast_method: str = "auto", p
     vms.csv are checked against it. Any of them stops the run before the forecast, listed with
     the inventory's own and the profiles'."""
     from tapas_opt.api import Prepared
-    from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast
+    from tapas_opt.forecast.profiles import build_profiles, load_with_profiles, outside_forecast, read_profiles
     from tapas_opt.forecast.run import make_forecaster
     from tapas_opt.placement.instance import build_instance
-
-    from tapas_opt.forecast.profiles import read_profiles
 
     root = None if isinstance(inventory, Inventory) else inventory
     inv, _ = load_with_profiles(inventory, profiles_path,
                                 lambda: list(problems_before) + request_problems(events, at, root=root), read=False)
-    supplied, problems = None, []
-    if profiles_path:  # the file's problems against the room, listed with the request's and the catalogue's
-        try:
-            supplied = read_profiles(profiles_path, inv)
-        except InventoryError as exc:
-            problems += exc.problems
+    # the profiles' problems against the room, listed with the request's and the catalogue's
+    supplied, problems = value_or_problems(lambda: read_profiles(profiles_path, inv)) if profiles_path else (None, [])
     problems += list(problems_before) + request_problems(events, at, inv)
     if catalogue is not None:
         problems += problems_of(lambda: assign_configs(inv.vms, catalogue, *table_lines(inv.root, "vms")))
@@ -217,15 +211,12 @@ def _plan_files(inst: ReconfigInstance, configs_path, caps_path):
     config, clock, caps, warnings = inst.saas["current"].to_numpy(int), np.ones(len(inst.saas)), None, []
     problems = []
     if configs_path:
-        try:
-            config, clock, warnings = read_configs(configs_path, inst)
-        except InventoryError as exc:
-            problems += exc.problems
+        read, problems = value_or_problems(lambda: read_configs(configs_path, inst))
+        if read is not None:
+            config, clock, warnings = read
     if caps_path is not None and caps_path.exists():
-        try:
-            caps = read_caps(caps_path, inst)
-        except InventoryError as exc:
-            problems += exc.problems
+        caps, more = value_or_problems(lambda: read_caps(caps_path, inst))
+        problems += more
     if problems:
         raise InventoryError(problems)
     return config, clock, caps, warnings

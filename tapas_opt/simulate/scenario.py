@@ -34,7 +34,8 @@ import pandas as pd
 
 from tapas_opt.api import Prepared, prepare
 from tapas_opt.config import divides_a_day
-from tapas_opt.errors import InventoryError, Problem, first_problems, missing_columns, problems_of
+from tapas_opt.errors import (InventoryError, Problem, first_problems, missing_columns, problems_of,
+                              value_or_problems)
 from tapas_opt.forecast.profiles import inventory_horizon
 from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.simulate.traces import MappedLoad, TraceMapping, family_of, map_loads
@@ -464,10 +465,9 @@ def _option_problems(opts: ScenarioOptions, events: tuple[str, ...], inv: Invent
             problems += problems_of(lambda: parse_event(text))
     else:
         problems += event_problems(events, inv.rows["row_id"], inv.aisles["aisle_id"])
-        horizon_h = inv.config.horizon_h
-        if not divides_a_day(opts.step_min) or (horizon_h * 60) % opts.step_min:
+        if not _step_fits(inv, opts):
             problems.append(Problem("bad_value", "--step", f"step {opts.step_min} min does not divide both a day "
-                                    f"and the {horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60"))
+                                    f"and the {inv.config.horizon_h:g} h horizon", "use 5, 10, 15, 30 or 60"))
     if opts.weather:
         problems += problems_of(lambda: read_epw_dry_bulb(opts.weather))
     if not opts.actual and (opts.traces is None or not Path(opts.traces).is_dir()):
@@ -510,16 +510,22 @@ def _actual_problems(inv: Inventory, opts: ScenarioOptions) -> list[Problem]:
     which the simulated times depend on)."""
     if not opts.actual:
         return []
-    horizon_h = inv.config.horizon_h
-    if not divides_a_day(opts.step_min) or (horizon_h * 60) % opts.step_min:
-        try:
-            return list(_actual_rows(Path(opts.actual))[2])
-        except InventoryError as exc:  # unreadable or empty
-            return list(exc.problems)
-    times = pd.date_range(inventory_horizon(inv)[0], periods=int(horizon_h * 60 // opts.step_min),
-                          freq=f"{opts.step_min}min")
-    return problems_of(lambda: read_actual(opts.actual, _with_initial(inv).reset_index(drop=True), times,
-                                           opts.step_min))
+    if not _step_fits(inv, opts):
+        rows, unreadable = value_or_problems(lambda: _actual_rows(Path(opts.actual)))
+        return unreadable or list(rows[2])
+    return problems_of(lambda: read_actual(opts.actual, _with_initial(inv).reset_index(drop=True),
+                                           _simulated_times(inv, opts), opts.step_min))
+
+
+def _step_fits(inv: Inventory, opts: ScenarioOptions) -> bool:
+    """The simulation step divides both a day and the inventory's horizon."""
+    return divides_a_day(opts.step_min) and (inv.config.horizon_h * 60) % opts.step_min == 0
+
+
+def _simulated_times(inv: Inventory, opts: ScenarioOptions) -> pd.DatetimeIndex:
+    """The simulated steps: the inventory's horizon at the simulation step."""
+    return pd.date_range(inventory_horizon(inv)[0], periods=int(inv.config.horizon_h * 60 // opts.step_min),
+                         freq=f"{opts.step_min}min")
 
 
 def scenario_problems(inventory: str | Path | Inventory, options: ScenarioOptions) -> list[Problem]:
@@ -554,8 +560,8 @@ def build_scenario(inventory: str | Path | Inventory, options: ScenarioOptions =
     if vms.empty:
         raise InventoryError([Problem("empty_file", "vms.csv", "the inventory has no VMs: nothing to simulate",
                                       "add running or pending VMs to vms.csv")])
-    n_steps = int(cfg.horizon_h * 60 // opts.step_min)
-    times = pd.date_range(start, periods=n_steps, freq=f"{opts.step_min}min")
+    times = _simulated_times(inv, opts)
+    n_steps = len(times)
     if opts.weather:
         outside = read_epw(opts.weather, start, opts.weather_start, 24 * 7 * 5, int(np.ceil(cfg.horizon_h)) + 1)
         inv = dataclasses.replace(inv, outside=outside)
