@@ -397,6 +397,47 @@ def test_reconfiguration_keeps_rows_under_limit(tmp_path, small_room):
     assert cfg["saas"]["reconfigured_vm_time_pct"] == pytest.approx(100 * reconfigured / running, abs=0.01)
 
 
+def _configured_power(engine, cfg, served):
+    """Power (kW) of each SaaS VM in configurations ``cfg`` serving ``served`` (1-D)."""
+    s, p = engine.idx_s, engine.params
+    busy = engine.k[s] * engine.c_a[cfg]
+    return p.vm_power_kw(engine.c_e[cfg] * served / busy, busy, engine.srv[s])
+
+
+@pytest.mark.parametrize("events, start", [
+    ((), "default"),               # no pressure: only VMs whose configuration cannot carry the load
+    ((), "slowest"),
+    (("heatwave:+25C",), "default"),  # hot GPUs, rows calm: the power budget alone is unlimited
+    (("ups-failure:0.55",), "default"),
+])
+def test_a_reconfigured_vm_never_draws_more_than_before(tmp_path, small_room, events, start):
+    """The configurator picked the catalogue's first configuration (quality, then speed) that
+    carried a pressed VM's load, even when it spent more energy per token: on an all-SaaS room
+    the config policy raised peak row power 3.8 % above the baseline. Now a VM reconfigured under
+    pressure draws at most what its current configuration draws at the same load, and a VM whose
+    configuration cannot carry its load at most what its default configuration would."""
+    sc = small_scenario(tmp_path, small_room, events=events, event_start_h=0, event_hours=24)
+    engine = Engine(sc, POLICIES["config"], place_scenario(sc, "random"))
+    s = engine.idx_s
+    if start == "slowest":  # every VM in its family's lowest-capacity quality-neutral configuration
+        cur = np.array([min((c for c in engine.candidates[engine.fam_s[v]] if engine.c_q[c] >= 1),
+                            key=lambda c: engine.c_cap[c]) for v in range(len(s))])
+    else:
+        cur = engine.default_cfg.copy()
+    checked = 0
+    for t in range(sc.n_steps):
+        inp = step_inputs(engine, t)
+        present_s = inp["present"][s]
+        load = engine.route(inp["D"], present_s, inp["cap"], inp["u"], inp["busy"], inp["present"], inp["ts"])[:, 0]
+        cfg, served = engine._configure_step(load, present_s[:, 0], inp["u"], inp["busy"], inp["present"], inp["ts"], cur)
+        moved = (cfg != cur) & present_s[:, 0] & (served >= load - 1e-9)
+        short = engine.k[s] * engine.c_cap[cur] < load - 1e-9
+        before = np.where(short, _configured_power(engine, engine.default_cfg, load), _configured_power(engine, cur, load))
+        assert np.all(_configured_power(engine, cfg, served)[moved] <= before[moved] + 1e-9), t
+        checked += moved.sum()
+    assert checked > 0  # the configurator did act
+
+
 # ---- transforms, outputs, CLI ---------------------------------------------------------------
 
 def test_oversubscribe_keeps_limits(tmp_path, small_room):

@@ -396,10 +396,29 @@ class Engine:
             pressed = np.flatnonzero(present_s & (load > EPS) & (over | hot | (short if not hard else False)))
             if len(pressed) == 0:
                 continue
-            new_cfg, new_served = self._choose(pressed, load[pressed], budgets[0][pressed], budgets[1][pressed],
+            kw_cap, cfm_cap = self._no_worse_than_now(budgets, ph, load, short, hard)
+            new_cfg, new_served = self._choose(pressed, load[pressed], kw_cap[pressed], cfm_cap[pressed],
                                                u_t[pressed], uu[s, 0][pressed], cfg[pressed], hard)
             cfg[pressed], served[pressed] = new_cfg, new_served
         return cfg, served
+
+    def _no_worse_than_now(self, budgets, ph, load, short, hard: bool):
+        """Power and airflow budgets [Vs] of pressed VMs: at most what they draw now.
+
+        A VM reconfigured because of pressure (its row, aisle or GPU) must not draw more power
+        or air than its current configuration does at the same load: the catalogue's preference
+        order (quality, then speed) alone would pick a faster configuration that spends more
+        energy per token and make the pressure worse. A VM whose configuration cannot carry its
+        load (``short``) is held to what its default configuration (which can: routing respects
+        its capacity) would draw at that load. The hard pass leaves airflow free, as before (air
+        beyond the AHU's recirculates; its heat is in the GPU check)."""
+        s, p = self.idx_s, self.params
+        d = self.default_cfg
+        busy = self.k[s] * self.c_a[d]
+        u = self.c_e[d] * load / busy
+        kw = np.where(short, p.vm_power_kw(u, busy, self.srv[s]), ph["kw"][s, 0])
+        cfm = np.where(short, p.vm_airflow_cfm(u, busy, self.srv[s]), ph["cfm"][s, 0])
+        return np.minimum(budgets[0], kw), budgets[1] if hard else np.minimum(budgets[1], cfm)
 
     def _choose(self, vi, load, budget_kw, budget_cfm, u_t, u_now, cur, hard: bool):
         """Configuration and served load for pressed (SaaS VM, step) pairs (vectorised per family).
