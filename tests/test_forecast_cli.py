@@ -185,3 +185,38 @@ def test_a_degenerate_statsmodels_fit_falls_back(tmp_path):
 def _noisy_office(ts):
     rng = np.random.default_rng(0)
     return np.clip(_office_hours(ts) + rng.normal(0, 0.05, len(ts)), 0, 1)
+
+
+def test_a_method_that_cannot_forecast_a_vm_is_scored_on_the_fallback_it_would_use():
+    """A statsmodels fit that failed at one origin gave NaN forecasts, and the back-test scored
+    the NaN: the method's MAE and pinball loss came out NaN (null in summary.json) and, a NaN band
+    never being exceeded, its exceedance too good. Now those VM-origins are scored on what
+    forecast and place would use instead, the automatic choice's default, and counted."""
+    from tapas_opt.forecast.backtest import rolling_origin_backtest
+    from tapas_opt.forecast.empirical import CHEAP_METHODS
+    from tapas_opt.forecast.select import AutoConfig
+    from tapas_opt.forecast.series import matrix_from_values
+
+    class FailsOnFirstVm(type(CHEAP_METHODS["template"])):
+        name = "fails-on-first"
+
+        def forecast(self, values, index, step_min, horizon):
+            out = super().forecast(values, index, step_min, horizon)
+            out[0] = np.nan
+            return out
+
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2026-01-05", periods=6 * 168, freq="60min")
+    values = np.clip(0.5 + 0.3 * np.sin(2 * np.pi * index.hour.to_numpy() / 24)[None, :]
+                     + 0.1 * rng.standard_normal((3, len(index))), 0, 1)
+    m = matrix_from_values(values, index, 60, ["a", "b", "c"])
+    fallback = CHEAP_METHODS[AutoConfig.default]
+    res = rolling_origin_backtest(m, {"fails": FailsOnFirstVm(), "fallback": fallback,
+                                      "template": CHEAP_METHODS["template"]}, 4 * 168, 24, 24)
+    table = res.overall
+    assert np.isfinite(table.loc["fails", ["mae", "pinball_mean", "exceeded_p99"]].astype(float)).all()
+    assert table.loc["fails", "fallback_share"] == pytest.approx(1 / 3)
+    assert table.loc["template", "fallback_share"] == 0
+    per = res.per_series
+    assert per.loc[("fails", "a"), "mae"] == pytest.approx(per.loc[("fallback", "a"), "mae"])
+    assert per.loc[("fails", "b"), "mae"] == pytest.approx(per.loc[("template", "b"), "mae"])

@@ -5,6 +5,12 @@ before the origin and forecasts the ``horizon_slots`` after it; VMs whose histor
 window is less than ``min_coverage`` observed are skipped at that origin. Scores are
 accumulated per method and VM without keeping the forecasts, so large rooms fit in memory.
 The scores are those of :mod:`tapas_opt.forecast.metrics`.
+
+A method that cannot forecast a VM at an origin (a statsmodels fit that fails or is implausible
+gives NaN) is scored on what ``forecast`` and ``place`` would use instead, the automatic
+choice's default (:func:`~tapas_opt.forecast.select.fill_failed`); the share of such
+forecasts is reported as ``fallback_share``. Scoring the NaN itself made the method's MAE and
+pinball loss NaN and, as a NaN band is never "exceeded", its exceedance too good.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import pandas as pd
 
 from tapas_opt.forecast.empirical import MatrixMethod
 from tapas_opt.forecast.metrics import LEVELS, pinball
+from tapas_opt.forecast.select import fill_failed
 from tapas_opt.forecast.series import SeriesMatrix
 
 MIN_COVERAGE = 0.9
@@ -41,6 +48,7 @@ class _Totals:
     origins: np.ndarray = field(init=False)
     seconds: float = 0.0
     series_fits: int = 0
+    fallbacks: int = 0
 
     def __post_init__(self) -> None:
         z = lambda *shape: np.zeros(shape)  # noqa: E731
@@ -79,6 +87,8 @@ class _Totals:
         }
         out.update({f"pinball_{q}": float(v) for q, v in zip(QUANTILE_NAMES, loss)})
         out.update({f"exceeded_{q}": float(v) for q, v in zip(QUANTILE_NAMES, self.exceeded[sl].sum(axis=0) / n)})
+        if rows is None:
+            out["fallback_share"] = self.fallbacks / self.series_fits if self.series_fits else 0.0
         return out
 
 
@@ -130,6 +140,7 @@ def rolling_origin_backtest(matrix: SeriesMatrix, methods: dict[str, MatrixMetho
                 t0 = time.perf_counter()
                 fc = method.forecast(hist[rows], h_index, matrix.step_min, f_index)
                 totals[name].seconds += time.perf_counter() - t0
+                totals[name].fallbacks += int(fill_failed(fc, hist[rows], h_index, matrix.step_min, f_index).sum())
                 totals[name].series_fits += len(rows)
                 totals[name].add(rows, fut[rows], fc)
         if progress:

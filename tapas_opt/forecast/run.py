@@ -21,7 +21,7 @@ from tapas_opt.forecast.backtest import MIN_COVERAGE, rolling_origin_backtest
 from tapas_opt.forecast.base import Forecaster, LoadProfiles
 from tapas_opt.forecast.empirical import CHEAP_METHODS
 from tapas_opt.forecast.profiles import build_profiles
-from tapas_opt.forecast.select import AutoForecaster, AutoMethod, MatrixForecaster
+from tapas_opt.forecast.select import AutoConfig, AutoForecaster, AutoMethod, MatrixForecaster
 from tapas_opt.forecast.series import SeriesMatrix, build_matrix, describe_quality
 from tapas_opt.forecast.statsmodels_models import STATSMODELS_METHODS, StatsmodelsMethod
 from tapas_opt.forecast.template import WEEK_MIN, TemplateForecaster
@@ -184,11 +184,20 @@ def backtest_inventory(inventory: Inventory, origins: int = 7, every_h: float = 
         extra["vs_template"] = _ratio(extra["pinball_mean"], sm.overall.loc["template", "pinball_mean"])
         table = pd.concat([table, extra])
     cols = ["vms", "n", "mae", "mape", "within_10pct", "pinball_p50", "pinball_p90", "pinball_p99",
-            "pinball_mean", "vs_template", "exceeded_p50", "exceeded_p90", "exceeded_p99", "seconds_per_series"]
+            "pinball_mean", "vs_template", "exceeded_p50", "exceeded_p90", "exceeded_p99", "seconds_per_series",
+            "fallback_share"]
+    warnings += _fallback_warnings(table["fallback_share"])
     params = {"origins": main.n_origins, "every_h": every * step / 60, "history_h": history_slots * step / 60,
               "horizon_h": horizon_slots * step / 60, "vms_scored": int(len(scored)), "vms": int(len(m.vm_ids)),
               "warnings": warnings, "auto_choices": main.choices.get("auto", {})}
     return table[cols].astype({"vms": "Int64", "n": "Int64"}), params
+
+
+def _fallback_warnings(share: pd.Series) -> list[str]:
+    """One warning per method that could not forecast some VMs at some origins."""
+    return [f"{method} could not forecast {100 * v:.1f} % of the VM-origins it was back-tested on (a failed or "
+            f"implausible statsmodels fit); they are scored on what forecast and place use instead, the "
+            f"{AutoConfig.default} forecast" for method, v in share.items() if v > 0]
 
 
 def _telemetry_file(inventory) -> str:

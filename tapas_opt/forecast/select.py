@@ -97,11 +97,8 @@ class MatrixForecaster(Forecaster):
             return np.zeros((0, len(horizon), 3))
         horizon = pd.DatetimeIndex(horizon)
         values = self.method.forecast(m.values, m.index, m.step_min, horizon)
-        failed = ~np.isfinite(values).all(axis=(1, 2))
-        if failed.any():
-            fallback = CHEAP_METHODS[AutoConfig.default]
-            values[failed] = fallback.forecast(m.values[failed], m.index, m.step_min, horizon)
-            self.fallback_ = pd.Index(m.vm_ids[failed])
+        failed = fill_failed(values, m.values, m.index, m.step_min, horizon)
+        self.fallback_ = pd.Index(m.vm_ids[failed])
         return values
 
     @property
@@ -479,3 +476,13 @@ def default_forecaster(step_min: int, **options) -> AutoForecaster:
 
 __all__ = ["AutoForecaster", "AutoConfig", "MatrixForecaster", "RecentMixMethod", "default_forecaster",
            "seasonal_strength", "to_frame"]
+
+
+def fill_failed(values: np.ndarray, history: np.ndarray, index, step_min: int, horizon) -> np.ndarray:
+    """Replace, in place, the forecasts ``values`` [VM, slot, band] of the VMs a method could not
+    forecast (NaN: a statsmodels fit that failed or was implausible) by the automatic choice's
+    default forecast from ``history``; returns the mask of those VMs."""
+    failed = ~np.isfinite(values).all(axis=(1, 2))
+    if failed.any():
+        values[failed] = CHEAP_METHODS[AutoConfig.default].forecast(history[failed], index, step_min, horizon)
+    return failed
