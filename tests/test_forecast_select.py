@@ -91,14 +91,55 @@ def test_seasonal_choice_beats_the_default_out_of_sample():
 
 
 def test_statsmodels_candidates_are_back_tested_where_allowed():
-    """With a budget of one VM, exactly one seasonal VM gets statsmodels scores."""
-    hist = hourly_history(["s0", "s1"], [_seasonal(0), _seasonal(1)], weeks=3)
+    """With a budget of one VM, exactly one seasonal VM gets statsmodels scores (four weeks of
+    history: three to train on before the held-out week, enough for the weekly season)."""
+    hist = hourly_history(["s0", "s1"], [_seasonal(0), _seasonal(1)], weeks=4)
     f = AutoForecaster(60, max_statsmodels_vms=1).fit(hist)
     sm = f.scores_[["mstl-ets", "holt-winters", "stl-ar"]]
     assert sm.notna().all(axis=1).sum() == 1
     assert np.isfinite(sm.dropna().to_numpy()).all()
     out = f.predict_array(HORIZON)
     assert np.isfinite(out).all() and (np.diff(out, axis=2) >= -1e-12).all()
+
+
+def test_statsmodels_are_candidates_only_where_the_training_part_has_the_weekly_season():
+    """Three weeks of history hold out one and train on two, where the models get only the daily
+    season (and refit on three with the weekly one: the model chosen would not be the model
+    back-tested); they are no candidates there."""
+    hist = hourly_history(["s0"], [_seasonal(0)], weeks=3)
+    f = AutoForecaster(60, max_statsmodels_vms=1).fit(hist)
+    assert f.scores_[["mstl-ets", "holt-winters", "stl-ar"]].isna().all().all()
+    assert f.scores_["recent-mix"].notna().all()
+
+
+def test_a_weekly_season_needs_three_weeks():
+    from tapas_opt.forecast.statsmodels_models import DAY_H, WEEK_H, history_seasons, season_h
+
+    assert [season_h(h) for h in (48, 2 * WEEK_H, 3 * WEEK_H - 1, 3 * WEEK_H)] == [DAY_H, DAY_H, DAY_H, WEEK_H]
+    index = pd.date_range("2026-01-05", periods=4 * WEEK_H, freq="60min")
+    values = np.full((2, len(index)), 0.5)
+    values[1, :WEEK_H + 1] = np.nan  # measured from just under three weeks before the end
+    assert history_seasons(values, index, 60).tolist() == [WEEK_H, DAY_H]
+
+
+@pytest.mark.parametrize("model", ["stl-ar", "mstl-ets", "holt-winters"])
+def test_statsmodels_bands_on_two_weeks_of_noisy_load_are_not_degenerate(model):
+    """On exactly two weeks, stl-ar took the weekly season: STL's smoother, with two values per
+    hour of the week, absorbed the noise as season, and P50 = P90 = P99 at every slot. A weekly
+    season now needs three weeks; the bands are as wide as the noise."""
+    from tapas_opt.forecast.statsmodels_models import StatsmodelsMethod
+
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2026-05-04", periods=2 * 168, freq="60min")
+    values = np.clip(0.5 + 0.2 * np.sin(2 * np.pi * index.hour.to_numpy() / 24)
+                     + 0.08 * rng.standard_normal(len(index)), 0, 1)[None, :]
+    out = StatsmodelsMethod(model=model).forecast(values, index, 60, _day_after(index))
+    width = out[0, :, 2] - out[0, :, 0]
+    assert np.isfinite(out).all() and np.median(width) > 0.05  # noise sd 0.08: P99 - P50 about 0.19
+
+
+def _day_after(index):
+    return pd.date_range(index[-1] + pd.Timedelta(hours=1), periods=24, freq="60min")
 
 
 def test_build_profiles_reports_the_method_of_every_vm(tmp_path):

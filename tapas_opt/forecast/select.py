@@ -26,9 +26,9 @@ Only VMs with a daily or weekly cycle (seasonal strength at least ``min_seasonal
 see :func:`seasonal_strength`) take part in the back-test: on load without a repeating pattern
 (batch jobs) the seasonal candidates can only win a held-out week by chance, and the default
 ``recent-mix`` is kept. statsmodels candidates cost about 0.05-0.15 s per VM and fit, so they
-are tried on at most ``max_statsmodels_vms`` of the seasonal VMs with two weeks of history or
-more (with less, they could model only the daily cycle and would average weekends into
-weekdays): those whose best cheap candidate back-tested worst relative to their load (where a
+are tried on at most ``max_statsmodels_vms`` of the seasonal VMs with four weeks of history
+(three before the held-out week: with less, they could model only the daily cycle and would
+average weekends into weekdays): those whose best cheap candidate back-tested worst relative to their load (where a
 better model can pay). Everything else is vectorised
 and runs in chunks of ``chunk_vms`` VMs to bound memory.
 """
@@ -49,7 +49,7 @@ from tapas_opt.forecast.empirical import (CHEAP_METHODS, DAY_MIN, MatrixMethod, 
 from tapas_opt.forecast.metrics import block_losses, score_rows, significantly_better
 from tapas_opt.forecast.series import (SeriesMatrix, aggregate_matrix, build_matrix, describe_quality,
                                       matrix_from_values)
-from tapas_opt.forecast.statsmodels_models import STATSMODELS_METHODS, StatsmodelsMethod
+from tapas_opt.forecast.statsmodels_models import STATSMODELS_METHODS, WEEK_H, StatsmodelsMethod, history_seasons
 from tapas_opt.forecast.template import WEEK_MIN
 
 Progress = Callable[[str, int, int], None]
@@ -254,9 +254,11 @@ class AutoForecaster(Forecaster):
         for hold_slots, rows in ((WEEK_MIN // sel.step_min, hold_week),
                                  (DAY_MIN // sel.step_min, hold_day)):
             self._backtest_rows(np.flatnonzero(rows), hold_slots)
-        # statsmodels models get only a daily season below two weeks of history, so they would
-        # average weekends into weekdays: they are candidates only with two weeks or more.
-        self._backtest_statsmodels(np.flatnonzero(hold_week), hold_week)
+        # statsmodels models get only a daily season below three weeks of history
+        # (statsmodels_models.season_h), so they would average weekends into weekdays: they are
+        # candidates only where the back-test's training part has three weeks, so that the
+        # model back-tested and the model refitted on the whole history both have the weekly season.
+        self._backtest_statsmodels(self._weekly_rows(np.flatnonzero(hold_week)), hold_week)
         for name in names:
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean = np.where(self._loss_n[name] > 0, self._loss_sum[name] / self._loss_n[name], np.nan)
@@ -293,6 +295,16 @@ class AutoForecaster(Forecaster):
             if cut >= hold_slots:
                 out.append((fold, cut, end))
         return out
+
+    def _weekly_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The ``rows`` whose every statsmodels training part (a week held out per fold)
+        supports the weekly season."""
+        m = self.sel_
+        folds = self._folds(WEEK_MIN // m.step_min)[:self.config.statsmodels_folds]
+        if len(rows) == 0 or not folds:
+            return rows[:0]
+        cut = min(c for _, c, _ in folds)
+        return rows[history_seasons(m.values[rows, :cut], m.index[:cut], m.step_min) == WEEK_H]
 
     def _backtest_statsmodels(self, rows: np.ndarray, hold_week: np.ndarray) -> None:
         """Inner back-test of the statsmodels candidates where they may pay (see module doc)."""

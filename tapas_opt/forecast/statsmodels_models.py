@@ -3,15 +3,15 @@
 Three models, each fitted per VM on hourly means of its history (a statsmodels fit costs
 about 0.05-0.3 s per series, so these run where they pay: see :mod:`tapas_opt.forecast.select`):
 
-* ``mstl-ets``: :class:`statsmodels.tsa.seasonal.MSTL` removes the daily and (with two weeks of
-  history or more) the weekly cycle; an additive damped-trend ETS
+* ``mstl-ets``: :class:`statsmodels.tsa.seasonal.MSTL` removes the daily and (with three weeks
+  of history or more, :func:`season_h`) the weekly cycle; an additive damped-trend ETS
   (:class:`~statsmodels.tsa.exponential_smoothing.ets.ETSModel`) forecasts what is left; the
   seasonal cycles are carried forward. Bands: ``mean + sigma_h * z_q``, with ``sigma_h`` the ETS
   forecast standard deviation at lead ``h`` and ``z_q`` the empirical q-quantile of the
   standardised one-step residuals (so a skewed residual gives a skewed band).
 * ``holt-winters``: additive Holt-Winters
   (:class:`~statsmodels.tsa.holtwinters.ExponentialSmoothing`, damped trend, weekly season with
-  two weeks of history, else daily; heuristic initial states, which is 3-4 times faster than
+  three weeks of history, else daily; heuristic initial states, which is 3-4 times faster than
   estimating 168 of them). Bands: quantiles of 200 paths simulated by bootstrapping the
   model's own residuals (``simulate(..., random_errors="bootstrap")``).
 * ``stl-ar``: :class:`~statsmodels.tsa.forecasting.stl.STLForecast` (STL, weekly or daily) with
@@ -41,6 +41,24 @@ HOUR_MIN = 60
 WEEK_H = 168
 DAY_H = 24
 MIN_HOURS = 2 * DAY_H + 1
+MIN_WEEKLY_CYCLES = 3
+"""Weeks of history a weekly season needs. With two, STL's seasonal smoother has two values per
+hour of the week and absorbs the noise too: the residuals vanish and the bands with them (stl-ar
+gave P50 = P90 = P99 on two weeks of noisy load)."""
+
+
+def season_h(n_hours: int) -> int:
+    """The longest season (hours) a history of ``n_hours`` supports: a week, or else a day."""
+    return WEEK_H if n_hours >= MIN_WEEKLY_CYCLES * WEEK_H else DAY_H
+
+
+def history_seasons(values: np.ndarray, index: pd.DatetimeIndex, step_min: int) -> np.ndarray:
+    """:func:`season_h` of each row of a history matrix, from its first measured value to its end
+    (the span :class:`StatsmodelsMethod` fits)."""
+    hourly, _ = to_hourly(values, index, step_min)
+    seen = ~np.isnan(hourly)
+    first = np.where(seen.any(axis=1), seen.argmax(axis=1), hourly.shape[1])
+    return np.array([season_h(hourly.shape[1] - f) for f in first], dtype=int)
 
 
 def to_hourly(values: np.ndarray, index: pd.DatetimeIndex, step_min: int) -> tuple[np.ndarray, pd.DatetimeIndex]:
@@ -68,12 +86,12 @@ def _seasonal_forward(seasonal: np.ndarray, period: int, n_ahead: int) -> np.nda
     return np.tile(last, reps)[:n_ahead]
 
 
-def fit_mstl_ets(y: pd.Series, n_ahead: int, levels: np.ndarray = LEVELS) -> np.ndarray:
+def fit_mstl_ets(y: pd.Series, n_ahead: int, period: int, levels: np.ndarray = LEVELS) -> np.ndarray:
     """MSTL + damped ETS on the adjusted series; quantiles ``[n_ahead, len(levels)]``."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
     from statsmodels.tsa.seasonal import MSTL
 
-    periods = (DAY_H, WEEK_H) if len(y) >= 2 * WEEK_H else (DAY_H,)
+    periods = (DAY_H, WEEK_H) if period == WEEK_H else (DAY_H,)
     dec = MSTL(y, periods=periods).fit()
     seasonal = dec.seasonal
     if isinstance(seasonal, pd.Series):
@@ -90,12 +108,11 @@ def fit_mstl_ets(y: pd.Series, n_ahead: int, levels: np.ndarray = LEVELS) -> np.
     return mean[:, None] + sd[:, None] * z[None, :]
 
 
-def fit_holt_winters(y: pd.Series, n_ahead: int, levels: np.ndarray = LEVELS,
+def fit_holt_winters(y: pd.Series, n_ahead: int, period: int, levels: np.ndarray = LEVELS,
                      seed: int = 0) -> np.ndarray:
     """Additive damped Holt-Winters; bootstrap-simulated quantiles ``[n_ahead, len(levels)]``."""
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
-    period = WEEK_H if len(y) >= 2 * WEEK_H else DAY_H
     res = ExponentialSmoothing(y, trend="add", damped_trend=True, seasonal="add",
                                seasonal_periods=period, initialization_method="heuristic").fit()
     sims = res.simulate(n_ahead, anchor="end", repetitions=200, error="add",
@@ -103,12 +120,11 @@ def fit_holt_winters(y: pd.Series, n_ahead: int, levels: np.ndarray = LEVELS,
     return np.quantile(np.asarray(sims), levels, axis=1).T
 
 
-def fit_stl_ar(y: pd.Series, n_ahead: int, levels: np.ndarray = LEVELS) -> np.ndarray:
+def fit_stl_ar(y: pd.Series, n_ahead: int, period: int, levels: np.ndarray = LEVELS) -> np.ndarray:
     """STL + AR(2) on the adjusted series; quantiles ``[n_ahead, len(levels)]``."""
     from statsmodels.tsa.ar_model import AutoReg
     from statsmodels.tsa.forecasting.stl import STLForecast
 
-    period = WEEK_H if len(y) >= 2 * WEEK_H else DAY_H
     res = STLForecast(y, AutoReg, model_kwargs={"lags": 2, "trend": "c"}, period=period).fit()
     pred = res.get_prediction(start=len(y), end=len(y) + n_ahead - 1).summary_frame()
     z = _empirical_z(np.asarray(res.model_result.resid), levels)
@@ -119,20 +135,21 @@ FITTERS = {"mstl-ets": fit_mstl_ets, "holt-winters": fit_holt_winters, "stl-ar":
 
 
 def _fit_one(name: str, hourly: np.ndarray, start: pd.Timestamp, n_ahead: int) -> np.ndarray:
-    """Fit one model to one VM's hourly history; NaN rows if the history is too short or it fails."""
+    """Fit one model to one VM's hourly history, with the season :func:`season_h` of its span;
+    NaN rows if the history is too short or the fit fails."""
     seen = np.flatnonzero(~np.isnan(hourly))
     if len(seen) == 0 or seen[-1] - seen[0] + 1 < MIN_HOURS:
         return np.full((n_ahead, len(LEVELS)), np.nan)
     first = seen[0]
     y = hourly[first:]
-    period = WEEK_H if len(y) >= 2 * WEEK_H else DAY_H
+    period = season_h(len(y))
     y = fill_gaps(y[None, :], period)[0]
     index = pd.date_range(start + pd.Timedelta(hours=int(first)), periods=len(y), freq="60min")
     series = pd.Series(y, index=index)
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
-            out = FITTERS[name](series, n_ahead)
+            out = FITTERS[name](series, n_ahead, period)
     except Exception:  # noqa: BLE001 - a failed fit is a candidate that loses, not a crash
         return np.full((n_ahead, len(LEVELS)), np.nan)
     return out if _plausible(out, y) else np.full((n_ahead, len(LEVELS)), np.nan)
