@@ -213,6 +213,11 @@ def _power_poly_falls(poly) -> str:
     return ""
 
 
+MAX_HORIZON_H = int(24 * 7 * HISTORY_WEEKS)
+"""Longest planning horizon (hours): the forecasters learn from four weeks of history
+(``HISTORY_WEEKS``), and a longer horizon only grows the placement model."""
+
+
 def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[Problem]:
     """Range checks that the types alone do not catch."""
     problems = []
@@ -225,6 +230,9 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
             "use 5, 10, 15, 30 or 60")
     if cfg.horizon_h <= 0:
         bad("horizon_h", f"= {cfg.horizon_h} must be positive")
+    elif cfg.horizon_h > MAX_HORIZON_H:
+        bad("horizon_h", f"= {cfg.horizon_h:g} h is beyond the {MAX_HORIZON_H} h (four weeks) tapas-opt plans: its "
+            "forecasts learn from four weeks of history", f"use at most {MAX_HORIZON_H} (the default is a week, 168)")
     elif cfg.time_step_min > 0 and (cfg.horizon_h * 60) % cfg.time_step_min:
         steps = cfg.horizon_h * 60 / cfg.time_step_min
         lower, upper = (math.floor(steps) * cfg.time_step_min / 60, math.ceil(steps) * cfg.time_step_min / 60)

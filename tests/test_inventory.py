@@ -161,6 +161,17 @@ def test_a_horizon_off_the_time_grid_names_the_nearest_good_ones(tmp_path):
     assert "45-minute" in p.message and p.hint == "use 0.75 or 1.5"
 
 
+@pytest.mark.parametrize("hours", [3e6, 673])
+def test_a_horizon_beyond_four_weeks_is_bad_input_not_a_crash(tmp_path, hours):
+    """horizon_h: 3000000 passed validate, and forecast then crashed (OutOfBoundsDatetime,
+    exit 3): the horizon is now at most four weeks, what the forecasters learn from."""
+    root = _room(tmp_path)
+    (root / "datacenter.yaml").write_text(f"time_step_min: 60\nhorizon_h: {hours:g}\n")
+    _, problems = check_inventory(root)
+    (p,) = [p for p in problems if "horizon_h" in p.message]
+    assert p.code == "bad_value" and "672 h" in p.message and "at most 672" in p.hint
+
+
 def test_load_inventory_raises_with_every_problem(tmp_path):
     root = _room(tmp_path, rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": -5}],
                  vms=[vm("v1", server_id="A1"), vm("v2", kind="nope")])

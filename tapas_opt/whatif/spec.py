@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from tapas_opt import __version__
-from tapas_opt.config import MAX_SEED, MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, QUANTILES
+from tapas_opt.config import MAX_HORIZON_H, MAX_SEED, MAX_TIME_LIMIT_S, MIN_TIME_LIMIT_S, QUANTILES
 from tapas_opt.errors import InventoryError, Problem
 from tapas_opt.inventory.schema import Bounds, column_bounds
 from tapas_opt.weather import day_of_year_hour, read_epw_dry_bulb
@@ -254,7 +254,7 @@ def check_settings(settings: dict, c: _Checker, path: tuple) -> None:
             c.number(value, p, 0, MAX_SEED, integer=True)
         elif key == "horizon_h":
             if value is not None:
-                c.number(value, p, 1, 24 * 28, integer=True)
+                c.number(value, p, 1, MAX_HORIZON_H, integer=True)
         elif key == "sim_step_min":
             c.number(value, p, 1, 60, integer=True)
             if isinstance(value, int) and 1 <= value <= 60 and 60 % value:
