@@ -351,3 +351,22 @@ def test_generated_sensors_are_the_physics_fit_recovers(tmp_path, shared_data):
     units = {name: [n.rsplit(" ", 1)[-1] for n in f[name].notes if "median MAE" in n]
              for name in ("gpu_temp", "server_power", "airflow")}
     assert units == {"gpu_temp": ["C"], "server_power": ["kW"], "airflow": ["CFM"]}  # as printed, not 'kw'
+
+
+def test_an_inlet_fit_on_weather_that_never_fell_below_the_knee_says_the_floor_is_extrapolated():
+    """fit wrote the inlet floor and knee as if measured when the outside temperature never went
+    below the knee (a summer of telemetry): any lower knee with a lower floor fits as well. The
+    fit now says so, as it already did for a cap the weather never reached."""
+    from tapas_opt.calibrate.regress import fit_inlet
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    out = rng.uniform(20.0, 32.0, n)  # the true knee is 15 C, the cap at 40 C: neither in the data
+    load = rng.uniform(0.3, 0.9, n)
+    inlet = 18.0 + 0.5 * (out - 15.0) + 2.0 * load + rng.normal(0.0, 0.2, n)
+    frame = pd.DataFrame({"timestamp": pd.date_range("2026-06-01", periods=n, freq="h"),
+                          "server_id": np.where(np.arange(n) % 2, "S1", "S2"), "inlet_temp_c": inlet,
+                          "outside_c": out, "room_load": load})
+    notes = fit_inlet(frame).notes
+    assert any("knee_outside_c and floor_c are an extrapolation" in n for n in notes), notes
+    assert any("cap_c is an extrapolation" in n for n in notes), notes

@@ -247,6 +247,11 @@ def fit_airflow(frame: pd.DataFrame) -> FitResult:
                                   "airflow", "cfm")
 
 
+MIN_SHARE_BELOW_KNEE = 0.01
+"""Share of the rows that must lie below the fitted knee for the floor to be measured rather
+than extrapolated (the grid starts at the 1st percentile of outside temperature)."""
+
+
 def _inlet_design(out: np.ndarray, load: np.ndarray, knee: float, knee2: float, ref: float) -> np.ndarray:
     rise = np.maximum(out - knee, 0.0) - np.maximum(out - knee2, 0.0)
     heat = np.clip((out - knee) / max(ref - knee, 1e-6), 0.0, 1.0)
@@ -328,6 +333,10 @@ def fit_inlet(frame: pd.DataFrame, ref_outside_c: float = InletModel.load_gain_r
              "load_gain_c": _coef(res, "gain")}
     notes = [f"knee and cap found on a 0.5 C grid, then polished (knee {knee:.2f} C, cap reached at "
              f"{knee2:.2f} C outside); intervals are conditional on them"]
+    if np.mean(out < knee) < MIN_SHARE_BELOW_KNEE:
+        notes.append(f"outside temperature was below the knee ({knee:.1f} C) in under {100 * MIN_SHARE_BELOW_KNEE:g} % "
+                     "of the rows: knee_outside_c and floor_c are an extrapolation (a lower knee with a lower floor "
+                     "fits as well); refit with colder weather in the telemetry")
     if hi_out <= knee2:
         notes.append("outside temperature never passed the cap knee: cap_c is an extrapolation")
     model = InletModel(floor_c=floor.value, knee_outside_c=float(knee), slope_c_per_c=slope,
