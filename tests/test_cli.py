@@ -658,4 +658,16 @@ def test_generate_says_how_much_of_an_oversized_queue_stays_unplaced():
 
     assert _queue_warnings(total=100, running=60, pending=30) == []
     [said] = _queue_warnings(total=100, running=60, pending=56)
-    assert "only 40 are free: VMs needing at least 16 GPUs will stay unplaced" in said
+    assert "only 40 are free: VMs with at least 16 GPUs between them will stay unplaced" in said
+
+
+def test_generate_says_when_the_room_cannot_take_the_occupancy_asked(tmp_path):
+    """Two servers in two rows at --occupancy 0.85 generated a room a quarter full or empty (an
+    8-GPU VM would fill a row beyond the 85 % history keeps), silently, with gaps in the vm_ids."""
+    from tapas_opt.cli.generate_cmd import _occupancy_warnings
+
+    res = CliRunner().invoke(main, ["generate", "--servers", "2", "--occupancy", "0.85", "--pending", "2",
+                                    "--out", str(tmp_path / "g")])
+    assert res.exit_code == 0, res.output
+    assert "of the 16 GPUs" in res.output and "not the 85 % --occupancy asked" in res.output
+    assert _occupancy_warnings(total=320, running=163, occupancy=0.5) == []  # a few GPUs either way
