@@ -388,6 +388,22 @@ def test_trailing_commas_are_not_read_as_shifted_columns(tmp_path):
     assert problem.code == "unreadable_file" and "trailing comma" in problem.message and "quote" in problem.hint
 
 
+@pytest.mark.parametrize("bad_line, said", [
+    ('A3,A,"rack 1,2', 'a quote (") opened on this line is never closed'),
+    ("A3,A,K1,extra,cells,here,and,more,than,the,header,has,1,2,3,4,5,6,7,8,9,10,11,12", "cells, the header"),
+])
+def test_a_malformed_csv_line_is_named_by_its_line_in_plain_words(tmp_path, bad_line, said):
+    """pandas' parser error went to the user raw ("Error tokenizing data. C error: EOF inside
+    string starting at row 2", counting from 0): now in plain words, at the file's line."""
+    root = _room(tmp_path)
+    lines = (root / "servers.csv").read_text().splitlines()
+    (root / "servers.csv").write_text("\n".join(lines + [bad_line]) + "\n")
+    _, problems = check_inventory(root)
+    (problem,) = [p for p in problems if p.file == "servers.csv"]
+    assert problem.code == "unreadable_file" and said in problem.message and "tokenizing" not in problem.message
+    assert problem.line == len(lines) + 1
+
+
 @pytest.mark.parametrize("stamp, why", [
     ("01/10/2025 10:00", "ISO 8601"),  # day-first or month-first? never guessed
     ("now", "ISO 8601"),  # would be the clock of the run

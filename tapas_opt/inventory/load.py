@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -183,7 +184,23 @@ def unreadable(path: Path, exc: Exception, file: str | None = None) -> Problem:
         hint = "give a Parquet file written by pandas or pyarrow, or the table as CSV"
     else:
         hint = "quote cells that contain commas, and give every line as many cells as the header"
+        if isinstance(exc, pd.errors.ParserError):
+            said = _csv_parser_error(str(exc))
+            if said is not None:
+                return Problem("unreadable_file", file or path.name, said[0], hint, line=said[1])
     return Problem("unreadable_file", file or path.name, f"cannot be read: {exc}", hint)
+
+
+def _csv_parser_error(message: str) -> tuple[str, int] | None:
+    """pandas' two common CSV parser errors in plain words, with the file's line (1-based)."""
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if found:
+        header, line, cells = (int(g) for g in found.groups())
+        return f"cannot be read: this line has {cells} cells, the header {header}", line
+    found = re.search(r"EOF inside string starting at row (\d+)", message)
+    if found:  # pandas counts the rows of this message from 0, the header included
+        return "cannot be read: a quote (\") opened on this line is never closed", int(found.group(1)) + 1
+    return None
 
 
 def read_user_table(path: Path | str, file: str | None = None) -> pd.DataFrame:

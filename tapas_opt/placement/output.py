@@ -205,7 +205,7 @@ def _not_a_plan_hint(plan_dir: Path) -> str:
     if (plan_dir / "region.json").exists() and (plan_dir / "rooms").is_dir():
         return (f"{plan_dir} is an output of 'tapas-opt plan-region': each room's plan is "
                 f"{plan_dir / 'rooms' / 'ROOM'}; pass that, with the room's inventory")
-    return "pass a directory written by 'tapas-opt place'"
+    return "pass a plan directory written by 'tapas-opt place' or 'tapas-opt plan'"
 
 
 def read_plan_queue(plan_dir: Path | str) -> pd.DataFrame | None:
