@@ -370,3 +370,20 @@ def test_an_inlet_fit_on_weather_that_never_fell_below_the_knee_says_the_floor_i
     notes = fit_inlet(frame).notes
     assert any("knee_outside_c and floor_c are an extrapolation" in n for n in notes), notes
     assert any("cap_c is an extrapolation" in n for n in notes), notes
+
+
+def test_too_few_rows_are_said_with_the_columns_the_user_wrote(calibrated_room, tmp_path):
+    """'3 complete rows of x_power, server_power_kw' named a column only the fit computes; the
+    user wrote load and server_power_kw."""
+    import shutil
+
+    room = tmp_path / "room"
+    shutil.copytree(calibrated_room, room)
+    (room / "physics.yaml").unlink(missing_ok=True)
+    tel = pd.read_csv(room / "telemetry.csv")
+    tel.loc[tel.index[5:], "server_power_kw"] = np.nan
+    tel.to_csv(room / "telemetry.csv", index=False)
+    res = CliRunner().invoke(main, ["fit", str(room), "--json"])
+    assert res.exit_code == 0, res.output
+    said = json.loads(res.output)["skipped"]["server_power"]
+    assert "complete rows of load, server_power_kw" in said and "x_power" not in said

@@ -99,6 +99,16 @@ def _enough(frame: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     return frame.dropna(subset=cols)
 
 
+USER_NAMES = {"x_power": "load", "x_load": "load", "room_load": "load", "outside_c": "outside.csv's temp_c"}
+"""What the user knows the fit's derived columns as (x_power: the server's GPU-share-weighted
+g(load) of its VMs, computed from telemetry's load)."""
+
+
+def _as_the_user_knows(cols: list[str]) -> str:
+    """``cols`` named as in the user's files, each once, in order."""
+    return ", ".join(dict.fromkeys(USER_NAMES.get(c, c) for c in cols))
+
+
 def fit_inventory(inventory: Inventory) -> Calibration:
     """Fit the models the telemetry supports; raise InventoryError on bad calibration values."""
     frame, problems = calibration_columns(inventory)
@@ -116,7 +126,7 @@ def fit_inventory(inventory: Inventory) -> Calibration:
             return None
         rows = _enough(data, cols)
         if len(rows) < MIN_SAMPLES:
-            skipped[name] = f"{len(rows)} complete rows of {', '.join(cols)} (need {MIN_SAMPLES})"
+            skipped[name] = f"{len(rows)} complete rows of {_as_the_user_knows(cols)} (need {MIN_SAMPLES})"
             return None
         try:
             fit = fitter(rows)
