@@ -115,7 +115,24 @@ def test_duplicate_telemetry_warning_gives_the_first_duplicates_line(tmp_path):
     inv, problems = check_inventory(_room(tmp_path, telemetry=tel))
     [dup] = [w for w in inv.warnings if w.code == "duplicate_timestamps"]
     assert problems == [] and (dup.file, dup.line, dup.column) == ("telemetry.csv", 7, "timestamp")
-    assert dup.message.startswith(f"2 duplicate (vm_id, timestamp) rows, the first VM 'v1' at {tel.at[4, 'timestamp']}")
+    cell = (tmp_path / "inv" / "telemetry.csv").read_text().splitlines()[6].split(",")[0]
+    assert dup.message.startswith(f"2 duplicate (vm_id, timestamp) rows, the first VM 'v1' at '{cell}'")
+
+
+def test_time_order_problems_quote_the_timestamp_as_written_not_in_utc(tmp_path):
+    """A local time with its offset went back, and the problem showed its UTC value, which
+    appears nowhere in the file: the cell is quoted as written."""
+    root = _room(tmp_path)
+    lines = (root / "telemetry.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    at = header.index("timestamp")
+    cells = lines[2].split(",")
+    cells[at] = "2026-01-01T03:30:00+02:00"  # earlier than the line before it
+    lines[2] = ",".join(cells)
+    (root / "telemetry.csv").write_text("\n".join(lines) + "\n")
+    _, problems = check_inventory(root)
+    (p,) = [p for p in problems if p.code == "unsorted_timestamps"]
+    assert p.message.startswith("timestamp '2026-01-01T03:30:00+02:00' of VM") and p.line == 3
 
 
 def test_vm_larger_than_every_server_and_overcommitted_server(tmp_path):

@@ -250,15 +250,20 @@ def _parse_timestamps(df: pd.DataFrame, file: str, line_of, problems: list[Probl
 
 
 def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
-                 warnings: list[Problem]) -> None:
-    """Per VM, telemetry must be in time order; duplicates are averaged and reported."""
+                 warnings: list[Problem], cells: pd.Series | None = None) -> None:
+    """Per VM, telemetry must be in time order; duplicates are averaged and reported. Timestamps
+    are quoted as the file's ``cells`` give them (a local time with an offset, not its UTC value)."""
+    def stamp(idx) -> str:
+        cell = cells.get(idx) if cells is not None else None
+        return describe(cell) if isinstance(cell, str) else str(tel.at[idx, "timestamp"])
+
     ok = tel["timestamp"].notna()
     t = tel.loc[ok, ["vm_id", "timestamp"]]
     prev = t.groupby("vm_id", sort=False)["timestamp"].shift()
     back = t.index[(t["timestamp"] < prev).to_numpy()]
     problems += first_problems("unsorted_timestamps", file, back, lambda idx: Problem(
         "unsorted_timestamps", file,
-        f"timestamp {tel.at[idx, 'timestamp']} of VM {tel.at[idx, 'vm_id']!r} is earlier than the one before it",
+        f"timestamp {stamp(idx)} of VM {tel.at[idx, 'vm_id']!r} is earlier than the one before it",
         "sort the file by timestamp; if it is sorted, these are local clock times that repeat an hour when "
         "clocks go back: export them in UTC or with their offset (+01:00)", line_of(idx), "timestamp"))
     dup = t.index[(t["timestamp"] == prev).to_numpy()]
@@ -266,7 +271,7 @@ def _check_order(tel: pd.DataFrame, file: str, line_of, problems: list[Problem],
         first = dup[0]
         warnings.append(Problem("duplicate_timestamps", file,
                                 f"{len(dup)} duplicate (vm_id, timestamp) rows, the first VM "
-                                f"{tel.at[first, 'vm_id']!r} at {tel.at[first, 'timestamp']}: their loads are averaged",
+                                f"{tel.at[first, 'vm_id']!r} at {stamp(first)}: their loads are averaged",
                                 "keep one sample per VM and time if the duplicates are an export error",
                                 line_of(first), "timestamp"))
 
@@ -527,6 +532,7 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
     tables: dict[str, pd.DataFrame] = {}
     typed: dict[str, pd.DataFrame] = {}
     valid: set[str] = set()
+    stamp_cells: pd.Series | None = None  # telemetry's timestamps as written
     files: dict[str, str] = {}
     lines: dict = {}
     for name in TABLES:
@@ -551,6 +557,8 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
             problems.append(unreadable(path, exc))
             continue
         if name in ("telemetry", "outside"):
+            if name == "telemetry" and "timestamp" in df.columns:
+                stamp_cells = df["timestamp"]  # as written: problems quote the cell, not its UTC value
             df = _parse_timestamps(df, path.name, lines[name], problems)
         df, table_problems = validate_frame(df, name, path.name, lines[name])
         problems += table_problems
@@ -579,7 +587,7 @@ def check_inventory(root: Path | str, physics: bool = True) -> tuple[Inventory |
             _check_vms(typed["vms"], typed["servers"], files["vms"], lines["vms"], problems)
     warnings: list[Problem] = []
     if "telemetry" in tables and {"timestamp", "vm_id"} <= set(tables["telemetry"].columns):
-        _check_order(tables["telemetry"], files["telemetry"], lines["telemetry"], problems, warnings)
+        _check_order(tables["telemetry"], files["telemetry"], lines["telemetry"], problems, warnings, stamp_cells)
     if "outside" in valid and len(tables["outside"]):
         spread = tables["outside"].groupby("timestamp")["temp_c"].agg(lambda t: t.max() - t.min())
         clash = spread[spread > 1.0]
