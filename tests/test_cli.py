@@ -67,6 +67,15 @@ def test_verify_accepts_the_plan_the_engine_wrote(example_plan):
     assert "verify ok" in res.output
 
 
+def test_a_verify_report_prints_its_findings_not_its_arrays(example_plan):
+    """print(api.verify(...)) dumped the whole placement instance (every profile array)."""
+    from tapas_opt.api import verify
+
+    report = verify(EXAMPLE, example_plan)
+    text = repr(report)
+    assert report.ok and "violations=[]" in text and "instance" not in text and len(text) < 2000
+
+
 def test_verify_reports_running_vms_over_the_gpu_limit(example_plan, tmp_path):
     """A limit the running VMs break on their own is reported (pre-existing), and --strict fails
     on it: here the GPU limit is lowered below what a running VM reaches."""

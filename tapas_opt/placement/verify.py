@@ -20,8 +20,11 @@ from tapas_opt.placement.instance import PlacementInstance
 
 @dataclass
 class VerifyReport:
-    instance: PlacementInstance
-    evaluation: Evaluation
+    """What :func:`tapas_opt.api.verify` found; ``ok`` when no limit is broken. Its repr lists
+    the findings, not the instance and evaluation arrays behind them (megabytes in a big room)."""
+
+    instance: PlacementInstance = field(repr=False)
+    evaluation: Evaluation = field(repr=False)
     violations: list[Violation] = field(default_factory=list)
     preexisting: list[Violation] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
