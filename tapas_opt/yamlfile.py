@@ -76,6 +76,26 @@ class KeyLines:
         return None
 
 
+_OPEN_CONSTRUCTS = {"quoted scalar": "a quoted text", "flow mapping": "a { } mapping",
+                    "flow sequence": "a [ ] list", "block": "an indented block"}
+"""PyYAML's names of what a file can end inside, in plain words."""
+
+
+def _syntax_problem(exc: yaml.YAMLError, file: str, hint: str) -> Problem:
+    """A YAML syntax error at the line PyYAML points at. A construct left open to the end of the
+    file (a quote, a bracket) is reported where it opens: the end of the file is after the last
+    line, which the user cannot go to."""
+    problem = getattr(exc, "problem", None) or ""
+    context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if opened is not None and ("end of stream" in problem or "<stream end>" in problem):
+        what = next((said for jargon, said in _OPEN_CONSTRUCTS.items() if jargon in (context or "")),
+                    "a construct")
+        return Problem("bad_yaml", file, f"not valid YAML: the file ends inside {what} that opens at line "
+                       f"{opened.line + 1}, column {opened.column + 1}: is it never closed?", hint, opened.line + 1)
+    mark = getattr(exc, "problem_mark", None) or opened
+    return Problem("bad_yaml", file, f"not valid YAML: {exc}", hint, mark.line + 1 if mark is not None else None)
+
+
 def load_yaml(path: Path | str, file: str, hint: str = "") -> tuple[Any, KeyLines, list[Problem]]:
     """Parse a YAML file; return its value, the line of every key and the problems (a syntax
     error, with the line PyYAML points at; a key given twice in one mapping). An empty file is
@@ -89,9 +109,7 @@ def load_yaml(path: Path | str, file: str, hint: str = "") -> tuple[Any, KeyLine
             finally:
                 loader.dispose()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        return None, KeyLines(), [Problem("bad_yaml", file, f"not valid YAML: {exc}", hint, line)]
+        return None, KeyLines(), [_syntax_problem(exc, file, hint)]
     except UnicodeDecodeError as exc:
         return None, KeyLines(), [Problem("bad_yaml", file, f"not UTF-8 text (at byte offset {exc.start}: {exc.reason})",
                                           "save the file as UTF-8")]

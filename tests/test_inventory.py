@@ -170,6 +170,20 @@ def test_datacenter_yaml_problems_give_the_line_of_their_key(tmp_path):
     assert bad.code == "bad_yaml" and bad.line is not None and "datacenter.yaml" in bad.message
 
 
+@pytest.mark.parametrize("text, line, inside", [
+    ("name: 'abc\ntime_step_min: 60\n", 1, "a quoted text that opens at line 1, column 7"),
+    ("name: abc\nplacement: {quantile: p90\n\n", 2, "a { } mapping that opens at line 2, column 12"),
+])
+def test_a_yaml_construct_left_open_is_reported_where_it_opens(tmp_path, text, line, inside):
+    """An unclosed quote or bracket was reported at the end of the file, a line after the last
+    one ("found unexpected end of stream"): now at the line where it opens."""
+    root = _room(tmp_path)
+    (root / "datacenter.yaml").write_text(text)
+    _, problems = check_inventory(root)
+    (bad,) = [p for p in problems if p.file == "datacenter.yaml"]
+    assert bad.code == "bad_yaml" and bad.line == line and inside in bad.message
+
+
 def test_a_horizon_off_the_time_grid_names_the_nearest_good_ones(tmp_path):
     root = _room(tmp_path)
     (root / "datacenter.yaml").write_text("time_step_min: 45\nhorizon_h: 1\n")
