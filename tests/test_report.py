@@ -358,6 +358,14 @@ def test_a_simulation_run_is_drawn_per_row_and_policy(plans, tmp_path):
     assert html.count('class="chart sim-chart"') == n_rows + 1
     for p, peak in zip(table["policy"], table["peak_row_power"]):
         assert f"<td>{p}</td>" in html and f"{100 * peak:.1f} %" in html
+    assert "a run of room" not in res.output
+    # another room's run was accepted silently, as --emergency's once was
+    summary = json.loads((sim / "summary.json").read_text())
+    summary["scenario"]["name"] = "another-room"
+    (sim / "summary.json").write_text(json.dumps(summary))
+    res = report(plans["optimal"], "-i", EXAMPLE, "--simulation", sim, "--out", out, "--json")
+    said = json.loads(res.stdout)["warnings"]
+    assert res.exit_code == 0 and any("a run of room 'another-room', not 'example-room'" in w for w in said)
 
 
 def test_a_simulation_study_is_drawn_over_its_sweep(plans, tmp_path):

@@ -65,7 +65,7 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     with their reasons; with --baseline, both plans side by side; with --emergency, what
     'tapas-opt reconfigure' does in each event, by policy (a warning when made for another
     room); with --simulation, the policies of 'tapas-opt
-    simulate' side by side; with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is recomputed from the inventory and the
+    simulate' side by side (a warning when run on another room); with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is recomputed from the inventory and the
     plan with the physics module (as 'tapas-opt verify' does, with its warnings: a plan made for
     another inventory). Outputs of other commands with edited or foreign files are bad input (exit 2). Exit code 0 when the report is
     written, also for a plan that breaks a limit (the report says so; gate on 'tapas-opt verify').
@@ -87,6 +87,8 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
         inv = load_inventory(inventory_dir)
         others = [f"--emergency {e.path}: a plan for room {e.room!r}, not {inv.config.name!r} (this inventory's)"
                   for e in emergencies if e.room is not None and e.room != inv.config.name]
+        others += [f"--simulation {s.path}: a run of room {s.room!r}, not {inv.config.name!r} (this inventory's)"
+                   for s in simulations if s.room is not None and s.room != inv.config.name]
         step()
         view = load_plan_view(plan_dir, inv, label="plan", forecast_method=forecast_method)
         base = None

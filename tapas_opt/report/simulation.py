@@ -60,6 +60,12 @@ class Simulation:
     timeseries: pd.DataFrame | None = None
 
     @property
+    def room(self) -> str | None:
+        """The simulated room's name (datacenter.yaml's), when the run says (a study does not)."""
+        name = (self.summary.get("scenario") or {}).get("name")
+        return name if isinstance(name, str) else None
+
+    @property
     def title(self) -> str:
         sc = self.summary.get("scenario") or {}
         if self.study:
