@@ -354,7 +354,8 @@ def test_a_malformed_region_queue_is_bad_input(tmp_path):
     with pytest.raises(InventoryError) as err:
         read_region_pending(path, {"room01"})
     (problem,) = err.value.problems
-    assert problem.code == "unreadable_file" and "line 3" in problem.message and "quote" in problem.hint
+    assert problem.code == "unreadable_file" and problem.line == 3 and "cells, the header" in problem.message \
+        and "quote" in problem.hint
     path.write_text("vm_id;kind;gpus\nq1;iaas;2\n")
     with pytest.raises(InventoryError) as err:
         read_region_pending(path, {"room01"})
