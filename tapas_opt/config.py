@@ -233,7 +233,8 @@ def check_config(cfg: DatacenterConfig, file: str = "datacenter.yaml") -> list[P
     elif cfg.horizon_h > MAX_HORIZON_H:
         bad("horizon_h", f"= {cfg.horizon_h:g} h is beyond the {MAX_HORIZON_H} h (four weeks) tapas-opt plans: its "
             "forecasts learn from four weeks of history", f"use at most {MAX_HORIZON_H} (the default is a week, 168)")
-    elif cfg.time_step_min > 0 and (cfg.horizon_h * 60) % cfg.time_step_min:
+    elif divides_a_day(cfg.time_step_min) and (cfg.horizon_h * 60) % cfg.time_step_min:
+        # (a step that is itself wrong is said once, above, not again through the horizon)
         steps = cfg.horizon_h * 60 / cfg.time_step_min
         lower, upper = (math.floor(steps) * cfg.time_step_min / 60, math.ceil(steps) * cfg.time_step_min / 60)
         bad("horizon_h", f"= {cfg.horizon_h:g} h is not a whole number of {cfg.time_step_min}-minute time steps",

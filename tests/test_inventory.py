@@ -192,6 +192,14 @@ def test_a_horizon_off_the_time_grid_names_the_nearest_good_ones(tmp_path):
     assert "45-minute" in p.message and p.hint == "use 0.75 or 1.5"
 
 
+def test_a_bad_time_step_is_said_once_not_again_through_the_horizon(tmp_path):
+    root = _room(tmp_path)
+    (root / "datacenter.yaml").write_text("time_step_min: 7\nhorizon_h: 24\n")
+    _, problems = check_inventory(root)
+    said = [p for p in problems if p.file == "datacenter.yaml"]
+    assert len(said) == 1 and "time_step_min" in said[0].message, said
+
+
 @pytest.mark.parametrize("hours", [3e6, 673])
 def test_a_horizon_beyond_four_weeks_is_bad_input_not_a_crash(tmp_path, hours):
     """horizon_h: 3000000 passed validate, and forecast then crashed (OutOfBoundsDatetime,
