@@ -64,11 +64,12 @@ def report(plan_dir, inventory_dir, out_path, baseline_dir, emergency_dirs, simu
     aisle's airflow over the horizon against its limit, the summary numbers and the unplaced VMs
     with their reasons; with --baseline, both plans side by side; with --emergency, what
     'tapas-opt reconfigure' does in each event, by policy (a warning when made for another
-    room); with --simulation, the policies of 'tapas-opt
-    simulate' side by side (a warning when run on another room); with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is recomputed from the inventory and the
-    plan with the physics module (as 'tapas-opt verify' does, with its warnings: a plan made for
-    another inventory). Outputs of other commands with edited or foreign files are bad input (exit 2). Exit code 0 when the report is
-    written, also for a plan that breaks a limit (the report says so; gate on 'tapas-opt verify').
+    room); with --simulation, the policies of 'tapas-opt simulate' side by side (a warning when
+    run on another room); with --whatif, a 'tapas-opt whatif' sweep. Every number of the plan is
+    recomputed from the inventory and the plan with the physics module (as 'tapas-opt verify'
+    does, with its warnings: a plan made for another inventory). Outputs of other commands with
+    edited or foreign files are bad input (exit 2). Exit code 0 when the report is written, also
+    for a plan that breaks a limit (the report says so; gate on 'tapas-opt verify').
     """
     from tapas_opt.inventory.load import load_inventory
     from tapas_opt.report import load_plan_view, write_report

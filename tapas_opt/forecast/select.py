@@ -28,9 +28,9 @@ see :func:`seasonal_strength`) take part in the back-test: on load without a rep
 ``recent-mix`` is kept. statsmodels candidates cost about 0.05-0.15 s per VM and fit, so they
 are tried on at most ``max_statsmodels_vms`` of the seasonal VMs with four weeks of history
 (three before the held-out week: with less, they could model only the daily cycle and would
-average weekends into weekdays): those whose best cheap candidate back-tested worst relative to their load (where a
-better model can pay). Everything else is vectorised
-and runs in chunks of ``chunk_vms`` VMs to bound memory.
+average weekends into weekdays): those whose best cheap candidate back-tested worst relative
+to their load (where a better model can pay). Everything else is vectorised and runs in chunks
+of ``chunk_vms`` VMs to bound memory.
 """
 
 from __future__ import annotations
