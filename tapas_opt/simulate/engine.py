@@ -396,7 +396,8 @@ class Engine:
             pressed = np.flatnonzero(present_s & (load > EPS) & (over | hot | (short if not hard else False)))
             if len(pressed) == 0:
                 continue
-            kw_cap, cfm_cap = self._no_worse_than_now(budgets, ph, load, short, hard)
+            carries = self.k[s] * self.c_cap[cfg] >= load - EPS  # this pass's configurations
+            kw_cap, cfm_cap = self._no_worse_than_now(budgets, ph, load, ~carries, hard)
             new_cfg, new_served = self._choose(pressed, load[pressed], kw_cap[pressed], cfm_cap[pressed],
                                                u_t[pressed], uu[s, 0][pressed], cfg[pressed], hard)
             cfg[pressed], served[pressed] = new_cfg, new_served
