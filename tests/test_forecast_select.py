@@ -171,3 +171,21 @@ def test_steps_that_divide_a_day_but_not_an_hour_are_forecast(step):
     f = AutoForecaster(step, max_statsmodels_vms=0).fit(hist)
     horizon = pd.date_range("2026-06-01", periods=1440 // step, freq=f"{step}min")
     assert f.methods_["s"] != "recent-mix" and np.isfinite(f.predict_array(horizon)).all()
+
+
+def test_a_chosen_model_whose_refit_fails_gives_way_to_the_default():
+    """The refit on the whole history can fail where the back-test's fit did not: that VM gets
+    the default method's forecast, and methods_ says so (no NaN profile reaches place)."""
+    from tapas_opt.forecast.empirical import CHEAP_METHODS, RecentMixMethod
+
+    class FailsWhenRefitted(RecentMixMethod):
+        def forecast(self, values, index, step_min, horizon):
+            return np.full((values.shape[0], len(horizon), 3), np.nan)
+
+    hist = hourly_history(["s0", "s1"], [_seasonal(0), _seasonal(1)], weeks=4)
+    f = AutoForecaster(60, max_statsmodels_vms=0, methods={"profile": FailsWhenRefitted()}).fit(hist)
+    f.chosen_ = np.array(["profile", "recent-mix"], dtype=object)
+    out = f.predict_array(HORIZON)
+    m = build_matrix(hist, 60)
+    default = CHEAP_METHODS["recent-mix"].forecast(m.values, m.index, 60, HORIZON)
+    assert np.allclose(out, default) and list(f.methods_) == ["recent-mix", "recent-mix"]

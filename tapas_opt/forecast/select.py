@@ -418,11 +418,10 @@ class AutoForecaster(Forecaster):
             rows = np.flatnonzero(chosen == name)
             for chunk in np.array_split(rows, max(1, -(-len(rows) // self.config.chunk_vms))):
                 fc = self._method(name).forecast(m.values[chunk], m.index, m.step_min, horizon)
-                bad = np.isnan(fc).any(axis=(1, 2))
-                if bad.any():  # a statsmodels refit failed: the default takes over
-                    fc[bad] = self._method(self.config.default).forecast(
-                        m.values[chunk[bad]], m.index, m.step_min, horizon)
-                    chosen[chunk[bad]] = self.config.default
+                # a statsmodels refit that failed: the default takes over
+                bad = fill_failed(fc, m.values[chunk], m.index, m.step_min, horizon,
+                                  self._method(self.config.default))
+                chosen[chunk[bad]] = self.config.default
                 out[chunk] = fc
                 done += len(chunk)
                 self.progress("forecast", done, n)
@@ -490,11 +489,14 @@ __all__ = ["AutoForecaster", "AutoConfig", "MatrixForecaster", "RecentMixMethod"
            "seasonal_strength", "to_frame"]
 
 
-def fill_failed(values: np.ndarray, history: np.ndarray, index, step_min: int, horizon) -> np.ndarray:
+def fill_failed(values: np.ndarray, history: np.ndarray, index, step_min: int, horizon,
+                fallback: MatrixMethod | None = None) -> np.ndarray:
     """Replace, in place, the forecasts ``values`` [VM, slot, band] of the VMs a method could not
-    forecast (NaN: a statsmodels fit that failed or was implausible) by the automatic choice's
-    default forecast from ``history``; returns the mask of those VMs."""
+    forecast (NaN: a statsmodels fit that failed or was implausible) by ``fallback``'s forecast
+    from ``history`` (default: the automatic choice's default method); returns the mask of those
+    VMs. The one place a failed forecast is replaced: ``forecast``, ``place`` and the back-test."""
     failed = ~np.isfinite(values).all(axis=(1, 2))
     if failed.any():
-        values[failed] = CHEAP_METHODS[AutoConfig.default].forecast(history[failed], index, step_min, horizon)
+        method = CHEAP_METHODS[AutoConfig.default] if fallback is None else fallback
+        values[failed] = method.forecast(history[failed], index, step_min, horizon)
     return failed

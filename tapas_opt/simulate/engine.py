@@ -361,7 +361,7 @@ class Engine:
         # A VM that left goes back to default; one whose configuration cannot carry its routed
         # load any more is reconfigured below (the preferred configuration that can).
         cfg = np.where(present_s, cfg, self.default_cfg)
-        short = present_s & (self.k[s] * self.c_cap[cfg] < load - EPS)
+        short = present_s & ~self._carries(cfg, load)
         served = load.copy()
         # Release: pressure well below the soft budget -> back to the default configuration.
         ph, _ = self._saas_physics(cfg, served, u, busy, present, ts)
@@ -396,12 +396,15 @@ class Engine:
             pressed = np.flatnonzero(present_s & (load > EPS) & (over | hot | (short if not hard else False)))
             if len(pressed) == 0:
                 continue
-            carries = self.k[s] * self.c_cap[cfg] >= load - EPS  # this pass's configurations
-            kw_cap, cfm_cap = self._no_worse_than_now(budgets, ph, load, ~carries, hard)
+            kw_cap, cfm_cap = self._no_worse_than_now(budgets, ph, load, ~self._carries(cfg, load), hard)
             new_cfg, new_served = self._choose(pressed, load[pressed], kw_cap[pressed], cfm_cap[pressed],
                                                u_t[pressed], uu[s, 0][pressed], cfg[pressed], hard)
             cfg[pressed], served[pressed] = new_cfg, new_served
         return cfg, served
+
+    def _carries(self, cfg, load) -> np.ndarray:
+        """Which SaaS VMs' configurations ``cfg`` [Vs] can serve their ``load`` under the SLO."""
+        return self.k[self.idx_s] * self.c_cap[cfg] >= load - EPS
 
     def _no_worse_than_now(self, budgets, ph, load, short, hard: bool):
         """Power and airflow budgets [Vs] of pressed VMs: at most what they draw now.
