@@ -56,7 +56,9 @@ def test_lp_bound_never_exceeds_the_plan(two_row_room):
 def test_power_bound_holds_when_spreading_costs_peak_power(tmp_path):
     """A SaaS VM whose endpoint-spread term pulls the steering LP towards a fuller row: the
     reported bound comes from the relaxation without soft terms and stays under the plan's peak.
-    (Found by the property test: rows R1/R2 idle at 6/7 kW set the peak; the VM fits in R0.)"""
+    (Found by the property test: rows R1/R2 idle at 6/7 kW set the peak; the VM fits in R0. The
+    VM has telemetry of its own: as the first VM of a new endpoint it would be planned at full
+    load, and it would not fit.)"""
     servers = [server(f"R{r}S{i}", f"R{r}", gpu_temp_intercept_c=2.0) for r in range(3) for i in range(3)]
     rows = [{"row_id": "R0", "aisle_id": "A0", "power_limit_kw": 8.0},
             {"row_id": "R1", "aisle_id": "A0", "power_limit_kw": 7.0},
@@ -65,7 +67,7 @@ def test_power_bound_holds_when_spreading_costs_peak_power(tmp_path):
     vms = [vm("run0", customer="c0", gpus=1, server_id="R0S0"),
            vm("new0", kind="saas", customer="c0", endpoint="e1", gpus=1)]
     root = write_inventory(tmp_path, servers=servers, rows=rows, aisles=aisles, vms=vms,
-                           telemetry=hourly_history(["run0"], [0.0625], weeks=1))
+                           telemetry=hourly_history(["run0", "new0"], [0.0625, 0.0625], weeks=1))
     inst, sol = _solve(root)
     assert sol.evaluation.n_unplaced == 0
     assert sol.evaluation.peak_row_power_norm == pytest.approx(6 / 7)

@@ -61,7 +61,7 @@ def borrowing_room(tmp_path):
     vms = [vm("run1", customer="c1", server_id="A1"), vm("ep_run", kind="saas", customer="svc", endpoint="e1",
                                                         gpus=4, server_id="A2"),
            vm("new_c1", customer="c1"), vm("new_e1", kind="saas", customer="svc", endpoint="e1", gpus=4),
-           vm("new_unknown", customer="stranger")]
+           vm("new_unknown", customer="stranger"), vm("new_e2", kind="saas", customer="svc", endpoint="e2", gpus=4)]
     tel = hourly_history(["run1", "ep_run"], [0.6, 0.3])
     return write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
                            rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 50}],
@@ -69,14 +69,15 @@ def borrowing_room(tmp_path):
 
 
 def test_new_vms_borrow_their_customers_or_endpoints_profile(borrowing_room):
-    """IaaS borrows the customer's, SaaS the endpoint's; a stranger is assumed at peak."""
+    """IaaS borrows the customer's, SaaS the endpoint's; a stranger, and a SaaS VM of a new
+    endpoint (its customer, the LLM service, runs other endpoints), are assumed at peak."""
     prof = build_profiles(load_inventory(borrowing_room))
     method = prof.method
     assert method["new_c1"] == "borrowed-customer" and method["new_e1"] == "borrowed-endpoint"
-    assert method["new_unknown"] == "assumed-peak"
+    assert method["new_unknown"] == "assumed-peak" and method["new_e2"] == "assumed-peak"
     p99 = dict(zip(prof.vm_ids, prof.at("p99")[:, 0]))
     assert p99["new_c1"] == pytest.approx(0.6) and p99["new_e1"] == pytest.approx(0.3)
-    assert p99["new_unknown"] == 1.0
+    assert p99["new_unknown"] == 1.0 and p99["new_e2"] == 1.0
 
 
 def test_supplied_profiles_round_trip_and_win(borrowing_room, tmp_path):

@@ -66,6 +66,14 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
     method that back-tests best on the VM's own history (statsmodels models where they win),
     the paper's templates among the candidates. Pass ``TemplateForecaster(step)`` for the
     paper's method alone.
+
+    A VM without telemetry borrows as the paper says (TAPAS.md section 3): an IaaS VM its
+    customer's mean profile, a SaaS VM its endpoint's; with nothing to borrow it is assumed at
+    full load. A SaaS VM of a new endpoint does not borrow its customer's: the customer of SaaS
+    VMs is the provider's LLM service, whose endpoints serve other models and traffic, and the
+    mean of their P99 curves, peaking at different hours, lies below the peak of any one of
+    them (on the simulator's generated rooms it planned new endpoints at P99 0.68 that peaked
+    at 0.81-0.94 of their GPUs).
     """
     horizon = inventory_horizon(inventory)
     n_slots = len(horizon)
@@ -104,7 +112,7 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
             prof = known[vm.vm_id]
         elif vm.kind == "saas" and isinstance(vm.endpoint, str) and vm.endpoint in by_endpoint:
             prof, method[vm.vm_id] = by_endpoint[vm.endpoint], "borrowed-endpoint"
-        elif isinstance(vm.customer, str) and vm.customer in by_customer:
+        elif vm.kind == "iaas" and isinstance(vm.customer, str) and vm.customer in by_customer:
             prof, method[vm.vm_id] = by_customer[vm.customer], "borrowed-customer"
         else:
             prof, method[vm.vm_id] = full, "assumed-peak"

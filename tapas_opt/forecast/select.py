@@ -14,7 +14,8 @@ whole history and forecasts the horizon. Cheap fallbacks, without a back-test:
 VM                     rule                                         method reported
 =====================  ===========================================  ==========================
 no telemetry           left out; ``build_profiles`` borrows the     (borrowed-*, assumed-peak)
-                       customer's or endpoint's profile
+                       endpoint's (SaaS) or customer's (IaaS)
+                       profile
 under ``min_history_h``  the peak seen, every quantile (the paper's   ``short-history-peak``
 (or four horizons)     rule for VMs it knows little about)
 constant load          the last level, every quantile               ``flat``
