@@ -3,11 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from conftest import hourly_history, server, vm, write_inventory
 from tapas_opt.errors import InventoryError
 from tapas_opt.forecast.base import LoadProfiles
-from tapas_opt.forecast.profiles import build_profiles, read_profiles
+from tapas_opt.forecast.profiles import (MIXTURE_TOLERANCE, QUANTILE_LEVELS, _member_cdf, build_profiles,
+                                         mixture_quantiles, read_profiles)
 from tapas_opt.forecast.template import TemplateForecaster, nanquantile_axis1
 from tapas_opt.inventory.load import load_inventory
 
@@ -78,6 +82,43 @@ def test_new_vms_borrow_their_customers_or_endpoints_profile(borrowing_room):
     p99 = dict(zip(prof.vm_ids, prof.at("p99")[:, 0]))
     assert p99["new_c1"] == pytest.approx(0.6) and p99["new_e1"] == pytest.approx(0.3)
     assert p99["new_unknown"] == 1.0 and p99["new_e2"] == 1.0
+
+
+def test_a_new_vm_of_unlike_vms_borrows_the_busy_ones_peak(tmp_path):
+    """A customer with a VM at 0.2 and one at 0.8: a new VM is like one of them, so its P99 is
+    the busy one's 0.8 (their mean, 0.5, would be exceeded half the time) and its P50 lies
+    between the two."""
+    servers = [server("A1", "A"), server("A2", "A")]
+    vms = [vm("quiet", customer="c", server_id="A1"), vm("busy", customer="c", server_id="A2"), vm("new", customer="c")]
+    root = write_inventory(tmp_path / "inv", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+                           rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 50}], servers=servers, vms=vms,
+                           telemetry=hourly_history(["quiet", "busy"], [0.2, 0.8]))
+    prof = build_profiles(load_inventory(root))
+    assert prof.method["new"] == "borrowed-customer"
+    new = {q: prof.for_vms(["new"], q)[0] for q in ("p50", "p99")}
+    np.testing.assert_allclose(new["p99"], 0.8, atol=1e-5)
+    assert ((new["p50"] >= 0.2 - 1e-9) & (new["p50"] <= 0.8)).all()
+
+
+def test_mixture_of_identical_members_is_the_member():
+    member = np.array([[0.1, 0.0, 0.5], [0.3, 0.0, 0.7], [0.6, 0.0, 1.0]])
+    np.testing.assert_allclose(mixture_quantiles(np.stack([member] * 3)), member, atol=MIXTURE_TOLERANCE)
+
+
+@given(arrays(float, (4, 3, 5), elements=st.floats(0, 1)))
+def test_mixture_quantile_is_the_level_of_the_mixed_cdf(raw):
+    """Each mixture quantile lies between the members' and is the lowest load at which the
+    mixture's CDF reaches its level (to the tolerance)."""
+    members = np.sort(raw, axis=1)
+    out = mixture_quantiles(members)
+    knots = np.concatenate([np.zeros((4, 1, 5)), members, np.ones((4, 1, 5))], axis=1)
+    levels = np.array([0.0, *QUANTILE_LEVELS.values(), 1.0])
+    for j, level in enumerate(QUANTILE_LEVELS.values()):
+        assert (out[j] >= members[:, j].min(axis=0) - 1e-12).all() and (out[j] <= members[:, j].max(axis=0) + 1e-12).all()
+        assert (_member_cdf(out[j], knots, levels).mean(axis=0) >= level - 1e-9).all()
+        below = out[j] - 2 * MIXTURE_TOLERANCE
+        inside = below >= members[:, j].min(axis=0)
+        assert (_member_cdf(below, knots, levels).mean(axis=0)[inside] < level + 1e-9).all()
 
 
 def test_supplied_profiles_round_trip_and_win(borrowing_room, tmp_path):
