@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from conftest import hourly_history, server, vm, write_inventory
+from tapas_opt.api import place
 from tapas_opt.errors import InventoryError
 from tapas_opt.forecast.base import LoadProfiles
 from tapas_opt.forecast.profiles import (MIXTURE_TOLERANCE, QUANTILE_LEVELS, _member_cdf, build_profiles,
@@ -82,6 +83,14 @@ def test_new_vms_borrow_their_customers_or_endpoints_profile(borrowing_room):
     p99 = dict(zip(prof.vm_ids, prof.at("p99")[:, 0]))
     assert p99["new_c1"] == pytest.approx(0.6) and p99["new_e1"] == pytest.approx(0.3)
     assert p99["new_unknown"] == 1.0 and p99["new_e2"] == 1.0
+
+
+def test_place_names_the_vms_planned_at_full_load(borrowing_room):
+    """The plan's warnings say how many pending VMs nothing is known of, and what to do."""
+    summary = place(borrowing_room, policy="greedy").summary
+    note = [w for w in summary["warnings"] if "planned at full load" in w]
+    assert len(note) == 1 and note[0].startswith("2 pending VM(s)") and "--profiles" in note[0]
+    assert summary["profile_methods"]["assumed-peak"] == 2
 
 
 def test_a_new_vm_of_unlike_vms_borrows_the_busy_ones_peak(tmp_path):

@@ -96,6 +96,17 @@ def _hottest(inst: PlacementInstance, ev: Evaluation) -> dict:
     return best
 
 
+def assumed_peak_note(inst: PlacementInstance) -> list[str]:
+    """A line naming the pending VMs planned at full load because nothing is known of them (no
+    telemetry, no VM of their endpoint or customer to borrow from): they reserve the most room."""
+    ids = [str(v) for v, m in zip(inst.vm_ids, inst.vm_method) if m == "assumed-peak"]
+    if not ids:
+        return []
+    return [f"{len(ids)} pending VM(s) have no telemetry and no VM of their endpoint (SaaS) or customer (IaaS) "
+            f"to borrow a forecast from, e.g. {ids[0]!r}: planned at full load; give them a forecast with "
+            "--profiles to plan them tighter"]
+
+
 def build_summary(inst: PlacementInstance, sol: PlacementSolution, profiles: LoadProfiles,
                   inventory_name: str, warnings: list[str]) -> dict:
     ev = sol.evaluation
@@ -139,7 +150,7 @@ def build_summary(inst: PlacementInstance, sol: PlacementSolution, profiles: Loa
         "violations": hard,
         "preexisting_violations": pre,
         "unplaced": [u.to_dict() for u in sol.unplaced],
-        "warnings": warnings,
+        "warnings": list(warnings) + assumed_peak_note(inst),
     }
 
 
