@@ -129,9 +129,10 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
     the paper's templates among the candidates. Pass ``TemplateForecaster(step)`` for the
     paper's method alone.
 
-    A VM without telemetry borrows as the paper says (TAPAS.md section 3): an IaaS VM its
-    customer's mean profile, a SaaS VM its endpoint's; with nothing to borrow it is assumed at
-    full load. A SaaS VM of a new endpoint does not borrow its customer's: the customer of SaaS
+    A VM without telemetry borrows as the paper says (TAPAS.md section 3): an IaaS VM from its
+    customer's VMs, a SaaS VM from its endpoint's (the profile of one more of their VMs,
+    :func:`mixture_quantiles`); with nothing to borrow it is assumed at full load. A SaaS VM of a
+    new endpoint does not borrow its customer's: the customer of SaaS
     VMs is the provider's LLM service, whose endpoints serve other models and traffic, and the
     mean of their P99 curves, peaking at different hours, lies below the peak of any one of
     them (on the simulator's generated rooms it planned new endpoints at P99 0.68 that peaked

@@ -102,7 +102,7 @@ def assumed_peak_note(inst: PlacementInstance) -> list[str]:
     ids = [str(v) for v, m in zip(inst.vm_ids, inst.vm_method) if m == "assumed-peak"]
     if not ids:
         return []
-    return [f"{len(ids)} pending VM(s) have no telemetry and no VM of their endpoint (SaaS) or customer (IaaS) "
+    return [f"{len(ids)} pending VM(s) have no recent telemetry and no VM of their endpoint (SaaS) or customer (IaaS) "
             f"to borrow a forecast from, e.g. {ids[0]!r}: planned at full load; give them a forecast with "
             "--profiles to plan them tighter"]
 
