@@ -17,6 +17,9 @@ import pandas as pd
 from tapas_opt.config import EMPTY_HISTORY_START, QUANTILES
 
 QUANTILE_LEVELS = {"p50": 0.50, "p90": 0.90, "p99": 0.99}
+#: Forecast method of a VM of which nothing is known (no telemetry in the window, nothing to
+#: borrow): planned at full load (TAPAS.md section 3), the most conservative profile.
+ASSUMED_PEAK = "assumed-peak"
 
 
 class Forecaster:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem, first_problems, missing_columns
-from tapas_opt.forecast.base import Forecaster, LoadProfiles, horizon_start, make_horizon
+from tapas_opt.forecast.base import ASSUMED_PEAK, Forecaster, LoadProfiles, horizon_start, make_horizon
 from tapas_opt.forecast.select import default_forecaster
 from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
@@ -179,7 +179,7 @@ def build_profiles(inventory: Inventory, forecaster: Forecaster | None = None,
         elif vm.kind == "iaas" and isinstance(vm.customer, str) and vm.customer in by_customer:
             prof, method[vm.vm_id] = by_customer[vm.customer], "borrowed-customer"
         else:
-            prof, method[vm.vm_id] = full, "assumed-peak"
+            prof, method[vm.vm_id] = full, ASSUMED_PEAK
         for q in QUANTILES:
             values[q][i] = prof[q]
     vm_ids = pd.Index(vms["vm_id"], name="vm_id")

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from tapas_opt.config import HISTORY_WEEKS, MINUTES_PER_DAY, QUANTILES, divides_a_day
-from tapas_opt.forecast.base import Forecaster
+from tapas_opt.forecast.base import ASSUMED_PEAK, Forecaster
 from tapas_opt.forecast.empirical import (CHEAP_METHODS, DAY_MIN, MatrixMethod, RecentMixMethod,
                                           seasonal_profile)
 from tapas_opt.forecast.metrics import block_losses, score_rows, significantly_better
@@ -402,11 +402,11 @@ class AutoForecaster(Forecaster):
         span_h = m.quality["span_slots"].to_numpy(float) * self.step_min / 60
         enough = (chosen == "short-history-peak") & (span_h >= 4 * horizon_h) & (span_h > 0)
         chosen[enough] = self.config.default
-        chosen[span_h <= 0] = "assumed-peak"  # telemetry only before the window: nothing known
-        rule_based = {"short-history-peak", "flat", "assumed-peak"}
+        chosen[span_h <= 0] = ASSUMED_PEAK  # telemetry only before the window: nothing known
+        rule_based = {"short-history-peak", "flat", ASSUMED_PEAK}
         seen = ~np.isnan(m.values)
         peak = np.where(seen, m.values, -np.inf).max(axis=1)
-        out[chosen == "assumed-peak"] = 1.0
+        out[chosen == ASSUMED_PEAK] = 1.0
         rows = np.flatnonzero(chosen == "short-history-peak")
         out[rows] = np.clip(peak[rows], 0, 1)[:, None, None]
         rows = np.flatnonzero(chosen == "flat")
@@ -486,10 +486,6 @@ def default_forecaster(step_min: int, **options) -> AutoForecaster:
     return AutoForecaster(step_min, **options)
 
 
-__all__ = ["AutoForecaster", "AutoConfig", "MatrixForecaster", "RecentMixMethod", "default_forecaster",
-           "seasonal_strength", "to_frame"]
-
-
 def fill_failed(values: np.ndarray, history: np.ndarray, index, step_min: int, horizon,
                 fallback: MatrixMethod | None = None) -> np.ndarray:
     """Replace, in place, the forecasts ``values`` [VM, slot, band] of the VMs a method could not
@@ -501,3 +497,7 @@ def fill_failed(values: np.ndarray, history: np.ndarray, index, step_min: int, h
         method = CHEAP_METHODS[AutoConfig.default] if fallback is None else fallback
         values[failed] = method.forecast(history[failed], index, step_min, horizon)
     return failed
+
+
+__all__ = ["AutoForecaster", "AutoConfig", "MatrixForecaster", "RecentMixMethod", "default_forecaster",
+           "seasonal_strength", "to_frame"]

@@ -15,7 +15,7 @@ import pandas as pd
 
 from tapas_opt import __version__
 from tapas_opt.errors import InventoryError, Problem, missing_columns
-from tapas_opt.forecast.base import LoadProfiles
+from tapas_opt.forecast.base import ASSUMED_PEAK, LoadProfiles
 from tapas_opt.inventory.load import line_mapper, read_user_table
 from tapas_opt.inventory.schema import validate_frame
 from tapas_opt.io import atomic_directory, write_json
@@ -99,7 +99,7 @@ def _hottest(inst: PlacementInstance, ev: Evaluation) -> dict:
 def assumed_peak_note(inst: PlacementInstance) -> list[str]:
     """A line naming the pending VMs planned at full load because nothing is known of them (no
     telemetry, no VM of their endpoint or customer to borrow from): they reserve the most room."""
-    ids = [str(v) for v, m in zip(inst.vm_ids, inst.vm_method) if m == "assumed-peak"]
+    ids = [str(v) for v, m in zip(inst.vm_ids, inst.vm_method) if m == ASSUMED_PEAK]
     if not ids:
         return []
     return [f"{len(ids)} pending VM(s) have no recent telemetry and no VM of their endpoint (SaaS) or customer (IaaS) "
