@@ -14,6 +14,11 @@ planner's forecast) and the physics module, next to what the policies reach:
 * **Clairvoyant sort** (not a bound; what perfect knowledge of the week buys): every VM,
   multi-VM endpoints' VMs at their endpoint's average per-GPU load, hottest first to the server
   that keeps it coolest, whole VMs, ignoring row power and aisle airflow limits.
+* **Forecast sort** (not a bound; what the planner's own information buys if nothing else
+  mattered): the same sort, but hottest first and coolest server *by the planner's forecast*
+  (P99 profiles, the placement instance's), every VM known at the start (arrivals included),
+  row power and aisle airflow ignored; the resulting assignment is then scored on the actual
+  loads, like the clairvoyant sort.
 
     python benchmarks/temp_floor.py ROOM_DIR [ROOM_DIR ...] --seeds 0 [1 ...] --data ../shared/data
 
@@ -120,19 +125,30 @@ def measure(room: Path, seed: int, data: str) -> dict:
     while hi - lo > 0.01:
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if fits_below(mid, temps, fixed, gpus, capacity) else (mid, hi)
-    # Clairvoyant sort: every VM at its own (endpoint-average) load, hottest first.
     every = np.arange(len(vms))
     all_temps = peak_temps(sc, u, arrived, every)
-    free = capacity.copy()
-    worst = -np.inf
-    for v in np.argsort(-all_temps.min(axis=1), kind="stable"):
-        room_ok = np.flatnonzero(free >= gpus[v])
-        s = room_ok[np.argmin(all_temps[v, room_ok])]
-        free[s] -= gpus[v]
-        worst = max(worst, float(all_temps[v, s]))
+    # Clairvoyant sort: every VM at its own (endpoint-average) load, hottest first.
+    clairvoyant = sort_hottest_first(all_temps, gpus, capacity)
+    # Forecast sort: the same, ordered and matched by the planner's forecast instead.
+    pending = vms["pending_pos"].to_numpy(int)
+    forecast = sort_hottest_first(sc.instance.vm_peak_temp_c[pending], gpus, capacity) if (pending >= 0).all() else None
     return {"room": str(room), "seed": seed, "vms": len(vms), "fixed_load_vms": int(len(fixed)),
-            "capacity_bound_c": round(hi, 2), "clairvoyant_sort_c": round(worst, 2),
+            "capacity_bound_c": round(hi, 2),
+            "clairvoyant_sort_c": round(float(all_temps[every, clairvoyant].max()), 2),
+            "forecast_sort_c": None if forecast is None else round(float(all_temps[every, forecast].max()), 2),
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def sort_hottest_first(temps: np.ndarray, gpus: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Server of each VM when VMs go hottest first (by their coolest possible ``temps``) to the
+    server with room where ``temps`` is lowest (whole VMs; no row or aisle limit)."""
+    free = capacity.copy()
+    assign = np.full(len(gpus), -1)
+    for v in np.argsort(-temps.min(axis=1), kind="stable"):
+        room_ok = np.flatnonzero(free >= gpus[v])
+        assign[v] = room_ok[np.argmin(temps[v, room_ok])]
+        free[assign[v]] -= gpus[v]
+    return assign
 
 
 def main() -> None:
