@@ -204,12 +204,13 @@ def add_thermal_capacity(m: RowLevelModel) -> None:
         total = int(inst.free_gpus[servers].sum())
         prefix: list[int] = []
         demand = 0
-        k = 1
+        smallest = None
         for pos, i in enumerate(order):
             union |= elig[i]
             prefix.append(groups[i])
+            smallest = int(d.gpus[groups[i]]) if smallest is None else min(smallest, int(d.gpus[groups[i]]))
             # With sizes that divide each other, VMs of size >= k only use whole k-GPU blocks.
-            k = int(min(d.gpus[g] for g in prefix)) if divisible else 1
+            k = smallest if divisible else 1
             cap = int((k * (inst.free_gpus[servers[union]] // k)).sum())
             demand += int(d.gpus[groups[i]]) * int(min(d.n[groups[i]], d.slots_eligible[groups[i], j]))
             nxt_same = pos + 1 < len(order) and not (elig[order[pos + 1]] & ~union).any()
