@@ -381,6 +381,35 @@ def test_router_against_lp(tmp_path, small_room):
         assert lp <= f + 1e-6 and f <= r + 1e-6
 
 
+def test_lp_router_keeps_saas_gpus_cool_when_an_iaas_vm_sets_the_peak(tmp_path):
+    """An IaaS VM on a hot server sets the room's hottest GPU. An endpoint's two VMs share a
+    row (row power does not care how its load is split) on servers whose GPUs heat differently.
+    Below the IaaS peak the room's max does not care either, so the router used to keep the
+    round-robin split and run the steep server 15 C hotter than the other; it now moves load to
+    the cool server until their hottest GPUs are level (the hottest SaaS GPU is minimal)."""
+    servers = [server("A1", "A", gpu_temp_intercept_c=40.0), server("B1", "B"),
+               server("B2", "B", gpu_temp_c_per_w=0.12)]
+    vms = [vm("i1", server_id="A1"), vm("s1", kind="saas", customer="llm", endpoint="e1", server_id="B1"),
+           vm("s2", kind="saas", customer="llm", endpoint="e1", server_id="B2")]
+    ts = pd.date_range(START - pd.Timedelta(days=28), START + pd.Timedelta(days=2), freq="60min")
+    inv = write_inventory(
+        tmp_path / "room", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+        rows=[{"row_id": "A", "aisle_id": "X", "power_limit_kw": 20.0},
+              {"row_id": "B", "aisle_id": "X", "power_limit_kw": 20.0}],
+        servers=servers, vms=vms, telemetry=hourly_history(["i1", "s1", "s2"], [0.9, 0.5, 0.5]),
+        outside=pd.DataFrame({"timestamp": ts, "temp_c": 20.0}))
+    actual = actual_file(tmp_path / "actual.csv", {"i1": 0.9, "s1": 0.5, "s2": 0.5})
+    sc = build_scenario(inv, ScenarioOptions(step_min=60, preexisting="history", actual=str(actual), traces=None))
+    pl = place_scenario(sc, "random")
+    res = simulate(sc, POLICIES["route"], pl)
+    peak = pd.Series(res.vm_peak_temp_c, index=sc.vms["vm_id"])
+    assert peak["i1"] > peak[["s1", "s2"]].max() + 5  # the IaaS VM sets the room's peak
+    assert peak["s2"] == pytest.approx(peak["s1"], abs=0.05)  # level, not 15 C apart
+    assert res.step["saas_served"].sum() == pytest.approx(res.step["saas_demand"].sum())
+    by_kind = summarise(res, sc, pl, POLICIES["route"])["max_gpu_temp_by_kind_c"]
+    assert by_kind == {"iaas": pytest.approx(peak["i1"], abs=1e-3), "saas": pytest.approx(peak["s2"], abs=1e-3)}
+
+
 def test_reconfiguration_keeps_rows_under_limit(tmp_path, small_room):
     """Under a deep UPS failure the configurator reconfigures SaaS (quality may drop) before any
     IaaS VM is capped; capping happens less than for the baseline."""

@@ -104,6 +104,12 @@ def _hottest_candidates(g: np.ndarray, inlet: np.ndarray, arrived: np.ndarray) -
     return [order[v, keep[v]] for v in range(len(g))]
 
 
+def _max_or_none(values: np.ndarray) -> float | None:
+    """The largest finite value (3 decimals), or None if there is none."""
+    finite = values[np.isfinite(values)]
+    return round(float(finite.max()), 3) if finite.size else None
+
+
 def summarise(result, scenario, placement, policy, mask: np.ndarray | None = None,
               temp_floor_c: float | None = None) -> dict:
     """The summary of one policy's run; ``mask`` restricts it to some steps (an event window).
@@ -175,6 +181,8 @@ def summarise(result, scenario, placement, policy, mask: np.ndarray | None = Non
         out["hottest_vm"] = {"vm_id": str(vms.at[hv, "vm_id"]), "kind": str(vms.at[hv, "kind"]),
                              "server_id": str(scenario.instance.server_ids[placement.server[hv]]),
                              "peak_gpu_temp_c": round(float(result.vm_peak_temp_c[hv]), 3)}
+        out["max_gpu_temp_by_kind_c"] = {kind: _max_or_none(result.vm_peak_temp_c[(kinds == kind) & placed])
+                                         for kind in ("iaas", "saas")}
     # Per row and aisle, the step where it is nearest its limit (or furthest over), with the
     # draw and the limit of that step: under an event the limit changes, and the week's largest
     # draw (max_kw, max_cfm) may fall outside the event, against the normal limit.

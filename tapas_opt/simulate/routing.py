@@ -6,18 +6,24 @@ load), the objective of the second step of the reconfiguration engineer's routin
 rather than break a limit, has no place here: the simulator replays the requests that arrive,
 and a row over its limit is power-capped (the engine's step 5), which is what it measures::
 
-    minimise   Z_row + Z_aisle + Z_temp + stick * sum_v |l_v - prev_v| + 1e4 * sum_e short_e
+    minimise   Z_row + Z_aisle + Z_temp + eps * Z_saas + stick * sum_v |l_v - prev_v|
+               + 1e4 * sum_e short_e
     subject to sum_{v in e} l_v + short_e = D_e                         every endpoint
                (P0_r + sum_{v in r} kw_v l_v) / P_r^max   <= Z_row        every row
                (Q0_a + sum_{v in a} cfm_v l_v) / Q_a^max  <= Z_aisle      every aisle
-               (T0_v + dT_v l_v) / T^max                  <= Z_temp       every SaaS VM
+               (T0_v + dT_v l_v) / T^max                  <= Z_saas       every SaaS VM
+               Z_saas                                     <= Z_temp
                max over other VMs of T / T^max            <= Z_temp
                0 <= l_v <= cap_v   (0 for VMs not present)
 
 ``P0``, ``Q0``, ``T0``: rows, aisles and hottest GPUs with the SaaS VMs idle; ``kw_v``,
-``cfm_v``, ``dT_v``: what one unit adds (chords of :mod:`tapas_opt.physics`). The proximal
-term (1e-5 per unit) picks, among (nearly) optimal splits, the one that moves least from the
-previous step. The model's structure does not change between steps, only bounds, so GLOP
+``cfm_v``, ``dT_v``: what one unit adds (chords of :mod:`tapas_opt.physics`). ``Z_temp`` is the
+room's hottest GPU; when a VM the router cannot move (IaaS) sets it, every SaaS VM could run up
+to it at no cost, so ``Z_saas``, the hottest SaaS GPU, gets a small weight of its own
+(``eps`` = 0.01: among splits with the same peaks it keeps SaaS GPUs as cool as it can, and it
+gives up at most a hundredth of a point of row power per point of SaaS temperature, both as
+shares of their limits). The proximal term (1e-5 per unit) picks, among (nearly) optimal
+splits, the one that moves least from the previous step. The model's structure does not change between steps, only bounds, so GLOP
 re-solves from the previous basis.
 """
 
@@ -27,6 +33,8 @@ import numpy as np
 from ortools.linear_solver import pywraplp
 
 UNSERVED_COST = 1e4
+#: Weight of the hottest SaaS GPU beside the room's hottest GPU (see the module docstring).
+SAAS_TEMP_WEIGHT = 0.01
 
 
 class RoutingLP:
@@ -42,9 +50,14 @@ class RoutingLP:
         inf = self.inf = solver.infinity()
         self.l = [solver.NumVar(0.0, 0.0, f"l_{v}") for v in range(self.n)]
         self.zr, self.za, self.zt = (solver.NumVar(0.0, inf, n) for n in ("z_row", "z_aisle", "z_temp"))
+        self.zs = solver.NumVar(0.0, inf, "z_saas_temp")
         obj = solver.Objective()
         for z in (self.zr, self.za, self.zt):
             obj.SetCoefficient(z, 1.0)
+        obj.SetCoefficient(self.zs, SAAS_TEMP_WEIGHT)
+        below = solver.Constraint(-inf, 0.0, "saas_temp_below_room")  # Z_saas <= Z_temp
+        below.SetCoefficient(self.zs, 1.0)
+        below.SetCoefficient(self.zt, -1.0)
         self.demand = []
         for e in range(engine.E):
             short = solver.NumVar(0.0, inf, f"short_{e}")
@@ -69,7 +82,7 @@ class RoutingLP:
         self.temps = []
         for v in range(self.n):
             ct = solver.Constraint(-inf, inf, f"temp_{v}")
-            ct.SetCoefficient(self.zt, -1.0)
+            ct.SetCoefficient(self.zs, -1.0)
             ct.SetCoefficient(self.l[v], float(t_u[v]) / engine.t_lim)
             self.temps.append(ct)
         self.stick = stick
