@@ -1,7 +1,7 @@
 """How low could the simulated week's max GPU temperature go? (issue 5, the -20 % target)
 
-Two numbers per simulated room, both from the real traces the simulator replays (not the
-planner's forecast) and the physics module, next to what the policies reach:
+Three numbers per simulated room, each scored on the real traces the simulator replays and the
+physics module, next to what the policies reach (the third chooses with the planner's forecast):
 
 * **Capacity bound** (a valid lower bound for every policy that serves all load without quality
   loss): VMs whose load no policy can change - IaaS VMs (their trace) and SaaS VMs that are
