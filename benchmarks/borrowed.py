@@ -37,13 +37,14 @@ import pandas as pd
 
 from tapas_opt.config import QUANTILES
 from tapas_opt.forecast.backtest import origins
+from tapas_opt.forecast.base import ASSUMED_PEAK
 from tapas_opt.forecast.profiles import mixture_quantiles
 from tapas_opt.forecast.public_data import cornell_history
 from tapas_opt.forecast.select import AutoForecaster
 from tapas_opt.forecast.series import build_matrix, matrix_from_values
 from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario
 
-BORROWED = ("borrowed-customer", "borrowed-endpoint", "assumed-peak")
+BORROWED = ("borrowed-customer", "borrowed-endpoint", ASSUMED_PEAK)
 
 
 def new_iaas_vms(room: Path, seed: int, data: str) -> pd.DataFrame:

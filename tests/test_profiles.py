@@ -10,9 +10,9 @@ from hypothesis.extra.numpy import arrays
 from conftest import hourly_history, server, vm, write_inventory
 from tapas_opt.api import place
 from tapas_opt.errors import InventoryError
-from tapas_opt.forecast.base import LoadProfiles
-from tapas_opt.forecast.profiles import (MIXTURE_TOLERANCE, QUANTILE_LEVELS, _member_cdf, build_profiles,
-                                         mixture_quantiles, read_profiles)
+from tapas_opt.forecast.base import QUANTILE_LEVELS, LoadProfiles
+from tapas_opt.forecast.profiles import (MIXTURE_TOLERANCE, _member_cdf, build_profiles, mixture_quantiles,
+                                         read_profiles)
 from tapas_opt.forecast.template import TemplateForecaster, nanquantile_axis1
 from tapas_opt.inventory.load import load_inventory
 

@@ -15,7 +15,8 @@ import pandas as pd
 
 from tapas_opt.config import QUANTILES
 from tapas_opt.errors import InventoryError, Problem, first_problems, missing_columns
-from tapas_opt.forecast.base import ASSUMED_PEAK, Forecaster, LoadProfiles, horizon_start, make_horizon
+from tapas_opt.forecast.base import (ASSUMED_PEAK, QUANTILE_LEVELS, Forecaster, LoadProfiles, horizon_start,
+                                     make_horizon)
 from tapas_opt.forecast.select import default_forecaster
 from tapas_opt.inventory.load import Inventory, line_mapper, load_inventory_with, read_user_table
 from tapas_opt.timestamps import ISO_HINT, describe, parse_timestamps
@@ -48,7 +49,6 @@ def _load_problem_text(raw, code: str) -> str:
     return f"load {float(raw):g} is outside 0..1"
 
 
-QUANTILE_LEVELS = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 MIXTURE_TOLERANCE = 1e-6
 """Load tolerance of :func:`mixture_quantiles` (loads are shares of a GPU, 0..1)."""
 MIXTURE_MAX_MEMBERS = 200
@@ -93,7 +93,7 @@ def mixture_quantiles(members: np.ndarray) -> np.ndarray:
     m = _representatives(m)
     n, _, n_slots = m.shape
     knots = np.concatenate([np.zeros((n, 1, n_slots)), m, np.ones((n, 1, n_slots))], axis=1)
-    levels = np.array([0.0, *QUANTILE_LEVELS.values(), 1.0])
+    levels = np.array([0.0, *(QUANTILE_LEVELS[q] for q in QUANTILES), 1.0])
     out = np.empty((len(QUANTILES), n_slots))
     for j, q in enumerate(QUANTILES):
         level = QUANTILE_LEVELS[q]
