@@ -467,6 +467,24 @@ def test_a_reconfigured_vm_never_draws_more_than_before(tmp_path, small_room, ev
     assert checked > 0  # the configurator did act
 
 
+def test_must_place_counts_each_vm_once_when_the_warm_up_is_over_the_limits(tmp_path):
+    """Two running VMs (the warm-up) and two arrivals, each breaking its row's limit wherever it
+    goes: four VMs over the forecast limits. The count used to include the arrivals twice (the
+    warm-up's fallback placed them too before they were taken back for the online loop)."""
+    servers = [server(f"{r}{i}", r) for r in "AB" for i in (1, 2)]
+    vms = [vm("r1", server_id="A1"), vm("r2", server_id="B1"), vm("p1"), vm("p2")]
+    inv = write_inventory(
+        tmp_path / "room", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
+        rows=[{"row_id": r, "aisle_id": "X", "power_limit_kw": 5.0} for r in "AB"],
+        servers=servers, vms=vms, telemetry=hourly_history(["r1", "r2"], [1.0, 1.0]))
+    actual = actual_file(tmp_path / "actual.csv", {v["vm_id"]: 1.0 for v in vms})
+    sc = build_scenario(inv, ScenarioOptions(step_min=60, preexisting="policy", actual=str(actual), traces=None))
+    pl = place_scenario(sc, "tapas-opt")
+    assert (pl.server >= 0).all()
+    assert pl.stats["warmup_placed_over_forecast_limits"] == 2
+    assert pl.stats["placed_over_forecast_limits"] == 4
+
+
 # ---- transforms, outputs, CLI ---------------------------------------------------------------
 
 def test_oversubscribe_keeps_limits(tmp_path, small_room):

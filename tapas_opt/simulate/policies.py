@@ -206,8 +206,7 @@ def place_scenario(scenario, method: str, time_limit_s: float | None = None, see
             warm = np.full(inst.n_vms, -1)
             warm[:n_warm] = sol.assign
             if must_place and (sol.assign < 0).any():
-                warm, forced_warm = place_least_violating(inst, warm)
-                warm[n_warm:] = -1
+                warm[:n_warm], forced_warm = place_least_violating(sub, sol.assign)
                 stats["warmup_placed_over_forecast_limits"] = forced_warm
             for v in np.flatnonzero(warm >= 0):
                 state.place(int(v), int(warm[v]))
