@@ -485,27 +485,6 @@ def test_must_place_counts_each_vm_once_when_the_warm_up_is_over_the_limits(tmp_
     assert pl.stats["placed_over_forecast_limits"] == 4
 
 
-def test_a_warm_up_over_the_limits_is_placed_by_the_optimiser_at_the_fallbacks_level(tmp_path):
-    """Two running VMs at full load break any row's limit (one server per row, 6.5 kW at full
-    load). Row A's limit is 5.0 kW, rows B and C 4.9 kW; A's server runs hot. VM by VM, the
-    fallback puts the first VM in A (1.30 of its limit, B and C 1.33) and the second in B: peak
-    1.33 of a limit, one VM on the hot server. The optimiser on limits raised to that peak
-    places both on the cool servers of B and C at the same peak row power."""
-    servers = [server("A1", "A", gpu_temp_intercept_c=40.0), server("B1", "B"), server("C1", "C")]
-    vms = [vm("r1", server_id="A1"), vm("r2", server_id="B1")]
-    inv = write_inventory(
-        tmp_path / "room", aisles=[{"aisle_id": "X", "airflow_limit_cfm": 1e5}],
-        rows=[{"row_id": r, "aisle_id": "X", "power_limit_kw": kw} for r, kw in (("A", 5.0), ("B", 4.9), ("C", 4.9))],
-        servers=servers, vms=vms, telemetry=hourly_history(["r1", "r2"], [1.0, 1.0]))
-    actual = actual_file(tmp_path / "actual.csv", {"r1": 1.0, "r2": 1.0})
-    sc = build_scenario(inv, ScenarioOptions(step_min=60, preexisting="policy", actual=str(actual), traces=None))
-    pl = place_scenario(sc, "tapas-opt")
-    assert sorted(sc.instance.server_ids[pl.server]) == ["B1", "C1"]
-    assert pl.stats["warmup_placed_over_forecast_limits"] == 2
-    assert pl.stats["warmup_limit_scale"] == pytest.approx(6.5 / 4.9, rel=1e-4)
-    assert pl.forecast_peak_row_power == pytest.approx(6.5 / 4.9, rel=1e-4)
-
-
 # ---- transforms, outputs, CLI ---------------------------------------------------------------
 
 def test_oversubscribe_keeps_limits(tmp_path, small_room):

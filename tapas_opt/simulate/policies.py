@@ -37,10 +37,8 @@ Placement (:func:`place_scenario`) uses the planner's forecast only, never the a
 
 ``must_place`` (the default): a VM that no server can take within the forecast's limits is
 still placed, where the forecast breaks them least (:func:`place_least_violating`): at its
-arrival for tapas-opt's greedy, after the whole queue for ``tapas-rules`` (its loop is the
-placement module's). A warm-up batch the optimiser cannot fit is placed again by the optimiser
-on row and aisle limits raised to the level that fallback reaches (:func:`_solve_over_limits`;
-``warmup_limit_scale`` in the placement statistics). The count is reported
+arrival for tapas-opt's greedy, right after the warm-up batch for the optimiser, after the
+whole queue for ``tapas-rules`` (its loop is the placement module's). The count is reported
 as ``placed_over_forecast_limits``. Without it, refused VMs stay unplaced (their SaaS demand
 falls on their endpoint's other VMs; IaaS work is reported as ``unplaced_work_pct``).
 """
@@ -171,28 +169,6 @@ def place_least_violating(instance, assign: np.ndarray) -> tuple[np.ndarray, int
     return state.assign.copy(), n
 
 
-def _solve_over_limits(instance, refused, time_limit_s: float | None, seed: int):
-    """The optimiser's plan of a batch that does not fit within the forecast limits, on row and
-    aisle limits raised to the level :func:`place_least_violating` reaches from the optimiser's
-    partial plan ``refused``, and that scale.
-
-    At that level every VM has a place (the fallback's own plan fits), so the optimiser places
-    the whole batch with its objective (peak row power and GPU temperature, the paper's
-    cool/warm split) instead of the fallback's VM-by-VM rule, which sends the VMs to the
-    least-loaded rows regardless of temperature. A VM it still refuses (a GPU temperature limit,
-    which is not raised) goes through the fallback afterwards."""
-    fallback, _ = place_least_violating(instance, refused.assign)
-    ev = evaluate_assignment(instance, fallback)
-    aisle_share = ev.aisle_cfm / instance.aisle_limit_cfm[:, None]
-    scale = max(1.0, ev.peak_row_power_norm, float(aisle_share.max()) if aisle_share.size else 0.0) * (1 + 1e-6)
-    raised = dataclasses.replace(instance, row_limit_kw=instance.row_limit_kw * scale,
-                                 aisle_limit_cfm=instance.aisle_limit_cfm * scale)
-    try:
-        return solve_placement(raised, "optimal", time_limit_s=time_limit_s, seed=seed), scale
-    except RuntimeError:  # the optimiser's LP out of its budget: the fallback takes the batch
-        return refused, scale
-
-
 def place_scenario(scenario, method: str, time_limit_s: float | None = None, seed: int = 0,
                    must_place: bool = True) -> Placement:
     """Place the scenario's VMs with a placement method (see the module docstring); with
@@ -224,17 +200,14 @@ def place_scenario(scenario, method: str, time_limit_s: float | None = None, see
                 # the simulation goes on with tapas-opt's greedy (its warm start) and says so.
                 sol = solve_placement(sub, "greedy", seed=seed)
                 stats["warmup_error"] = f"optimiser failed ({exc}); warm-up placed by tapas-opt's greedy"
-            if must_place and (sol.assign < 0).any():
-                refused = int((sol.assign < 0).sum())
-                sol, scale = _solve_over_limits(sub, sol, time_limit_s, seed)
-                stats.update(warmup_placed_over_forecast_limits=refused, warmup_limit_scale=round(scale, 6))
             stats.update(warmup_vms=n_warm, warmup_status=sol.status, warmup_gap=sol.gap,
                          warmup_solve_s=round(time.perf_counter() - t_warm, 2),
                          warmup_candidate=sol.stats.get("returned"))
             warm = np.full(inst.n_vms, -1)
             warm[:n_warm] = sol.assign
             if must_place and (sol.assign < 0).any():
-                warm[:n_warm], _ = place_least_violating(sub, sol.assign)
+                warm[:n_warm], forced_warm = place_least_violating(sub, sol.assign)
+                stats["warmup_placed_over_forecast_limits"] = forced_warm
             for v in np.flatnonzero(warm >= 0):
                 state.place(int(v), int(warm[v]))
         assign, forced = _online_greedy(inst, state, np.arange(n_warm, inst.n_vms), must_place)
