@@ -203,10 +203,9 @@ def place_scenario(scenario, method: str, time_limit_s: float | None = None, see
             stats.update(warmup_vms=n_warm, warmup_status=sol.status, warmup_gap=sol.gap,
                          warmup_solve_s=round(time.perf_counter() - t_warm, 2),
                          warmup_candidate=sol.stats.get("returned"))
-            warm = np.full(inst.n_vms, -1)
-            warm[:n_warm] = sol.assign
-            if must_place and (sol.assign < 0).any():
-                warm[:n_warm], forced_warm = place_least_violating(sub, sol.assign)
+            warm = sol.assign  # the warm-up VMs are the instance's first n_warm
+            if must_place and (warm < 0).any():
+                warm, forced_warm = place_least_violating(sub, warm)
                 stats["warmup_placed_over_forecast_limits"] = forced_warm
             for v in np.flatnonzero(warm >= 0):
                 state.place(int(v), int(warm[v]))

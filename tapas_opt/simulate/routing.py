@@ -23,8 +23,8 @@ to it at no cost, so ``Z_saas``, the hottest SaaS GPU, gets a small weight of it
 (``eps`` = 0.01: among splits with the same peaks it keeps SaaS GPUs as cool as it can, and it
 gives up at most a hundredth of a point of row power per point of SaaS temperature, both as
 shares of their limits). The proximal term (1e-5 per unit) picks, among (nearly) optimal
-splits, the one that moves least from the previous step. The model's structure does not change between steps, only bounds, so GLOP
-re-solves from the previous basis.
+splits, the one that moves least from the previous step. The model's structure does not change
+between steps, only bounds, so GLOP re-solves from the previous basis.
 """
 
 from __future__ import annotations
