@@ -381,6 +381,27 @@ def test_router_against_lp(tmp_path, small_room):
         assert lp <= f + 1e-6 and f <= r + 1e-6
 
 
+def test_routing_lp_re_solved_from_its_last_basis_reaches_each_steps_optimum(tmp_path, small_room):
+    """The engine keeps one routing LP and re-solves it every step from the previous basis
+    (dual simplex, no presolve): at every step it must reach the optimum a fresh LP finds."""
+    from tapas_opt.simulate.routing import RoutingLP
+
+    sc = small_scenario(tmp_path, small_room)
+    engine = Engine(sc, POLICIES["route"], place_scenario(sc, "random"))
+    warm = RoutingLP(engine, stick=0.0)
+    s = engine.idx_s
+    for t in range(24):
+        inp = step_inputs(engine, t)
+        u0 = inp["u"].copy()
+        u0[s] = 0.0
+        ph0 = engine.physics(u0, inp["busy"], inp["present"], inp["ts"])
+        args = (t, inp["D"][:, 0], inp["present"][s, 0], inp["cap"][:, 0], ph0["row_kw"][:, 0],
+                ph0["aisle_cfm"][:, 0], ph0["temp"][:, 0])
+        _, warm_obj = warm.solve(*args)
+        _, cold_obj = RoutingLP(engine, stick=0.0).solve(*args)
+        assert warm_obj == pytest.approx(cold_obj, abs=1e-7)
+
+
 def test_lp_router_keeps_saas_gpus_cool_when_an_iaas_vm_sets_the_peak(tmp_path):
     """An IaaS VM on a hot server sets the room's hottest GPU. An endpoint's two VMs share a
     row (row power does not care how its load is split) on servers whose GPUs heat differently.

@@ -65,8 +65,8 @@ class EngineOptions:
     """Step of the router: the VM furthest (in the room) from its endpoint's mean gradient
     changes its weight by a factor exp(eta) in the first round, exp(eta / sqrt(n)) in round n."""
     router: str = "lp"
-    """``lp``: the routing LP solved exactly at every step (GLOP, about 10 ms a step at 1,000
-    servers); ``fast``: the vectorised mirror-descent approximation of it."""
+    """``lp``: the routing LP solved exactly at every step (GLOP, about 12 ms a step at 1,000
+    servers with 488 SaaS VMs); ``fast``: the vectorised mirror-descent approximation of it."""
     route_stick: float = 1e-5
     """LP router: cost per unit of load moved from a VM's previous-step load (stability)."""
     route_beta: float = 100.0
