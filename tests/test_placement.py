@@ -221,28 +221,6 @@ def test_optimal_is_never_worse_than_the_greedy_and_beats_first_fit():
     assert not opt.evaluation.violations
 
 
-def test_integer_stages_are_held_to_the_witness_placed_peak():
-    """The greedy witness seats every VM at or below its own placed peak, below the sweep's
-    threshold: the integer stages get that peak as their threshold, so the plan returned, theirs
-    or the witness's, places no VM hotter (before, stage 2 could spend the slack on warmer
-    servers and its plan lost to the witness on every 1,000-server room measured)."""
-    from tapas_opt.placement.solve import tightened_theta
-
-    inst = prepare(EXAMPLE, forecast_method="template", time_limit_s=5).instance
-    sol = solve_placement(inst, "optimal")
-    tight = sol.stats["theta_tightened"]
-    assert tight["to_c"] <= tight["from_c"] and sol.theta_c == pytest.approx(tight["to_c"], abs=1e-4)
-    assert not sol.stats["returned"].startswith("greedy (")  # the stages' plan or the witness
-    assert sol.evaluation.peak_placed_temp_c <= sol.theta_c + 1e-6
-    # The threshold is the witness's hottest placed VM, never above the threshold it got.
-    witness = np.full(inst.n_vms, -1)
-    witness[0] = int(np.argmin(inst.group_peak_temp_c[inst.vm_group[0]]))
-    coolest = float(inst.group_peak_temp_c[inst.vm_group[0]].min())
-    assert tightened_theta(inst, witness, 99.0, {}) == pytest.approx(coolest)
-    assert tightened_theta(inst, witness, coolest - 1, {}) == pytest.approx(coolest - 1)
-    assert tightened_theta(inst, np.full(inst.n_vms, -1), 70.0, {}) == 70.0
-
-
 def test_same_input_and_seed_same_plan():
     a = solve_placement(prepare(EXAMPLE, forecast_method="template", time_limit_s=5, seed=3).instance)
     b = solve_placement(prepare(EXAMPLE, forecast_method="template", time_limit_s=5, seed=3).instance)

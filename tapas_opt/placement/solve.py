@@ -10,8 +10,6 @@ The ``optimal`` policy (the default):
 3. **Temperature threshold** (an epsilon-constraint sweep): for thresholds ``theta`` between
    that bound and the limit, the LP's peak power ``z(theta)``; keep the ``theta`` minimising
    ``w_p * z(theta) + w_t * theta / limit``.
-   The greedy then checks ``theta`` is integral-feasible (the witness, raising it if not), and
-   the integer stages get the witness's own placed peak when that is lower.
 4. **Rows first** (stage 1, CP-SAT): integer counts of each VM group per pool at ``theta``,
    with row/time constraint generation until every slot of the horizon holds.
 5. **Then servers** (stage 2, CP-SAT per pool): which server each VM takes.
@@ -292,19 +290,6 @@ def integral_witness(inst: PlacementInstance, theta: float, target_unplaced: int
         theta = min(limit, theta + step)
 
 
-def tightened_theta(inst: PlacementInstance, witness: np.ndarray, theta: float, stats: dict) -> float:
-    """The threshold for the integer stages: the witness's own placed peak when it is below
-    ``theta``. The witness seats every VM it places at or below that peak, so the stages can
-    be held to it too; at the sweep's looser ``theta`` they may spend the slack on warmer
-    servers, and their plan then loses to the witness on the placed VMs' peak temperature."""
-    placed = np.flatnonzero(witness >= 0)
-    if not len(placed):
-        return theta
-    peak = float(inst.group_peak_temp_c[inst.vm_group[placed], witness[placed]].max())
-    stats["theta_tightened"] = {"from_c": round(theta, 2), "to_c": round(min(theta, peak), 4)}
-    return min(theta, peak)
-
-
 # ---- integer stages -----------------------------------------------------------------------
 
 def _hint_counts(data, assign: np.ndarray) -> np.ndarray:
@@ -495,8 +480,6 @@ def _solve_optimal(instance: PlacementInstance, backend: str, time_limit_s: floa
         lp_bound = lp.peak_bound()
         stats["lp_time_s"] = round(time.perf_counter() - t0, 3)
         theta, warm_theta, warm_theta_ev = integral_witness(inst, theta, warm_ev.n_unplaced, stats)
-        if warm_theta_ev.n_unplaced <= warm_ev.n_unplaced:  # the witness is stage 1's hint
-            theta = tightened_theta(inst, warm_theta, theta, stats)
         lp_theta = lp.solve(theta)
         stats["lp_solves"] = lp.solves
         stats["lp_iterations"] = lp.iterations
