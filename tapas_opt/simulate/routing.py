@@ -40,8 +40,8 @@ GLOP_PARAMETERS = "use_dual_simplex: true use_preprocessing: false"
 """Re-solve from the previous step's basis. Only bounds change between steps (demand, loads,
 temperatures, the proximal anchor), so the last optimal basis stays dual feasible and the dual
 simplex starts from it; presolve would rewrite the model and lose that basis. On the
-1,000-server week (488 SaaS VMs, 2,016 steps) GLOP's time fell from 41 s to 23.5 s with these
-two settings (BENCHMARKS.md)."""
+1,000-server week (488 SaaS VMs, 2,016 steps) the router's time fell from 41 s to 23.5 s with
+these two settings, GLOP's own share to 16 s (BENCHMARKS.md)."""
 
 
 class RoutingLP:
