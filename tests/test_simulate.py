@@ -25,7 +25,8 @@ from tapas_opt.simulate.policies import ALL, POLICIES, place_scenario, resolve_p
 from tapas_opt.simulate.run import run_policies, write_run
 from tapas_opt.simulate.scenario import ScenarioOptions, build_scenario, oversubscribe, remix
 from tapas_opt.simulate.studies import run_study, write_study
-from tapas_opt.simulate.validate import check_conservation, routing_lp, routing_objective, step_inputs
+from tapas_opt.simulate.validate import (check_conservation, routing_lp, routing_lp_args, routing_objective,
+                                         step_inputs)
 
 START = pd.Timestamp("2026-06-01 00:00")
 ALPHA = 0.5742  # models/catalogue/knob_effects.csv, iaas_cap_alpha (MLPerf v4.1 MaxQ vs MaxP)
@@ -389,14 +390,8 @@ def test_routing_lp_re_solved_from_its_last_basis_reaches_each_steps_optimum(tmp
     sc = small_scenario(tmp_path, small_room)
     engine = Engine(sc, POLICIES["route"], place_scenario(sc, "random"))
     warm = RoutingLP(engine, stick=0.0)
-    s = engine.idx_s
     for t in range(24):
-        inp = step_inputs(engine, t)
-        u0 = inp["u"].copy()
-        u0[s] = 0.0
-        ph0 = engine.physics(u0, inp["busy"], inp["present"], inp["ts"])
-        args = (t, inp["D"][:, 0], inp["present"][s, 0], inp["cap"][:, 0], ph0["row_kw"][:, 0],
-                ph0["aisle_cfm"][:, 0], ph0["temp"][:, 0])
+        args = routing_lp_args(engine, t)
         _, warm_obj = warm.solve(*args)
         _, cold_obj = RoutingLP(engine, stick=0.0).solve(*args)
         assert warm_obj == pytest.approx(cold_obj, abs=1e-7)

@@ -38,17 +38,23 @@ def routing_objective(engine, load: np.ndarray, inp: dict) -> float:
                  + ph["temp"].max() / engine.t_lim)
 
 
-def routing_lp(engine, t: int) -> tuple[np.ndarray, float]:
-    """Exact routing of step ``t`` from the engine's own demand (for comparisons)."""
+def routing_lp_args(engine, t: int) -> tuple:
+    """The arguments of :meth:`~tapas_opt.simulate.routing.RoutingLP.solve` for step ``t``
+    (without a previous load): the engine's own demand, and the room with its SaaS VMs idle."""
     inp = step_inputs(engine, t)
     s = engine.idx_s
     u0 = inp["u"].copy()
     u0[s] = 0.0
     ph0 = engine.physics(u0, inp["busy"], inp["present"], inp["ts"])
+    return (t, inp["D"][:, 0], inp["present"][s, 0], inp["cap"][:, 0], ph0["row_kw"][:, 0],
+            ph0["aisle_cfm"][:, 0], ph0["temp"][:, 0])
+
+
+def routing_lp(engine, t: int) -> tuple[np.ndarray, float]:
+    """Exact routing of step ``t`` from the engine's own demand (for comparisons)."""
     from tapas_opt.simulate.routing import RoutingLP
 
-    load, obj = RoutingLP(engine, stick=0.0).solve(t, inp["D"][:, 0], inp["present"][s, 0], inp["cap"][:, 0],
-                                                   ph0["row_kw"][:, 0], ph0["aisle_cfm"][:, 0], ph0["temp"][:, 0])
+    load, obj = RoutingLP(engine, stick=0.0).solve(*routing_lp_args(engine, t))
     return load[:, None], obj
 
 
